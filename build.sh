@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The project's one entry point.
+#
+#   ./build.sh                    install what is missing, build, run samplehost on samplelib
+#   ./build.sh test               build, then run every test through ctest
+#   ./build.sh test --sanitize    the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#                                 (separate build tree: build-sanitize/)
+#
+# Idempotent: packages are installed only when missing, CMake configures once, and Ninja
+# rebuilds only what changed.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")" && pwd)
+deps="$root/.deps"
+
+# Debian 12 packages. Boost.Process v2 first appears in Boost 1.80, so Boost comes from the
+# 1.81 packages; --no-install-recommends keeps apt from pulling ~35 unrelated Boost parts.
+apt_packages=(
+  cmake ninja-build g++ pkg-config
+  libboost1.81-dev libboost-filesystem1.81-dev
+  libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev
+  nlohmann-json3-dev libcli11-dev
+)
+
+log() { printf '[build.sh] %s\n' "$*" >&2; }
+die() { printf '[build.sh] error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "need root to run: $* (install these packages yourself, or run as root)"
+  fi
+}
+
+is_installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+apt_lists_fresh=0
+apt_update_once() {
+  if [ "$apt_lists_fresh" -eq 0 ]; then
+    log "apt-get update"
+    as_root apt-get update -qq
+    apt_lists_fresh=1
+  fi
+}
+
+install_packages() {
+  local missing=()
+  for p in "${apt_packages[@]}"; do is_installed "$p" || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  apt_update_once
+  log "installing: ${missing[*]}"
+  # Installing libboost1.81-dev removes the 1.74 -dev packages (they conflict); that is intended.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# msgpack-cxx is header-only, but Debian's libmsgpack-cxx-dev depends on the Boost 1.74
+# libboost-dev, which conflicts with libboost1.81-dev. So its .deb is fetched from Debian's
+# archive and unpacked into .deps/ instead of being installed.
+fetch_msgpack() {
+  local dest="$deps/msgpack"
+  [ -f "$dest/usr/include/msgpack.hpp" ] && return 0
+  local tmp
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download libmsgpack-cxx-dev >/dev/null 2>&1); then
+    apt_update_once
+    (cd "$tmp" && apt-get download libmsgpack-cxx-dev 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) ||
+      die "could not download libmsgpack-cxx-dev from the Debian archive"
+  fi
+  rm -rf "$dest" && mkdir -p "$dest"
+  dpkg -x "$tmp"/libmsgpack-cxx-dev_*.deb "$dest"
+  rm -rf "$tmp"
+  [ -f "$dest/usr/include/msgpack.hpp" ] || die "libmsgpack-cxx-dev unpacked without msgpack.hpp"
+  log "msgpack-cxx headers unpacked into $dest"
+}
+
+configure_and_build() {
+  local dir=$1; shift
+  if [ ! -f "$dir/CMakeCache.txt" ]; then
+    cmake -S "$root" -B "$dir" -G Ninja \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DCMAKE_PREFIX_PATH="$deps/msgpack/usr" \
+      -DCMAKE_EXPORT_COMPILE_COMMANDS=ON "$@"
+  fi
+  cmake --build "$dir"
+}
+
+main() {
+  local cmd=${1:-run}
+  if [ $# -gt 0 ]; then shift; fi
+  local sanitize=0
+  for arg in "$@"; do
+    case "$arg" in
+      --sanitize) sanitize=1 ;;
+      *) die "unknown option '$arg' (usage: ./build.sh [test [--sanitize]])" ;;
+    esac
+  done
+
+  install_packages
+  fetch_msgpack
+
+  local dir="$root/build" extra=()
+  if [ "$sanitize" -eq 1 ]; then dir="$root/build-sanitize"; extra=(-DISOLATOR_SANITIZE=ON); fi
+
+  case "$cmd" in
+    run)
+      configure_and_build "$dir" "${extra[@]}"
+      log "running: samplehost -- hello from isolator"
+      "$dir/bin/samplehost" -- hello from isolator
+      ;;
+    test)
+      configure_and_build "$dir" "${extra[@]}"
+      ctest --test-dir "$dir" --output-on-failure --timeout 120 -j "$(nproc)"
+      ;;
+    *) die "unknown command '$cmd' (usage: ./build.sh [test [--sanitize]])" ;;
+  esac
+}
+
+main "$@"

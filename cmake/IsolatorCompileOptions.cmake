@@ -1,0 +1,21 @@
+# Warnings and sanitizers for isolator's own targets, as one INTERFACE target to link.
+add_library(isolator_compile_options INTERFACE)
+target_compile_options(isolator_compile_options INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wcast-align -Wimplicit-fallthrough
+  $<$<COMPILE_LANGUAGE:CXX>:-Wnon-virtual-dtor -Wold-style-cast -Woverloaded-virtual>)
+
+# Sanitizers apply to everything built here, pihost and the test plugins included, so a
+# plugin's bad access is reported by the same runtime that runs pihost.
+if(ISOLATOR_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined
+                      -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# Plugins that misbehave on purpose (null stores, aborts) must die of their own signals;
+# UBSan would report and exit first. They are built without sanitizers; pihost keeps them.
+function(isolator_unsanitized target)
+  if(ISOLATOR_SANITIZE)
+    target_compile_options(${target} PRIVATE -fno-sanitize=all)
+  endif()
+endfunction()

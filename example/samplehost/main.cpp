@@ -1,0 +1,112 @@
+// samplehost: the testbed CLI. Runs a plugin method in an isolator N times and reports every
+// event and result, for people or (--json) for scripts.
+//
+//   samplehost [options] [-- arguments passed to the method]
+//
+// Exit status: 0 when every call returned from the method (whatever its code), 1 when any
+// call failed or no child could be started, 2 for bad usage.
+#include "duration.hpp"
+#include "reporter.hpp"
+
+#include <isolator/isolator.hpp>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr int exit_call_failed = 1;
+constexpr int exit_usage = 2;
+
+struct Settings {
+  std::string library;
+  std::string method = "method";
+  int repeat = 1;
+  std::optional<std::chrono::milliseconds> timeout;
+  bool json = false;
+  std::string log_level = "warn";
+  std::vector<std::string> args;
+};
+
+// The samplelib built or installed with this samplehost: ../lib/libsamplelib.so.
+std::string bundled_samplelib() {
+  std::error_code error;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (error) return "libsamplelib.so";
+  return (self.parent_path().parent_path() / "lib" / "libsamplelib.so").string();
+}
+
+void add_options(CLI::App& app, Settings& s) {
+  app.add_option("-l,--library", s.library, "plugin .so (default: the bundled samplelib)");
+  app.add_option("-m,--method", s.method, "exported symbol (default: method)");
+  app.add_option("-n,--repeat", s.repeat, "invoke N times on the same isolator (default 1)")
+      ->check(CLI::PositiveNumber);
+  app.add_option_function<std::string>(
+         "--timeout",
+         [&s](const std::string& text) { s.timeout = samplehost::parse_duration(text); },
+         "per-call wall-clock limit: 250ms, 5s, 1m")
+      ->type_name("DUR");
+  app.add_flag("--json", s.json, "one JSON object per line on stdout for every event and result");
+  app.add_option("--log-level", s.log_level, "trace|debug|info|warn|error|off (default: warn)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.add_option("args", s.args, "arguments passed to the method (after --)");
+}
+
+int run(const Settings& settings) {
+  isolator::logger()->set_level(spdlog::level::from_str(settings.log_level));
+  samplehost::Reporter reporter(settings.json);
+
+  isolator::Options options;
+  options.call_timeout = settings.timeout;
+  options.on_event = [&reporter](const isolator::Event& e) { reporter.event(e); };
+  options.on_output = [&reporter](isolator::OutputStream stream, std::string_view line) {
+    reporter.output(stream, line);
+  };
+
+  std::unique_ptr<isolator::ProcessIsolator> isolator;
+  try {
+    isolator = isolator::ProcessIsolator::create(options);
+  } catch (const isolator::Error& e) {
+    reporter.error(e.what());
+    return exit_call_failed;
+  }
+
+  const std::string library = settings.library.empty()
+                                  ? bundled_samplelib()
+                                  : std::filesystem::absolute(settings.library).string();
+  bool all_returned = true;
+  for (int call = 1; call <= settings.repeat; ++call) {
+    reporter.begin_call(call);
+    const auto result = isolator->invoke(library, settings.method, settings.args);
+    reporter.result(call, result);
+    if (!result.ok()) {
+      all_returned = false;
+      break;  // the child is gone with its state; --restart (a later feature) will go on
+    }
+  }
+  isolator->shutdown();
+  return all_returned ? 0 : exit_call_failed;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"samplehost: run a plugin method in an isolated pihost child"};
+  Settings settings;
+  add_options(app, settings);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : exit_usage;
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "samplehost: %s\n", e.what());
+    return exit_usage;
+  }
+  return run(settings);
+}

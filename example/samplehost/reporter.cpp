@@ -1,0 +1,106 @@
+#include "reporter.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+namespace samplehost {
+namespace {
+
+using nlohmann::json;
+
+// Plugin output need not be UTF-8; replace what is not, rather than fail to print it.
+std::string dump(const json& object) {
+  return object.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+json optional_number(const std::optional<int>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+json usage_json(const isolator::Usage& usage) {
+  return {{"wall_us", usage.wall.count()},
+          {"cpu_user_us", usage.cpu_user.count()},
+          {"cpu_sys_us", usage.cpu_sys.count()},
+          {"peak_rss_bytes", usage.peak_rss_bytes}};
+}
+
+std::string human_usage(const isolator::Usage& usage) {
+  return "wall " + std::to_string(usage.wall.count()) + " us, cpu " +
+         std::to_string(usage.cpu_user.count()) + " us user + " +
+         std::to_string(usage.cpu_sys.count()) + " us sys, peak rss " +
+         std::to_string(usage.peak_rss_bytes / 1024) + " KiB";
+}
+
+}  // namespace
+
+void Reporter::print(const std::string& line) {
+  std::lock_guard lock(mutex_);
+  std::cout << line << '\n' << std::flush;
+}
+
+void Reporter::event(const isolator::Event& event) {
+  if (const auto* started = std::get_if<isolator::StartedEvent>(&event)) {
+    print(json_ ? dump({{"event", "started"}, {"pid", started->pid},
+                        {"containment", started->containment}})
+                : "started pihost pid " + std::to_string(started->pid) +
+                      " (containment: " + started->containment + ")");
+  } else if (const auto* failed = std::get_if<isolator::StartFailedEvent>(&event)) {
+    print(json_ ? dump({{"event", "start_failed"}, {"message", failed->message}})
+                : "start failed: " + failed->message);
+  } else if (const auto* exited = std::get_if<isolator::ExitedEvent>(&event)) {
+    const json signal = exited->signal ? json(isolator::signal_name(*exited->signal)) : json(nullptr);
+    print(json_ ? dump({{"event", "exited"}, {"pid", exited->pid},
+                        {"exit_code", optional_number(exited->exit_code)}, {"signal", signal}})
+                : "pihost pid " + std::to_string(exited->pid) +
+                      (exited->signal ? " was killed by " + isolator::signal_name(*exited->signal)
+                                      : " exited with code " + std::to_string(*exited->exit_code)));
+  }
+}
+
+void Reporter::output(isolator::OutputStream stream, std::string_view line) {
+  const std::string stream_name(isolator::to_string(stream));
+  print(json_ ? dump({{"event", "output"}, {"call", current_call_.load()},
+                      {"stream", stream_name}, {"line", std::string(line)}})
+              : "[" + stream_name + "] " + std::string(line));
+}
+
+void Reporter::result(int call, const isolator::CallResult& result) {
+  if (json_) {
+    json object = {{"event", "result"}, {"call", call}, {"ok", result.ok()}};
+    if (result.ok()) {
+      object["code"] = *result.code;
+    } else {
+      const auto& failure = *result.failure;
+      object["error"] = {
+          {"kind", std::string(isolator::to_string(failure.kind))},
+          {"signal", failure.signal ? json(isolator::signal_name(*failure.signal)) : json(nullptr)},
+          {"exit_code", optional_number(failure.exit_code)},
+          {"message", failure.message}};
+    }
+    object["pid"] = result.pid;
+    object["usage"] = usage_json(result.usage);
+    object["output_truncated"] = result.output_truncated;
+    print(dump(object));
+    return;
+  }
+  const std::string head = "call " + std::to_string(call) + ": ";
+  if (result.ok()) {
+    print(head + "returned " + std::to_string(*result.code) + " (" + human_usage(result.usage) + ")");
+  } else {
+    print(head + "failed: " + std::string(isolator::to_string(result.failure->kind)) + ": " +
+          result.failure->message);
+  }
+}
+
+void Reporter::error(const std::string& message) {
+  if (json_) {
+    print(dump({{"event", "error"}, {"message", message}}));
+  } else {
+    std::lock_guard lock(mutex_);
+    std::cerr << "samplehost: " << message << '\n';
+  }
+}
+
+}  // namespace samplehost

@@ -1,0 +1,33 @@
+// Prints what samplehost sees, for people or (--json) as one JSON object per line.
+// Thread-safe: events and output arrive on the isolator's thread, results on the main one.
+#pragma once
+
+#include <isolator/isolator.hpp>
+
+#include <atomic>
+#include <mutex>
+
+namespace samplehost {
+
+class Reporter {
+ public:
+  explicit Reporter(bool json) : json_(json) {}
+
+  /// The number of the call in progress, for attributing output lines.
+  void begin_call(int call) { current_call_ = call; }
+
+  void event(const isolator::Event& event);
+  void output(isolator::OutputStream stream, std::string_view line);
+  void result(int call, const isolator::CallResult& result);
+  /// A failure of samplehost itself (bad usage, no child could be started).
+  void error(const std::string& message);
+
+ private:
+  void print(const std::string& line);
+
+  bool json_;
+  std::atomic<int> current_call_{0};
+  std::mutex mutex_;
+};
+
+}  // namespace samplehost

@@ -1,0 +1,89 @@
+// The outcome of one call: what the method returned, or why it did not, plus what the call
+// cost and what it printed.
+//
+// A finished call is a value, never an exception: "the child crashed" is a CallResult with a
+// Failure, while "the library could not do its job" (bad options, use after shutdown) throws.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace isolator {
+
+/// Why a call did not return from the method. The list is closed; the spelling of each
+/// name (to_string) is part of the API and appears in samplehost's JSON.
+enum class FailureKind {
+  library_not_found,  ///< the library path (or a library it depends on) does not exist
+  not_a_library,      ///< not a regular ELF shared object, or dlopen refused it (dlerror)
+  symbol_not_found,   ///< the library has no such symbol
+  crashed,            ///< the child died of a signal during the call (Failure::signal)
+  exited,             ///< the child exited during the call, e.g. the method called exit()
+  threw,              ///< a C++ exception escaped the method (its what() in the message)
+  timeout,            ///< the call's deadline passed; the child was killed
+  memory_limit,       ///< the child hit its memory limit
+  cpu_limit,          ///< the child hit its CPU-time limit
+  protocol_error,     ///< the child broke the wire protocol; it was killed
+  start_failed,       ///< no child could be started to run the call
+  restart_limit,      ///< the isolator gave up restarting its child
+  cancelled,          ///< the caller cancelled the call
+  shutdown,           ///< the isolator shut down before the call completed
+};
+
+/// The kind's name exactly as spelled in the enum ("library_not_found", ...).
+std::string_view to_string(FailureKind kind);
+
+/// "SIGSEGV" for 11 and so on; "signal N" for a number without a name.
+std::string signal_name(int signal);
+
+struct Failure {
+  FailureKind kind = FailureKind::crashed;
+  /// What happened, for a person: paths, signal names, dlerror text, limits.
+  std::string message;
+  /// The child's exit code, for `exited` (and other kinds when the child exited).
+  std::optional<int> exit_code;
+  /// The signal that killed the child, for `crashed` (and `timeout` etc. when it applies).
+  std::optional<int> signal;
+};
+
+/// What the call cost in the child, as measured by pihost around the call. Zero when the
+/// child died before it could report.
+struct Usage {
+  std::chrono::microseconds wall{0};
+  std::chrono::microseconds cpu_user{0};
+  std::chrono::microseconds cpu_sys{0};
+  /// Peak resident set of the child during the call.
+  std::int64_t peak_rss_bytes = 0;
+};
+
+enum class OutputStream { out, err };
+
+/// "stdout" or "stderr".
+std::string_view to_string(OutputStream stream);
+
+struct OutputLine {
+  OutputStream stream = OutputStream::out;
+  std::string text;  ///< without the trailing newline
+};
+
+struct CallResult {
+  /// The method's return value; set exactly when `failure` is not.
+  std::optional<int> code;
+  /// Why the method did not return; set exactly when `code` is not.
+  std::optional<Failure> failure;
+  Usage usage;
+  /// Lines the child wrote to stdout and stderr during the call, in the order they were
+  /// read, up to Options::max_output_bytes_per_call. When more was written, the last line is
+  /// a marker saying how much was dropped, and `output_truncated` is true.
+  std::vector<OutputLine> output;
+  bool output_truncated = false;
+  /// The pid of the child that ran (or was to run) the call; 0 when none was started.
+  int pid = 0;
+
+  bool ok() const { return code.has_value(); }
+};
+
+}  // namespace isolator

@@ -1,0 +1,30 @@
+// Lifecycle events of an isolator's child, delivered to Options::on_event.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace isolator {
+
+/// A child finished its handshake and takes calls.
+struct StartedEvent {
+  int pid = 0;
+  std::string containment;  ///< the containment in force ("none" until limits exist)
+};
+
+/// A child could not be started.
+struct StartFailedEvent {
+  std::string message;
+};
+
+/// A child is gone (and reaped).
+struct ExitedEvent {
+  int pid = 0;
+  std::optional<int> exit_code;  ///< set when it exited
+  std::optional<int> signal;     ///< set when a signal killed it
+};
+
+using Event = std::variant<StartedEvent, StartFailedEvent, ExitedEvent>;
+
+}  // namespace isolator

@@ -1,0 +1,9 @@
+// Everything a host application needs: #include <isolator/isolator.hpp>.
+#pragma once
+
+#include <isolator/call_result.hpp>
+#include <isolator/errors.hpp>
+#include <isolator/events.hpp>
+#include <isolator/logging.hpp>
+#include <isolator/options.hpp>
+#include <isolator/process_isolator.hpp>

@@ -1,0 +1,75 @@
+// How a ProcessIsolator starts, talks to and stops its child.
+#pragma once
+
+#include <isolator/call_result.hpp>
+#include <isolator/events.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace isolator {
+
+/// How the child is stopped, by shutdown() and by the destructor: the channel is closed
+/// (pihost exits on its own), then SIGTERM after `graceful_timeout`, then SIGKILL after
+/// `terminate_timeout`.
+struct ShutdownPolicy {
+  std::chrono::milliseconds graceful_timeout{1000};
+  std::chrono::milliseconds terminate_timeout{1000};
+};
+
+/// Per-call choices; the defaults come from Options.
+struct CallOptions {
+  /// Wall-clock limit for this call, from the moment it is sent to the child. When it
+  /// passes, the child is killed and the call fails with `timeout`. Unset: Options::call_timeout.
+  std::optional<std::chrono::milliseconds> timeout;
+};
+
+struct Options {
+  /// The pihost executable. Empty: $ISOLATOR_PIHOST, then `pihost` next to the running
+  /// executable, then the build tree's pihost; the start error lists every place tried.
+  std::filesystem::path pihost_path;
+
+  /// How long a child may take from spawn to its Hello before the start fails.
+  std::chrono::milliseconds start_timeout{5000};
+
+  /// Default wall-clock limit of every call (see CallOptions::timeout). Unset: none.
+  std::optional<std::chrono::milliseconds> call_timeout;
+
+  /// Names of host environment variables the child inherits (when set in the host). Every
+  /// other variable of the host is invisible to the child and its plugins.
+  std::vector<std::string> inherit_environment{"PATH", "LANG", "LC_ALL", "TZ"};
+
+  /// Variables set in the child, after (and overriding) the inherited ones.
+  std::vector<std::pair<std::string, std::string>> environment;
+
+  /// Output kept in a CallResult per call, in bytes of line text; past it, lines still reach
+  /// `on_output` but the result keeps only a truncation marker.
+  std::size_t max_output_bytes_per_call = std::size_t{1} << 20;
+
+  /// A line longer than this is delivered in pieces of this size (bounds host memory when a
+  /// plugin writes without newlines).
+  std::size_t max_line_bytes = std::size_t{64} << 10;
+
+  /// Largest frame accepted from (and sent to) the child. A larger one from the child is a
+  /// protocol error; a call whose arguments would exceed it fails with protocol_error.
+  std::size_t max_frame_bytes = std::size_t{16} << 20;
+
+  ShutdownPolicy shutdown;
+
+  /// Called for every lifecycle event, on the isolator's I/O thread. Must not block; an
+  /// exception it throws is logged and ignored.
+  std::function<void(const Event&)> on_event;
+
+  /// Called for every line the child writes to stdout or stderr, on the isolator's I/O
+  /// thread, as it arrives. Must not block; an exception it throws is logged and ignored.
+  std::function<void(OutputStream, std::string_view)> on_output;
+};
+
+}  // namespace isolator

@@ -1,0 +1,72 @@
+/* What a plugin author needs, and all of it: an export macro for the method, and access to
+ * the values the host stored with ProcessIsolator::set_data.
+ *
+ * A plugin is a shared object exporting
+ *
+ *     ISOLATOR_PLUGIN_EXPORT int method(int argc, char** argv);
+ *
+ * (any name; the host names the symbol per call). argv[0] is the library's path, argv[1..]
+ * are the call's arguments, argv[argc] is NULL. The return value is the call's code.
+ * A plugin links nothing from isolator: the data functions below are provided by pihost at
+ * load time and are declared weak, so the same .so still loads (with them NULL) elsewhere.
+ *
+ * This header compiles as C and as C++. */
+#ifndef ISOLATOR_PLUGIN_HPP
+#define ISOLATOR_PLUGIN_HPP
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+#define ISOLATOR_PLUGIN_EXPORT extern "C" __attribute__((visibility("default")))
+extern "C" {
+#else
+#define ISOLATOR_PLUGIN_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* Copies the value stored under `key` into `buffer` (at most `capacity` bytes) and sets
+ * `*size` to the value's full length. Returns 1 when the key exists, 0 when it does not,
+ * -1 when an argument is NULL. Thread-safe. Provided by pihost (NULL outside pihost). */
+__attribute__((weak)) int isolator_data_get(const char* key, void* buffer, size_t capacity,
+                                            size_t* size);
+
+/* Stores a copy of `size` bytes at `data` under `key`, replacing any previous value; the
+ * host reads it back with ProcessIsolator::get_data. Returns 0 on success, -1 when an
+ * argument is NULL or memory ran out. Thread-safe. Provided by pihost (NULL outside). */
+__attribute__((weak)) int isolator_data_set(const char* key, const void* data, size_t size);
+
+#ifdef __cplusplus
+} /* extern "C" */
+
+#include <optional>
+#include <string>
+
+namespace isolator::plugin {
+
+/// True when the plugin runs inside pihost (the data functions are available).
+inline bool in_pihost() { return isolator_data_get != nullptr && isolator_data_set != nullptr; }
+
+/// The value stored under `key`, or nothing when there is none or outside pihost.
+inline std::optional<std::string> get_data(const std::string& key) {
+  if (!in_pihost()) return std::nullopt;
+  std::string value(256, '\0');
+  size_t size = 0;
+  while (true) {
+    if (isolator_data_get(key.c_str(), value.data(), value.size(), &size) != 1) {
+      return std::nullopt;
+    }
+    if (size <= value.size()) break;
+    value.resize(size);  // the value was larger than the buffer: fetch it again, whole
+  }
+  value.resize(size);
+  return value;
+}
+
+/// Stores `value` under `key`; false outside pihost or when memory ran out.
+inline bool set_data(const std::string& key, const std::string& value) {
+  return in_pihost() && isolator_data_set(key.c_str(), value.data(), value.size()) == 0;
+}
+
+}  // namespace isolator::plugin
+#endif /* __cplusplus */
+
+#endif /* ISOLATOR_PLUGIN_HPP */

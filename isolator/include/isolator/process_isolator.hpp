@@ -1,0 +1,126 @@
+// ProcessIsolator: runs methods of plugin libraries in a separate pihost child process, so
+// that whatever a plugin does (crash, exit, throw, hang) costs the caller one failed call,
+// never the host application.
+//
+//   auto isolator = isolator::ProcessIsolator::create({});
+//   isolator::CallResult r = isolator->invoke("/abs/path/libplugin.so", "method", {"a", "b"});
+//   if (r.ok()) use(*r.code); else report(r.failure->message);
+//
+// Threads: every member function may be called from any thread, concurrently. Calls are
+// queued and run one at a time in the child, in the order they were made. Completion
+// handlers and Options callbacks run on the isolator's own I/O thread unless a handler has
+// an associated executor (as use_awaitable's and bind_executor's do), which is then used.
+//
+// When the child dies (crash, exit, kill), the call it was running fails with the cause and
+// the next call starts a fresh child. Values stored with set_data are kept in the child, so
+// they are lost with it.
+#pragma once
+
+#include <isolator/call_result.hpp>
+#include <isolator/options.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace isolator {
+
+/// One method call: the plugin's absolute path, the exported symbol, the arguments
+/// (argv[1..] of the method).
+struct Invocation {
+  std::string library;
+  std::string symbol = "method";
+  std::vector<std::string> args;
+  CallOptions options;
+};
+
+/// Resource usage of the child as a whole, read from /proc at the time of asking.
+struct ResourceUsage {
+  std::chrono::microseconds cpu_user{0};
+  std::chrono::microseconds cpu_sys{0};
+  std::int64_t rss_bytes = 0;
+  std::int64_t peak_rss_bytes = 0;
+};
+
+enum class State {
+  ready,          ///< a child is running and takes calls
+  no_child,       ///< the child is gone; the next call starts a new one
+  shutting_down,  ///< shutdown() is stopping the child
+  shut_down,      ///< no more calls are accepted
+};
+
+class ProcessIsolator {
+ public:
+  using Handler = boost::asio::any_completion_handler<void(CallResult)>;
+
+  /// Starts a child and waits for its handshake. Throws OptionsError for invalid options and
+  /// StartError when no working child could be started (the message says why and where
+  /// pihost was looked for).
+  static std::unique_ptr<ProcessIsolator> create(Options options = {});
+
+  /// Shuts down (see shutdown()) and releases everything.
+  ~ProcessIsolator();
+  ProcessIsolator(const ProcessIsolator&) = delete;
+  ProcessIsolator& operator=(const ProcessIsolator&) = delete;
+
+  /// Runs one call and blocks until it completes. Throws ShutDownError after shutdown().
+  /// Must not be called from a completion handler or callback of this isolator (it would
+  /// wait for itself).
+  CallResult invoke(std::string library, std::string symbol, std::vector<std::string> args,
+                    CallOptions options = {});
+  CallResult invoke(Invocation invocation);
+
+  /// Queues one call; completes `token` with the CallResult. Any Asio completion token works:
+  /// a callback `void(CallResult)`, `asio::use_future`, `asio::use_awaitable`, ... Throws
+  /// ShutDownError after shutdown(); calls pending at shutdown complete with `shutdown`.
+  template <class CompletionToken>
+  auto async_invoke(Invocation invocation, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(CallResult)>(
+        [this](auto handler, Invocation inv) {
+          start_invoke(std::move(inv), Handler(std::move(handler)));
+        },
+        token, std::move(invocation));
+  }
+
+  /// Stores `value` (any bytes) under `key` in the child, where plugins read it with
+  /// isolator/plugin.hpp. Ordered with calls: a call made after set_data sees the value.
+  /// Throws ShutDownError after shutdown().
+  void set_data(const std::string& key, std::string value);
+
+  /// The value under `key` in the child, as last set by the host or a plugin; nothing when
+  /// there is none or no child is running. Blocks until the child answers.
+  std::optional<std::string> get_data(const std::string& key);
+
+  /// The running child's pid, or 0 when there is none.
+  int pid() const;
+
+  State state() const;
+
+  /// The containment in force for the child ("none" until the containment backends land).
+  std::string containment() const;
+
+  /// The child's usage as a whole; all zero when there is no child.
+  ResourceUsage resource_usage() const;
+
+  /// The isolator's I/O executor (where its callbacks run by default).
+  boost::asio::any_io_executor get_executor() const;
+
+  /// Stops the child by Options::shutdown, completes every pending call with `shutdown`,
+  /// and removes the private directory. Blocks until done. Idempotent.
+  void shutdown();
+
+  class Impl;
+
+ private:
+  explicit ProcessIsolator(std::unique_ptr<Impl> impl);
+  void start_invoke(Invocation invocation, Handler handler);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace isolator

@@ -1,0 +1,341 @@
+#include "child.hpp"
+
+#include "log.hpp"
+#include "spawn.hpp"
+
+#include <isolator/errors.hpp>
+#include <isolator/wire/codec.hpp>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/write.hpp>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+
+namespace isolator::detail {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+// After the child closes the channel, how long it has to exit before it is killed.
+constexpr std::chrono::milliseconds exit_after_eof_grace{2000};
+// How many of the child's stderr lines before its handshake a start error quotes.
+constexpr std::size_t start_stderr_lines = 10;
+
+void set_cloexec(int fd) { ::fcntl(fd, F_SETFD, FD_CLOEXEC); }
+
+std::string describe(const ExitStatus& status) {
+  if (status.signal) return "was killed by " + signal_name(*status.signal);
+  return "exited with code " + std::to_string(status.exit_code.value_or(-1));
+}
+
+ExitStatus decode_status(int native) {
+  if (WIFSIGNALED(native)) return ExitStatus{std::nullopt, WTERMSIG(native)};
+  return ExitStatus{WEXITSTATUS(native), std::nullopt};
+}
+
+}  // namespace
+
+std::shared_ptr<Child> Child::start(asio::io_context& io, const ChildSpec& spec,
+                                    ChildListener& listener) {
+  auto child = std::make_shared<Child>(io, spec, listener);
+  child->spawn(spec);
+  return child;
+}
+
+Child::Child(asio::io_context& io, const ChildSpec& spec, ChildListener& listener)
+    : io_(io),
+      listener_(listener),
+      socket_path_(spec.directory / "channel.sock"),
+      pihost_(spec.pihost),
+      start_timeout_(spec.start_timeout),
+      acceptor_(io),
+      socket_(io),
+      timer_(io),
+      reader_(spec.max_frame_bytes) {}
+
+void Child::spawn(const ChildSpec& spec) {
+  if (socket_path_.native().size() >= sizeof(sockaddr_un::sun_path)) {
+    throw StartError("the channel path " + socket_path_.string() + " is " +
+                     std::to_string(socket_path_.native().size()) +
+                     " bytes long, more than a Unix socket path may be (" +
+                     std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
+                     "); set TMPDIR or XDG_RUNTIME_DIR to a shorter directory");
+  }
+  const auto workdir = spec.directory / "work";
+  if (::mkdir(workdir.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw StartError("cannot create the child's working directory " + workdir.string() + ": " +
+                     std::strerror(errno));
+  }
+  std::filesystem::remove(socket_path_);  // left by a previous child of this isolator
+  error_code error;
+  acceptor_.open(asio::local::stream_protocol(), error);
+  if (!error) acceptor_.bind(socket_path_.string(), error);
+  if (!error) acceptor_.listen(4, error);
+  if (error) {
+    throw StartError("cannot listen on " + socket_path_.string() + ": " + error.message());
+  }
+  set_cloexec(acceptor_.native_handle());
+
+  SpawnedProcess spawned = spawn_process(SpawnRequest{
+      spec.pihost,
+      {"--channel", socket_path_.string(), "--host-pid", std::to_string(::getpid()),
+       "--max-frame-bytes", std::to_string(spec.max_frame_bytes)},
+      spec.environment,
+      workdir});
+  pid_ = spawned.pid;
+  // Boost.Process 1.81 opens a pidfd but does not expose it, so it is opened here and handed
+  // over; pidfd_ stays valid as long as process_ owns it.
+  pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+  if (pidfd_ < 0) {
+    const int open_error = errno;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);  // our own child, by pid: never waitpid(-1)
+    throw StartError(std::string("pidfd_open failed (Linux 5.3 or later is required): ") +
+                     std::strerror(open_error));
+  }
+  process_.emplace(io_.get_executor(), pid_, pidfd_);
+
+  const std::weak_ptr<Child> weak = weak_from_this();
+  auto on_line = [weak](OutputStream stream, std::string line) {
+    auto self = weak.lock();
+    if (!self) return;
+    if (!self->ready_ && stream == OutputStream::err) {
+      if (self->start_stderr_.size() == start_stderr_lines) self->start_stderr_.erase(self->start_stderr_.begin());
+      self->start_stderr_.push_back(line);
+    }
+    self->listener_.on_child_output(*self, stream, std::move(line));
+  };
+  stdout_ = std::make_shared<OutputPipe>(io_.get_executor(), std::move(spawned.stdout_read),
+                                         OutputStream::out, spec.max_line_bytes, on_line);
+  stderr_ = std::make_shared<OutputPipe>(io_.get_executor(), std::move(spawned.stderr_read),
+                                         OutputStream::err, spec.max_line_bytes, on_line);
+  stdout_->start();
+  stderr_->start();
+
+  auto self = shared_from_this();
+  process_->async_wait([self](error_code wait_error, int) {
+    if (wait_error == asio::error::operation_aborted) return;
+    self->on_exit(self->process_->native_exit_code());
+  });
+  timer_.expires_after(start_timeout_);
+  timer_.async_wait([self](error_code timer_error) {
+    if (!timer_error) self->on_start_timeout();
+  });
+  accept();
+}
+
+void Child::accept() {
+  acceptor_.async_accept([self = shared_from_this()](error_code error,
+                                                     asio::local::stream_protocol::socket peer) {
+    if (error) return;  // closed: the start is over one way or another
+    if (!self->accept_peer(peer)) {
+      self->accept();
+      return;
+    }
+    self->socket_ = std::move(peer);
+    set_cloexec(self->socket_.native_handle());
+    self->socket_.non_blocking(true);
+    error_code ignored;
+    self->acceptor_.close(ignored);
+    // Nobody else can connect once the path is gone.
+    std::filesystem::remove(self->socket_path_, ignored);
+    self->read_frames();
+  });
+}
+
+bool Child::accept_peer(asio::local::stream_protocol::socket& peer) {
+  ucred credentials{};
+  socklen_t size = sizeof(credentials);
+  if (::getsockopt(peer.native_handle(), SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0) {
+    refused_peers_.push_back(std::string("a peer whose credentials could not be read: ") +
+                             std::strerror(errno));
+    return false;
+  }
+  if (credentials.pid == pid_ && credentials.uid == ::geteuid()) return true;
+  refused_peers_.push_back("pid " + std::to_string(credentials.pid) + " uid " +
+                           std::to_string(credentials.uid));
+  log().warn("refused a connection to {} from pid {} uid {}: only pihost pid {} uid {} may connect",
+             socket_path_.string(), credentials.pid, credentials.uid, pid_, ::geteuid());
+  return false;
+}
+
+void Child::read_frames() {
+  // Wait, then read in the handler: no bytes are ever held by the reactor, so on_exit can
+  // drain the socket completely and no reply sent before an exit is lost.
+  socket_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](error_code error) {
+    if (error || self->exited_) return;
+    while (!self->broken_) {
+      error_code read_error;
+      const std::size_t n = self->socket_.read_some(asio::buffer(self->read_buffer_), read_error);
+      if (read_error == asio::error::would_block || read_error == asio::error::try_again) {
+        self->read_frames();
+        return;
+      }
+      if (read_error) {
+        if (self->reader_.mid_frame()) {
+          self->fail_protocol("pihost closed the channel inside a frame");
+        } else if (self->ready_) {
+          // Most likely it is exiting; give it a moment, then stop waiting.
+          self->timer_.expires_after(exit_after_eof_grace);
+          self->timer_.async_wait([self](error_code timer_error) {
+            if (!timer_error && !self->exited_) {
+              self->fail_protocol("pihost closed the channel but did not exit");
+            }
+          });
+        }
+        return;
+      }
+      self->on_bytes(self->read_buffer_.data(), n);
+    }
+  });
+}
+
+void Child::on_bytes(const char* data, std::size_t size) {
+  try {
+    reader_.feed(data, size);
+    while (auto body = reader_.next()) {
+      on_message(wire::decode(*body));
+      if (broken_) return;
+    }
+  } catch (const wire::ProtocolError& e) {
+    fail_protocol(std::string("pihost broke the protocol: ") + e.what());
+  }
+}
+
+void Child::on_message(wire::Message message) {
+  if (ready_) {
+    if (std::holds_alternative<wire::Hello>(message)) {
+      fail_protocol("pihost sent a second Hello");
+      return;
+    }
+    listener_.on_child_message(*this, std::move(message));
+    return;
+  }
+  const auto* hello = std::get_if<wire::Hello>(&message);
+  if (hello == nullptr) {
+    fail_protocol("pihost's first message was " + std::string(wire::message_name(message)) +
+           ", not Hello");
+  } else if (hello->version != wire::protocol_version) {
+    fail_protocol("pihost " + pihost_.string() + " speaks protocol version " +
+           std::to_string(hello->version) + ", this library speaks version " +
+           std::to_string(wire::protocol_version) +
+           "; use the pihost built with this library (Options::pihost_path, ISOLATOR_PIHOST)");
+  } else if (hello->pid != pid_) {
+    fail_protocol("pihost's Hello names pid " + std::to_string(hello->pid) + ", but its pid is " +
+           std::to_string(pid_));
+  } else {
+    ready_ = true;
+    timer_.cancel();
+    listener_.on_child_ready(*this);
+  }
+}
+
+void Child::on_start_timeout() {
+  if (ready_ || exited_) return;
+  std::string message = "pihost (pid " + std::to_string(pid_) +
+                        ") did not complete its handshake within " +
+                        std::to_string(start_timeout_.count()) + " ms";
+  if (!refused_peers_.empty()) {
+    message += "; connections refused because they did not come from pihost:";
+    for (const auto& peer : refused_peers_) message += " [" + peer + "]";
+  }
+  fail_start(std::move(message));
+  kill(SIGKILL);
+}
+
+void Child::fail_start(std::string message) {
+  if (ready_ || start_failed_) return;
+  start_failed_ = true;
+  for (const auto& line : start_stderr_) message += "\n  pihost stderr: " + line;
+  listener_.on_child_start_failed(*this, std::move(message));
+}
+
+void Child::fail_protocol(std::string reason) {
+  if (broken_ || exited_) return;
+  broken_ = true;
+  if (ready_) {
+    listener_.on_child_broken(*this, reason);
+  } else {
+    fail_start(reason);
+  }
+  kill(SIGKILL);
+}
+
+void Child::send(std::string frame) {
+  if (!socket_.is_open() || broken_ || exited_) return;
+  write_queue_.push_back(std::move(frame));
+  if (write_queue_.size() == 1) write_next();
+}
+
+void Child::write_next() {
+  asio::async_write(socket_, asio::buffer(write_queue_.front()),
+                    [self = shared_from_this()](error_code error, std::size_t) {
+                      if (error) return;  // the read side reports what happened
+                      self->write_queue_.pop_front();
+                      if (!self->write_queue_.empty()) self->write_next();
+                    });
+}
+
+void Child::collect_output() {
+  stdout_->drain();
+  stderr_->drain();
+  stdout_->flush_partial();
+  stderr_->flush_partial();
+}
+
+void Child::close_channel() {
+  if (!ready_) {
+    kill(SIGKILL);  // still starting: there is no conversation to end
+    return;
+  }
+  error_code ignored;
+  socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+}
+
+void Child::kill(int signal) {
+  if (exited_ || !process_) return;
+  // The pidfd cannot name another process, even if the pid were reused. pihost leads its own
+  // session, so its process group holds the children it started and that stayed there.
+  ::syscall(SYS_pidfd_send_signal, pidfd_, signal, nullptr, 0);
+  ::kill(-pid_, signal);
+}
+
+void Child::on_exit(int native_status) {
+  exited_ = true;
+  const ExitStatus status = decode_status(native_status);
+  timer_.cancel();
+  error_code ignored;
+  // Whatever the child sent before it died is still in the socket: read it all.
+  while (socket_.is_open() && !broken_) {
+    error_code error;
+    const std::size_t n = socket_.read_some(asio::buffer(read_buffer_), error);
+    if (error) break;
+    on_bytes(read_buffer_.data(), n);
+  }
+  collect_output();
+  stdout_->close();
+  stderr_->close();
+  socket_.close(ignored);
+  acceptor_.close(ignored);
+  std::filesystem::remove(socket_path_, ignored);
+  if (!ready_) {
+    fail_start("pihost (pid " + std::to_string(pid_) + ") " + describe(status) +
+               " before completing its handshake");
+  }
+  log().debug("pihost pid {} {}", pid_, describe(status));
+  listener_.on_child_exit(*this, status);
+}
+
+}  // namespace isolator::detail

@@ -1,0 +1,134 @@
+// One pihost process and the channel to it, from spawn to reaping. Lives on the isolator's
+// I/O thread: every member function must be called there, and every listener callback is
+// made there.
+//
+// Start: bind the socket in the private directory, spawn pihost, accept the one connection
+// whose SO_PEERCRED names the spawned pid and our uid (others are refused and logged), unlink
+// the socket path, and wait for a Hello with our protocol version, all within the start
+// timeout. The child is reaped through its pidfd (Boost.Process), never with waitpid(-1) or
+// a SIGCHLD handler.
+#pragma once
+
+#include "output_pipe.hpp"
+
+#include <isolator/wire/frame_reader.hpp>
+#include <isolator/wire/protocol.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/process/v2/process.hpp>
+
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace isolator::detail {
+
+/// How the child ended: exactly one of the two is set.
+struct ExitStatus {
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+};
+
+class Child;
+
+/// What a Child reports. Every callback names the child, so that a listener can ignore a
+/// child it has already replaced.
+class ChildListener {
+ public:
+  virtual void on_child_ready(Child& child) = 0;
+  /// The start failed; on_child_exit follows once the process is reaped.
+  virtual void on_child_start_failed(Child& child, std::string message) = 0;
+  virtual void on_child_message(Child& child, wire::Message message) = 0;
+  virtual void on_child_output(Child& child, OutputStream stream, std::string line) = 0;
+  /// The child broke the protocol (or left the channel without exiting); it is being killed.
+  virtual void on_child_broken(Child& child, std::string reason) = 0;
+  virtual void on_child_exit(Child& child, ExitStatus status) = 0;
+
+ protected:
+  ~ChildListener() = default;
+};
+
+struct ChildSpec {
+  std::filesystem::path pihost;
+  std::filesystem::path directory;  ///< the private directory (socket, working directory)
+  std::vector<std::string> environment;
+  std::chrono::milliseconds start_timeout{};
+  std::size_t max_frame_bytes = 0;
+  std::size_t max_line_bytes = 0;
+};
+
+class Child : public std::enable_shared_from_this<Child> {
+ public:
+  /// Spawns pihost and begins the handshake. Throws StartError when it cannot even spawn;
+  /// later failures arrive as on_child_start_failed.
+  static std::shared_ptr<Child> start(boost::asio::io_context& io, const ChildSpec& spec,
+                                      ChildListener& listener);
+
+  Child(boost::asio::io_context& io, const ChildSpec& spec, ChildListener& listener);
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  int pid() const { return pid_; }
+  bool ready() const { return ready_; }
+  bool exited() const { return exited_; }
+
+  /// Queues an encoded frame (wire::encode_frame) for the child. Dropped silently once the
+  /// channel is closed.
+  void send(std::string frame);
+
+  /// The child broke the protocol as seen by the caller (an unexpected reply, say): reports
+  /// on_child_broken (or a start failure) and kills it.
+  void fail_protocol(std::string reason);
+
+  /// Reads what the child already wrote to stdout/stderr, then emits pending partial lines.
+  void collect_output();
+
+  /// Ends the conversation: pihost exits when it reads end-of-file.
+  void close_channel();
+
+  /// Sends `signal` to pihost (through its pidfd) and to its process group.
+  void kill(int signal);
+
+ private:
+  void spawn(const ChildSpec& spec);
+  void accept();
+  bool accept_peer(boost::asio::local::stream_protocol::socket& peer);
+  void read_frames();
+  void on_bytes(const char* data, std::size_t size);
+  void on_message(wire::Message message);
+  void on_start_timeout();
+  void fail_start(std::string message);
+  void write_next();
+  void on_exit(int native_status);
+
+  boost::asio::io_context& io_;
+  ChildListener& listener_;
+  std::filesystem::path socket_path_;
+  std::filesystem::path pihost_;
+  std::chrono::milliseconds start_timeout_;
+  boost::asio::local::stream_protocol::acceptor acceptor_;
+  boost::asio::local::stream_protocol::socket socket_;
+  boost::asio::steady_timer timer_;  // start timeout, then the wait for exit after EOF
+  std::optional<boost::process::v2::process> process_;
+  std::shared_ptr<OutputPipe> stdout_;
+  std::shared_ptr<OutputPipe> stderr_;
+  wire::FrameReader reader_;
+  std::array<char, 65536> read_buffer_{};
+  std::deque<std::string> write_queue_;
+  std::vector<std::string> start_stderr_;  // stderr lines before the handshake, for errors
+  std::vector<std::string> refused_peers_;
+  int pid_ = -1;
+  int pidfd_ = -1;  // owned by process_
+  bool ready_ = false;
+  bool start_failed_ = false;
+  bool broken_ = false;
+  bool exited_ = false;
+};
+
+}  // namespace isolator::detail

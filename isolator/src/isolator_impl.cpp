@@ -1,0 +1,474 @@
+#include "isolator_impl.hpp"
+
+#include "log.hpp"
+#include "pihost_locator.hpp"
+
+#include <isolator/errors.hpp>
+#include <isolator/wire/codec.hpp>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+
+#include <csignal>
+#include <cstdlib>
+
+namespace isolator {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+constexpr std::size_t min_frame_bytes = 4096;
+constexpr std::size_t max_frame_limit = std::size_t{1} << 30;
+
+CallResult failed(FailureKind kind, std::string message) {
+  CallResult result;
+  result.failure = Failure{kind, std::move(message), std::nullopt, std::nullopt};
+  return result;
+}
+
+Usage to_usage(const wire::Usage& u) {
+  return Usage{std::chrono::microseconds(u.wall_us), std::chrono::microseconds(u.cpu_user_us),
+               std::chrono::microseconds(u.cpu_sys_us), u.peak_rss_bytes};
+}
+
+FailureKind to_kind(wire::FailureReason reason) {
+  switch (reason) {
+    case wire::FailureReason::library_not_found: return FailureKind::library_not_found;
+    case wire::FailureReason::not_a_library: return FailureKind::not_a_library;
+    case wire::FailureReason::symbol_not_found: return FailureKind::symbol_not_found;
+    case wire::FailureReason::threw: return FailureKind::threw;
+  }
+  return FailureKind::protocol_error;
+}
+
+const Options& validated(const Options& options) {
+  const auto positive = [](std::chrono::milliseconds d, const char* name) {
+    if (d.count() <= 0) throw OptionsError(std::string(name) + " must be positive");
+  };
+  positive(options.start_timeout, "Options::start_timeout");
+  if (options.call_timeout) positive(*options.call_timeout, "Options::call_timeout");
+  positive(options.shutdown.graceful_timeout, "Options::shutdown.graceful_timeout");
+  positive(options.shutdown.terminate_timeout, "Options::shutdown.terminate_timeout");
+  if (options.max_frame_bytes < min_frame_bytes || options.max_frame_bytes > max_frame_limit) {
+    throw OptionsError("Options::max_frame_bytes is " + std::to_string(options.max_frame_bytes) +
+                       "; it must be between " + std::to_string(min_frame_bytes) + " and " +
+                       std::to_string(max_frame_limit));
+  }
+  if (options.max_line_bytes == 0) throw OptionsError("Options::max_line_bytes must be positive");
+  for (const auto& name : options.inherit_environment) {
+    if (name.empty() || name.find('=') != std::string::npos) {
+      throw OptionsError("Options::inherit_environment holds an invalid name '" + name + "'");
+    }
+  }
+  for (const auto& [name, value] : options.environment) {
+    if (name.empty() || name.find('=') != std::string::npos) {
+      throw OptionsError("Options::environment holds an invalid name '" + name + "'");
+    }
+  }
+  return options;
+}
+
+// The child's whole environment: the allowed host variables, then the explicit ones.
+std::vector<std::string> child_environment(const Options& options) {
+  std::map<std::string, std::string> env;
+  for (const auto& name : options.inherit_environment) {
+    if (const char* value = std::getenv(name.c_str()); value != nullptr) env[name] = value;
+  }
+  for (const auto& [name, value] : options.environment) env[name] = value;
+  std::vector<std::string> entries;
+  for (const auto& [name, value] : env) entries.push_back(name + "=" + value);
+  return entries;
+}
+
+std::string describe_call(const Invocation& invocation) {
+  return "'" + invocation.symbol + "' of " + invocation.library;
+}
+
+}  // namespace
+
+ProcessIsolator::Impl::Impl(Options options)
+    : options_(std::move(validated(options))),
+      work_(asio::make_work_guard(io_)),
+      call_timer_(io_),
+      stop_timer_(io_) {
+  spec_.pihost = detail::locate_pihost(options_.pihost_path);
+  directory_.emplace();
+  spec_.directory = directory_->path();
+  spec_.environment = child_environment(options_);
+  spec_.start_timeout = options_.start_timeout;
+  spec_.max_frame_bytes = options_.max_frame_bytes;
+  spec_.max_line_bytes = options_.max_line_bytes;
+  // The child is spawned from this thread, and PR_SET_PDEATHSIG follows the spawning
+  // *thread*: it lives exactly as long as the isolator.
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+ProcessIsolator::Impl::~Impl() { shutdown(); }
+
+void ProcessIsolator::Impl::start() {
+  std::promise<void> started;
+  auto future = started.get_future();
+  asio::post(io_, [this, &started] {
+    start_waiter_.emplace(std::move(started));
+    start_child();
+  });
+  future.get();  // rethrows the StartError
+}
+
+// ---- calls -------------------------------------------------------------------------------
+
+void ProcessIsolator::Impl::submit(Invocation invocation, Handler handler) {
+  std::lock_guard lock(accept_mutex_);
+  if (!accepting_) throw ShutDownError("the isolator is shut down; create a new one to make calls");
+  asio::post(io_, [this, invocation = std::move(invocation), handler = std::move(handler)]() mutable {
+    if (shutting_down_) {
+      complete(std::move(handler),
+               failed(FailureKind::shutdown, "the isolator shut down before the call was sent"));
+      return;
+    }
+    queue_.push_back(PendingCall{next_id_++, std::move(invocation), std::move(handler)});
+    pump();
+  });
+}
+
+void ProcessIsolator::Impl::pump() {
+  if (active_ || queue_.empty() || shutting_down_) return;
+  if (!child_) {
+    start_child();  // the previous child is gone: the next call gets a fresh one
+    return;
+  }
+  if (!child_->ready()) return;  // starting; on_child_ready pumps again
+  PendingCall call = std::move(queue_.front());
+  queue_.pop_front();
+  send_active(std::move(call));
+}
+
+void ProcessIsolator::Impl::send_active(PendingCall call) {
+  const auto& inv = call.invocation;
+  std::string frame = wire::encode_frame(wire::Invoke{call.id, inv.library, inv.symbol, inv.args});
+  if (frame.size() - wire::frame_header_bytes > options_.max_frame_bytes) {
+    complete(std::move(call.handler),
+             failed(FailureKind::protocol_error,
+                    "the call's arguments make a frame of " + std::to_string(frame.size()) +
+                        " bytes, more than Options::max_frame_bytes (" +
+                        std::to_string(options_.max_frame_bytes) + ")"));
+    pump();
+    return;
+  }
+  const auto timeout = inv.options.timeout ? inv.options.timeout : options_.call_timeout;
+  const auto id = call.id;
+  active_.emplace(ActiveCall{std::move(call), detail::CallOutput(options_.max_output_bytes_per_call),
+                             std::nullopt, child_->pid()});
+  child_->send(std::move(frame));
+  if (timeout) arm_call_timer(id, *timeout);
+}
+
+void ProcessIsolator::Impl::arm_call_timer(std::uint64_t id, std::chrono::milliseconds timeout) {
+  call_timer_.expires_after(timeout);
+  call_timer_.async_wait([this, id, timeout](error_code error) {
+    if (error || !active_ || active_->call.id != id || !child_) return;
+    record_cause(Failure{FailureKind::timeout,
+                         "the call to " + describe_call(active_->call.invocation) +
+                             " exceeded its timeout of " + std::to_string(timeout.count()) +
+                             " ms; pihost (pid " + std::to_string(child_->pid()) + ") was killed",
+                         std::nullopt, std::nullopt});
+    child_->kill(SIGKILL);
+  });
+}
+
+void ProcessIsolator::Impl::record_cause(Failure failure) {
+  if (active_ && !active_->cause) active_->cause = std::move(failure);
+}
+
+void ProcessIsolator::Impl::finish_active(CallResult result) {
+  call_timer_.cancel();
+  active_->output.move_into(result);
+  result.pid = active_->pid;
+  Handler handler = std::move(active_->call.handler);
+  active_.reset();
+  complete(std::move(handler), std::move(result));
+}
+
+void ProcessIsolator::Impl::fail_queued(FailureKind kind, const std::string& message) {
+  auto queued = std::move(queue_);
+  queue_.clear();
+  for (auto& call : queued) complete(std::move(call.handler), failed(kind, message));
+}
+
+void ProcessIsolator::Impl::complete(Handler handler, CallResult result) {
+  auto executor = asio::get_associated_executor(handler, io_.get_executor());
+  asio::dispatch(executor, [handler = std::move(handler), result = std::move(result)]() mutable {
+    try {
+      std::move(handler)(std::move(result));
+    } catch (const std::exception& e) {
+      detail::log().error("a completion handler threw (ignored): {}", e.what());
+    } catch (...) {
+      detail::log().error("a completion handler threw a non-std::exception (ignored)");
+    }
+  });
+}
+
+void ProcessIsolator::Impl::emit(const Event& event) {
+  if (!options_.on_event) return;
+  try {
+    options_.on_event(event);
+  } catch (const std::exception& e) {
+    detail::log().error("Options::on_event threw (ignored): {}", e.what());
+  } catch (...) {
+    detail::log().error("Options::on_event threw a non-std::exception (ignored)");
+  }
+}
+
+// ---- data --------------------------------------------------------------------------------
+
+void ProcessIsolator::Impl::set_data(const std::string& key, std::string value) {
+  std::lock_guard lock(accept_mutex_);
+  if (!accepting_) throw ShutDownError("the isolator is shut down; set_data is not possible");
+  asio::post(io_, [this, key, value = std::move(value)]() mutable {
+    if (child_ && child_->ready()) child_->send(wire::encode_frame(wire::SetData{key, value}));
+    data_[key] = std::move(value);
+  });
+}
+
+std::optional<std::string> ProcessIsolator::Impl::get_data(const std::string& key) {
+  if (on_io_thread()) {
+    throw Error("get_data() was called from the isolator's own I/O thread; it would wait for itself");
+  }
+  auto answer = std::make_shared<std::promise<std::optional<std::string>>>();
+  auto future = answer->get_future();
+  {
+    std::lock_guard lock(accept_mutex_);
+    if (!accepting_) throw ShutDownError("the isolator is shut down; get_data is not possible");
+    asio::post(io_, [this, key, answer] {
+      if (!child_ || !child_->ready()) {
+        // No child: answer with what the next child will start with.
+        auto found = data_.find(key);
+        answer->set_value(found == data_.end() ? std::nullopt
+                                               : std::optional<std::string>(found->second));
+        return;
+      }
+      const auto id = next_id_++;
+      data_waiters_.emplace(id, [answer](std::optional<std::string> v) { answer->set_value(std::move(v)); });
+      child_->send(wire::encode_frame(wire::GetData{id, key}));
+    });
+  }
+  return future.get();
+}
+
+void ProcessIsolator::Impl::answer_data_waiters() {
+  auto waiters = std::move(data_waiters_);
+  data_waiters_.clear();
+  for (auto& [id, waiter] : waiters) waiter(std::nullopt);
+}
+
+// ---- the child's reports ----------------------------------------------------------------
+
+void ProcessIsolator::Impl::start_child() {
+  state_ = State::no_child;
+  try {
+    child_ = detail::Child::start(io_, spec_, *this);
+  } catch (const StartError& e) {
+    child_.reset();
+    start_failed(e.what());
+  }
+}
+
+void ProcessIsolator::Impl::start_failed(const std::string& message) {
+  detail::log().error("cannot start pihost: {}", message);
+  emit(StartFailedEvent{message});
+  if (start_waiter_) {
+    start_waiter_->set_exception(std::make_exception_ptr(StartError(message)));
+    start_waiter_.reset();
+  }
+  fail_queued(FailureKind::start_failed, "no child could be started: " + message);
+}
+
+void ProcessIsolator::Impl::on_child_ready(detail::Child& child) {
+  if (!is_current(child)) return;
+  pid_ = child.pid();
+  state_ = State::ready;
+  for (const auto& [key, value] : data_) child.send(wire::encode_frame(wire::SetData{key, value}));
+  detail::log().debug("pihost pid {} started ({})", child.pid(), spec_.pihost.string());
+  emit(StartedEvent{child.pid(), "none"});
+  if (start_waiter_) {
+    start_waiter_->set_value();
+    start_waiter_.reset();
+  }
+  pump();
+}
+
+void ProcessIsolator::Impl::on_child_start_failed(detail::Child& child, std::string message) {
+  if (is_current(child)) start_failed(message);
+}
+
+void ProcessIsolator::Impl::on_child_message(detail::Child& child, wire::Message message) {
+  if (!is_current(child)) return;
+  if (auto* value = std::get_if<wire::DataValue>(&message)) {
+    auto waiter = data_waiters_.find(value->id);
+    if (waiter == data_waiters_.end()) {
+      child.fail_protocol("pihost answered GetData " + std::to_string(value->id) +
+                          ", which was never asked");
+      return;
+    }
+    auto answer = std::move(waiter->second);
+    data_waiters_.erase(waiter);
+    answer(value->found ? std::optional<std::string>(std::move(value->value)) : std::nullopt);
+    return;
+  }
+  const auto* result = std::get_if<wire::Result>(&message);
+  const auto* failure = std::get_if<wire::Failed>(&message);
+  if (result == nullptr && failure == nullptr) {
+    child.fail_protocol("pihost sent " + std::string(wire::message_name(message)) +
+                        ", which only the host may send");
+    return;
+  }
+  const std::uint64_t id = result != nullptr ? result->id : failure->id;
+  if (!active_ || active_->call.id != id) {
+    child.fail_protocol("pihost replied to call " + std::to_string(id) + ", but " +
+                        (active_ ? "call " + std::to_string(active_->call.id) + " is running"
+                                 : std::string("no call is running")));
+    return;
+  }
+  // The reply proves that what the call printed before it is in the pipes: collect it now,
+  // so that it belongs to this call.
+  child.collect_output();
+  CallResult outcome;
+  if (result != nullptr) {
+    outcome.code = result->code;
+    outcome.usage = to_usage(result->usage);
+  } else {
+    outcome.failure = Failure{to_kind(failure->reason), failure->message, std::nullopt, std::nullopt};
+    outcome.usage = to_usage(failure->usage);
+  }
+  if (active_->cause) {  // e.g. the deadline passed just as the reply arrived: it stands
+    outcome.code.reset();
+    outcome.failure = active_->cause;
+  }
+  finish_active(std::move(outcome));
+  pump();
+}
+
+void ProcessIsolator::Impl::on_child_output(detail::Child& child, OutputStream stream,
+                                            std::string line) {
+  if (options_.on_output) {
+    try {
+      options_.on_output(stream, line);
+    } catch (const std::exception& e) {
+      detail::log().error("Options::on_output threw (ignored): {}", e.what());
+    } catch (...) {
+      detail::log().error("Options::on_output threw a non-std::exception (ignored)");
+    }
+  }
+  if (is_current(child) && active_) active_->output.add(stream, std::move(line));
+}
+
+void ProcessIsolator::Impl::on_child_broken(detail::Child& child, std::string reason) {
+  if (!is_current(child)) return;
+  detail::log().warn("pihost pid {}: {}; killing it", child.pid(), reason);
+  record_cause(Failure{FailureKind::protocol_error, std::move(reason), std::nullopt, std::nullopt});
+}
+
+void ProcessIsolator::Impl::on_child_exit(detail::Child& child, detail::ExitStatus status) {
+  if (!is_current(child)) return;
+  pid_ = 0;
+  if (!shutting_down_) state_ = State::no_child;
+  emit(ExitedEvent{child.pid(), status.exit_code, status.signal});
+  if (active_) {
+    Failure failure;
+    if (active_->cause) {
+      failure = *active_->cause;
+    } else if (status.signal) {
+      failure.kind = FailureKind::crashed;
+      failure.message = "pihost (pid " + std::to_string(child.pid()) + ") was killed by " +
+                        signal_name(*status.signal) + " while running " +
+                        describe_call(active_->call.invocation);
+    } else {
+      failure.kind = FailureKind::exited;
+      failure.message = "the process exited with code " + std::to_string(*status.exit_code) +
+                        " while running " + describe_call(active_->call.invocation) +
+                        " (pihost pid " + std::to_string(child.pid()) +
+                        "); a method must return, not call exit()";
+    }
+    failure.exit_code = status.exit_code;
+    failure.signal = status.signal;
+    CallResult outcome;
+    outcome.failure = std::move(failure);
+    finish_active(std::move(outcome));
+  }
+  answer_data_waiters();
+  child_.reset();
+  if (shutting_down_) {
+    finish_shutdown();
+  } else {
+    pump();
+  }
+}
+
+// ---- shutdown ----------------------------------------------------------------------------
+
+void ProcessIsolator::Impl::shutdown() {
+  std::call_once(shutdown_once_, [this] {
+    if (on_io_thread()) {
+      throw Error("shutdown() (or the destructor) was called from the isolator's own I/O "
+                  "thread, where it would wait for itself");
+    }
+    std::promise<void> done;
+    auto future = done.get_future();
+    {
+      std::lock_guard lock(accept_mutex_);
+      accepting_ = false;
+      asio::post(io_, [this, &done] {
+        shutdown_waiter_.emplace(std::move(done));
+        begin_shutdown();
+      });
+    }
+    future.get();
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  });
+}
+
+void ProcessIsolator::Impl::begin_shutdown() {
+  shutting_down_ = true;
+  state_ = State::shutting_down;
+  fail_queued(FailureKind::shutdown, "the isolator shut down before the call was sent");
+  record_cause(Failure{FailureKind::shutdown, "the isolator shut down while the call was running",
+                       std::nullopt, std::nullopt});
+  answer_data_waiters();
+  if (!child_) {
+    finish_shutdown();
+    return;
+  }
+  child_->close_channel();
+  const auto& policy = options_.shutdown;
+  stop_timer_.expires_after(policy.graceful_timeout);
+  stop_timer_.async_wait([this, policy](error_code error) {
+    if (error || !child_) return;
+    detail::log().warn("pihost pid {} did not exit within {} ms of the channel closing; SIGTERM",
+                       child_->pid(), policy.graceful_timeout.count());
+    child_->kill(SIGTERM);
+    stop_timer_.expires_after(policy.terminate_timeout);
+    stop_timer_.async_wait([this, policy](error_code again) {
+      if (again || !child_) return;
+      detail::log().warn("pihost pid {} ignored SIGTERM for {} ms; SIGKILL", child_->pid(),
+                         policy.terminate_timeout.count());
+      child_->kill(SIGKILL);
+    });
+  });
+}
+
+void ProcessIsolator::Impl::finish_shutdown() {
+  stop_timer_.cancel();
+  call_timer_.cancel();
+  directory_.reset();  // removes the private directory
+  state_ = State::shut_down;
+  if (shutdown_waiter_) {
+    shutdown_waiter_->set_value();
+    shutdown_waiter_.reset();
+  }
+}
+
+}  // namespace isolator

@@ -1,0 +1,120 @@
+// The state behind a ProcessIsolator: its I/O thread, its private directory, its child,
+// and the queue of calls.
+//
+// Threads: the public functions may be called from any thread; they hand their work to the
+// I/O thread, where all the state below lives. Only `pid_` and `state_` are read elsewhere.
+#pragma once
+
+#include "call_output.hpp"
+#include "child.hpp"
+#include "private_directory.hpp"
+
+#include <isolator/process_isolator.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace isolator {
+
+class ProcessIsolator::Impl final : public detail::ChildListener {
+ public:
+  /// Validates the options, finds pihost, makes the private directory and starts the I/O
+  /// thread. Throws OptionsError or StartError.
+  explicit Impl(Options options);
+  ~Impl();
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  /// Starts the first child and waits for its handshake; throws StartError.
+  void start();
+
+  void submit(Invocation invocation, Handler handler);
+  void set_data(const std::string& key, std::string value);
+  std::optional<std::string> get_data(const std::string& key);
+
+  int pid() const { return pid_.load(); }
+  State state() const { return state_.load(); }
+  boost::asio::any_io_executor executor() { return io_.get_executor(); }
+  bool on_io_thread() const { return io_.get_executor().running_in_this_thread(); }
+
+  /// Blocks until the child is stopped and every call completed; idempotent.
+  void shutdown();
+
+ private:
+  struct PendingCall {
+    std::uint64_t id = 0;
+    Invocation invocation;
+    Handler handler;
+  };
+  struct ActiveCall {
+    PendingCall call;
+    detail::CallOutput output;
+    std::optional<Failure> cause;  // the first recorded reason the call will fail, if any
+    int pid = 0;
+  };
+  using DataWaiter = std::function<void(std::optional<std::string>)>;
+
+  // All below run on the I/O thread.
+  void pump();
+  void start_child();
+  void start_failed(const std::string& message);
+  void send_active(PendingCall call);
+  void arm_call_timer(std::uint64_t id, std::chrono::milliseconds timeout);
+  void record_cause(Failure failure);
+  void finish_active(CallResult result);
+  void fail_queued(FailureKind kind, const std::string& message);
+  void answer_data_waiters();
+  void complete(Handler handler, CallResult result);
+  void emit(const Event& event);
+  void begin_shutdown();
+  void finish_shutdown();
+  bool is_current(const detail::Child& child) const { return child_.get() == &child; }
+
+  void on_child_ready(detail::Child& child) override;
+  void on_child_start_failed(detail::Child& child, std::string message) override;
+  void on_child_message(detail::Child& child, wire::Message message) override;
+  void on_child_output(detail::Child& child, OutputStream stream, std::string line) override;
+  void on_child_broken(detail::Child& child, std::string reason) override;
+  void on_child_exit(detail::Child& child, detail::ExitStatus status) override;
+
+  const Options options_;
+  detail::ChildSpec spec_;
+  std::optional<detail::PrivateDirectory> directory_;
+
+  mutable boost::asio::io_context io_;  // mutable: asking which thread runs it is a read
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  boost::asio::steady_timer call_timer_;
+  boost::asio::steady_timer stop_timer_;
+  std::thread thread_;
+
+  // Guards `accepting_`, so that no work is posted once shutdown has begun.
+  std::mutex accept_mutex_;
+  bool accepting_ = true;
+  std::once_flag shutdown_once_;
+
+  std::atomic<int> pid_{0};
+  std::atomic<State> state_{State::no_child};
+
+  // I/O thread only.
+  std::shared_ptr<detail::Child> child_;
+  std::deque<PendingCall> queue_;
+  std::optional<ActiveCall> active_;
+  std::map<std::string, std::string> data_;  // replayed into every new child
+  std::map<std::uint64_t, DataWaiter> data_waiters_;
+  std::uint64_t next_id_ = 1;
+  bool shutting_down_ = false;
+  std::optional<std::promise<void>> start_waiter_;
+  std::optional<std::promise<void>> shutdown_waiter_;
+};
+
+}  // namespace isolator

@@ -1,0 +1,40 @@
+#include <isolator/call_result.hpp>
+
+#include <cstring>
+#include <string>
+
+namespace isolator {
+
+std::string_view to_string(FailureKind kind) {
+  switch (kind) {
+    case FailureKind::library_not_found: return "library_not_found";
+    case FailureKind::not_a_library: return "not_a_library";
+    case FailureKind::symbol_not_found: return "symbol_not_found";
+    case FailureKind::crashed: return "crashed";
+    case FailureKind::exited: return "exited";
+    case FailureKind::threw: return "threw";
+    case FailureKind::timeout: return "timeout";
+    case FailureKind::memory_limit: return "memory_limit";
+    case FailureKind::cpu_limit: return "cpu_limit";
+    case FailureKind::protocol_error: return "protocol_error";
+    case FailureKind::start_failed: return "start_failed";
+    case FailureKind::restart_limit: return "restart_limit";
+    case FailureKind::cancelled: return "cancelled";
+    case FailureKind::shutdown: return "shutdown";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(OutputStream stream) {
+  return stream == OutputStream::out ? "stdout" : "stderr";
+}
+
+std::string signal_name(int signal) {
+  // sigabbrev_np gives "SEGV" for 11, and null for numbers without a name (real-time ones).
+  if (const char* abbreviation = ::sigabbrev_np(signal); abbreviation != nullptr) {
+    return std::string("SIG") + abbreviation;
+  }
+  return "signal " + std::to_string(signal);
+}
+
+}  // namespace isolator

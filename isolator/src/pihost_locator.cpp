@@ -1,0 +1,60 @@
+#include "pihost_locator.hpp"
+
+#include <isolator/errors.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace isolator::detail {
+namespace {
+
+// Why `path` cannot be run as pihost, or empty when it can.
+std::string refusal(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
+  if (!S_ISREG(st.st_mode)) return "not a regular file";
+  if (::access(path.c_str(), X_OK) != 0) return std::string("not executable: ") + std::strerror(errno);
+  return {};
+}
+
+std::filesystem::path running_executable_dir() {
+  std::error_code error;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? std::filesystem::path() : self.parent_path();
+}
+
+}  // namespace
+
+std::filesystem::path locate_pihost(const std::filesystem::path& configured) {
+  std::vector<std::pair<std::string, std::filesystem::path>> candidates;
+  if (!configured.empty()) {
+    // An explicit choice is the only candidate: falling back silently would run another pihost.
+    candidates.emplace_back("Options::pihost_path", configured);
+  } else {
+    if (const char* env = std::getenv("ISOLATOR_PIHOST"); env != nullptr && env[0] != '\0') {
+      candidates.emplace_back("$ISOLATOR_PIHOST", env);
+    }
+    if (auto dir = running_executable_dir(); !dir.empty()) {
+      candidates.emplace_back("next to the running executable", dir / "pihost");
+    }
+#ifdef ISOLATOR_BUILD_TREE_PIHOST
+    candidates.emplace_back("the build tree", ISOLATOR_BUILD_TREE_PIHOST);
+#endif
+  }
+  std::string tried;
+  for (const auto& [where, path] : candidates) {
+    const std::string why = refusal(path);
+    if (why.empty()) return std::filesystem::absolute(path);
+    tried += "\n  " + path.string() + " (" + where + "): " + why;
+  }
+  throw StartError("cannot find an executable pihost; looked at:" + tried +
+                   "\nset Options::pihost_path or ISOLATOR_PIHOST to the pihost executable");
+}
+
+}  // namespace isolator::detail

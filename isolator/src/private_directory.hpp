@@ -1,0 +1,26 @@
+// The private directory of one isolator: created mode 0700 with mkdtemp, it holds the
+// channel's socket and the child's working directory, and is removed with everything in it
+// when the owner goes.
+#pragma once
+
+#include <filesystem>
+
+namespace isolator::detail {
+
+class PrivateDirectory {
+ public:
+  /// Creates `isolator-XXXXXX` under $XDG_RUNTIME_DIR, else $TMPDIR, else /tmp. Throws
+  /// StartError naming the path and errno text when it cannot.
+  PrivateDirectory();
+  /// Removes the directory tree (symlinks inside are removed, never followed).
+  ~PrivateDirectory();
+  PrivateDirectory(const PrivateDirectory&) = delete;
+  PrivateDirectory& operator=(const PrivateDirectory&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace isolator::detail

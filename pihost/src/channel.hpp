@@ -1,0 +1,35 @@
+// pihost's end of the channel: a connected Unix stream socket carrying frames, used with
+// blocking calls. One thread receives; any thread may send (sends are serialized).
+#pragma once
+
+#include <isolator/wire/frame_reader.hpp>
+#include <isolator/wire/protocol.hpp>
+
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace pihost {
+
+class Channel {
+ public:
+  /// Connects to the host's socket at `path`. Throws std::system_error naming the path.
+  Channel(const std::string& path, std::size_t max_frame_bytes);
+  ~Channel();
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  /// Sends one message whole. Throws std::system_error when the host is gone.
+  void send(const isolator::wire::Message& message);
+
+  /// Blocks for the next message; nothing at a clean end-of-file. Throws ProtocolError on a
+  /// malformed frame or an end-of-file inside one, std::system_error on a read error.
+  std::optional<isolator::wire::Message> receive();
+
+ private:
+  int fd_ = -1;
+  std::mutex send_mutex_;
+  isolator::wire::FrameReader reader_;
+};
+
+}  // namespace pihost

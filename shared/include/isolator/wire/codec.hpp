@@ -1,0 +1,37 @@
+// Encoding and decoding of the messages in protocol.hpp.
+//
+// Decoding is strict, because its input comes from the other process: the body must be one
+// msgpack array, of a known type, with exactly that type's arity and field types, and no
+// trailing bytes; every msgpack size is bounded (protocol.hpp) before anything is allocated.
+// Every violation throws ProtocolError with a message naming the message, the field and the
+// problem; nothing is ever silently defaulted.
+#pragma once
+
+#include <isolator/wire/protocol.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace isolator::wire {
+
+/// The peer broke the protocol. The connection it came from must be dropped.
+class ProtocolError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The msgpack body of `message`, without the length prefix.
+std::string encode(const Message& message);
+
+/// `message` as a complete frame: 4-byte big-endian length, then the body.
+std::string encode_frame(const Message& message);
+
+/// Parses one frame body. Throws ProtocolError on anything but exactly one well-formed
+/// message. Thread-safe (no shared state).
+Message decode(std::string_view body);
+
+/// The message's type name as used in protocol.hpp ("Hello", "Invoke", ...).
+std::string_view message_name(const Message& message);
+
+}  // namespace isolator::wire

@@ -1,0 +1,132 @@
+// The wire contract between the host library and pihost: the protocol version, the frame
+// format, the size limits, and every message either side may send.
+//
+// A frame is a 4-byte big-endian length N followed by N bytes holding exactly one msgpack
+// object. That object is always an array whose first element is the MessageType (a positive
+// integer); the remaining elements are the message's fields, in the order listed here, with
+// exactly the types listed here. Anything else is a protocol error, and the peer that sees
+// one drops the connection.
+//
+// Conversation:
+//   pihost -> host   Hello                      first frame, once
+//   host -> pihost   Invoke | SetData | GetData any order; one Invoke in flight at a time
+//   pihost -> host   Result | Failed            one per Invoke, same id
+//   pihost -> host   DataValue                  one per GetData, same id
+// Closing the connection ends the conversation: pihost exits when it reads end-of-file.
+//
+// This header has no OS or process code; both sides include it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace isolator::wire {
+
+/// Bumped whenever a message's shape or meaning changes. Hello carries it; the host refuses
+/// a child that speaks another version.
+inline constexpr std::uint32_t protocol_version = 1;
+
+/// Size of the length prefix in front of every frame.
+inline constexpr std::size_t frame_header_bytes = 4;
+
+/// The largest frame a reader accepts unless configured otherwise (16 MiB). A length prefix
+/// above the reader's maximum is a protocol error detected before any allocation.
+inline constexpr std::size_t default_max_frame_bytes = std::size_t{16} << 20;
+
+/// Most arguments an Invoke may carry (and so the largest array the decoder accepts).
+inline constexpr std::size_t max_args = 65536;
+
+/// Deepest nesting of arrays in any message (Invoke's argument list is at depth 2).
+inline constexpr std::size_t max_depth = 3;
+
+enum class MessageType : std::uint8_t {
+  hello = 1,
+  invoke = 2,
+  result = 3,
+  failed = 4,
+  set_data = 5,
+  get_data = 6,
+  data_value = 7,
+};
+
+/// What a call cost, measured by pihost around the call.
+/// Encoded as an array [wall_us, cpu_user_us, cpu_sys_us, peak_rss_bytes].
+struct Usage {
+  std::int64_t wall_us = 0;
+  std::int64_t cpu_user_us = 0;
+  std::int64_t cpu_sys_us = 0;
+  /// Peak resident set size of pihost during the call (VmHWM, reset before the call).
+  std::int64_t peak_rss_bytes = 0;
+  bool operator==(const Usage&) const = default;
+};
+
+/// pihost -> host, first frame. [1, version, pid]
+struct Hello {
+  std::uint32_t version = 0;
+  std::int64_t pid = 0;
+  bool operator==(const Hello&) const = default;
+};
+
+/// host -> pihost: call `symbol` of `library` with `args` as argv[1..].
+/// [2, id, library, symbol, [args...]]
+struct Invoke {
+  std::uint64_t id = 0;
+  std::string library;
+  std::string symbol;
+  std::vector<std::string> args;
+  bool operator==(const Invoke&) const = default;
+};
+
+/// pihost -> host: the method returned `code`. [3, id, code, usage]
+struct Result {
+  std::uint64_t id = 0;
+  std::int32_t code = 0;
+  Usage usage;
+  bool operator==(const Result&) const = default;
+};
+
+/// Why pihost could not complete an Invoke while staying alive.
+enum class FailureReason : std::uint8_t {
+  library_not_found = 1,  ///< the path (or a library it needs) does not exist
+  not_a_library = 2,      ///< not a regular ELF shared object, or dlopen refused it
+  symbol_not_found = 3,   ///< dlsym found no such symbol
+  threw = 4,              ///< a C++ exception escaped the method
+};
+
+/// pihost -> host: the call failed for `reason`. [4, id, reason, message, usage]
+struct Failed {
+  std::uint64_t id = 0;
+  FailureReason reason = FailureReason::threw;
+  std::string message;
+  Usage usage;
+  bool operator==(const Failed&) const = default;
+};
+
+/// host -> pihost: store `value` under `key` in the child. No reply. [5, key, value(bin)]
+struct SetData {
+  std::string key;
+  std::string value;
+  bool operator==(const SetData&) const = default;
+};
+
+/// host -> pihost: ask for the value under `key`. [6, id, key]
+struct GetData {
+  std::uint64_t id = 0;
+  std::string key;
+  bool operator==(const GetData&) const = default;
+};
+
+/// pihost -> host: the answer to GetData `id`. [7, id, found, value(bin)]
+struct DataValue {
+  std::uint64_t id = 0;
+  bool found = false;
+  std::string value;
+  bool operator==(const DataValue&) const = default;
+};
+
+using Message = std::variant<Hello, Invoke, Result, Failed, SetData, GetData, DataValue>;
+
+}  // namespace isolator::wire

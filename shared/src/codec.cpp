@@ -1,0 +1,331 @@
+#include <isolator/wire/codec.hpp>
+
+#include <msgpack.hpp>
+
+#include <limits>
+
+namespace isolator::wire {
+namespace {
+
+using Packer = msgpack::packer<msgpack::sbuffer>;
+
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+void pack_header(Packer& p, MessageType type, std::uint32_t fields) {
+  p.pack_array(fields + 1);
+  p.pack(static_cast<std::uint8_t>(type));
+}
+
+void pack_bin(Packer& p, const std::string& bytes) {
+  p.pack_bin(static_cast<std::uint32_t>(bytes.size()));
+  p.pack_bin_body(bytes.data(), static_cast<std::uint32_t>(bytes.size()));
+}
+
+void pack_usage(Packer& p, const Usage& u) {
+  p.pack_array(4);
+  p.pack(u.wall_us);
+  p.pack(u.cpu_user_us);
+  p.pack(u.cpu_sys_us);
+  p.pack(u.peak_rss_bytes);
+}
+
+void pack_message(Packer& p, const Message& message) {
+  std::visit(Overloaded{
+                 [&](const Hello& m) {
+                   pack_header(p, MessageType::hello, 2);
+                   p.pack(m.version);
+                   p.pack(m.pid);
+                 },
+                 [&](const Invoke& m) {
+                   pack_header(p, MessageType::invoke, 4);
+                   p.pack(m.id);
+                   p.pack(m.library);
+                   p.pack(m.symbol);
+                   p.pack_array(static_cast<std::uint32_t>(m.args.size()));
+                   for (const auto& arg : m.args) p.pack(arg);
+                 },
+                 [&](const Result& m) {
+                   pack_header(p, MessageType::result, 3);
+                   p.pack(m.id);
+                   p.pack(m.code);
+                   pack_usage(p, m.usage);
+                 },
+                 [&](const Failed& m) {
+                   pack_header(p, MessageType::failed, 4);
+                   p.pack(m.id);
+                   p.pack(static_cast<std::uint8_t>(m.reason));
+                   p.pack(m.message);
+                   pack_usage(p, m.usage);
+                 },
+                 [&](const SetData& m) {
+                   pack_header(p, MessageType::set_data, 2);
+                   p.pack(m.key);
+                   pack_bin(p, m.value);
+                 },
+                 [&](const GetData& m) {
+                   pack_header(p, MessageType::get_data, 2);
+                   p.pack(m.id);
+                   p.pack(m.key);
+                 },
+                 [&](const DataValue& m) {
+                   pack_header(p, MessageType::data_value, 3);
+                   p.pack(m.id);
+                   p.pack(m.found);
+                   pack_bin(p, m.value);
+                 },
+             },
+             message);
+}
+
+std::string_view type_name(msgpack::type::object_type type) {
+  switch (type) {
+    case msgpack::type::NIL: return "nil";
+    case msgpack::type::BOOLEAN: return "bool";
+    case msgpack::type::POSITIVE_INTEGER: return "non-negative integer";
+    case msgpack::type::NEGATIVE_INTEGER: return "negative integer";
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64: return "float";
+    case msgpack::type::STR: return "str";
+    case msgpack::type::BIN: return "bin";
+    case msgpack::type::ARRAY: return "array";
+    case msgpack::type::MAP: return "map";
+    case msgpack::type::EXT: return "ext";
+  }
+  return "unknown";
+}
+
+// The fields of one message, read by position with exact type checks. Errors name the
+// message and the field: "Invoke.args[2]: expected str, got integer".
+class FieldReader {
+ public:
+  FieldReader(const msgpack::object_array& array, std::string_view message)
+      : array_(array), message_(message) {}
+
+  void expect_fields(std::uint32_t count) const {
+    if (array_.size != count + 1) {
+      throw ProtocolError(std::string(message_) + ": expected " + std::to_string(count) +
+                          " fields, got " + std::to_string(array_.size - 1));
+    }
+  }
+
+  std::uint64_t u64(std::uint32_t index, std::string_view field) const {
+    const auto& o = at(index, field, msgpack::type::POSITIVE_INTEGER);
+    return o.via.u64;
+  }
+
+  std::int64_t i64(std::uint32_t index, std::string_view field) const {
+    const auto& o = array_.ptr[index];
+    if (o.type == msgpack::type::NEGATIVE_INTEGER) return o.via.i64;
+    if (o.type != msgpack::type::POSITIVE_INTEGER) {
+      throw ProtocolError(std::string(message_) + "." + std::string(field) +
+                          ": expected integer, got " + std::string(type_name(o.type)));
+    }
+    const auto value = o.via.u64;
+    if (value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      throw out_of_range(field);
+    }
+    return static_cast<std::int64_t>(value);
+  }
+
+  template <class Int>
+  Int bounded(std::uint32_t index, std::string_view field) const {
+    const auto value = i64(index, field);
+    if (value < std::numeric_limits<Int>::min() || value > std::numeric_limits<Int>::max()) {
+      throw out_of_range(field);
+    }
+    return static_cast<Int>(value);
+  }
+
+  bool boolean(std::uint32_t index, std::string_view field) const {
+    return at(index, field, msgpack::type::BOOLEAN).via.boolean;
+  }
+
+  std::string str(std::uint32_t index, std::string_view field) const {
+    const auto& s = at(index, field, msgpack::type::STR).via.str;
+    return std::string(s.ptr, s.size);
+  }
+
+  std::string bin(std::uint32_t index, std::string_view field) const {
+    const auto& b = at(index, field, msgpack::type::BIN).via.bin;
+    return std::string(b.ptr, b.size);
+  }
+
+  std::vector<std::string> str_array(std::uint32_t index, std::string_view field) const {
+    const auto& list = at(index, field, msgpack::type::ARRAY).via.array;
+    std::vector<std::string> out;
+    out.reserve(list.size);
+    for (std::uint32_t i = 0; i < list.size; ++i) {
+      const auto& item = list.ptr[i];
+      if (item.type != msgpack::type::STR) {
+        throw ProtocolError(std::string(message_) + "." + std::string(field) + "[" +
+                            std::to_string(i) + "]: expected str, got " +
+                            std::string(type_name(item.type)));
+      }
+      out.emplace_back(item.via.str.ptr, item.via.str.size);
+    }
+    return out;
+  }
+
+  Usage usage(std::uint32_t index) const {
+    const auto& list = at(index, "usage", msgpack::type::ARRAY).via.array;
+    const std::string name = std::string(message_) + ".usage";
+    FieldReader inner(list, name);
+    // Usage has no type tag, so its four fields start at position 0.
+    if (list.size != 4) {
+      throw ProtocolError(name + ": expected 4 fields, got " + std::to_string(list.size));
+    }
+    return Usage{inner.i64(0, "wall_us"), inner.i64(1, "cpu_user_us"),
+                 inner.i64(2, "cpu_sys_us"), inner.i64(3, "peak_rss_bytes")};
+  }
+
+ private:
+  const msgpack::object& at(std::uint32_t index, std::string_view field,
+                            msgpack::type::object_type type) const {
+    const auto& o = array_.ptr[index];
+    if (o.type != type) {
+      throw ProtocolError(std::string(message_) + "." + std::string(field) + ": expected " +
+                          std::string(type_name(type)) + ", got " +
+                          std::string(type_name(o.type)));
+    }
+    return o;
+  }
+
+  ProtocolError out_of_range(std::string_view field) const {
+    return ProtocolError(std::string(message_) + "." + std::string(field) +
+                         ": integer out of range");
+  }
+
+  const msgpack::object_array& array_;
+  std::string_view message_;
+};
+
+FailureReason failure_reason(std::uint8_t value) {
+  switch (static_cast<FailureReason>(value)) {
+    case FailureReason::library_not_found:
+    case FailureReason::not_a_library:
+    case FailureReason::symbol_not_found:
+    case FailureReason::threw: return static_cast<FailureReason>(value);
+  }
+  throw ProtocolError("Failed.reason: unknown failure reason " + std::to_string(value));
+}
+
+Message decode_fields(MessageType type, const msgpack::object_array& array) {
+  switch (type) {
+    case MessageType::hello: {
+      FieldReader r(array, "Hello");
+      r.expect_fields(2);
+      return Hello{r.bounded<std::uint32_t>(1, "version"), r.i64(2, "pid")};
+    }
+    case MessageType::invoke: {
+      FieldReader r(array, "Invoke");
+      r.expect_fields(4);
+      return Invoke{r.u64(1, "id"), r.str(2, "library"), r.str(3, "symbol"),
+                    r.str_array(4, "args")};
+    }
+    case MessageType::result: {
+      FieldReader r(array, "Result");
+      r.expect_fields(3);
+      return Result{r.u64(1, "id"), r.bounded<std::int32_t>(2, "code"), r.usage(3)};
+    }
+    case MessageType::failed: {
+      FieldReader r(array, "Failed");
+      r.expect_fields(4);
+      return Failed{r.u64(1, "id"), failure_reason(r.bounded<std::uint8_t>(2, "reason")),
+                    r.str(3, "message"), r.usage(4)};
+    }
+    case MessageType::set_data: {
+      FieldReader r(array, "SetData");
+      r.expect_fields(2);
+      return SetData{r.str(1, "key"), r.bin(2, "value")};
+    }
+    case MessageType::get_data: {
+      FieldReader r(array, "GetData");
+      r.expect_fields(2);
+      return GetData{r.u64(1, "id"), r.str(2, "key")};
+    }
+    case MessageType::data_value: {
+      FieldReader r(array, "DataValue");
+      r.expect_fields(3);
+      return DataValue{r.u64(1, "id"), r.boolean(2, "found"), r.bin(3, "value")};
+    }
+  }
+  throw ProtocolError("unknown message type " + std::to_string(static_cast<int>(type)));
+}
+
+msgpack::unpack_limit decoder_limits(std::size_t body_bytes) {
+  // No map or ext appears in any message; strings and bins can't exceed the frame.
+  return msgpack::unpack_limit(/*array=*/max_args, /*map=*/0, /*str=*/body_bytes,
+                               /*bin=*/body_bytes, /*ext=*/0, /*depth=*/max_depth);
+}
+
+}  // namespace
+
+std::string encode(const Message& message) {
+  msgpack::sbuffer buffer;
+  Packer packer(buffer);
+  pack_message(packer, message);
+  return std::string(buffer.data(), buffer.size());
+}
+
+std::string encode_frame(const Message& message) {
+  const std::string body = encode(message);
+  const auto n = static_cast<std::uint32_t>(body.size());
+  std::string frame;
+  frame.reserve(frame_header_bytes + body.size());
+  frame.push_back(static_cast<char>((n >> 24) & 0xff));
+  frame.push_back(static_cast<char>((n >> 16) & 0xff));
+  frame.push_back(static_cast<char>((n >> 8) & 0xff));
+  frame.push_back(static_cast<char>(n & 0xff));
+  frame += body;
+  return frame;
+}
+
+Message decode(std::string_view body) {
+  if (body.empty()) throw ProtocolError("empty frame");
+  msgpack::object_handle handle;
+  std::size_t offset = 0;
+  try {
+    handle = msgpack::unpack(body.data(), body.size(), offset, nullptr, nullptr,
+                             decoder_limits(body.size()));
+  } catch (const msgpack::insufficient_bytes&) {
+    throw ProtocolError("truncated msgpack object (frame of " + std::to_string(body.size()) +
+                        " bytes ends inside it)");
+  } catch (const msgpack::depth_size_overflow&) {
+    throw ProtocolError("msgpack nesting deeper than " + std::to_string(max_depth));
+  } catch (const msgpack::size_overflow& e) {
+    throw ProtocolError(std::string("msgpack size limit exceeded: ") + e.what());
+  } catch (const msgpack::unpack_error& e) {
+    throw ProtocolError(std::string("malformed msgpack: ") + e.what());
+  }
+  if (offset != body.size()) {
+    throw ProtocolError(std::to_string(body.size() - offset) +
+                        " trailing bytes after the message");
+  }
+  const msgpack::object& root = handle.get();
+  if (root.type != msgpack::type::ARRAY) {
+    throw ProtocolError("message is a " + std::string(type_name(root.type)) + ", not an array");
+  }
+  if (root.via.array.size == 0) throw ProtocolError("message is an empty array");
+  const msgpack::object& tag = root.via.array.ptr[0];
+  if (tag.type != msgpack::type::POSITIVE_INTEGER || tag.via.u64 == 0 ||
+      tag.via.u64 > static_cast<std::uint64_t>(MessageType::data_value)) {
+    throw ProtocolError(tag.type == msgpack::type::POSITIVE_INTEGER
+                            ? "unknown message type " + std::to_string(tag.via.u64)
+                            : "message type is a " + std::string(type_name(tag.type)) +
+                                  ", not a positive integer");
+  }
+  return decode_fields(static_cast<MessageType>(tag.via.u64), root.via.array);
+}
+
+std::string_view message_name(const Message& message) {
+  static constexpr std::string_view names[] = {"Hello",   "Invoke",  "Result",   "Failed",
+                                               "SetData", "GetData", "DataValue"};
+  return names[message.index()];
+}
+
+}  // namespace isolator::wire

@@ -1,0 +1,18 @@
+// Uses the child's data store through isolator/plugin.hpp.
+// `data_read KEY`: prints the value (or "(none)"), returns its size or -1.
+// `data_write KEY VALUE`: stores VALUE under KEY, returns 0.
+#include <isolator/plugin.hpp>
+
+#include <cstdio>
+
+ISOLATOR_PLUGIN_EXPORT int data_read(int argc, char** argv) {
+  if (argc < 2) return -2;
+  const auto value = isolator::plugin::get_data(argv[1]);
+  std::printf("%s\n", value ? value->c_str() : "(none)");
+  return value ? static_cast<int>(value->size()) : -1;
+}
+
+ISOLATOR_PLUGIN_EXPORT int data_write(int argc, char** argv) {
+  if (argc < 3) return -2;
+  return isolator::plugin::set_data(argv[1], argv[2]) ? 0 : -1;
+}
