@@ -13,11 +13,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 deps="$root/.deps"
 
-# Debian 12 packages. Boost.Process v2 first appears in Boost 1.80, so Boost comes from the
-# 1.81 packages; --no-install-recommends keeps apt from pulling ~35 unrelated Boost parts.
+# Debian 12 packages. Asio's any_completion_handler first appears in Boost 1.81 (Debian's
+# default Boost is 1.74); --no-install-recommends keeps apt from pulling ~35 unrelated Boost
+# parts.
 apt_packages=(
   cmake ninja-build g++ pkg-config
-  libboost1.81-dev libboost-filesystem1.81-dev
+  libboost1.81-dev
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libcli11-dev

@@ -5,7 +5,7 @@
 // Started by the host library, never by hand. It arms its death signal, connects to the
 // host's socket at PATH, says Hello, then serves Invoke/SetData/GetData until the host
 // closes the channel, and exits. Exit codes: 0 channel closed, 64 bad usage, 69 host gone
-// or unreachable at start, 76 protocol error.
+// or unreachable at start, 70 a call could not be completed, 76 protocol error.
 #include "src/call_runner.hpp"
 #include "src/channel.hpp"
 #include "src/data_store.hpp"
@@ -27,6 +27,8 @@ namespace {
 constexpr int exit_usage = 64;
 constexpr int exit_unavailable = 69;
 constexpr int exit_protocol = 76;
+// Room for a DataValue's other fields and headers within a frame.
+constexpr std::size_t frame_overhead_bytes = 64;
 
 struct Arguments {
   std::string channel;
@@ -93,6 +95,11 @@ void serve(pihost::Channel& channel) {
       pihost::DataStore::instance().set(set->key, std::move(set->value));
     } else if (auto* get = std::get_if<isolator::wire::GetData>(&*message)) {
       auto value = pihost::DataStore::instance().get(get->key);
+      if (value && value->size() + frame_overhead_bytes > channel.max_frame_bytes()) {
+        std::fprintf(stderr, "pihost: the value of '%s' (%zu bytes) is too large to send\n",
+                     get->key.c_str(), value->size());
+        value.reset();
+      }
       channel.send(isolator::wire::DataValue{get->id, value.has_value(), value.value_or("")});
     } else {
       throw isolator::wire::ProtocolError("the host sent " +

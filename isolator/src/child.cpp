@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <random>
 
 namespace isolator::detail {
 
@@ -33,16 +35,24 @@ constexpr std::chrono::milliseconds exit_after_eof_grace{2000};
 // How many of the child's stderr lines before its handshake a start error quotes.
 constexpr std::size_t start_stderr_lines = 10;
 
-void set_cloexec(int fd) { ::fcntl(fd, F_SETFD, FD_CLOEXEC); }
-
 std::string describe(const ExitStatus& status) {
   if (status.signal) return "was killed by " + signal_name(*status.signal);
-  return "exited with code " + std::to_string(status.exit_code.value_or(-1));
+  if (status.exit_code) return "exited with code " + std::to_string(*status.exit_code);
+  return "ended with an unknown status";
 }
 
-ExitStatus decode_status(int native) {
-  if (WIFSIGNALED(native)) return ExitStatus{std::nullopt, WTERMSIG(native)};
-  return ExitStatus{WEXITSTATUS(native), std::nullopt};
+// A name nobody can guess in advance, so that a plugin (which may write in the private
+// directory: it runs as the same user) cannot squat the next child's socket path.
+std::string random_suffix() {
+  std::random_device random;
+  std::uniform_int_distribution<std::uint64_t> any;
+  char text[17];
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(any(random)));
+  return text;
+}
+
+bool would_block(const error_code& error) {
+  return error == asio::error::would_block || error == asio::error::try_again;
 }
 
 }  // namespace
@@ -57,36 +67,22 @@ std::shared_ptr<Child> Child::start(asio::io_context& io, const ChildSpec& spec,
 Child::Child(asio::io_context& io, const ChildSpec& spec, ChildListener& listener)
     : io_(io),
       listener_(listener),
-      socket_path_(spec.directory / "channel.sock"),
+      socket_path_(spec.directory / ("channel-" + random_suffix() + ".sock")),
       pihost_(spec.pihost),
       start_timeout_(spec.start_timeout),
       acceptor_(io),
       socket_(io),
       timer_(io),
+      pidfd_(io),
       reader_(spec.max_frame_bytes) {}
 
 void Child::spawn(const ChildSpec& spec) {
-  if (socket_path_.native().size() >= sizeof(sockaddr_un::sun_path)) {
-    throw StartError("the channel path " + socket_path_.string() + " is " +
-                     std::to_string(socket_path_.native().size()) +
-                     " bytes long, more than a Unix socket path may be (" +
-                     std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
-                     "); set TMPDIR or XDG_RUNTIME_DIR to a shorter directory");
-  }
   const auto workdir = spec.directory / "work";
   if (::mkdir(workdir.c_str(), 0700) != 0 && errno != EEXIST) {
     throw StartError("cannot create the child's working directory " + workdir.string() + ": " +
                      std::strerror(errno));
   }
-  std::filesystem::remove(socket_path_);  // left by a previous child of this isolator
-  error_code error;
-  acceptor_.open(asio::local::stream_protocol(), error);
-  if (!error) acceptor_.bind(socket_path_.string(), error);
-  if (!error) acceptor_.listen(4, error);
-  if (error) {
-    throw StartError("cannot listen on " + socket_path_.string() + ": " + error.message());
-  }
-  set_cloexec(acceptor_.native_handle());
+  listen();
 
   SpawnedProcess spawned = spawn_process(SpawnRequest{
       spec.pihost,
@@ -95,25 +91,16 @@ void Child::spawn(const ChildSpec& spec) {
       spec.environment,
       workdir});
   pid_ = spawned.pid;
-  // Boost.Process 1.81 opens a pidfd but does not expose it, so it is opened here and handed
-  // over; pidfd_ stays valid as long as process_ owns it.
-  pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-  if (pidfd_ < 0) {
-    const int open_error = errno;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);  // our own child, by pid: never waitpid(-1)
-    throw StartError(std::string("pidfd_open failed (Linux 5.3 or later is required): ") +
-                     std::strerror(open_error));
-  }
-  process_.emplace(io_.get_executor(), pid_, pidfd_);
+  pidfd_.assign(spawned.pidfd.release());
 
   const std::weak_ptr<Child> weak = weak_from_this();
   auto on_line = [weak](OutputStream stream, std::string line) {
     auto self = weak.lock();
     if (!self) return;
     if (!self->ready_ && stream == OutputStream::err) {
-      if (self->start_stderr_.size() == start_stderr_lines) self->start_stderr_.erase(self->start_stderr_.begin());
-      self->start_stderr_.push_back(line);
+      auto& kept = self->start_stderr_;
+      if (kept.size() == start_stderr_lines) kept.erase(kept.begin());
+      kept.push_back(line);
     }
     self->listener_.on_child_output(*self, stream, std::move(line));
   };
@@ -123,31 +110,67 @@ void Child::spawn(const ChildSpec& spec) {
                                          OutputStream::err, spec.max_line_bytes, on_line);
   stdout_->start();
   stderr_->start();
+  watch_exit();
 
-  auto self = shared_from_this();
-  process_->async_wait([self](error_code wait_error, int) {
-    if (wait_error == asio::error::operation_aborted) return;
-    self->on_exit(self->process_->native_exit_code());
-  });
   timer_.expires_after(start_timeout_);
-  timer_.async_wait([self](error_code timer_error) {
+  timer_.async_wait([self = shared_from_this()](error_code timer_error) {
     if (!timer_error) self->on_start_timeout();
   });
   accept();
 }
 
+void Child::listen() {
+  if (socket_path_.native().size() >= sizeof(sockaddr_un::sun_path)) {
+    throw StartError("the channel path " + socket_path_.string() + " is " +
+                     std::to_string(socket_path_.native().size()) +
+                     " bytes long, more than a Unix socket path may be (" +
+                     std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
+                     "); set TMPDIR or XDG_RUNTIME_DIR to a shorter directory");
+  }
+  error_code error;
+  // Close-on-exec from birth, so that a process the application spawns meanwhile never
+  // inherits it (Asio would create it without SOCK_CLOEXEC).
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) throw StartError(std::string("cannot create a Unix socket: ") + std::strerror(errno));
+  acceptor_.assign(asio::local::stream_protocol(), fd, error);
+  if (!error) acceptor_.bind(socket_path_.string(), error);
+  if (!error) acceptor_.listen(4, error);
+  if (error) {
+    throw StartError("cannot listen on " + socket_path_.string() + ": " + error.message());
+  }
+}
+
+void Child::watch_exit() {
+  pidfd_.async_wait(asio::posix::stream_descriptor::wait_read,
+                    [self = shared_from_this()](error_code error) {
+                      if (error == asio::error::operation_aborted) return;
+                      self->on_exit();
+                    });
+}
+
 void Child::accept() {
-  acceptor_.async_accept([self = shared_from_this()](error_code error,
-                                                     asio::local::stream_protocol::socket peer) {
-    if (error) return;  // closed: the start is over one way or another
-    if (!self->accept_peer(peer)) {
+  acceptor_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](error_code error) {
+    if (error || self->exited_) return;  // closed: the start is over one way or another
+    const int fd = ::accept4(self->acceptor_.native_handle(), nullptr, nullptr,
+                             SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) {
+        self->accept();
+        return;
+      }
+      self->accept_error_ = std::string("cannot accept pihost's connection: ") + std::strerror(errno);
+      self->fail_protocol(self->accept_error_);
+      return;
+    }
+    if (!self->accept_peer(fd)) {
+      ::close(fd);
       self->accept();
       return;
     }
-    self->socket_ = std::move(peer);
-    set_cloexec(self->socket_.native_handle());
-    self->socket_.non_blocking(true);
     error_code ignored;
+    self->socket_.assign(asio::local::stream_protocol(), fd, ignored);
+    // Asio must know: its reads then return would_block instead of polling until data comes.
+    self->socket_.non_blocking(true, ignored);
     self->acceptor_.close(ignored);
     // Nobody else can connect once the path is gone.
     std::filesystem::remove(self->socket_path_, ignored);
@@ -155,10 +178,10 @@ void Child::accept() {
   });
 }
 
-bool Child::accept_peer(asio::local::stream_protocol::socket& peer) {
+bool Child::accept_peer(int fd) {
   ucred credentials{};
   socklen_t size = sizeof(credentials);
-  if (::getsockopt(peer.native_handle(), SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0) {
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0) {
     refused_peers_.push_back(std::string("a peer whose credentials could not be read: ") +
                              std::strerror(errno));
     return false;
@@ -172,34 +195,42 @@ bool Child::accept_peer(asio::local::stream_protocol::socket& peer) {
 }
 
 void Child::read_frames() {
-  // Wait, then read in the handler: no bytes are ever held by the reactor, so on_exit can
-  // drain the socket completely and no reply sent before an exit is lost.
+  // Wait, then read in the handler: no bytes are ever held by the reactor, so the pipes'
+  // handlers and on_exit can pull the socket themselves and see everything sent so far.
   socket_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](error_code error) {
     if (error || self->exited_) return;
-    while (!self->broken_) {
-      error_code read_error;
-      const std::size_t n = self->socket_.read_some(asio::buffer(self->read_buffer_), read_error);
-      if (read_error == asio::error::would_block || read_error == asio::error::try_again) {
-        self->read_frames();
-        return;
-      }
-      if (read_error) {
-        if (self->reader_.mid_frame()) {
-          self->fail_protocol("pihost closed the channel inside a frame");
-        } else if (self->ready_) {
-          // Most likely it is exiting; give it a moment, then stop waiting.
-          self->timer_.expires_after(exit_after_eof_grace);
-          self->timer_.async_wait([self](error_code timer_error) {
-            if (!timer_error && !self->exited_) {
-              self->fail_protocol("pihost closed the channel but did not exit");
-            }
-          });
-        }
-        return;
-      }
-      self->on_bytes(self->read_buffer_.data(), n);
-    }
+    if (self->pull_channel()) self->read_frames();
   });
+}
+
+bool Child::pull_channel() {
+  if (channel_closed_ || !socket_.is_open()) return false;
+  while (!broken_) {
+    error_code error;
+    const std::size_t n = socket_.read_some(asio::buffer(read_buffer_), error);
+    if (would_block(error)) return true;
+    if (error) {
+      channel_closed_ = true;
+      if (!exited_) on_channel_closed();
+      return false;
+    }
+    on_bytes(read_buffer_.data(), n);
+  }
+  return false;
+}
+
+void Child::on_channel_closed() {
+  if (reader_.mid_frame()) {
+    fail_protocol("pihost closed the channel inside a frame");
+  } else if (ready_) {
+    // Most likely it is exiting; give it a moment, then stop waiting.
+    timer_.expires_after(exit_after_eof_grace);
+    timer_.async_wait([self = shared_from_this()](error_code timer_error) {
+      if (!timer_error && !self->exited_) {
+        self->fail_protocol("pihost closed the channel but did not exit");
+      }
+    });
+  }
 }
 
 void Child::on_bytes(const char* data, std::size_t size) {
@@ -223,18 +254,19 @@ void Child::on_message(wire::Message message) {
     listener_.on_child_message(*this, std::move(message));
     return;
   }
+  if (start_failed_) return;  // a Hello that arrives after the start was given up
   const auto* hello = std::get_if<wire::Hello>(&message);
   if (hello == nullptr) {
     fail_protocol("pihost's first message was " + std::string(wire::message_name(message)) +
-           ", not Hello");
+                  ", not Hello");
   } else if (hello->version != wire::protocol_version) {
     fail_protocol("pihost " + pihost_.string() + " speaks protocol version " +
-           std::to_string(hello->version) + ", this library speaks version " +
-           std::to_string(wire::protocol_version) +
-           "; use the pihost built with this library (Options::pihost_path, ISOLATOR_PIHOST)");
+                  std::to_string(hello->version) + ", this library speaks version " +
+                  std::to_string(wire::protocol_version) +
+                  "; use the pihost built with this library (Options::pihost_path, ISOLATOR_PIHOST)");
   } else if (hello->pid != pid_) {
-    fail_protocol("pihost's Hello names pid " + std::to_string(hello->pid) + ", but its pid is " +
-           std::to_string(pid_));
+    fail_protocol("pihost's Hello names pid " + std::to_string(hello->pid) +
+                  ", but its pid is " + std::to_string(pid_));
   } else {
     ready_ = true;
     timer_.cancel();
@@ -258,6 +290,7 @@ void Child::on_start_timeout() {
 void Child::fail_start(std::string message) {
   if (ready_ || start_failed_) return;
   start_failed_ = true;
+  doomed_ = true;
   for (const auto& line : start_stderr_) message += "\n  pihost stderr: " + line;
   listener_.on_child_start_failed(*this, std::move(message));
 }
@@ -265,6 +298,7 @@ void Child::fail_start(std::string message) {
 void Child::fail_protocol(std::string reason) {
   if (broken_ || exited_) return;
   broken_ = true;
+  doomed_ = true;
   if (ready_) {
     listener_.on_child_broken(*this, reason);
   } else {
@@ -274,7 +308,7 @@ void Child::fail_protocol(std::string reason) {
 }
 
 void Child::send(std::string frame) {
-  if (!socket_.is_open() || broken_ || exited_) return;
+  if (!socket_.is_open() || doomed_ || exited_) return;
   write_queue_.push_back(std::move(frame));
   if (write_queue_.size() == 1) write_next();
 }
@@ -305,30 +339,47 @@ void Child::close_channel() {
 }
 
 void Child::kill(int signal) {
-  if (exited_ || !process_) return;
-  // The pidfd cannot name another process, even if the pid were reused. pihost leads its own
-  // session, so its process group holds the children it started and that stayed there.
-  ::syscall(SYS_pidfd_send_signal, pidfd_, signal, nullptr, 0);
+  if (exited_ || !pidfd_.is_open()) return;
+  doomed_ = true;
+  // The pidfd cannot name another process. The group id is pihost's pid, reserved until
+  // pihost is reaped, and pihost leads its own session, so the group holds the processes it
+  // started that stayed in it.
+  ::syscall(SYS_pidfd_send_signal, pidfd_.native_handle(), signal, nullptr, 0);
   ::kill(-pid_, signal);
 }
 
-void Child::on_exit(int native_status) {
+ExitStatus Child::reap() {
+  siginfo_t info{};
+  const int pidfd = pidfd_.native_handle();
+  // Read the status but leave the zombie: while it exists, no process can take its pid, so
+  // the group kill below cannot hit a stranger.
+  if (::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED | WNOWAIT) != 0) {
+    log().error("cannot read the exit status of pihost pid {}: {} (is SIGCHLD ignored, or "
+                "does the application reap children it did not start?)",
+                pid_, std::strerror(errno));
+    return {};
+  }
+  ::kill(-pid_, SIGKILL);  // what the plugin left running in pihost's process group
+  siginfo_t reaped{};
+  ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &reaped, WEXITED);
+  if (info.si_code == CLD_EXITED) return ExitStatus{info.si_status, std::nullopt};
+  return ExitStatus{std::nullopt, info.si_status};
+}
+
+void Child::on_exit() {
+  const ExitStatus status = reap();
   exited_ = true;
-  const ExitStatus status = decode_status(native_status);
+  doomed_ = true;
   timer_.cancel();
   error_code ignored;
   // Whatever the child sent before it died is still in the socket: read it all.
-  while (socket_.is_open() && !broken_) {
-    error_code error;
-    const std::size_t n = socket_.read_some(asio::buffer(read_buffer_), error);
-    if (error) break;
-    on_bytes(read_buffer_.data(), n);
-  }
+  pull_channel();
   collect_output();
   stdout_->close();
   stderr_->close();
   socket_.close(ignored);
   acceptor_.close(ignored);
+  pidfd_.close(ignored);
   std::filesystem::remove(socket_path_, ignored);
   if (!ready_) {
     fail_start("pihost (pid " + std::to_string(pid_) + ") " + describe(status) +

@@ -5,8 +5,12 @@
 // Start: bind the socket in the private directory, spawn pihost, accept the one connection
 // whose SO_PEERCRED names the spawned pid and our uid (others are refused and logged), unlink
 // the socket path, and wait for a Hello with our protocol version, all within the start
-// timeout. The child is reaped through its pidfd (Boost.Process), never with waitpid(-1) or
-// a SIGCHLD handler.
+// timeout.
+//
+// End: the child is watched through its pidfd, never with waitpid(-1) or a SIGCHLD handler.
+// When it dies, its status is read without reaping it (the zombie keeps its pid, and so its
+// process group id, reserved), the rest of its process group is killed, and only then is it
+// reaped. Nothing is ever signalled by a pid that could have been reused.
 #pragma once
 
 #include "output_pipe.hpp"
@@ -16,8 +20,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/process/v2/process.hpp>
 
 #include <chrono>
 #include <deque>
@@ -29,7 +33,8 @@
 
 namespace isolator::detail {
 
-/// How the child ended: exactly one of the two is set.
+/// How the child ended: one of the two is set, or neither when the status could not be read
+/// (the application ignores SIGCHLD, or reaped the child itself).
 struct ExitStatus {
   std::optional<int> exit_code;
   std::optional<int> signal;
@@ -75,7 +80,9 @@ class Child : public std::enable_shared_from_this<Child> {
   Child& operator=(const Child&) = delete;
 
   int pid() const { return pid_; }
-  bool ready() const { return ready_; }
+  /// True while the child has said Hello and is not exited, broken or being killed: only
+  /// then may a call be sent to it.
+  bool ready() const { return ready_ && !doomed_; }
   bool exited() const { return exited_; }
 
   /// Queues an encoded frame (wire::encode_frame) for the child. Dropped silently once the
@@ -92,20 +99,26 @@ class Child : public std::enable_shared_from_this<Child> {
   /// Ends the conversation: pihost exits when it reads end-of-file.
   void close_channel();
 
-  /// Sends `signal` to pihost (through its pidfd) and to its process group.
+  /// Sends `signal` to pihost (through its pidfd) and to its process group. The child no
+  /// longer counts as ready.
   void kill(int signal);
 
  private:
   void spawn(const ChildSpec& spec);
+  void listen();
+  void watch_exit();
   void accept();
-  bool accept_peer(boost::asio::local::stream_protocol::socket& peer);
+  bool accept_peer(int fd);
   void read_frames();
+  bool pull_channel();  // reads what the socket holds now; false once it is closed
+  void on_channel_closed();
   void on_bytes(const char* data, std::size_t size);
   void on_message(wire::Message message);
   void on_start_timeout();
   void fail_start(std::string message);
   void write_next();
-  void on_exit(int native_status);
+  void on_exit();
+  ExitStatus reap();
 
   boost::asio::io_context& io_;
   ChildListener& listener_;
@@ -115,7 +128,7 @@ class Child : public std::enable_shared_from_this<Child> {
   boost::asio::local::stream_protocol::acceptor acceptor_;
   boost::asio::local::stream_protocol::socket socket_;
   boost::asio::steady_timer timer_;  // start timeout, then the wait for exit after EOF
-  std::optional<boost::process::v2::process> process_;
+  boost::asio::posix::stream_descriptor pidfd_;  // readable once the child has exited
   std::shared_ptr<OutputPipe> stdout_;
   std::shared_ptr<OutputPipe> stderr_;
   wire::FrameReader reader_;
@@ -123,12 +136,14 @@ class Child : public std::enable_shared_from_this<Child> {
   std::deque<std::string> write_queue_;
   std::vector<std::string> start_stderr_;  // stderr lines before the handshake, for errors
   std::vector<std::string> refused_peers_;
+  std::string accept_error_;  // why accepting failed, for the start error
   int pid_ = -1;
-  int pidfd_ = -1;  // owned by process_
   bool ready_ = false;
+  bool doomed_ = false;  // exited, broken, failed to start, or signalled by the host
   bool start_failed_ = false;
   bool broken_ = false;
   bool exited_ = false;
+  bool channel_closed_ = false;  // pihost closed its end (or the socket failed)
 };
 
 }  // namespace isolator::detail

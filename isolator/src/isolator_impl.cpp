@@ -86,6 +86,16 @@ std::string describe_call(const Invocation& invocation) {
   return "'" + invocation.symbol + "' of " + invocation.library;
 }
 
+// pihost's own exit codes (pihost/main.cpp), which a plugin's exit() could also produce.
+std::string exit_code_meaning(int code) {
+  switch (code) {
+    case 69: return "; pihost exits with 69 when it loses the channel to the host";
+    case 70: return "; pihost exits with 70 when it cannot send a call's reply (see its stderr)";
+    case 76: return "; pihost exits with 76 when the host's messages break the protocol";
+    default: return "; a method must return, not call exit()";
+  }
+}
+
 }  // namespace
 
 ProcessIsolator::Impl::Impl(Options options)
@@ -102,7 +112,27 @@ ProcessIsolator::Impl::Impl(Options options)
   spec_.max_line_bytes = options_.max_line_bytes;
   // The child is spawned from this thread, and PR_SET_PDEATHSIG follows the spawning
   // *thread*: it lives exactly as long as the isolator.
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] {
+    run_io();
+    if (orphaned_self_) {  // destroyed from this thread: finish the job here
+      thread_.detach();
+      const std::unique_ptr<Impl> self = std::move(orphaned_self_);
+    }
+  });
+}
+
+void ProcessIsolator::Impl::run_io() {
+  // A handler that throws must not take the isolator (or the process) down with it.
+  while (true) {
+    try {
+      io_.run();
+      return;
+    } catch (const std::exception& e) {
+      detail::log().error("an isolator I/O handler threw (carrying on): {}", e.what());
+    } catch (...) {
+      detail::log().error("an isolator I/O handler threw a non-std::exception (carrying on)");
+    }
+  }
 }
 
 ProcessIsolator::Impl::~Impl() { shutdown(); }
@@ -120,15 +150,30 @@ void ProcessIsolator::Impl::start() {
 // ---- calls -------------------------------------------------------------------------------
 
 void ProcessIsolator::Impl::submit(Invocation invocation, Handler handler) {
+  if (invocation.args.size() > wire::max_args) {
+    throw Error("a call takes at most " + std::to_string(wire::max_args) + " arguments; this one has " +
+                std::to_string(invocation.args.size()));
+  }
+  const std::uint64_t id = next_id_++;
+  std::string frame = wire::encode_frame(
+      wire::Invoke{id, invocation.library, invocation.symbol, invocation.args});
+  if (frame.size() - wire::frame_header_bytes > options_.max_frame_bytes) {
+    throw Error("the call's library path, symbol and arguments make a message of " +
+                std::to_string(frame.size()) + " bytes, more than Options::max_frame_bytes (" +
+                std::to_string(options_.max_frame_bytes) + ")");
+  }
+  auto work = asio::prefer(asio::get_associated_executor(handler, io_.get_executor()),
+                           asio::execution::outstanding_work.tracked);
+  PendingCall call{id, std::move(invocation), std::move(frame), std::move(handler), std::move(work)};
   std::lock_guard lock(accept_mutex_);
   if (!accepting_) throw ShutDownError("the isolator is shut down; create a new one to make calls");
-  asio::post(io_, [this, invocation = std::move(invocation), handler = std::move(handler)]() mutable {
+  asio::post(io_, [this, call = std::move(call)]() mutable {
     if (shutting_down_) {
-      complete(std::move(handler),
+      complete(std::move(call),
                failed(FailureKind::shutdown, "the isolator shut down before the call was sent"));
       return;
     }
-    queue_.push_back(PendingCall{next_id_++, std::move(invocation), std::move(handler)});
+    queue_.push_back(std::move(call));
     pump();
   });
 }
@@ -146,21 +191,15 @@ void ProcessIsolator::Impl::pump() {
 }
 
 void ProcessIsolator::Impl::send_active(PendingCall call) {
-  const auto& inv = call.invocation;
-  std::string frame = wire::encode_frame(wire::Invoke{call.id, inv.library, inv.symbol, inv.args});
-  if (frame.size() - wire::frame_header_bytes > options_.max_frame_bytes) {
-    complete(std::move(call.handler),
-             failed(FailureKind::protocol_error,
-                    "the call's arguments make a frame of " + std::to_string(frame.size()) +
-                        " bytes, more than Options::max_frame_bytes (" +
-                        std::to_string(options_.max_frame_bytes) + ")"));
-    pump();
-    return;
-  }
-  const auto timeout = inv.options.timeout ? inv.options.timeout : options_.call_timeout;
+  const auto& options = call.invocation.options;
+  const auto timeout = options.timeout ? options.timeout : options_.call_timeout;
   const auto id = call.id;
+  std::string frame = std::move(call.frame);
+  // What the child wrote before this call is sent belongs to no call (a thread an earlier
+  // call left running, say); from here on, what is read belongs to this one.
+  child_->collect_output();
   active_.emplace(ActiveCall{std::move(call), detail::CallOutput(options_.max_output_bytes_per_call),
-                             std::nullopt, child_->pid()});
+                             std::nullopt, child_->pid(), false});
   child_->send(std::move(frame));
   if (timeout) arm_call_timer(id, *timeout);
 }
@@ -186,20 +225,20 @@ void ProcessIsolator::Impl::finish_active(CallResult result) {
   call_timer_.cancel();
   active_->output.move_into(result);
   result.pid = active_->pid;
-  Handler handler = std::move(active_->call.handler);
+  PendingCall call = std::move(active_->call);
   active_.reset();
-  complete(std::move(handler), std::move(result));
+  complete(std::move(call), std::move(result));
 }
 
 void ProcessIsolator::Impl::fail_queued(FailureKind kind, const std::string& message) {
   auto queued = std::move(queue_);
   queue_.clear();
-  for (auto& call : queued) complete(std::move(call.handler), failed(kind, message));
+  for (auto& call : queued) complete(std::move(call), failed(kind, message));
 }
 
-void ProcessIsolator::Impl::complete(Handler handler, CallResult result) {
-  auto executor = asio::get_associated_executor(handler, io_.get_executor());
-  asio::dispatch(executor, [handler = std::move(handler), result = std::move(result)]() mutable {
+void ProcessIsolator::Impl::complete(PendingCall call, CallResult result) {
+  auto executor = std::move(call.work);
+  asio::dispatch(executor, [handler = std::move(call.handler), result = std::move(result)]() mutable {
     try {
       std::move(handler)(std::move(result));
     } catch (const std::exception& e) {
@@ -224,10 +263,16 @@ void ProcessIsolator::Impl::emit(const Event& event) {
 // ---- data --------------------------------------------------------------------------------
 
 void ProcessIsolator::Impl::set_data(const std::string& key, std::string value) {
+  std::string frame = wire::encode_frame(wire::SetData{key, value});
+  if (frame.size() - wire::frame_header_bytes > options_.max_frame_bytes) {
+    throw Error("set_data(\"" + key.substr(0, 64) + "\"): a value of " +
+                std::to_string(value.size()) + " bytes does not fit in Options::max_frame_bytes (" +
+                std::to_string(options_.max_frame_bytes) + ")");
+  }
   std::lock_guard lock(accept_mutex_);
   if (!accepting_) throw ShutDownError("the isolator is shut down; set_data is not possible");
-  asio::post(io_, [this, key, value = std::move(value)]() mutable {
-    if (child_ && child_->ready()) child_->send(wire::encode_frame(wire::SetData{key, value}));
+  asio::post(io_, [this, key, value = std::move(value), frame = std::move(frame)]() mutable {
+    if (child_ && child_->ready()) child_->send(std::move(frame));
     data_[key] = std::move(value);
   });
 }
@@ -236,12 +281,18 @@ std::optional<std::string> ProcessIsolator::Impl::get_data(const std::string& ke
   if (on_io_thread()) {
     throw Error("get_data() was called from the isolator's own I/O thread; it would wait for itself");
   }
+  const std::uint64_t id = next_id_++;
+  std::string frame = wire::encode_frame(wire::GetData{id, key});
+  if (frame.size() - wire::frame_header_bytes > options_.max_frame_bytes) {
+    throw Error("get_data: a key of " + std::to_string(key.size()) +
+                " bytes does not fit in Options::max_frame_bytes");
+  }
   auto answer = std::make_shared<std::promise<std::optional<std::string>>>();
   auto future = answer->get_future();
   {
     std::lock_guard lock(accept_mutex_);
     if (!accepting_) throw ShutDownError("the isolator is shut down; get_data is not possible");
-    asio::post(io_, [this, key, answer] {
+    asio::post(io_, [this, id, key, frame = std::move(frame), answer]() mutable {
       if (!child_ || !child_->ready()) {
         // No child: answer with what the next child will start with.
         auto found = data_.find(key);
@@ -249,9 +300,8 @@ std::optional<std::string> ProcessIsolator::Impl::get_data(const std::string& ke
                                                : std::optional<std::string>(found->second));
         return;
       }
-      const auto id = next_id_++;
       data_waiters_.emplace(id, [answer](std::optional<std::string> v) { answer->set_value(std::move(v)); });
-      child_->send(wire::encode_frame(wire::GetData{id, key}));
+      child_->send(std::move(frame));
     });
   }
   return future.get();
@@ -269,7 +319,7 @@ void ProcessIsolator::Impl::start_child() {
   state_ = State::no_child;
   try {
     child_ = detail::Child::start(io_, spec_, *this);
-  } catch (const StartError& e) {
+  } catch (const std::exception& e) {
     child_.reset();
     start_failed(e.what());
   }
@@ -317,32 +367,42 @@ void ProcessIsolator::Impl::on_child_message(detail::Child& child, wire::Message
     answer(value->found ? std::optional<std::string>(std::move(value->value)) : std::nullopt);
     return;
   }
-  const auto* result = std::get_if<wire::Result>(&message);
-  const auto* failure = std::get_if<wire::Failed>(&message);
-  if (result == nullptr && failure == nullptr) {
+  const auto for_active = [&](std::uint64_t id, bool must_be_started) {
+    if (active_ && active_->call.id == id && active_->started == must_be_started) return true;
     child.fail_protocol("pihost sent " + std::string(wire::message_name(message)) +
-                        ", which only the host may send");
-    return;
-  }
-  const std::uint64_t id = result != nullptr ? result->id : failure->id;
-  if (!active_ || active_->call.id != id) {
-    child.fail_protocol("pihost replied to call " + std::to_string(id) + ", but " +
+                        " for call " + std::to_string(id) + ", but " +
                         (active_ ? "call " + std::to_string(active_->call.id) + " is running"
                                  : std::string("no call is running")));
-    return;
+    return false;
+  };
+  if (const auto* started = std::get_if<wire::Started>(&message)) {
+    if (!for_active(started->id, false)) return;
+    active_->started = true;
+  } else if (const auto* result = std::get_if<wire::Result>(&message)) {
+    if (!for_active(result->id, true)) return;
+    CallResult outcome;
+    outcome.code = result->code;
+    outcome.usage = to_usage(result->usage);
+    on_reply(child, result->id, std::move(outcome));
+  } else if (const auto* failure = std::get_if<wire::Failed>(&message)) {
+    if (!for_active(failure->id, true)) return;
+    CallResult outcome;
+    outcome.failure = Failure{to_kind(failure->reason), failure->message, std::nullopt, std::nullopt};
+    outcome.usage = to_usage(failure->usage);
+    on_reply(child, failure->id, std::move(outcome));
+  } else {
+    child.fail_protocol("pihost sent " + std::string(wire::message_name(message)) +
+                        ", which only the host may send");
   }
+}
+
+void ProcessIsolator::Impl::on_reply(detail::Child& child, std::uint64_t, CallResult outcome) {
   // The reply proves that what the call printed before it is in the pipes: collect it now,
   // so that it belongs to this call.
   child.collect_output();
-  CallResult outcome;
-  if (result != nullptr) {
-    outcome.code = result->code;
-    outcome.usage = to_usage(result->usage);
-  } else {
-    outcome.failure = Failure{to_kind(failure->reason), failure->message, std::nullopt, std::nullopt};
-    outcome.usage = to_usage(failure->usage);
-  }
-  if (active_->cause) {  // e.g. the deadline passed just as the reply arrived: it stands
+  // A recorded cause stands (the deadline passed just as the reply came, say), except
+  // shutdown: a call that finished during the graceful stop did finish.
+  if (active_->cause && active_->cause->kind != FailureKind::shutdown) {
     outcome.code.reset();
     outcome.failure = active_->cause;
   }
@@ -370,32 +430,55 @@ void ProcessIsolator::Impl::on_child_broken(detail::Child& child, std::string re
   record_cause(Failure{FailureKind::protocol_error, std::move(reason), std::nullopt, std::nullopt});
 }
 
+Failure ProcessIsolator::Impl::death_failure(const detail::Child& child,
+                                             const detail::ExitStatus& status) const {
+  const std::string pihost = "pihost (pid " + std::to_string(child.pid()) + ")";
+  const std::string running = " while running " + describe_call(active_->call.invocation);
+  Failure failure;
+  failure.exit_code = status.exit_code;
+  failure.signal = status.signal;
+  if (status.signal) {
+    failure.kind = FailureKind::crashed;
+    failure.message = pihost + " was killed by " + signal_name(*status.signal) + running;
+  } else if (status.exit_code) {
+    failure.kind = FailureKind::exited;
+    failure.message = "the process exited with code " + std::to_string(*status.exit_code) +
+                      running + " (" + pihost + ")" + exit_code_meaning(*status.exit_code);
+  } else {
+    failure.kind = FailureKind::crashed;
+    failure.message = pihost + " ended" + running +
+                      ", but its exit status could not be read: the application ignores "
+                      "SIGCHLD or reaps children it did not start";
+  }
+  return failure;
+}
+
 void ProcessIsolator::Impl::on_child_exit(detail::Child& child, detail::ExitStatus status) {
   if (!is_current(child)) return;
   pid_ = 0;
   if (!shutting_down_) state_ = State::no_child;
   emit(ExitedEvent{child.pid(), status.exit_code, status.signal});
   if (active_) {
-    Failure failure;
-    if (active_->cause) {
-      failure = *active_->cause;
-    } else if (status.signal) {
-      failure.kind = FailureKind::crashed;
-      failure.message = "pihost (pid " + std::to_string(child.pid()) + ") was killed by " +
-                        signal_name(*status.signal) + " while running " +
-                        describe_call(active_->call.invocation);
+    if (!active_->started && !active_->cause && !active_->call.requeued) {
+      // The child died before the call began (a thread of an earlier call crashed it, say):
+      // the method never ran, so it runs on the next child instead.
+      detail::log().info("pihost pid {} died before call {} started; it goes to a new child",
+                         child.pid(), active_->call.id);
+      call_timer_.cancel();
+      PendingCall call = std::move(active_->call);
+      call.requeued = true;
+      const auto& inv = call.invocation;
+      call.frame = wire::encode_frame(wire::Invoke{call.id, inv.library, inv.symbol, inv.args});
+      active_.reset();
+      queue_.push_front(std::move(call));
     } else {
-      failure.kind = FailureKind::exited;
-      failure.message = "the process exited with code " + std::to_string(*status.exit_code) +
-                        " while running " + describe_call(active_->call.invocation) +
-                        " (pihost pid " + std::to_string(child.pid()) +
-                        "); a method must return, not call exit()";
+      Failure failure = active_->cause ? *active_->cause : death_failure(child, status);
+      failure.exit_code = status.exit_code;
+      failure.signal = status.signal;
+      CallResult outcome;
+      outcome.failure = std::move(failure);
+      finish_active(std::move(outcome));
     }
-    failure.exit_code = status.exit_code;
-    failure.signal = status.signal;
-    CallResult outcome;
-    outcome.failure = std::move(failure);
-    finish_active(std::move(outcome));
   }
   answer_data_waiters();
   child_.reset();
@@ -411,8 +494,8 @@ void ProcessIsolator::Impl::on_child_exit(detail::Child& child, detail::ExitStat
 void ProcessIsolator::Impl::shutdown() {
   std::call_once(shutdown_once_, [this] {
     if (on_io_thread()) {
-      throw Error("shutdown() (or the destructor) was called from the isolator's own I/O "
-                  "thread, where it would wait for itself");
+      throw Error("shutdown() was called from the isolator's own I/O thread (a callback or a "
+                  "completion handler), where it would wait for itself");
     }
     std::promise<void> done;
     auto future = done.get_future();
@@ -428,6 +511,17 @@ void ProcessIsolator::Impl::shutdown() {
     work_.reset();
     io_.stop();
     thread_.join();
+  });
+}
+
+void ProcessIsolator::Impl::release_from_own_thread(std::unique_ptr<Impl> self) {
+  Impl* impl = self.get();
+  std::call_once(impl->shutdown_once_, [impl, &self] {
+    std::lock_guard lock(impl->accept_mutex_);
+    impl->accepting_ = false;
+    impl->orphaned_self_ = std::move(self);
+    // Posted, not run here: the caller is inside one of this isolator's handlers.
+    asio::post(impl->io_, [impl] { impl->begin_shutdown(); });
   });
 }
 
@@ -468,6 +562,10 @@ void ProcessIsolator::Impl::finish_shutdown() {
   if (shutdown_waiter_) {
     shutdown_waiter_->set_value();
     shutdown_waiter_.reset();
+  }
+  if (orphaned_self_) {  // nobody waits: let run_io return, and the thread destroys *this
+    work_.reset();
+    io_.stop();
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include <isolator/process_isolator.hpp>
 
+#include <boost/asio/any_completion_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -47,22 +48,34 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   boost::asio::any_io_executor executor() { return io_.get_executor(); }
   bool on_io_thread() const { return io_.get_executor().running_in_this_thread(); }
 
-  /// Blocks until the child is stopped and every call completed; idempotent.
+  /// Blocks until the child is stopped and every call completed; idempotent. Throws Error on
+  /// the I/O thread, where it would wait for itself.
   void shutdown();
+
+  /// For a ProcessIsolator destroyed on its own I/O thread (from one of its handlers):
+  /// shuts down without waiting, and the I/O thread destroys `self` when it is done.
+  static void release_from_own_thread(std::unique_ptr<Impl> self);
 
  private:
   struct PendingCall {
     std::uint64_t id = 0;
     Invocation invocation;
+    std::string frame;  // the Invoke, encoded (and size-checked) by the caller's thread
     Handler handler;
+    // Keeps the handler's executor from running out of work while the call is pending.
+    boost::asio::any_completion_executor work;
+    bool requeued = false;  // sent once to a child that died before starting it
   };
   struct ActiveCall {
     PendingCall call;
     detail::CallOutput output;
     std::optional<Failure> cause;  // the first recorded reason the call will fail, if any
     int pid = 0;
+    bool started = false;  // the child said Started: the call ran (or is running)
   };
   using DataWaiter = std::function<void(std::optional<std::string>)>;
+
+  void run_io();
 
   // All below run on the I/O thread.
   void pump();
@@ -74,7 +87,10 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   void finish_active(CallResult result);
   void fail_queued(FailureKind kind, const std::string& message);
   void answer_data_waiters();
-  void complete(Handler handler, CallResult result);
+  void complete(PendingCall call, CallResult result);
+  void on_started(const wire::Started& started);
+  void on_reply(detail::Child& child, std::uint64_t id, CallResult outcome);
+  Failure death_failure(const detail::Child& child, const detail::ExitStatus& status) const;
   void emit(const Event& event);
   void begin_shutdown();
   void finish_shutdown();
@@ -111,10 +127,11 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   std::optional<ActiveCall> active_;
   std::map<std::string, std::string> data_;  // replayed into every new child
   std::map<std::uint64_t, DataWaiter> data_waiters_;
-  std::uint64_t next_id_ = 1;
+  std::atomic<std::uint64_t> next_id_{1};  // call and GetData ids, from any thread
   bool shutting_down_ = false;
   std::optional<std::promise<void>> start_waiter_;
   std::optional<std::promise<void>> shutdown_waiter_;
+  std::unique_ptr<Impl> orphaned_self_;  // set when destroyed from its own I/O thread
 };
 
 }  // namespace isolator

@@ -20,7 +20,14 @@ std::unique_ptr<ProcessIsolator> ProcessIsolator::create(Options options) {
 
 ProcessIsolator::ProcessIsolator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-ProcessIsolator::~ProcessIsolator() { impl_->shutdown(); }
+ProcessIsolator::~ProcessIsolator() {
+  if (impl_->on_io_thread()) {
+    // Destroyed from one of its own handlers: waiting here would wait for itself.
+    Impl::release_from_own_thread(std::move(impl_));
+    return;
+  }
+  impl_->shutdown();
+}
 
 CallResult ProcessIsolator::invoke(std::string library, std::string symbol,
                                    std::vector<std::string> args, CallOptions options) {

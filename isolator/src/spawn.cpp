@@ -4,6 +4,8 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -89,7 +91,16 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
   check(::posix_spawn(&pid, exe.c_str(), &plan.actions, &plan.attributes, argv.data(),
                       envp.data()),
         exe);
-  return SpawnedProcess{pid, std::move(out.read), std::move(err.read)};
+  // The child is ours and not yet reaped, so its pid cannot name anyone else here.
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd) {
+    const int error = errno;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    throw StartError(std::string("pidfd_open failed (Linux 5.3 or later is required): ") +
+                     std::strerror(error));
+  }
+  return SpawnedProcess{pid, std::move(pidfd), std::move(out.read), std::move(err.read)};
 }
 
 }  // namespace isolator::detail

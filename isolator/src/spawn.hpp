@@ -27,12 +27,15 @@ struct SpawnRequest {
 
 struct SpawnedProcess {
   pid_t pid = -1;
+  UniqueFd pidfd;        ///< the child's pidfd (close-on-exec); it stays valid after it dies
   UniqueFd stdout_read;  ///< read end of the child's stdout (close-on-exec, blocking)
   UniqueFd stderr_read;  ///< read end of the child's stderr
 };
 
 /// Spawns the process. Throws StartError naming the executable and the errno text when the
-/// pipes cannot be made or the exec fails (missing file, no permission, bad format...).
+/// pipes cannot be made or the exec fails (missing file, no permission, bad format...), or
+/// when no pidfd can be had for the child (Linux 5.3 or later is required); in that case the
+/// child has been killed and reaped.
 SpawnedProcess spawn_process(const SpawnRequest& request);
 
 }  // namespace isolator::detail

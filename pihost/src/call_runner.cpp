@@ -3,6 +3,7 @@
 #include "usage_meter.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 namespace pihost {
@@ -11,6 +12,22 @@ using isolator::wire::Failed;
 using isolator::wire::FailureReason;
 using isolator::wire::Invoke;
 using isolator::wire::Result;
+
+namespace {
+
+// A message (an exception's what(), a dlerror text) is cut to this size, so that a reply
+// always fits in a frame.
+constexpr std::size_t max_message_bytes = 64 * 1024;
+
+std::string bounded(std::string message) {
+  if (message.size() > max_message_bytes) {
+    message.resize(max_message_bytes);
+    message += " [... cut by pihost]";
+  }
+  return message;
+}
+
+}  // namespace
 
 CallRunner::CallRunner(Channel& channel) : channel_(channel), thread_([this] { run(); }) {
   thread_.detach();
@@ -36,18 +53,24 @@ void CallRunner::run() {
     try {
       execute(next);
     } catch (const std::exception& e) {
-      // The reply could not be sent: the host is gone, and the main thread will see it.
-      std::fprintf(stderr, "pihost: cannot reply to call %llu: %s\n",
+      // A call that cannot be answered must not leave the host waiting for ever: end the
+      // child, which the host sees at once.
+      std::fprintf(stderr, "pihost: cannot complete call %llu: %s\n",
                    static_cast<unsigned long long>(next.id), e.what());
-      return;
+      std::fflush(nullptr);
+      std::_Exit(exit_internal_error);
     }
   }
 }
 
 void CallRunner::execute(const Invoke& invoke) {
+  // Before anything of the call runs (loading the library included), so that the host knows
+  // the call began and which output is the call's.
+  std::fflush(nullptr);
+  channel_.send(isolator::wire::Started{invoke.id});
   const Resolution resolution = libraries_.resolve(invoke.library, invoke.symbol);
   if (resolution.method == nullptr) {
-    channel_.send(Failed{invoke.id, resolution.reason, resolution.message, {}});
+    channel_.send(Failed{invoke.id, resolution.reason, bounded(resolution.message), {}});
     return;
   }
 
@@ -82,7 +105,7 @@ void CallRunner::execute(const Invoke& invoke) {
 
   if (threw) {
     channel_.send(Failed{invoke.id, FailureReason::threw,
-                         "'" + invoke.symbol + "' threw: " + thrown, usage});
+                         bounded("'" + invoke.symbol + "' threw: " + thrown), usage});
   } else {
     channel_.send(Result{invoke.id, code, usage});
   }

@@ -12,9 +12,13 @@
 
 namespace pihost {
 
+/// pihost's exit code when a call cannot be completed (its reply cannot be sent).
+inline constexpr int exit_internal_error = 70;
+
 class CallRunner {
  public:
-  /// Starts the call thread. Replies (Result/Failed) are sent on `channel`.
+  /// Starts the call thread. For each call it sends Started, then Result or Failed, on
+  /// `channel`. When a reply cannot be sent, pihost exits with exit_internal_error.
   explicit CallRunner(Channel& channel);
 
   /// Queues a call. Thread-safe.

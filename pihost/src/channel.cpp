@@ -2,6 +2,7 @@
 
 #include <isolator/wire/codec.hpp>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -12,6 +13,8 @@
 
 namespace pihost {
 namespace {
+
+constexpr int channel_fd_floor = 100;
 
 [[noreturn]] void throw_errno(const std::string& what) {
   throw std::system_error(errno, std::generic_category(), what);
@@ -33,6 +36,12 @@ Channel::Channel(const std::string& path, std::size_t max_frame_bytes)
     const int error = errno;
     ::close(fd_);
     throw std::system_error(error, std::generic_category(), "connect to " + path);
+  }
+  // Out of the way of the low numbers a plugin may close or reuse (a plugin that does
+  // close(3) must not take the channel with it, nor have replies written into its file).
+  if (const int high = ::fcntl(fd_, F_DUPFD_CLOEXEC, channel_fd_floor); high >= 0) {
+    ::close(fd_);
+    fd_ = high;
   }
 }
 

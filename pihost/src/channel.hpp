@@ -14,6 +14,7 @@ namespace pihost {
 class Channel {
  public:
   /// Connects to the host's socket at `path`. Throws std::system_error naming the path.
+  /// The socket gets a descriptor number of 100 or more when the fd limit allows.
   Channel(const std::string& path, std::size_t max_frame_bytes);
   ~Channel();
   Channel(const Channel&) = delete;
@@ -25,6 +26,9 @@ class Channel {
   /// Blocks for the next message; nothing at a clean end-of-file. Throws ProtocolError on a
   /// malformed frame or an end-of-file inside one, std::system_error on a read error.
   std::optional<isolator::wire::Message> receive();
+
+  /// The largest frame either side accepts.
+  std::size_t max_frame_bytes() const { return reader_.max_frame_bytes(); }
 
  private:
   int fd_ = -1;

@@ -78,6 +78,10 @@ void pack_message(Packer& p, const Message& message) {
                    p.pack(m.found);
                    pack_bin(p, m.value);
                  },
+                 [&](const Started& m) {
+                   pack_header(p, MessageType::started, 1);
+                   p.pack(m.id);
+                 },
              },
              message);
 }
@@ -253,6 +257,11 @@ Message decode_fields(MessageType type, const msgpack::object_array& array) {
       r.expect_fields(3);
       return DataValue{r.u64(1, "id"), r.boolean(2, "found"), r.bin(3, "value")};
     }
+    case MessageType::started: {
+      FieldReader r(array, "Started");
+      r.expect_fields(1);
+      return Started{r.u64(1, "id")};
+    }
   }
   throw ProtocolError("unknown message type " + std::to_string(static_cast<int>(type)));
 }
@@ -313,7 +322,7 @@ Message decode(std::string_view body) {
   if (root.via.array.size == 0) throw ProtocolError("message is an empty array");
   const msgpack::object& tag = root.via.array.ptr[0];
   if (tag.type != msgpack::type::POSITIVE_INTEGER || tag.via.u64 == 0 ||
-      tag.via.u64 > static_cast<std::uint64_t>(MessageType::data_value)) {
+      tag.via.u64 > static_cast<std::uint64_t>(MessageType::started)) {
     throw ProtocolError(tag.type == msgpack::type::POSITIVE_INTEGER
                             ? "unknown message type " + std::to_string(tag.via.u64)
                             : "message type is a " + std::string(type_name(tag.type)) +
@@ -323,8 +332,8 @@ Message decode(std::string_view body) {
 }
 
 std::string_view message_name(const Message& message) {
-  static constexpr std::string_view names[] = {"Hello",   "Invoke",  "Result",   "Failed",
-                                               "SetData", "GetData", "DataValue"};
+  static constexpr std::string_view names[] = {"Hello",   "Invoke",  "Result",    "Failed",
+                                               "SetData", "GetData", "DataValue", "Started"};
   return names[message.index()];
 }
 

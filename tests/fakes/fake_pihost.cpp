@@ -10,6 +10,7 @@
 //   oversize_reply       on Invoke, replies with a length prefix of 0xffffffff
 //   wrong_id             on Invoke, replies with a Result for another id
 //   close_without_exit   on Invoke, closes the channel and stays alive
+//   reply_then_crash     answers the first Invoke (Started, Result 5), then dies of SIGSEGV
 //   linger               stays alive after the channel closes (dies of SIGTERM)
 //   stubborn             stays alive after the channel closes and ignores SIGTERM
 #include <isolator/wire/codec.hpp>
@@ -113,6 +114,9 @@ int main(int argc, char** argv) {
     send_bytes(fd, encode_frame(Result{invoke.id + 1000, 0, {}}));
   } else if (mode == "close_without_exit") {
     ::close(fd);
+  } else if (mode == "reply_then_crash") {
+    send_bytes(fd, encode_frame(Started{invoke.id}) + encode_frame(Result{invoke.id, 5, {}}));
+    ::raise(SIGSEGV);
   }
   sleep_forever();
 }

@@ -26,7 +26,7 @@ TEST(BrokenChild, OversizeFrameIsAProtocolError) {
 }
 
 TEST(BrokenChild, ReplyForAnotherCallIsAProtocolError) {
-  expect_protocol_error(one_call("wrong_id"), "replied to call");
+  expect_protocol_error(one_call("wrong_id"), "sent Result for call 1001, but call 1 is running");
 }
 
 TEST(BrokenChild, ClosingTheChannelWithoutExitingIsAProtocolError) {

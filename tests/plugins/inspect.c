@@ -1,12 +1,18 @@
 /* Reports what the child can see.
  * `list_fds`: one line "fd N -> TARGET" per open descriptor, returns how many.
  * `getenv NAME`: prints the variable's value or "(unset)", returns 1 when set.
- * `get_cwd`: prints the working directory. */
+ * `get_cwd`: prints the working directory.
+ * `close_fd N`: closes descriptor N, returns 0.
+ * `spawn_sleeper`: forks a child that sleeps 30 s (in pihost's process group), prints its
+ *   pid, returns 0.
+ * `litter`: fills the private directory (the parent of the working directory) with a
+ *   non-empty directory, a file and a symlink to TARGET (argv[1]), returns 0. */
 #include <isolator/plugin.hpp>
 
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 ISOLATOR_PLUGIN_EXPORT int list_fds(int argc, char** argv) {
@@ -49,3 +55,32 @@ ISOLATOR_PLUGIN_EXPORT int get_cwd(int argc, char** argv) {
   return 0;
 }
 
+
+ISOLATOR_PLUGIN_EXPORT int close_fd(int argc, char** argv) {
+  if (argc < 2) return -1;
+  return close(atoi(argv[1]));
+}
+
+ISOLATOR_PLUGIN_EXPORT int spawn_sleeper(int argc, char** argv) {
+  (void)argc;
+  (void)argv;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    sleep(30);  /* bounded: a test that fails still leaves nothing behind for long */
+    _exit(0);
+  }
+  printf("%d\n", (int)pid);
+  return pid > 0 ? 0 : -1;
+}
+
+ISOLATOR_PLUGIN_EXPORT int litter(int argc, char** argv) {
+  if (argc < 2) return -1;
+  if (mkdir("../junk", 0700) != 0) return -2;
+  FILE* f = fopen("../junk/file", "w");
+  if (f == NULL) return -3;
+  fputs("junk\n", f);
+  fclose(f);
+  if (symlink(argv[1], "../link") != 0) return -4;
+  if (symlink(argv[1], "../junk/link") != 0) return -5;
+  return 0;
+}

@@ -245,6 +245,12 @@ TEST(CodecLayout, EncodeWritesTheDocumentedArrays) {
   EXPECT_EQ(encode(GetData{9, "k"}), Body().array(3).integer(6).integer(9).str("k").build());
   EXPECT_EQ(encode(DataValue{10, true, "v"}),
             Body().array(4).integer(7).integer(10).boolean(true).bin("v").build());
+  EXPECT_EQ(encode(Started{11}), Body().array(2).integer(8).integer(11).build());
+}
+
+TEST(CodecRoundTrip, Started) {
+  const Message message = Started{std::numeric_limits<std::uint64_t>::max()};
+  EXPECT_EQ(decode(encode(message)), message);
 }
 
 TEST(EncodeFrame, PrefixIsFourByteBigEndianBodyLength) {
@@ -279,6 +285,7 @@ TEST(MessageName, NamesEveryType) {
   EXPECT_EQ(message_name(SetData{}), "SetData");
   EXPECT_EQ(message_name(GetData{}), "GetData");
   EXPECT_EQ(message_name(DataValue{}), "DataValue");
+  EXPECT_EQ(message_name(Started{}), "Started");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -444,7 +451,7 @@ TEST(DecodeTypeTag, TypeZeroIsRejected) {
 }
 
 TEST(DecodeTypeTag, TypeOneAboveLastIsRejected) {
-  const auto past_last = static_cast<int>(MessageType::data_value) + 1;
+  const auto past_last = static_cast<int>(MessageType::started) + 1;
   EXPECT_TRUE(RejectedWith(Body().array(3).integer(past_last).integer(1).integer(2).build(),
                            "unknown message type"));
 }
@@ -488,7 +495,7 @@ TEST(DecodeArity, EveryMessageRejectsOneFieldTooFewOrTooMany) {
   const Shape shapes[] = {{MessageType::hello, 2},    {MessageType::invoke, 4},
                           {MessageType::result, 3},   {MessageType::failed, 4},
                           {MessageType::set_data, 2}, {MessageType::get_data, 2},
-                          {MessageType::data_value, 3}};
+                          {MessageType::data_value, 3}, {MessageType::started, 1}};
   for (const Shape& shape : shapes) {
     const std::string expected = "expected " + std::to_string(shape.fields) + " fields";
     for (const std::uint32_t count : {0u, shape.fields - 1, shape.fields + 1}) {

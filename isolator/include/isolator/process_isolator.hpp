@@ -12,8 +12,17 @@
 // an associated executor (as use_awaitable's and bind_executor's do), which is then used.
 //
 // When the child dies (crash, exit, kill), the call it was running fails with the cause and
-// the next call starts a fresh child. Values stored with set_data are kept in the child, so
-// they are lost with it.
+// the next call starts a fresh child; a call the dead child had not yet started runs on the
+// new one. Values stored with set_data are replayed into every new child; values a plugin
+// stored itself are lost with its child.
+//
+// Output: a line the child writes is attributed to the call in flight when the host reads
+// it. A thread that an earlier call left running can therefore print into a later call's
+// output; output written while no call is in flight reaches only Options::on_output.
+//
+// Requirements on the application: it must not ignore SIGCHLD nor reap children it did not
+// start (waitpid(-1)), or the cause of a child's death cannot be read; such a death is then
+// reported as `crashed` with a message that says so.
 #pragma once
 
 #include <isolator/call_result.hpp>
@@ -63,12 +72,14 @@ class ProcessIsolator {
   /// pihost was looked for).
   static std::unique_ptr<ProcessIsolator> create(Options options = {});
 
-  /// Shuts down (see shutdown()) and releases everything.
+  /// Shuts down (see shutdown()) and releases everything. When run on the isolator's own I/O
+  /// thread (the last owner let go inside one of its handlers), it starts the shutdown and
+  /// returns at once; the I/O thread finishes it and releases everything itself.
   ~ProcessIsolator();
   ProcessIsolator(const ProcessIsolator&) = delete;
   ProcessIsolator& operator=(const ProcessIsolator&) = delete;
 
-  /// Runs one call and blocks until it completes. Throws ShutDownError after shutdown().
+  /// Runs one call and blocks until it completes. Throws as async_invoke does.
   /// Must not be called from a completion handler or callback of this isolator (it would
   /// wait for itself).
   CallResult invoke(std::string library, std::string symbol, std::vector<std::string> args,
@@ -76,8 +87,11 @@ class ProcessIsolator {
   CallResult invoke(Invocation invocation);
 
   /// Queues one call; completes `token` with the CallResult. Any Asio completion token works:
-  /// a callback `void(CallResult)`, `asio::use_future`, `asio::use_awaitable`, ... Throws
-  /// ShutDownError after shutdown(); calls pending at shutdown complete with `shutdown`.
+  /// a callback `void(CallResult)`, `asio::use_future`, `asio::use_awaitable`, ... The
+  /// pending call counts as work for the handler's associated executor. Throws Error when
+  /// the call cannot be sent (more than 65,536 arguments, or a message larger than
+  /// Options::max_frame_bytes) and ShutDownError after shutdown(); calls pending at shutdown
+  /// complete with `shutdown`.
   template <class CompletionToken>
   auto async_invoke(Invocation invocation, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(CallResult)>(
@@ -88,12 +102,15 @@ class ProcessIsolator {
   }
 
   /// Stores `value` (any bytes) under `key` in the child, where plugins read it with
-  /// isolator/plugin.hpp. Ordered with calls: a call made after set_data sees the value.
-  /// Throws ShutDownError after shutdown().
+  /// isolator/plugin.hpp, and keeps a copy that is replayed into every new child. Ordered
+  /// with calls: a call made after set_data sees the value. Throws Error when the value does
+  /// not fit in Options::max_frame_bytes, ShutDownError after shutdown().
   void set_data(const std::string& key, std::string value);
 
-  /// The value under `key` in the child, as last set by the host or a plugin; nothing when
-  /// there is none or no child is running. Blocks until the child answers.
+  /// The value under `key` in the child, as last set by the host or a plugin, or nothing.
+  /// When no child is running, the host's copy (what the next child will start with). A
+  /// value too large to send back is reported as nothing (pihost says so on its stderr).
+  /// Blocks until the child answers; throws Error on the isolator's own I/O thread.
   std::optional<std::string> get_data(const std::string& key);
 
   /// The running child's pid, or 0 when there is none.

@@ -10,7 +10,8 @@
 // Conversation:
 //   pihost -> host   Hello                      first frame, once
 //   host -> pihost   Invoke | SetData | GetData any order; one Invoke in flight at a time
-//   pihost -> host   Result | Failed            one per Invoke, same id
+//   pihost -> host   Started                    one per Invoke, before anything of the call runs
+//   pihost -> host   Result | Failed            one per Invoke, same id, after its Started
 //   pihost -> host   DataValue                  one per GetData, same id
 // Closing the connection ends the conversation: pihost exits when it reads end-of-file.
 //
@@ -39,8 +40,10 @@ inline constexpr std::size_t default_max_frame_bytes = std::size_t{16} << 20;
 /// Most arguments an Invoke may carry (and so the largest array the decoder accepts).
 inline constexpr std::size_t max_args = 65536;
 
-/// Deepest nesting of arrays in any message (Invoke's argument list is at depth 2).
-inline constexpr std::size_t max_depth = 3;
+/// Deepest nesting of arrays in any message: the message, and in it Invoke's argument list
+/// or a Usage. Keeping it at 2 bounds what a hostile body can make the decoder allocate: at
+/// most one object per element of two levels of arrays of at most max_args elements.
+inline constexpr std::size_t max_depth = 2;
 
 enum class MessageType : std::uint8_t {
   hello = 1,
@@ -50,6 +53,7 @@ enum class MessageType : std::uint8_t {
   set_data = 5,
   get_data = 6,
   data_value = 7,
+  started = 8,
 };
 
 /// What a call cost, measured by pihost around the call.
@@ -127,6 +131,14 @@ struct DataValue {
   bool operator==(const DataValue&) const = default;
 };
 
-using Message = std::variant<Hello, Invoke, Result, Failed, SetData, GetData, DataValue>;
+/// pihost -> host: call `id` is about to run (before its library is even loaded). Output
+/// read before this message belongs to no call; a child that dies before sending it never
+/// ran the call. [8, id]
+struct Started {
+  std::uint64_t id = 0;
+  bool operator==(const Started&) const = default;
+};
+
+using Message = std::variant<Hello, Invoke, Result, Failed, SetData, GetData, DataValue, Started>;
 
 }  // namespace isolator::wire
