@@ -9,10 +9,10 @@
 #include "src/call_runner.hpp"
 #include "src/channel.hpp"
 #include "src/data_store.hpp"
+#include "src/host_watch.hpp"
 
 #include <isolator/wire/codec.hpp>
 
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -25,7 +25,6 @@
 namespace {
 
 constexpr int exit_usage = 64;
-constexpr int exit_unavailable = 69;
 constexpr int exit_protocol = 76;
 // Room for a DataValue's other fields and headers within a frame.
 constexpr std::size_t frame_overhead_bytes = 64;
@@ -74,16 +73,6 @@ Arguments parse(int argc, char** argv) {
   return args;
 }
 
-// Dies with the host. The death signal may have been armed too late (the host died between
-// spawning us and this prctl), so the parent is checked after arming it.
-void die_with_host(pid_t host_pid) {
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) std::perror("pihost: PR_SET_PDEATHSIG");
-  if (::getppid() != host_pid) {
-    std::fprintf(stderr, "pihost: host %d is gone before the start finished\n", host_pid);
-    std::_Exit(exit_unavailable);
-  }
-}
-
 void serve(pihost::Channel& channel) {
   // Never destroyed: when the channel closes, the call thread may be inside a call (waiting
   // on the runner's condition variable otherwise), and pihost leaves with _Exit anyway.
@@ -113,7 +102,8 @@ void serve(pihost::Channel& channel) {
 
 int main(int argc, char** argv) {
   const Arguments args = parse(argc, argv);
-  die_with_host(args.host_pid);
+  pihost::guard_against_orphans(args.host_pid);
+  pihost::start_host_watch(args.host_pid);
   // Plugin output reaches the host line by line, as it is written.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
 
@@ -123,15 +113,13 @@ int main(int argc, char** argv) {
     serve(channel);
   } catch (const isolator::wire::ProtocolError& e) {
     std::fprintf(stderr, "pihost: protocol error: %s\n", e.what());
-    std::fflush(nullptr);
-    std::_Exit(exit_protocol);
+    pihost::leave(exit_protocol);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "pihost: %s\n", e.what());
-    std::fflush(nullptr);
-    std::_Exit(exit_unavailable);
+    pihost::leave(pihost::exit_host_gone);
   }
   // The host closed the channel. A call may still be running on the call thread; it must not
-  // outlive the conversation, and static destructors must not run under it.
-  std::fflush(nullptr);
-  std::_Exit(0);
+  // outlive the conversation (nor must anything it started), and static destructors must not
+  // run under it.
+  pihost::leave(0);
 }

@@ -84,13 +84,23 @@ void Child::spawn(const ChildSpec& spec) {
   }
   listen();
 
-  SpawnedProcess spawned = spawn_process(SpawnRequest{
-      spec.pihost,
-      {"--channel", socket_path_.string(), "--host-pid", std::to_string(::getpid()),
-       "--max-frame-bytes", std::to_string(spec.max_frame_bytes)},
-      spec.environment,
-      workdir});
+  SpawnRequest request;
+  request.executable = spec.pihost;
+  request.args = {"--channel", socket_path_.string(), "--host-pid", std::to_string(::getpid()),
+                  "--max-frame-bytes", std::to_string(spec.max_frame_bytes)};
+  request.environment = spec.environment;
+  request.working_directory = workdir;
+  if (!spec.limits.cpu_affinity.empty()) {
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    for (int cpu : spec.limits.cpu_affinity) CPU_SET(cpu, &cpus);
+    request.affinity = cpus;
+  }
+  box_ = spec.backend->make_box(spec.limits);
+  box_->prepare(request);
+  SpawnedProcess spawned = spawn_process(request);
   pid_ = spawned.pid;
+  box_->adopt(pid_);
   pidfd_.assign(spawned.pidfd.release());
 
   const std::weak_ptr<Child> weak = weak_from_this();
@@ -346,6 +356,7 @@ void Child::kill(int signal) {
   // started that stayed in it.
   ::syscall(SYS_pidfd_send_signal, pidfd_.native_handle(), signal, nullptr, 0);
   ::kill(-pid_, signal);
+  if (signal == SIGKILL) box_->kill_all();
 }
 
 ExitStatus Child::reap() {
@@ -357,9 +368,11 @@ ExitStatus Child::reap() {
     log().error("cannot read the exit status of pihost pid {}: {} (is SIGCHLD ignored, or "
                 "does the application reap children it did not start?)",
                 pid_, std::strerror(errno));
+    box_->kill_all();
     return {};
   }
   ::kill(-pid_, SIGKILL);  // what the plugin left running in pihost's process group
+  box_->kill_all();        // and in its cgroup, wherever it went
   siginfo_t reaped{};
   ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &reaped, WEXITED);
   if (info.si_code == CLD_EXITED) return ExitStatus{info.si_status, std::nullopt};

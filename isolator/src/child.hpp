@@ -13,6 +13,7 @@
 // reaped. Nothing is ever signalled by a pid that could have been reused.
 #pragma once
 
+#include "containment/backend.hpp"
 #include "output_pipe.hpp"
 
 #include <isolator/wire/frame_reader.hpp>
@@ -66,6 +67,8 @@ struct ChildSpec {
   std::chrono::milliseconds start_timeout{};
   std::size_t max_frame_bytes = 0;
   std::size_t max_line_bytes = 0;
+  Backend* backend = nullptr;  ///< confines the child; outlives it
+  Limits limits;               ///< the limits the backend enforces (only those)
 };
 
 class Child : public std::enable_shared_from_this<Child> {
@@ -99,9 +102,12 @@ class Child : public std::enable_shared_from_this<Child> {
   /// Ends the conversation: pihost exits when it reads end-of-file.
   void close_channel();
 
-  /// Sends `signal` to pihost (through its pidfd) and to its process group. The child no
-  /// longer counts as ready.
+  /// Sends `signal` to pihost (through its pidfd) and to its process group; SIGKILL also
+  /// kills everything in its box (its cgroup). The child no longer counts as ready.
   void kill(int signal);
+
+  /// The child's confinement (per-call baselines, OOM and CPU figures).
+  Box& box() { return *box_; }
 
  private:
   void spawn(const ChildSpec& spec);
@@ -128,6 +134,7 @@ class Child : public std::enable_shared_from_this<Child> {
   boost::asio::local::stream_protocol::acceptor acceptor_;
   boost::asio::local::stream_protocol::socket socket_;
   boost::asio::steady_timer timer_;  // start timeout, then the wait for exit after EOF
+  std::unique_ptr<Box> box_;  // created before the spawn, destroyed (cgroup removed) with us
   boost::asio::posix::stream_descriptor pidfd_;  // readable once the child has exited
   std::shared_ptr<OutputPipe> stdout_;
   std::shared_ptr<OutputPipe> stderr_;

@@ -39,6 +39,7 @@ FailureKind to_kind(wire::FailureReason reason) {
     case wire::FailureReason::not_a_library: return FailureKind::not_a_library;
     case wire::FailureReason::symbol_not_found: return FailureKind::symbol_not_found;
     case wire::FailureReason::threw: return FailureKind::threw;
+    case wire::FailureReason::memory_limit: return FailureKind::memory_limit;
   }
   return FailureKind::protocol_error;
 }
@@ -82,6 +83,30 @@ std::vector<std::string> child_environment(const Options& options) {
   return entries;
 }
 
+// The requested limits that `check` says can be enforced. The others fail the start under
+// require_limits, and are dropped with a warning without it.
+Limits enforceable_limits(const Options& options, const BackendCheck& check) {
+  Limits limits = options.limits;
+  std::string refused;
+  for (const auto& limit : check.limits) {
+    if (limit.enforceable) continue;
+    bool requested = false;
+    if (limit.limit == "memory") requested = std::exchange(limits.memory_bytes, std::nullopt).has_value();
+    if (limit.limit == "cpu") requested = std::exchange(limits.cpu_percent, std::nullopt).has_value();
+    if (limit.limit == "pids") requested = std::exchange(limits.max_pids, std::nullopt).has_value();
+    if (limit.limit == "cpu-time") requested = std::exchange(limits.cpu_time_per_call, std::nullopt).has_value();
+    if (limit.limit == "affinity") requested = !std::exchange(limits.cpu_affinity, {}).empty();
+    if (!requested) continue;
+    refused += "\n  " + limit.limit + ": " + limit.how + (limit.fix.empty() ? "" : "; fix: " + limit.fix);
+  }
+  if (refused.empty()) return limits;
+  const std::string message = std::string(to_string(check.backend)) +
+                              " cannot enforce these requested limits:" + refused;
+  if (options.require_limits) throw StartError(message + "\n(Options::require_limits is set)");
+  detail::log().warn("{}\nthe child runs without them (set Options::require_limits to refuse)", message);
+  return limits;
+}
+
 std::string describe_call(const Invocation& invocation) {
   return "'" + invocation.symbol + "' of " + invocation.library;
 }
@@ -102,8 +127,16 @@ ProcessIsolator::Impl::Impl(Options options)
     : options_(std::move(validated(options))),
       work_(asio::make_work_guard(io_)),
       call_timer_(io_),
+      cpu_timer_(io_),
       stop_timer_(io_) {
   spec_.pihost = detail::locate_pihost(options_.pihost_path);
+  detail::sweep_stale_once(detail::PrivateDirectory::base_directory(), options_.cgroup_v2_base);
+  std::string why;
+  backend_ = detail::select_backend(options_.containment, options_.limits, options_.cgroup_v2_base, why);
+  containment_name_ = std::string(to_string(backend_->kind()));
+  spec_.backend = backend_.get();
+  spec_.limits = enforceable_limits(options_, backend_->check(options_.limits));
+  detail::log().debug("containment: {} ({})", containment_name_, why);
   directory_.emplace();
   spec_.directory = directory_->path();
   spec_.environment = child_environment(options_);
@@ -198,10 +231,12 @@ void ProcessIsolator::Impl::send_active(PendingCall call) {
   // What the child wrote before this call is sent belongs to no call (a thread an earlier
   // call left running, say); from here on, what is read belongs to this one.
   child_->collect_output();
+  child_->box().begin_call();
   active_.emplace(ActiveCall{std::move(call), detail::CallOutput(options_.max_output_bytes_per_call),
                              std::nullopt, child_->pid(), false});
   child_->send(std::move(frame));
   if (timeout) arm_call_timer(id, *timeout);
+  if (spec_.limits.cpu_time_per_call) watch_cpu(id, *spec_.limits.cpu_time_per_call);
 }
 
 void ProcessIsolator::Impl::arm_call_timer(std::uint64_t id, std::chrono::milliseconds timeout) {
@@ -217,12 +252,40 @@ void ProcessIsolator::Impl::arm_call_timer(std::uint64_t id, std::chrono::millis
   });
 }
 
+// Checks the call's CPU time when, at full speed on every CPU the child may use, it could
+// first have reached the limit; so the check is cheap and late by little.
+void ProcessIsolator::Impl::watch_cpu(std::uint64_t id, std::chrono::microseconds limit) {
+  const auto used = child_->box().cpu_since_begin();
+  if (used >= limit) {
+    record_cause(Failure{FailureKind::cpu_limit,
+                         "the call to " + describe_call(active_->call.invocation) + " used " +
+                             std::to_string(used.count() / 1000) + " ms of CPU time, past its limit of " +
+                             std::to_string(limit.count() / 1000) + " ms; pihost (pid " +
+                             std::to_string(child_->pid()) + ") was killed",
+                         std::nullopt, std::nullopt});
+    child_->kill(SIGKILL);
+    return;
+  }
+  const auto cpus = std::max<std::size_t>(1, spec_.limits.cpu_affinity.empty()
+                                                 ? std::thread::hardware_concurrency()
+                                                 : spec_.limits.cpu_affinity.size());
+  const auto wait = std::max<std::chrono::microseconds>(std::chrono::milliseconds(2),
+                                                       (limit - used) / static_cast<long>(cpus));
+  cpu_timer_.expires_after(wait);
+  cpu_timer_.async_wait([this, id, limit](error_code error) {
+    if (error || !active_ || active_->call.id != id || !child_ || !child_->ready()) return;
+    watch_cpu(id, limit);
+  });
+}
+
 void ProcessIsolator::Impl::record_cause(Failure failure) {
   if (active_ && !active_->cause) active_->cause = std::move(failure);
 }
 
 void ProcessIsolator::Impl::finish_active(CallResult result) {
   call_timer_.cancel();
+  cpu_timer_.cancel();
+  result.containment = containment_name_;
   active_->output.move_into(result);
   result.pid = active_->pid;
   PendingCall call = std::move(active_->call);
@@ -341,7 +404,7 @@ void ProcessIsolator::Impl::on_child_ready(detail::Child& child) {
   state_ = State::ready;
   for (const auto& [key, value] : data_) child.send(wire::encode_frame(wire::SetData{key, value}));
   detail::log().debug("pihost pid {} started ({})", child.pid(), spec_.pihost.string());
-  emit(StartedEvent{child.pid(), "none"});
+  emit(StartedEvent{child.pid(), containment_name_});
   if (start_waiter_) {
     start_waiter_->set_value();
     start_waiter_.reset();
@@ -400,6 +463,11 @@ void ProcessIsolator::Impl::on_reply(detail::Child& child, std::uint64_t, CallRe
   // The reply proves that what the call printed before it is in the pipes: collect it now,
   // so that it belongs to this call.
   child.collect_output();
+  // The kernel's figures for the whole child, where the backend has them.
+  const auto kernel = child.box().call_usage();
+  if (kernel.cpu_user) outcome.usage.cpu_user = *kernel.cpu_user;
+  if (kernel.cpu_sys) outcome.usage.cpu_sys = *kernel.cpu_sys;
+  if (kernel.peak_memory_bytes) outcome.usage.peak_rss_bytes = *kernel.peak_memory_bytes;
   // A recorded cause stands (the deadline passed just as the reply came, say), except
   // shutdown: a call that finished during the graceful stop did finish.
   if (active_->cause && active_->cause->kind != FailureKind::shutdown) {
@@ -472,6 +540,15 @@ void ProcessIsolator::Impl::on_child_exit(detail::Child& child, detail::ExitStat
       active_.reset();
       queue_.push_front(std::move(call));
     } else {
+      if (!active_->cause && child.box().oom_killed_since_begin()) {
+        record_cause(Failure{FailureKind::memory_limit,
+                             "the kernel's OOM killer stopped the call to " +
+                                 describe_call(active_->call.invocation) +
+                                 ": the child reached its memory limit of " +
+                                 std::to_string(spec_.limits.memory_bytes.value_or(0)) + " bytes (" +
+                                 containment_name_ + ")",
+                             std::nullopt, std::nullopt});
+      }
       Failure failure = active_->cause ? *active_->cause : death_failure(child, status);
       failure.exit_code = status.exit_code;
       failure.signal = status.signal;
@@ -557,6 +634,7 @@ void ProcessIsolator::Impl::begin_shutdown() {
 void ProcessIsolator::Impl::finish_shutdown() {
   stop_timer_.cancel();
   call_timer_.cancel();
+  cpu_timer_.cancel();
   directory_.reset();  // removes the private directory
   state_ = State::shut_down;
   if (shutdown_waiter_) {

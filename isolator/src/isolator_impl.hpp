@@ -44,6 +44,7 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   std::optional<std::string> get_data(const std::string& key);
 
   int pid() const { return pid_.load(); }
+  const std::string& containment() const { return containment_name_; }
   State state() const { return state_.load(); }
   boost::asio::any_io_executor executor() { return io_.get_executor(); }
   bool on_io_thread() const { return io_.get_executor().running_in_this_thread(); }
@@ -83,6 +84,7 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   void start_failed(const std::string& message);
   void send_active(PendingCall call);
   void arm_call_timer(std::uint64_t id, std::chrono::milliseconds timeout);
+  void watch_cpu(std::uint64_t id, std::chrono::microseconds limit);
   void record_cause(Failure failure);
   void finish_active(CallResult result);
   void fail_queued(FailureKind kind, const std::string& message);
@@ -104,12 +106,15 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   void on_child_exit(detail::Child& child, detail::ExitStatus status) override;
 
   const Options options_;
+  std::unique_ptr<detail::Backend> backend_;
+  std::string containment_name_;
   detail::ChildSpec spec_;
   std::optional<detail::PrivateDirectory> directory_;
 
   mutable boost::asio::io_context io_;  // mutable: asking which thread runs it is a read
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::steady_timer call_timer_;
+  boost::asio::steady_timer cpu_timer_;  // watches the per-call CPU time limit
   boost::asio::steady_timer stop_timer_;
   std::thread thread_;
 

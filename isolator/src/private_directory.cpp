@@ -1,5 +1,6 @@
 #include "private_directory.hpp"
 
+#include "containment/cgroupfs.hpp"
 #include "log.hpp"
 
 #include <isolator/errors.hpp>
@@ -11,9 +12,7 @@
 #include <system_error>
 
 namespace isolator::detail {
-namespace {
-
-std::filesystem::path base_directory() {
+std::filesystem::path PrivateDirectory::base_directory() {
   for (const char* name : {"XDG_RUNTIME_DIR", "TMPDIR"}) {
     const char* value = std::getenv(name);
     if (value != nullptr && value[0] == '/') return value;
@@ -21,10 +20,8 @@ std::filesystem::path base_directory() {
   return "/tmp";
 }
 
-}  // namespace
-
 PrivateDirectory::PrivateDirectory() {
-  std::string pattern = (base_directory() / "isolator-XXXXXX").string();
+  std::string pattern = (base_directory() / (cgroupfs::host_tag() + "-XXXXXX")).string();
   // mkdtemp creates the directory with mode 0700 and never reuses an existing path.
   if (::mkdtemp(pattern.data()) == nullptr) {
     throw StartError("cannot create a private directory " + pattern + ": " +

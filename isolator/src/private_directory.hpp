@@ -9,9 +9,12 @@ namespace isolator::detail {
 
 class PrivateDirectory {
  public:
-  /// Creates `isolator-XXXXXX` under $XDG_RUNTIME_DIR, else $TMPDIR, else /tmp. Throws
-  /// StartError naming the path and errno text when it cannot.
+  /// Creates `isolator-<pid>-<starttime>-XXXXXX` under base_directory(): the name tells a
+  /// later host's sweep whose it is. Throws StartError naming the path and errno text.
   PrivateDirectory();
+
+  /// $XDG_RUNTIME_DIR, else $TMPDIR, else /tmp.
+  static std::filesystem::path base_directory();
   /// Removes the directory tree (symlinks inside are removed, never followed).
   ~PrivateDirectory();
   PrivateDirectory(const PrivateDirectory&) = delete;

@@ -62,7 +62,7 @@ int ProcessIsolator::pid() const { return impl_->pid(); }
 
 State ProcessIsolator::state() const { return impl_->state(); }
 
-std::string ProcessIsolator::containment() const { return "none"; }
+std::string ProcessIsolator::containment() const { return impl_->containment(); }
 
 ResourceUsage ProcessIsolator::resource_usage() const {
   return detail::read_process_usage(impl_->pid());

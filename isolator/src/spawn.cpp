@@ -3,19 +3,105 @@
 #include <isolator/errors.hpp>
 
 #include <fcntl.h>
-#include <spawn.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/sched.h>
+
 #include <csignal>
 #include <cstring>
+#include <pthread.h>
 
 namespace isolator::detail {
 namespace {
 
-std::string spawn_problem(const std::filesystem::path& executable, int error) {
-  return "cannot start " + executable.string() + ": " + std::strerror(error);
+constexpr std::size_t child_stack_bytes = 64 * 1024;
+
+// Everything the child needs, prepared by the parent: between clone and exec the child
+// shares the parent's memory and may neither allocate nor take a lock, so it only reads this
+// and makes raw system calls. It reports a failure by writing `error` and `step` here.
+struct ChildPlan {
+  const char* path = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  int stdin_fd = -1;
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  const char* workdir = nullptr;
+  const int* cgroup_procs = nullptr;
+  std::size_t cgroup_procs_count = 0;
+  const ResourceLimit* rlimits = nullptr;
+  std::size_t rlimits_count = 0;
+  const cpu_set_t* affinity = nullptr;
+  int error = 0;
+  const char* step = nullptr;
+};
+
+// The kernel's own sigaction layout, for rt_sigaction without libc (or a sanitizer's
+// interceptor) in between.
+struct KernelSigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)();
+  std::uint64_t mask;
+};
+
+__attribute__((no_sanitize("address", "undefined"))) [[noreturn]] void child_fail(ChildPlan* plan,
+                                                                                   const char* step) {
+  plan->error = errno;
+  plan->step = step;
+  ::syscall(SYS_exit_group, 127);
+  __builtin_unreachable();
+}
+
+__attribute__((no_sanitize("address", "undefined"))) bool move_fd(int from, int to) {
+  if (from == to) return ::syscall(SYS_fcntl, to, F_SETFD, 0) == 0;  // keep it across exec
+  return ::syscall(SYS_dup3, from, to, 0) == to;
+}
+
+// Runs in the child, on its own small stack, until execve.
+__attribute__((no_sanitize("address", "undefined"))) int child_main(void* argument) {
+  auto* plan = static_cast<ChildPlan*>(argument);
+  // Default dispositions for every signal: a handler of the host must never run here.
+  KernelSigaction default_action{SIG_DFL, 0, nullptr, 0};
+  for (int signal = 1; signal < 65; ++signal) {
+    ::syscall(SYS_rt_sigaction, signal, &default_action, nullptr, sizeof(std::uint64_t));
+  }
+  if (::syscall(SYS_setsid) < 0) child_fail(plan, "setsid");
+  // Into the cgroups before anything else of the child runs.
+  for (std::size_t i = 0; i < plan->cgroup_procs_count; ++i) {
+    if (::syscall(SYS_write, plan->cgroup_procs[i], "0", 1) != 1) {
+      child_fail(plan, "join its cgroup");
+    }
+  }
+  for (std::size_t i = 0; i < plan->rlimits_count; ++i) {
+    const rlimit limit{plan->rlimits[i].value, plan->rlimits[i].value};
+    if (::syscall(SYS_prlimit64, 0, plan->rlimits[i].resource, &limit, nullptr) != 0) {
+      child_fail(plan, "set its rlimits");
+    }
+  }
+  if (plan->affinity != nullptr &&
+      ::syscall(SYS_sched_setaffinity, 0, sizeof(cpu_set_t), plan->affinity) != 0) {
+    child_fail(plan, "set its CPU affinity");
+  }
+  if (!move_fd(plan->stdin_fd, 0) || !move_fd(plan->stdout_fd, 1) || !move_fd(plan->stderr_fd, 2)) {
+    child_fail(plan, "set up its stdio");
+  }
+  if (::syscall(SYS_chdir, plan->workdir) != 0) child_fail(plan, "enter its working directory");
+  if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) child_fail(plan, "close inherited descriptors");
+  const std::uint64_t no_signals = 0;
+  ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &no_signals, nullptr, sizeof(no_signals));
+  ::syscall(SYS_execve, plan->path, plan->argv, plan->envp);
+  child_fail(plan, "exec");
+}
+
+std::string spawn_problem(const std::filesystem::path& executable, const std::string& what,
+                          int error) {
+  return "cannot start " + executable.string() + ": " + what + ": " + std::strerror(error);
 }
 
 struct Pipe {
@@ -26,30 +112,51 @@ struct Pipe {
 Pipe make_pipe(const std::filesystem::path& executable) {
   int fds[2];
   // Close-on-exec, so another thread's concurrent spawn never inherits them.
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw StartError(spawn_problem(executable, errno));
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw StartError(spawn_problem(executable, "pipe", errno));
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-// posix_spawn's attribute and file-action objects, destroyed on every path out.
-struct SpawnPlan {
-  posix_spawn_file_actions_t actions{};
-  posix_spawnattr_t attributes{};
-  SpawnPlan() {
-    posix_spawn_file_actions_init(&actions);
-    posix_spawnattr_init(&attributes);
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// Blocks every signal in the calling thread for its lifetime, so that no handler runs in the
+// child while it shares this thread's stack and memory.
+class AllSignalsBlocked {
+ public:
+  AllSignalsBlocked() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous_);
   }
-  ~SpawnPlan() {
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attributes);
-  }
-  SpawnPlan(const SpawnPlan&) = delete;
-  SpawnPlan& operator=(const SpawnPlan&) = delete;
+  ~AllSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+  AllSignalsBlocked(const AllSignalsBlocked&) = delete;
+  AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
+
+ private:
+  sigset_t previous_{};
 };
 
-// Every posix_spawn_* setup call returns an errno value; any failure aborts the spawn.
-void check(int error, const std::filesystem::path& executable) {
-  if (error != 0) throw StartError(spawn_problem(executable, error));
-}
+class ChildStack {
+ public:
+  ChildStack()
+      : base_(::mmap(nullptr, child_stack_bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)) {}
+  ~ChildStack() {
+    if (base_ != MAP_FAILED) ::munmap(base_, child_stack_bytes);
+  }
+  ChildStack(const ChildStack&) = delete;
+  ChildStack& operator=(const ChildStack&) = delete;
+  bool ok() const { return base_ != MAP_FAILED; }
+  void* top() const { return static_cast<char*>(base_) + child_stack_bytes; }
+
+ private:
+  void* base_;
+};
 
 }  // namespace
 
@@ -57,50 +164,52 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
   const auto& exe = request.executable;
   Pipe out = make_pipe(exe);
   Pipe err = make_pipe(exe);
-
-  SpawnPlan plan;
-  check(posix_spawn_file_actions_addopen(&plan.actions, 0, "/dev/null", O_RDONLY, 0), exe);
-  check(posix_spawn_file_actions_adddup2(&plan.actions, out.write.get(), 1), exe);
-  check(posix_spawn_file_actions_adddup2(&plan.actions, err.write.get(), 2), exe);
-  check(posix_spawn_file_actions_addchdir_np(&plan.actions, request.working_directory.c_str()),
-        exe);
-  check(posix_spawn_file_actions_addclosefrom_np(&plan.actions, 3), exe);
-
-  sigset_t none;
-  sigset_t all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  check(posix_spawnattr_setsigmask(&plan.attributes, &none), exe);
-  check(posix_spawnattr_setsigdefault(&plan.attributes, &all), exe);
-  check(posix_spawnattr_setflags(&plan.attributes,
-                                 POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                     POSIX_SPAWN_SETSID),
-        exe);
+  UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!null) throw StartError(spawn_problem(exe, "open /dev/null", errno));
 
   std::vector<std::string> argv_strings{exe.string()};
   argv_strings.insert(argv_strings.end(), request.args.begin(), request.args.end());
-  std::vector<char*> argv;
-  for (auto& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
   std::vector<std::string> env_strings = request.environment;
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
+  const auto argv = pointers(argv_strings);
+  const auto envp = pointers(env_strings);
+  const std::string path = exe.string();
+  const std::string workdir = request.working_directory.string();
 
+  ChildPlan plan;
+  plan.path = path.c_str();
+  plan.argv = argv.data();
+  plan.envp = envp.data();
+  plan.stdin_fd = null.get();
+  plan.stdout_fd = out.write.get();
+  plan.stderr_fd = err.write.get();
+  plan.workdir = workdir.c_str();
+  plan.cgroup_procs = request.cgroup_procs.data();
+  plan.cgroup_procs_count = request.cgroup_procs.size();
+  plan.rlimits = request.rlimits.data();
+  plan.rlimits_count = request.rlimits.size();
+  plan.affinity = request.affinity ? &*request.affinity : nullptr;
+
+  ChildStack stack;
+  if (!stack.ok()) throw StartError(spawn_problem(exe, "mmap a stack", errno));
+  int pidfd = -1;
   pid_t pid = -1;
-  check(::posix_spawn(&pid, exe.c_str(), &plan.actions, &plan.attributes, argv.data(),
-                      envp.data()),
-        exe);
-  // The child is ours and not yet reaped, so its pid cannot name anyone else here.
-  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  if (!pidfd) {
-    const int error = errno;
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    throw StartError(std::string("pidfd_open failed (Linux 5.3 or later is required): ") +
-                     std::strerror(error));
+  int clone_error = 0;
+  {
+    AllSignalsBlocked blocked;
+    // CLONE_VM|CLONE_VFORK: no copy of the host's page tables (a large host spawns as fast
+    // as a small one), and this thread waits until the child has exec'ed or died.
+    pid = ::clone(child_main, stack.top(), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan,
+                  &pidfd);
+    clone_error = errno;
   }
-  return SpawnedProcess{pid, std::move(pidfd), std::move(out.read), std::move(err.read)};
+  if (pid < 0) throw StartError(spawn_problem(exe, "clone", clone_error));
+  UniqueFd owned_pidfd(pidfd);
+  if (plan.step != nullptr) {
+    siginfo_t info{};
+    ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED);  // our child: reap it
+    throw StartError(spawn_problem(exe, std::string("the child could not ") + plan.step, plan.error));
+  }
+  return SpawnedProcess{pid, std::move(owned_pidfd), std::move(out.read), std::move(err.read)};
 }
 
 }  // namespace isolator::detail

@@ -1,28 +1,42 @@
-// Starts a process with posix_spawn: vfork semantics (no copy of the host's page tables, so
-// a large host spawns as fast as a small one), a clean slate in the child, and its stdout
-// and stderr on pipes.
+// Starts a process with vfork semantics (clone with CLONE_VM|CLONE_VFORK, as posix_spawn
+// does: no copy of the host's page tables, so a large host spawns as fast as a small one),
+// confined before it executes anything of its own, with a clean slate and its stdout and
+// stderr on pipes.
 //
-// The child gets: stdin from /dev/null; stdout and stderr on fresh pipes; no other fd (all
-// fds from 3 up are closed, whatever their close-on-exec flag); an empty signal mask and
-// default dispositions for every signal; a new session (no controlling terminal); the given
-// environment only; the given working directory.
+// Between clone and exec the child, in this order: resets every signal to its default
+// disposition, starts a new session (no controlling terminal), joins the given cgroups, sets
+// the given rlimits (soft and hard), sets its CPU affinity, puts /dev/null on stdin and the
+// pipes on stdout and stderr, enters the working directory, closes every descriptor from 3
+// up (whatever its close-on-exec flag), unblocks all signals and execs with exactly the
+// given environment. Only raw system calls run there: nothing allocates or locks.
 #pragma once
 
 #include "unique_fd.hpp"
 
+#include <sched.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace isolator::detail {
+
+struct ResourceLimit {
+  int resource = 0;  ///< RLIMIT_AS, RLIMIT_NPROC, ...
+  rlim_t value = 0;  ///< set as both the soft and the hard limit
+};
 
 struct SpawnRequest {
   std::filesystem::path executable;
   std::vector<std::string> args;         ///< argv[1..]; argv[0] is the executable's path
   std::vector<std::string> environment;  ///< "NAME=value" entries, the child's whole environment
   std::filesystem::path working_directory;
+  std::vector<int> cgroup_procs;  ///< open cgroup.procs files the child writes itself into
+  std::vector<ResourceLimit> rlimits;
+  std::optional<cpu_set_t> affinity;
 };
 
 struct SpawnedProcess {
@@ -32,10 +46,10 @@ struct SpawnedProcess {
   UniqueFd stderr_read;  ///< read end of the child's stderr
 };
 
-/// Spawns the process. Throws StartError naming the executable and the errno text when the
-/// pipes cannot be made or the exec fails (missing file, no permission, bad format...), or
-/// when no pidfd can be had for the child (Linux 5.3 or later is required); in that case the
-/// child has been killed and reaped.
+/// Spawns the process from the calling thread (which becomes its parent for
+/// PR_SET_PDEATHSIG). Throws StartError naming the executable, the step that failed (joining
+/// the cgroup, exec...) and the errno text; a child that failed is reaped before the throw.
+/// Needs Linux 5.3 or later (CLONE_PIDFD).
 SpawnedProcess spawn_process(const SpawnRequest& request);
 
 }  // namespace isolator::detail

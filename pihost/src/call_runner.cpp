@@ -1,10 +1,14 @@
 #include "call_runner.hpp"
 
+#include "host_watch.hpp"
 #include "usage_meter.hpp"
+
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <new>
 
 namespace pihost {
 
@@ -18,6 +22,16 @@ namespace {
 // A message (an exception's what(), a dlerror text) is cut to this size, so that a reply
 // always fits in a frame.
 constexpr std::size_t max_message_bytes = 64 * 1024;
+
+rlim_t address_space_limit() {
+  rlimit limit{};
+  ::getrlimit(RLIMIT_AS, &limit);
+  return limit.rlim_cur;
+}
+
+// A failed allocation under RLIMIT_AS is the limit doing its job (the rlimit backend's
+// counterpart of a cgroup's OOM kill).
+bool address_space_limited() { return address_space_limit() != RLIM_INFINITY; }
 
 std::string bounded(std::string message) {
   if (message.size() > max_message_bytes) {
@@ -57,8 +71,7 @@ void CallRunner::run() {
       // child, which the host sees at once.
       std::fprintf(stderr, "pihost: cannot complete call %llu: %s\n",
                    static_cast<unsigned long long>(next.id), e.what());
-      std::fflush(nullptr);
-      std::_Exit(exit_internal_error);
+      leave(exit_internal_error);
     }
   }
 }
@@ -90,8 +103,13 @@ void CallRunner::execute(const Invoke& invoke) {
   int code = 0;
   std::string thrown;
   bool threw = false;
+  bool out_of_memory = false;
   try {
     code = resolution.method(static_cast<int>(strings.size()), argv.data());
+  } catch (const std::bad_alloc& e) {
+    threw = true;
+    out_of_memory = address_space_limited();
+    thrown = e.what();
   } catch (const std::exception& e) {
     threw = true;
     thrown = e.what();
@@ -103,7 +121,12 @@ void CallRunner::execute(const Invoke& invoke) {
   // Flush before replying: the host attributes output to the call whose reply follows it.
   std::fflush(nullptr);
 
-  if (threw) {
+  if (out_of_memory) {
+    channel_.send(Failed{invoke.id, FailureReason::memory_limit,
+                         "'" + invoke.symbol + "' ran out of memory (std::bad_alloc) under its "
+                         "address-space limit (RLIMIT_AS) of " + std::to_string(address_space_limit()) +
+                         " bytes", usage});
+  } else if (threw) {
     channel_.send(Failed{invoke.id, FailureReason::threw,
                          bounded("'" + invoke.symbol + "' threw: " + thrown), usage});
   } else {

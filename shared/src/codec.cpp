@@ -213,7 +213,8 @@ FailureReason failure_reason(std::uint8_t value) {
     case FailureReason::library_not_found:
     case FailureReason::not_a_library:
     case FailureReason::symbol_not_found:
-    case FailureReason::threw: return static_cast<FailureReason>(value);
+    case FailureReason::threw:
+    case FailureReason::memory_limit: return static_cast<FailureReason>(value);
   }
   throw ProtocolError("Failed.reason: unknown failure reason " + std::to_string(value));
 }

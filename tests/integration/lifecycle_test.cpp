@@ -74,7 +74,7 @@ TEST(Lifecycle, EventsReportStartAndExit) {
   std::lock_guard lock(mutex);
   ASSERT_EQ(events.size(), 4u);
   EXPECT_EQ(std::get<StartedEvent>(events[0]).pid, first);
-  EXPECT_EQ(std::get<StartedEvent>(events[0]).containment, "none");
+  EXPECT_EQ(std::get<StartedEvent>(events[0]).containment, isolator->containment());
   EXPECT_EQ(std::get<ExitedEvent>(events[1]).pid, first);
   EXPECT_EQ(std::get<ExitedEvent>(events[1]).signal, SIGSEGV);
   EXPECT_EQ(std::get<StartedEvent>(events[2]).pid, second);
@@ -157,7 +157,11 @@ TEST(Lifecycle, ChildDiesWhenTheHostIsKilled) {
   char line[4096];
   int child = 0;
   while (child == 0 && std::fgets(line, sizeof(line), lines) != nullptr) {
-    std::sscanf(line, "{\"containment\":\"none\",\"event\":\"started\",\"pid\":%d", &child);
+    const std::string text = line;
+    const auto pid_at = text.find("\"pid\":");
+    if (text.find("\"event\":\"started\"") != std::string::npos && pid_at != std::string::npos) {
+      child = std::atoi(text.c_str() + pid_at + 6);
+    }
   }
   std::fclose(lines);
   ASSERT_GT(child, 0) << "samplehost reported no started child";

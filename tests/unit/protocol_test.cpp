@@ -161,7 +161,8 @@ const Usage sample_usage{1500, 1200, 300, 4 << 20};
 
 const FailureReason all_reasons[] = {FailureReason::library_not_found,
                                      FailureReason::not_a_library,
-                                     FailureReason::symbol_not_found, FailureReason::threw};
+                                     FailureReason::symbol_not_found, FailureReason::threw,
+                                     FailureReason::memory_limit};
 
 // ---------------------------------------------------------------------------------------
 // Round trips and the encoded layout
@@ -672,7 +673,7 @@ TEST(DecodeRange, UsageWallAboveInt64IsRejected) {
 }
 
 TEST(DecodeRange, FailedWithUnknownReasonNumbersIsRejected) {
-  for (const int reason : {0, 5, 99, 255}) {
+  for (const int reason : {0, 6, 99, 255}) {
     SCOPED_TRACE(reason);
     const std::string body = Body().header(MessageType::failed, 4).integer(1).integer(reason)
                                  .str("m").usage().build();

@@ -82,6 +82,9 @@ struct CallResult {
   bool output_truncated = false;
   /// The pid of the child that ran (or was to run) the call; 0 when none was started.
   int pid = 0;
+  /// The backend that confined the call: "cgroup-v2", "cgroup-v1", "rlimit" ("" when no
+  /// child ran it).
+  std::string containment;
 
   bool ok() const { return code.has_value(); }
 };

@@ -10,7 +10,7 @@ namespace isolator {
 /// A child finished its handshake and takes calls.
 struct StartedEvent {
   int pid = 0;
-  std::string containment;  ///< the containment in force ("none" until limits exist)
+  std::string containment;  ///< the backend confining it: "cgroup-v2", "cgroup-v1", "rlimit"
 };
 
 /// A child could not be started.

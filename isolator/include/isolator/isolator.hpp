@@ -4,6 +4,8 @@
 #include <isolator/call_result.hpp>
 #include <isolator/errors.hpp>
 #include <isolator/events.hpp>
+#include <isolator/limits.hpp>
 #include <isolator/logging.hpp>
 #include <isolator/options.hpp>
+#include <isolator/probe.hpp>
 #include <isolator/process_isolator.hpp>

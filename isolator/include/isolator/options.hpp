@@ -3,6 +3,7 @@
 
 #include <isolator/call_result.hpp>
 #include <isolator/events.hpp>
+#include <isolator/limits.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -62,6 +63,21 @@ struct Options {
   std::size_t max_frame_bytes = std::size_t{16} << 20;
 
   ShutdownPolicy shutdown;
+
+  /// How the child is confined; see docs/limits.md.
+  Containment containment = Containment::automatic;
+
+  /// What the child may use. Every limit set is read back after it is set.
+  Limits limits;
+
+  /// When a requested limit cannot be enforced by the chosen backend: true fails the start
+  /// with a StartError naming the limit, the reason and the fix; false logs a warning and
+  /// runs without it (each CallResult names the backend that confined the call).
+  bool require_limits = false;
+
+  /// A delegated cgroup v2 directory to create the child cgroups under. Empty: the host's
+  /// own cgroup (it must be writable, e.g. a systemd unit with Delegate=yes).
+  std::filesystem::path cgroup_v2_base;
 
   /// Called for every lifecycle event, on the isolator's I/O thread. Must not block; an
   /// exception it throws is logged and ignored.

@@ -118,7 +118,7 @@ class ProcessIsolator {
 
   State state() const;
 
-  /// The containment in force for the child ("none" until the containment backends land).
+  /// The backend that confines the child: "cgroup-v2", "cgroup-v1" or "rlimit".
   std::string containment() const;
 
   /// The child's usage as a whole; all zero when there is no child.

@@ -98,6 +98,7 @@ enum class FailureReason : std::uint8_t {
   not_a_library = 2,      ///< not a regular ELF shared object, or dlopen refused it
   symbol_not_found = 3,   ///< dlsym found no such symbol
   threw = 4,              ///< a C++ exception escaped the method
+  memory_limit = 5,       ///< std::bad_alloc escaped the method under an address-space limit
 };
 
 /// pihost -> host: the call failed for `reason`. [4, id, reason, message, usage]

@@ -1,0 +1,46 @@
+// What a child may use, and which mechanism enforces it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace isolator {
+
+/// The mechanism that confines the child. See docs/limits.md for what each enforces.
+enum class Containment {
+  automatic,  ///< the strongest backend that works here and enforces the requested limits
+  cgroup_v2,  ///< a cgroup in a writable, delegated cgroup v2 subtree
+  cgroup_v1,  ///< cgroups in the writable v1 hierarchies (memory, pids, cpu, cpuacct, freezer)
+  rlimit,     ///< setrlimit on the child, and its process group: no cgroup needed
+};
+
+/// "automatic", "cgroup-v2", "cgroup-v1", "rlimit".
+std::string_view to_string(Containment containment);
+
+/// Limits on the child (pihost and everything it starts). Unset means unlimited.
+struct Limits {
+  /// Memory. cgroups: the group's charged memory (anonymous memory and page cache), swap
+  /// capped too where the kernel allows; going over is an OOM kill, reported `memory_limit`.
+  /// rlimit: RLIMIT_AS, the address space of each process (not the same thing: mappings
+  /// count, sharing does not), where an allocation fails instead.
+  std::optional<std::uint64_t> memory_bytes;
+  /// CPU bandwidth as a percentage of one CPU (50 = half a CPU, 200 = two). cgroups only.
+  std::optional<double> cpu_percent;
+  /// Most processes and threads at once. cgroups: the pids controller. rlimit: RLIMIT_NPROC,
+  /// which counts every process of the user, not just the child's, and which root ignores.
+  std::optional<std::uint32_t> max_pids;
+  /// CPUs the child may run on (sched_setaffinity before exec); empty means all.
+  std::vector<int> cpu_affinity;
+  /// CPU time (user + system, all processes of the child) one call may use; past it the
+  /// child is killed and the call fails with `cpu_limit`.
+  std::optional<std::chrono::milliseconds> cpu_time_per_call;
+
+  bool any() const {
+    return memory_bytes || cpu_percent || max_pids || !cpu_affinity.empty() || cpu_time_per_call;
+  }
+};
+
+}  // namespace isolator

@@ -1,0 +1,236 @@
+// cgroup v1: one directory per controller hierarchy (memory, pids, cpu, cpuacct, freezer),
+// each under this process's own cgroup in that hierarchy.
+#include "backend.hpp"
+#include "cgroupfs.hpp"
+#include "limit_files.hpp"
+
+#include "../log.hpp"
+
+#include <isolator/errors.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <map>
+#include <thread>
+
+namespace isolator::detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* const controllers[] = {"memory", "pids", "cpu", "cpuacct", "freezer"};
+
+std::chrono::microseconds ticks(std::uint64_t n) {
+  static const long per_second = ::sysconf(_SC_CLK_TCK);
+  return std::chrono::microseconds(static_cast<std::int64_t>(n) * 1'000'000 / per_second);
+}
+
+class CgroupV1Box final : public Box {
+ public:
+  explicit CgroupV1Box(std::map<std::string, fs::path> dirs) : dirs_(std::move(dirs)) {}
+
+  ~CgroupV1Box() override {
+    kill_all();
+    for (const auto& [controller, dir] : dirs_) {
+      if (auto problem = cgroupfs::remove_tree(dir); !problem.empty()) {
+        log().warn("cannot remove cgroup {} (the next host's sweep will): {}", dir.string(), problem);
+      }
+    }
+  }
+
+  void prepare(SpawnRequest& request) override {
+    for (const auto& [controller, dir] : dirs_) {
+      UniqueFd fd(::open((dir / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+      if (!fd) {
+        throw StartError("cannot open " + (dir / "cgroup.procs").string() + ": " + std::strerror(errno));
+      }
+      request.cgroup_procs.push_back(fd.get());
+      procs_files_.push_back(std::move(fd));
+    }
+  }
+
+  void kill_all() override {
+    if (const auto* freezer = dir("freezer")) {
+      // Frozen processes can neither fork nor exit, so the list is complete and every pid
+      // in it stays theirs while they are killed.
+      if (cgroupfs::write(*freezer / "freezer.state", "FROZEN").empty()) {
+        for (int i = 0; i < 100 && cgroupfs::read(*freezer / "freezer.state").value_or("") != "FROZEN\n"; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        for (int pid : cgroupfs::procs(*freezer)) ::kill(pid, SIGKILL);
+        cgroupfs::write(*freezer / "freezer.state", "THAWED");
+        return;
+      }
+    }
+    // No freezer: kill what is listed until nothing is (bounded: the pids limit bounds forks).
+    for (const auto& [controller, path] : dirs_) {
+      for (int round = 0; round < 100; ++round) {
+        const auto pids = cgroupfs::procs(path);
+        if (pids.empty()) break;
+        for (int pid : pids) ::kill(pid, SIGKILL);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      return;
+    }
+  }
+
+  void begin_call() override {
+    if (const auto* memory = dir("memory")) {
+      oom_baseline_ = cgroupfs::keyed(*memory / "memory.oom_control", "oom_kill").value_or(0);
+      cgroupfs::write(*memory / "memory.max_usage_in_bytes", "0");  // reset the peak
+    }
+    if (const auto* cpuacct = dir("cpuacct")) {
+      cpu_baseline_ns_ = usage_ns(*cpuacct);
+      user_baseline_ = cgroupfs::keyed(*cpuacct / "cpuacct.stat", "user").value_or(0);
+      system_baseline_ = cgroupfs::keyed(*cpuacct / "cpuacct.stat", "system").value_or(0);
+    }
+  }
+
+  bool oom_killed_since_begin() override {
+    const auto* memory = dir("memory");
+    return memory != nullptr &&
+           cgroupfs::keyed(*memory / "memory.oom_control", "oom_kill").value_or(0) > oom_baseline_;
+  }
+
+  std::chrono::microseconds cpu_since_begin() override {
+    const auto* cpuacct = dir("cpuacct");
+    if (cpuacct == nullptr) return std::chrono::microseconds(0);
+    return std::chrono::microseconds(static_cast<std::int64_t>((usage_ns(*cpuacct) - cpu_baseline_ns_) / 1000));
+  }
+
+  BoxUsage call_usage() override {
+    BoxUsage usage;
+    if (const auto* cpuacct = dir("cpuacct")) {
+      usage.cpu_user = ticks(cgroupfs::keyed(*cpuacct / "cpuacct.stat", "user").value_or(0) - user_baseline_);
+      usage.cpu_sys = ticks(cgroupfs::keyed(*cpuacct / "cpuacct.stat", "system").value_or(0) - system_baseline_);
+    }
+    if (const auto* memory = dir("memory")) {
+      if (auto peak = cgroupfs::read(*memory / "memory.max_usage_in_bytes")) {
+        usage.peak_memory_bytes = std::stoll(*peak);
+      }
+    }
+    return usage;
+  }
+
+ private:
+  const fs::path* dir(const std::string& controller) const {
+    auto found = dirs_.find(controller);
+    return found == dirs_.end() ? nullptr : &found->second;
+  }
+
+  static std::uint64_t usage_ns(const fs::path& cpuacct) {
+    const auto text = cgroupfs::read(cpuacct / "cpuacct.usage");
+    return text ? std::stoull(*text) : 0;
+  }
+
+  std::map<std::string, fs::path> dirs_;
+  std::vector<UniqueFd> procs_files_;
+  std::uint64_t oom_baseline_ = 0;
+  std::uint64_t cpu_baseline_ns_ = 0;
+  std::uint64_t user_baseline_ = 0;
+  std::uint64_t system_baseline_ = 0;
+};
+
+class CgroupV1Backend final : public Backend {
+ public:
+  CgroupV1Backend() {
+    for (const char* controller : controllers) {
+      const auto dir = cgroupfs::v1_directory(controller);
+      if (!dir) {
+        problems_[controller] = std::string("no cgroup v1 '") + controller + "' hierarchy is mounted";
+      } else if (::access(dir->c_str(), W_OK) != 0) {
+        problems_[controller] = dir->string() + " is not writable: " + std::strerror(errno);
+      } else {
+        bases_[controller] = *dir;
+      }
+    }
+  }
+
+  Containment kind() const override { return Containment::cgroup_v1; }
+
+  BackendCheck check(const Limits& limits) const override {
+    BackendCheck c;
+    c.backend = kind();
+    c.usable = has("memory") || has("pids") || has("freezer");
+    if (c.usable) {
+      c.detail = "cgroups under";
+      for (const auto& [controller, dir] : bases_) c.detail += " " + dir.string();
+    } else {
+      c.detail = "no writable memory, pids or freezer hierarchy (" + problem("memory") + ")";
+      c.fix = "run as a user who may create cgroups under its own v1 cgroups (root, or a "
+              "delegated subtree), or use cgroup v2";
+    }
+    const std::string fix = "make this process's cgroup writable in that hierarchy";
+    c.limits.push_back(limit_check("memory", limits.memory_bytes.has_value(), has("memory"),
+                                   "memory.limit_in_bytes and memory.memsw.limit_in_bytes",
+                                   problem("memory"), fix));
+    c.limits.push_back(limit_check("cpu", limits.cpu_percent.has_value(), has("cpu"),
+                                   "cpu.cfs_quota_us over cpu.cfs_period_us", problem("cpu"), fix));
+    c.limits.push_back(limit_check("pids", limits.max_pids.has_value(), has("pids"), "pids.max",
+                                   problem("pids"), fix));
+    c.limits.push_back(affinity_check(limits));
+    c.limits.push_back(limit_check("cpu-time", limits.cpu_time_per_call.has_value(), has("cpuacct"),
+                                   "cpuacct.usage, watched by the host during each call",
+                                   problem("cpuacct"), fix));
+    return c;
+  }
+
+  std::unique_ptr<Box> make_box(const Limits& limits) override {
+    const std::string child = "child-" + std::to_string(next_child_++);
+    std::map<std::string, fs::path> dirs;
+    for (const auto& [controller, base] : bases_) {
+      const fs::path host_dir = base / cgroupfs::host_tag();
+      const fs::path dir = host_dir / child;
+      for (const auto& d : {host_dir, dir}) {
+        if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) {
+          throw StartError("cannot create cgroup " + d.string() + ": " + std::strerror(errno) +
+                           " (make " + base.string() + " writable, or choose another containment)");
+        }
+      }
+      dirs[controller] = dir;
+    }
+    auto box = std::make_unique<CgroupV1Box>(dirs);  // removes the directories if a limit fails
+    if (limits.memory_bytes && dirs.count("memory")) {
+      const auto value = std::to_string(*limits.memory_bytes);
+      set_and_verify(dirs["memory"] / "memory.limit_in_bytes", value, page_rounded(*limits.memory_bytes));
+      // Swap too, where the kernel accounts it: memory + swap may not exceed the same limit.
+      const auto memsw = dirs["memory"] / "memory.memsw.limit_in_bytes";
+      if (fs::exists(memsw)) {
+        if (auto problem = cgroupfs::write(memsw, value); !problem.empty()) {
+          log().warn("swap is not capped: {}", problem);
+        }
+      }
+    }
+    if (limits.max_pids && dirs.count("pids")) {
+      set_and_verify(dirs["pids"] / "pids.max", std::to_string(*limits.max_pids),
+                     std::to_string(*limits.max_pids));
+    }
+    if (limits.cpu_percent && dirs.count("cpu")) {
+      const auto quota = cpu_quota_us(*limits.cpu_percent);
+      set_and_verify(dirs["cpu"] / "cpu.cfs_period_us", std::to_string(cpu_period_us),
+                     std::to_string(cpu_period_us));
+      set_and_verify(dirs["cpu"] / "cpu.cfs_quota_us", std::to_string(quota), std::to_string(quota));
+    }
+    return box;
+  }
+
+ private:
+  bool has(const std::string& controller) const { return bases_.count(controller) > 0; }
+  std::string problem(const std::string& controller) const {
+    auto found = problems_.find(controller);
+    return found == problems_.end() ? "" : found->second;
+  }
+
+  std::map<std::string, fs::path> bases_;
+  std::map<std::string, std::string> problems_;
+  int next_child_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cgroup_v1_backend() { return std::make_unique<CgroupV1Backend>(); }
+
+}  // namespace isolator::detail

@@ -1,0 +1,231 @@
+// cgroup v2: one directory per child under <base>/isolator-<pid>-<start>, where <base> is a
+// delegated directory (Options::cgroup_v2_base, or this process's own cgroup).
+#include "backend.hpp"
+#include "cgroupfs.hpp"
+#include "limit_files.hpp"
+
+#include "../log.hpp"
+
+#include <isolator/errors.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <sstream>
+#include <thread>
+
+namespace isolator::detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool listed(const std::string& list, const std::string& word) {
+  std::istringstream words(list);
+  std::string w;
+  while (words >> w) {
+    if (w == word) return true;
+  }
+  return false;
+}
+
+class CgroupV2Box final : public Box {
+ public:
+  explicit CgroupV2Box(fs::path dir) : dir_(std::move(dir)) {}
+
+  ~CgroupV2Box() override {
+    kill_all();
+    if (auto problem = cgroupfs::remove_tree(dir_); !problem.empty()) {
+      log().warn("cannot remove cgroup {} (the next host's sweep will): {}", dir_.string(), problem);
+    }
+  }
+
+  void prepare(SpawnRequest& request) override {
+    procs_file_.reset(::open((dir_ / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+    if (!procs_file_) {
+      throw StartError("cannot open " + (dir_ / "cgroup.procs").string() + ": " + std::strerror(errno));
+    }
+    request.cgroup_procs.push_back(procs_file_.get());
+  }
+
+  void kill_all() override {
+    // cgroup.kill (Linux 5.14) kills every process at once, forks in flight included.
+    if (cgroupfs::write(dir_ / "cgroup.kill", "1").empty()) return;
+    if (cgroupfs::write(dir_ / "cgroup.freeze", "1").empty()) {
+      for (int i = 0; i < 100 && cgroupfs::keyed(dir_ / "cgroup.events", "frozen").value_or(0) != 1; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      for (int pid : cgroupfs::procs(dir_)) ::kill(pid, SIGKILL);
+      cgroupfs::write(dir_ / "cgroup.freeze", "0");
+    }
+  }
+
+  void begin_call() override {
+    oom_baseline_ = cgroupfs::keyed(dir_ / "memory.events", "oom_kill").value_or(0);
+    usage_baseline_ = cgroupfs::keyed(dir_ / "cpu.stat", "usage_usec").value_or(0);
+    user_baseline_ = cgroupfs::keyed(dir_ / "cpu.stat", "user_usec").value_or(0);
+    system_baseline_ = cgroupfs::keyed(dir_ / "cpu.stat", "system_usec").value_or(0);
+  }
+
+  bool oom_killed_since_begin() override {
+    return cgroupfs::keyed(dir_ / "memory.events", "oom_kill").value_or(0) > oom_baseline_;
+  }
+
+  std::chrono::microseconds cpu_since_begin() override {
+    const auto now = cgroupfs::keyed(dir_ / "cpu.stat", "usage_usec").value_or(0);
+    return std::chrono::microseconds(static_cast<std::int64_t>(now - usage_baseline_));
+  }
+
+  BoxUsage call_usage() override {
+    BoxUsage usage;
+    if (auto user = cgroupfs::keyed(dir_ / "cpu.stat", "user_usec")) {
+      usage.cpu_user = std::chrono::microseconds(static_cast<std::int64_t>(*user - user_baseline_));
+    }
+    if (auto system = cgroupfs::keyed(dir_ / "cpu.stat", "system_usec")) {
+      usage.cpu_sys = std::chrono::microseconds(static_cast<std::int64_t>(*system - system_baseline_));
+    }
+    return usage;  // memory.peak cannot be reset per call on most kernels: pihost's VmHWM stands
+  }
+
+ private:
+  fs::path dir_;
+  UniqueFd procs_file_;
+  std::uint64_t oom_baseline_ = 0;
+  std::uint64_t usage_baseline_ = 0;
+  std::uint64_t user_baseline_ = 0;
+  std::uint64_t system_baseline_ = 0;
+};
+
+class CgroupV2Backend final : public Backend {
+ public:
+  explicit CgroupV2Backend(const fs::path& configured) {
+    if (!configured.empty()) {
+      base_ = configured;
+    } else if (auto own = cgroupfs::v2_directory()) {
+      base_ = *own;
+    } else {
+      problem_ = "no cgroup v2 hierarchy is mounted";
+      return;
+    }
+    if (::access(base_.c_str(), W_OK) != 0) {
+      problem_ = base_.string() + " is not writable: " + std::strerror(errno);
+      return;
+    }
+    available_ = cgroupfs::read(base_ / "cgroup.controllers").value_or("");
+  }
+
+  Containment kind() const override { return Containment::cgroup_v2; }
+
+  BackendCheck check(const Limits& limits) const override {
+    BackendCheck c;
+    c.backend = kind();
+    c.usable = problem_.empty();
+    c.detail = c.usable ? "cgroups under " + base_.string() + " (controllers offered: " +
+                              (available_.empty() ? std::string("none") : trimmed(available_)) + ")"
+                        : problem_;
+    if (!c.usable) {
+      c.fix = "run the host in a delegated cgroup: a systemd unit with Delegate=yes, "
+              "`systemd-run --user --scope -p Delegate=yes ...`, or set Options::cgroup_v2_base "
+              "to a writable cgroup v2 directory";
+    }
+    const auto controller = [&](const std::string& name, const std::string& limit, bool requested,
+                                const std::string& how) {
+      const bool offered = c.usable && listed(available_, name);
+      return limit_check(limit, requested, offered, how,
+                         c.usable ? "the '" + name + "' controller is not offered in " +
+                                        base_.string() + "/cgroup.controllers"
+                                  : problem_,
+                         "enable '" + name + "' for the delegated subtree (systemd: Delegate=" + name +
+                             "; or write +" + name + " to the parent's cgroup.subtree_control)");
+    };
+    c.limits.push_back(controller("memory", "memory", limits.memory_bytes.has_value(),
+                                  "memory.max and memory.swap.max"));
+    c.limits.push_back(controller("cpu", "cpu", limits.cpu_percent.has_value(), "cpu.max"));
+    c.limits.push_back(controller("pids", "pids", limits.max_pids.has_value(), "pids.max"));
+    c.limits.push_back(affinity_check(limits));
+    c.limits.push_back(limit_check("cpu-time", limits.cpu_time_per_call.has_value(), c.usable,
+                                   "cpu.stat usage_usec, watched by the host during each call",
+                                   problem_, c.fix));
+    return c;
+  }
+
+  std::unique_ptr<Box> make_box(const Limits& limits) override {
+    const fs::path host_dir = base_ / cgroupfs::host_tag();
+    if (::mkdir(host_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      throw StartError("cannot create cgroup " + host_dir.string() + ": " + std::strerror(errno) +
+                       " (the host needs a delegated cgroup v2 subtree: Delegate=yes)");
+    }
+    enable_controllers(host_dir, limits);
+    const fs::path dir = host_dir / ("child-" + std::to_string(next_child_++));
+    if (::mkdir(dir.c_str(), 0755) != 0) {
+      throw StartError("cannot create cgroup " + dir.string() + ": " + std::strerror(errno));
+    }
+    auto box = std::make_unique<CgroupV2Box>(dir);
+    const auto offered = cgroupfs::read(dir / "cgroup.controllers").value_or("");
+    for (const auto& [requested, name] : {std::pair{limits.memory_bytes.has_value(), "memory"},
+                                          std::pair{limits.max_pids.has_value(), "pids"},
+                                          std::pair{limits.cpu_percent.has_value(), "cpu"}}) {
+      if (requested && !listed(offered, name)) {
+        throw StartError(std::string("the '") + name + "' controller is not available in " +
+                         dir.string() + " (enable it for " + base_.string() +
+                         "'s subtree: systemd Delegate=yes, or +" + name +
+                         " in the parent's cgroup.subtree_control)");
+      }
+    }
+    if (limits.memory_bytes) {
+      set_and_verify(dir / "memory.max", std::to_string(*limits.memory_bytes),
+                     page_rounded(*limits.memory_bytes));
+      if (fs::exists(dir / "memory.swap.max")) set_and_verify(dir / "memory.swap.max", "0", "0");
+    }
+    if (limits.max_pids) {
+      set_and_verify(dir / "pids.max", std::to_string(*limits.max_pids),
+                     std::to_string(*limits.max_pids));
+    }
+    if (limits.cpu_percent) {
+      const auto value = std::to_string(cpu_quota_us(*limits.cpu_percent)) + " " +
+                         std::to_string(cpu_period_us);
+      set_and_verify(dir / "cpu.max", value, value);
+    }
+    return box;
+  }
+
+ private:
+  // A cgroup gets a controller only if its parent enables it for its subtree: the base (which
+  // may fail when the base holds processes and is not the root: "no internal processes"),
+  // then the host directory, which holds none.
+  void enable_controllers(const fs::path& host_dir, const Limits& limits) {
+    std::vector<std::string> wanted;
+    if (limits.memory_bytes) wanted.emplace_back("memory");
+    if (limits.max_pids) wanted.emplace_back("pids");
+    if (limits.cpu_percent) wanted.emplace_back("cpu");
+    for (const fs::path& parent : {base_, host_dir}) {
+      const auto offered = cgroupfs::read(parent / "cgroup.controllers").value_or("");
+      const auto enabled = cgroupfs::read(parent / "cgroup.subtree_control").value_or("");
+      for (const auto& name : wanted) {
+        if (!listed(offered, name) || listed(enabled, name)) continue;
+        if (auto problem = cgroupfs::write(parent / "cgroup.subtree_control", "+" + name); !problem.empty()) {
+          log().debug("cannot enable the {} controller: {}", name, problem);
+        }
+      }
+    }
+  }
+
+  static std::string trimmed(std::string text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text;
+  }
+
+  fs::path base_;
+  std::string problem_;
+  std::string available_;
+  int next_child_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cgroup_v2_backend(const fs::path& base) {
+  return std::make_unique<CgroupV2Backend>(base);
+}
+
+}  // namespace isolator::detail

@@ -1,0 +1,47 @@
+// Small, checked helpers for cgroup file systems and /proc: where this process's cgroups
+// are, reading and writing control files, naming what a host creates.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace isolator::detail::cgroupfs {
+
+/// This process's cgroup directory in the v1 hierarchy of `controller` ("memory", "pids"...),
+/// or nothing when that controller is not mounted as v1.
+std::optional<std::filesystem::path> v1_directory(const std::string& controller);
+
+/// This process's cgroup directory in the cgroup v2 hierarchy, or nothing without one.
+std::optional<std::filesystem::path> v2_directory();
+
+/// The whole content of a (small) file; nothing when it cannot be read.
+std::optional<std::string> read(const std::filesystem::path& file);
+
+/// Writes `value` in one write(2). Returns "" on success, else "PATH: errno text".
+std::string write(const std::filesystem::path& file, const std::string& value);
+
+/// The number after `key` on a "key value" line of `file` (memory.events, cpu.stat...).
+std::optional<std::uint64_t> keyed(const std::filesystem::path& file, const std::string& key);
+
+/// The pids listed in `dir`/cgroup.procs.
+std::vector<int> procs(const std::filesystem::path& dir);
+
+/// The start time of `pid` (clock ticks after boot, /proc/PID/stat field 22), or nothing.
+std::optional<std::uint64_t> start_time(int pid);
+
+/// "isolator-<pid>-<starttime>": the prefix of everything this host process creates.
+const std::string& host_tag();
+
+/// When `name` starts with a host tag whose process no longer runs (pid gone, or reused by
+/// a process with another start time): true.
+bool names_a_dead_host(const std::string& name);
+
+/// rmdir of `dir` and the directories below it, deepest first, retrying while the kernel
+/// answers EBUSY (it does so for a moment after the last process left). Returns "" or what
+/// could not be removed.
+std::string remove_tree(const std::filesystem::path& dir);
+
+}  // namespace isolator::detail::cgroupfs

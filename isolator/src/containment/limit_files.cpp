@@ -1,0 +1,45 @@
+#include "limit_files.hpp"
+
+#include <isolator/errors.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace isolator::detail {
+
+std::int64_t cpu_quota_us(double percent) {
+  return std::max<std::int64_t>(1000, std::llround(percent * cpu_period_us / 100.0));
+}
+
+std::string page_rounded(std::uint64_t bytes) {
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  return std::to_string(bytes / page * page);
+}
+
+void set_and_verify(const std::filesystem::path& file, const std::string& value,
+                    const std::string& expected) {
+  if (auto problem = cgroupfs::write(file, value); !problem.empty()) {
+    throw StartError("cannot set a limit: " + problem);
+  }
+  const auto back = cgroupfs::read(file).value_or("(unreadable)");
+  if (back.rfind(expected, 0) != 0) {
+    throw StartError("the limit did not stick: wrote '" + value + "' to " + file.string() +
+                     ", read back '" + back.substr(0, back.find('\n')) + "'");
+  }
+}
+
+LimitCheck limit_check(const std::string& name, bool requested, bool available,
+                       const std::string& how, const std::string& why, const std::string& fix) {
+  (void)requested;
+  if (available) return LimitCheck{name, true, how, ""};
+  return LimitCheck{name, false, why.empty() ? "not supported by this backend" : why, fix};
+}
+
+LimitCheck affinity_check(const Limits&) {
+  return LimitCheck{"affinity", true,
+                    "sched_setaffinity before exec (the plugin may widen it again)", ""};
+}
+
+}  // namespace isolator::detail

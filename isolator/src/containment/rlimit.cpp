@@ -1,0 +1,84 @@
+// The rlimit fallback: no cgroup. Limits are rlimits set in the child before exec; the tree
+// is killed through pihost's process group and pihost's own cleanup of its descendants.
+#include "backend.hpp"
+#include "limit_files.hpp"
+
+#include "../proc_usage.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+namespace isolator::detail {
+namespace {
+
+// RLIMIT_NPROC does not bind a process with CAP_SYS_RESOURCE or CAP_SYS_ADMIN (root).
+bool nproc_binds() { return ::geteuid() != 0; }
+
+class RlimitBox final : public Box {
+ public:
+  explicit RlimitBox(const Limits& limits) : limits_(limits) {}
+
+  void prepare(SpawnRequest& request) override {
+    if (limits_.memory_bytes) request.rlimits.push_back({RLIMIT_AS, *limits_.memory_bytes});
+    if (limits_.max_pids) request.rlimits.push_back({RLIMIT_NPROC, *limits_.max_pids});
+  }
+
+  void adopt(int pid) override { pid_ = pid; }
+
+  void kill_all() override {}  // pihost's group and pihost's own cleanup do this
+
+  void begin_call() override { baseline_ = read_process_usage(pid_); }
+
+  bool oom_killed_since_begin() override { return false; }  // pihost reports bad_alloc itself
+
+  std::chrono::microseconds cpu_since_begin() override {
+    const auto now = read_process_usage(pid_);
+    return (now.cpu_user + now.cpu_sys) - (baseline_.cpu_user + baseline_.cpu_sys);
+  }
+
+  BoxUsage call_usage() override { return {}; }  // pihost's rusage figures stand
+
+ private:
+  Limits limits_;
+  int pid_ = 0;
+  ResourceUsage baseline_;
+};
+
+class RlimitBackend final : public Backend {
+ public:
+  Containment kind() const override { return Containment::rlimit; }
+
+  BackendCheck check(const Limits& limits) const override {
+    BackendCheck c;
+    c.backend = kind();
+    c.usable = true;
+    c.detail = "rlimits on pihost, its process group and pihost's cleanup of its descendants";
+    c.limits.push_back(limit_check("memory", limits.memory_bytes.has_value(), true,
+                                   "RLIMIT_AS: address space per process, not the group's memory",
+                                   "", ""));
+    c.limits.push_back(limit_check("cpu", limits.cpu_percent.has_value(), false, "",
+                                   "a CPU share needs the cgroup cpu controller",
+                                   "use a cgroup backend"));
+    c.limits.push_back(limit_check(
+        "pids", limits.max_pids.has_value(), nproc_binds(),
+        "RLIMIT_NPROC: counts every process of the user, not only the child's",
+        "RLIMIT_NPROC does not bind root (CAP_SYS_RESOURCE/CAP_SYS_ADMIN)",
+        "run the host as an unprivileged user, or use a cgroup backend"));
+    c.limits.push_back(affinity_check(limits));
+    c.limits.push_back(limit_check("cpu-time", limits.cpu_time_per_call.has_value(), true,
+                                   "pihost's CPU time in /proc, watched by the host during each call "
+                                   "(its descendants are not counted)",
+                                   "", ""));
+    return c;
+  }
+
+  std::unique_ptr<Box> make_box(const Limits& limits) override {
+    return std::make_unique<RlimitBox>(limits);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_rlimit_backend() { return std::make_unique<RlimitBackend>(); }
+
+}  // namespace isolator::detail

@@ -1,0 +1,137 @@
+// The one place a backend is chosen, and the self-check that explains the choice.
+#include "backend.hpp"
+
+#include <isolator/errors.hpp>
+#include <isolator/probe.hpp>
+
+namespace isolator {
+
+std::string_view to_string(Containment containment) {
+  switch (containment) {
+    case Containment::automatic: return "automatic";
+    case Containment::cgroup_v2: return "cgroup-v2";
+    case Containment::cgroup_v1: return "cgroup-v1";
+    case Containment::rlimit: return "rlimit";
+  }
+  return "unknown";
+}
+
+namespace detail {
+namespace {
+
+bool requested(const Limits& limits, const std::string& name) {
+  if (name == "memory") return limits.memory_bytes.has_value();
+  if (name == "cpu") return limits.cpu_percent.has_value();
+  if (name == "pids") return limits.max_pids.has_value();
+  if (name == "affinity") return !limits.cpu_affinity.empty();
+  if (name == "cpu-time") return limits.cpu_time_per_call.has_value();
+  return false;
+}
+
+// How many requested limits `check` enforces, and which it does not (as text).
+std::size_t enforced_count(const BackendCheck& check, const Limits& limits, std::string& missing) {
+  std::size_t count = 0;
+  for (const auto& limit : check.limits) {
+    if (!requested(limits, limit.limit)) continue;
+    if (limit.enforceable) {
+      ++count;
+    } else {
+      missing += (missing.empty() ? "" : "; ") + limit.limit + " (" + limit.how + ")";
+    }
+  }
+  return count;
+}
+
+std::vector<std::unique_ptr<Backend>> all_backends(const std::filesystem::path& v2_base) {
+  std::vector<std::unique_ptr<Backend>> backends;
+  backends.push_back(make_cgroup_v2_backend(v2_base));
+  backends.push_back(make_cgroup_v1_backend());
+  backends.push_back(make_rlimit_backend());
+  return backends;
+}
+
+// Index of the backend `automatic` picks among `checks`, with the reason.
+std::size_t choose(const std::vector<BackendCheck>& checks, const Limits& limits, std::string& why) {
+  std::size_t best = checks.size();
+  std::size_t best_count = 0;
+  std::string refusals;
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    const auto& check = checks[i];
+    const std::string name(to_string(check.backend));
+    if (!check.usable) {
+      refusals += "; " + name + " refused: " + check.detail;
+      continue;
+    }
+    std::string missing;
+    const auto count = enforced_count(check, limits, missing);
+    if (missing.empty()) {
+      why = name + " is the strongest backend that works here and enforces every requested limit" +
+            refusals;
+      return i;
+    }
+    refusals += "; " + name + " cannot enforce " + missing;
+    if (best == checks.size() || count > best_count) {
+      best = i;
+      best_count = count;
+    }
+  }
+  why = std::string(to_string(checks[best].backend)) +
+        " enforces the most requested limits, not all of them" + refusals;
+  return best;
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> select_backend(Containment containment, const Limits& limits,
+                                        const std::filesystem::path& cgroup_v2_base,
+                                        std::string& why) {
+  auto backends = all_backends(cgroup_v2_base);
+  std::vector<BackendCheck> checks;
+  for (const auto& backend : backends) checks.push_back(backend->check(limits));
+  std::size_t index = 0;
+  if (containment == Containment::automatic) {
+    index = choose(checks, limits, why);
+  } else {
+    while (backends[index]->kind() != containment) ++index;
+    if (!checks[index].usable) {
+      throw StartError(std::string("containment ") + std::string(to_string(containment)) +
+                       " cannot be used here: " + checks[index].detail +
+                       (checks[index].fix.empty() ? "" : "; fix: " + checks[index].fix));
+    }
+    why = std::string(to_string(containment)) + " was asked for";
+  }
+  return std::move(backends[index]);
+}
+
+}  // namespace detail
+
+ProbeReport probe(const Options& options) {
+  ProbeReport report;
+  auto backends = detail::all_backends(options.cgroup_v2_base);
+  for (const auto& backend : backends) report.backends.push_back(backend->check(options.limits));
+  if (options.containment == Containment::automatic) {
+    report.chosen = report.backends[detail::choose(report.backends, options.limits, report.why_chosen)].backend;
+  } else {
+    report.chosen = options.containment;
+    report.why_chosen = std::string(to_string(options.containment)) + " was asked for";
+  }
+  return report;
+}
+
+std::string ProbeReport::to_text() const {
+  std::string text;
+  for (const auto& backend : backends) {
+    text += std::string(to_string(backend.backend)) + ": " + (backend.usable ? "usable" : "NOT usable") +
+            " — " + backend.detail + "\n";
+    if (!backend.fix.empty()) text += "    fix: " + backend.fix + "\n";
+    for (const auto& limit : backend.limits) {
+      text += "    " + limit.limit + ": " + (limit.enforceable ? "enforceable" : "not enforceable") +
+              " — " + limit.how + "\n";
+      if (!limit.fix.empty()) text += "        fix: " + limit.fix + "\n";
+    }
+  }
+  text += "chosen: " + std::string(to_string(chosen)) + " (" + why_chosen + ")\n";
+  return text;
+}
+
+}  // namespace isolator

@@ -1,0 +1,92 @@
+// Removes what hosts that died without cleaning up left behind: cgroups (after killing what
+// is still in them) and private directories. A host is dead when no process runs with the
+// pid and start time in the name, so a reused pid cannot keep a dead host's leftovers alive.
+#include "backend.hpp"
+#include "cgroupfs.hpp"
+
+#include "../log.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <mutex>
+#include <thread>
+
+namespace isolator::detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+void kill_everything_below(const fs::path& dir) {
+  std::error_code error;
+  cgroupfs::write(dir / "cgroup.kill", "1");  // v2; harmless where it does not exist
+  for (int round = 0; round < 50; ++round) {
+    bool any = false;
+    for (const auto& entry : fs::recursive_directory_iterator(dir, error)) {
+      if (!entry.is_directory(error)) continue;
+      // Members of a cgroup of ours are ours to kill, whatever their pid.
+      for (int pid : cgroupfs::procs(entry.path())) {
+        ::kill(pid, SIGKILL);
+        any = true;
+      }
+    }
+    for (int pid : cgroupfs::procs(dir)) {
+      ::kill(pid, SIGKILL);
+      any = true;
+    }
+    if (!any) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+void sweep_cgroups_under(const fs::path& base) {
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(base, error)) {
+    const auto name = entry.path().filename().string();
+    if (!entry.is_directory(error) || !cgroupfs::names_a_dead_host(name)) continue;
+    kill_everything_below(entry.path());
+    if (auto problem = cgroupfs::remove_tree(entry.path()); problem.empty()) {
+      log().info("removed the cgroup {} of a host that is gone", entry.path().string());
+    } else {
+      log().warn("cannot remove the stale cgroup {}: {}", entry.path().string(), problem);
+    }
+  }
+}
+
+void sweep_private_directories(const fs::path& base) {
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(base, error)) {
+    const auto name = entry.path().filename().string();
+    struct stat st {};
+    if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
+      continue;
+    }
+    if (!cgroupfs::names_a_dead_host(name)) continue;
+    fs::remove_all(entry.path(), error);  // removes links, never follows them
+    if (!error) log().info("removed the private directory {} of a host that is gone", entry.path().string());
+  }
+}
+
+}  // namespace
+
+void sweep_stale_once(const fs::path& private_base, const fs::path& cgroup_v2_base) {
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    try {
+      for (const char* controller : {"memory", "pids", "cpu", "cpuacct", "freezer"}) {
+        if (auto dir = cgroupfs::v1_directory(controller)) sweep_cgroups_under(*dir);
+      }
+      if (!cgroup_v2_base.empty()) {
+        sweep_cgroups_under(cgroup_v2_base);
+      } else if (auto dir = cgroupfs::v2_directory()) {
+        sweep_cgroups_under(*dir);
+      }
+      sweep_private_directories(private_base);
+    } catch (const std::exception& e) {
+      log().warn("the sweep of stale cgroups and directories stopped early: {}", e.what());
+    }
+  });
+}
+
+}  // namespace isolator::detail
