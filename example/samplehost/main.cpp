@@ -6,6 +6,7 @@
 // Exit status: 0 when every call returned from the method (whatever its code), 1 when any
 // call failed or no child could be started, 2 for bad usage.
 #include "duration.hpp"
+#include "limits_parse.hpp"
 #include "reporter.hpp"
 
 #include <isolator/isolator.hpp>
@@ -14,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +33,11 @@ struct Settings {
   bool json = false;
   std::string log_level = "warn";
   std::vector<std::string> args;
+  isolator::Limits limits;
+  std::optional<std::size_t> max_output;
+  isolator::Containment containment = isolator::Containment::automatic;
+  bool require_limits = false;
+  bool check = false;
 };
 
 // The samplelib built or installed with this samplehost: ../lib/libsamplelib.so.
@@ -54,6 +61,43 @@ void add_options(CLI::App& app, Settings& s) {
   app.add_flag("--json", s.json, "one JSON object per line on stdout for every event and result");
   app.add_option("--log-level", s.log_level, "trace|debug|info|warn|error|off (default: warn)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.add_option_function<std::string>(
+         "--max-memory", [&s](const std::string& t) { s.limits.memory_bytes = samplehost::parse_bytes(t); },
+         "memory limit: 64M, 1GiB (cgroups: the group's memory; rlimit: address space)")
+      ->type_name("BYTES");
+  app.add_option_function<double>(
+         "--max-cpu", [&s](double percent) { s.limits.cpu_percent = percent; },
+         "CPU share in percent of one CPU (cgroups only)")
+      ->type_name("PERCENT")
+      ->check(CLI::PositiveNumber);
+  app.add_option_function<std::uint32_t>(
+         "--max-pids", [&s](std::uint32_t n) { s.limits.max_pids = n; }, "most processes and threads")
+      ->type_name("N")
+      ->check(CLI::PositiveNumber);
+  app.add_option_function<std::string>(
+         "--affinity", [&s](const std::string& t) { s.limits.cpu_affinity = samplehost::parse_cpu_list(t); },
+         "CPUs the child may run on: 0,2-3")
+      ->type_name("CPULIST");
+  app.add_option_function<std::string>(
+         "--cpu-time", [&s](const std::string& t) { s.limits.cpu_time_per_call = samplehost::parse_duration(t); },
+         "CPU time one call may use: 200ms, 2s")
+      ->type_name("DUR");
+  app.add_option_function<std::string>(
+         "--max-output", [&s](const std::string& t) { s.max_output = samplehost::parse_bytes(t); },
+         "output kept in each call's result: 64K")
+      ->type_name("BYTES");
+  app.add_option_function<std::string>(
+         "--containment",
+         [&s](const std::string& t) {
+           if (t == "auto") s.containment = isolator::Containment::automatic;
+           else if (t == "cgroup-v2") s.containment = isolator::Containment::cgroup_v2;
+           else if (t == "cgroup-v1") s.containment = isolator::Containment::cgroup_v1;
+           else s.containment = isolator::Containment::rlimit;
+         },
+         "auto|cgroup-v2|cgroup-v1|rlimit (default: auto)")
+      ->check(CLI::IsMember({"auto", "cgroup-v2", "cgroup-v1", "rlimit"}));
+  app.add_flag("--require-limits", s.require_limits, "fail when a requested limit cannot be enforced");
+  app.add_flag("--check", s.check, "print what each backend can enforce here, and exit");
   app.add_option("args", s.args, "arguments passed to the method (after --)");
 }
 
@@ -63,6 +107,14 @@ int run(const Settings& settings) {
 
   isolator::Options options;
   options.call_timeout = settings.timeout;
+  options.limits = settings.limits;
+  options.containment = settings.containment;
+  options.require_limits = settings.require_limits;
+  if (settings.max_output) options.max_output_bytes_per_call = *settings.max_output;
+  if (settings.check) {
+    std::cout << isolator::probe(options).to_text();
+    return 0;
+  }
   options.on_event = [&reporter](const isolator::Event& e) { reporter.event(e); };
   options.on_output = [&reporter](isolator::OutputStream stream, std::string_view line) {
     reporter.output(stream, line);

@@ -80,6 +80,7 @@ void Reporter::result(int call, const isolator::CallResult& result) {
           {"message", failure.message}};
     }
     object["pid"] = result.pid;
+    object["containment"] = result.containment;
     object["usage"] = usage_json(result.usage);
     object["output_truncated"] = result.output_truncated;
     print(dump(object));

@@ -400,6 +400,8 @@ void Child::on_exit() {
   }
   log().debug("pihost pid {} {}", pid_, describe(status));
   listener_.on_child_exit(*this, status);
+  // Remove the cgroup now, not whenever the last handler holding this child lets go.
+  box_.reset();
 }
 
 }  // namespace isolator::detail

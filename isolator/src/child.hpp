@@ -106,7 +106,8 @@ class Child : public std::enable_shared_from_this<Child> {
   /// kills everything in its box (its cgroup). The child no longer counts as ready.
   void kill(int signal);
 
-  /// The child's confinement (per-call baselines, OOM and CPU figures).
+  /// The child's confinement (per-call baselines, OOM and CPU figures). Valid until the
+  /// child's exit has been reported; the box (and its cgroup) is removed right after.
   Box& box() { return *box_; }
 
  private:
@@ -134,7 +135,7 @@ class Child : public std::enable_shared_from_this<Child> {
   boost::asio::local::stream_protocol::acceptor acceptor_;
   boost::asio::local::stream_protocol::socket socket_;
   boost::asio::steady_timer timer_;  // start timeout, then the wait for exit after EOF
-  std::unique_ptr<Box> box_;  // created before the spawn, destroyed (cgroup removed) with us
+  std::unique_ptr<Box> box_;  // created before the spawn, removed once the exit is reported
   boost::asio::posix::stream_descriptor pidfd_;  // readable once the child has exited
   std::shared_ptr<OutputPipe> stdout_;
   std::shared_ptr<OutputPipe> stderr_;

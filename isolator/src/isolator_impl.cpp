@@ -1,6 +1,7 @@
 #include "isolator_impl.hpp"
 
 #include "log.hpp"
+#include "options_check.hpp"
 #include "pihost_locator.hpp"
 
 #include <isolator/errors.hpp>
@@ -8,6 +9,8 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+
+#include <sched.h>
 
 #include <csignal>
 #include <cstdlib>
@@ -18,9 +21,6 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 namespace {
-
-constexpr std::size_t min_frame_bytes = 4096;
-constexpr std::size_t max_frame_limit = std::size_t{1} << 30;
 
 CallResult failed(FailureKind kind, std::string message) {
   CallResult result;
@@ -44,69 +44,6 @@ FailureKind to_kind(wire::FailureReason reason) {
   return FailureKind::protocol_error;
 }
 
-const Options& validated(const Options& options) {
-  const auto positive = [](std::chrono::milliseconds d, const char* name) {
-    if (d.count() <= 0) throw OptionsError(std::string(name) + " must be positive");
-  };
-  positive(options.start_timeout, "Options::start_timeout");
-  if (options.call_timeout) positive(*options.call_timeout, "Options::call_timeout");
-  positive(options.shutdown.graceful_timeout, "Options::shutdown.graceful_timeout");
-  positive(options.shutdown.terminate_timeout, "Options::shutdown.terminate_timeout");
-  if (options.max_frame_bytes < min_frame_bytes || options.max_frame_bytes > max_frame_limit) {
-    throw OptionsError("Options::max_frame_bytes is " + std::to_string(options.max_frame_bytes) +
-                       "; it must be between " + std::to_string(min_frame_bytes) + " and " +
-                       std::to_string(max_frame_limit));
-  }
-  if (options.max_line_bytes == 0) throw OptionsError("Options::max_line_bytes must be positive");
-  for (const auto& name : options.inherit_environment) {
-    if (name.empty() || name.find('=') != std::string::npos) {
-      throw OptionsError("Options::inherit_environment holds an invalid name '" + name + "'");
-    }
-  }
-  for (const auto& [name, value] : options.environment) {
-    if (name.empty() || name.find('=') != std::string::npos) {
-      throw OptionsError("Options::environment holds an invalid name '" + name + "'");
-    }
-  }
-  return options;
-}
-
-// The child's whole environment: the allowed host variables, then the explicit ones.
-std::vector<std::string> child_environment(const Options& options) {
-  std::map<std::string, std::string> env;
-  for (const auto& name : options.inherit_environment) {
-    if (const char* value = std::getenv(name.c_str()); value != nullptr) env[name] = value;
-  }
-  for (const auto& [name, value] : options.environment) env[name] = value;
-  std::vector<std::string> entries;
-  for (const auto& [name, value] : env) entries.push_back(name + "=" + value);
-  return entries;
-}
-
-// The requested limits that `check` says can be enforced. The others fail the start under
-// require_limits, and are dropped with a warning without it.
-Limits enforceable_limits(const Options& options, const BackendCheck& check) {
-  Limits limits = options.limits;
-  std::string refused;
-  for (const auto& limit : check.limits) {
-    if (limit.enforceable) continue;
-    bool requested = false;
-    if (limit.limit == "memory") requested = std::exchange(limits.memory_bytes, std::nullopt).has_value();
-    if (limit.limit == "cpu") requested = std::exchange(limits.cpu_percent, std::nullopt).has_value();
-    if (limit.limit == "pids") requested = std::exchange(limits.max_pids, std::nullopt).has_value();
-    if (limit.limit == "cpu-time") requested = std::exchange(limits.cpu_time_per_call, std::nullopt).has_value();
-    if (limit.limit == "affinity") requested = !std::exchange(limits.cpu_affinity, {}).empty();
-    if (!requested) continue;
-    refused += "\n  " + limit.limit + ": " + limit.how + (limit.fix.empty() ? "" : "; fix: " + limit.fix);
-  }
-  if (refused.empty()) return limits;
-  const std::string message = std::string(to_string(check.backend)) +
-                              " cannot enforce these requested limits:" + refused;
-  if (options.require_limits) throw StartError(message + "\n(Options::require_limits is set)");
-  detail::log().warn("{}\nthe child runs without them (set Options::require_limits to refuse)", message);
-  return limits;
-}
-
 std::string describe_call(const Invocation& invocation) {
   return "'" + invocation.symbol + "' of " + invocation.library;
 }
@@ -124,7 +61,7 @@ std::string exit_code_meaning(int code) {
 }  // namespace
 
 ProcessIsolator::Impl::Impl(Options options)
-    : options_(std::move(validated(options))),
+    : options_(detail::validated(options)),
       work_(asio::make_work_guard(io_)),
       call_timer_(io_),
       cpu_timer_(io_),
@@ -135,11 +72,11 @@ ProcessIsolator::Impl::Impl(Options options)
   backend_ = detail::select_backend(options_.containment, options_.limits, options_.cgroup_v2_base, why);
   containment_name_ = std::string(to_string(backend_->kind()));
   spec_.backend = backend_.get();
-  spec_.limits = enforceable_limits(options_, backend_->check(options_.limits));
+  spec_.limits = detail::enforceable_limits(options_, backend_->check(options_.limits));
   detail::log().debug("containment: {} ({})", containment_name_, why);
   directory_.emplace();
   spec_.directory = directory_->path();
-  spec_.environment = child_environment(options_);
+  spec_.environment = detail::child_environment(options_);
   spec_.start_timeout = options_.start_timeout;
   spec_.max_frame_bytes = options_.max_frame_bytes;
   spec_.max_line_bytes = options_.max_line_bytes;

@@ -73,7 +73,17 @@ std::vector<std::pair<pid_t, pid_t>> descendants(pid_t root, const std::map<pid_
   return found;
 }
 
+// A write to a pipe whose reader (the dead host) is gone must fail with EPIPE in this
+// thread, not kill pihost before it has cleaned up.
+void block_sigpipe_in_this_thread() {
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+}
+
 void watch(pid_t host_pid, int host_pidfd) {
+  block_sigpipe_in_this_thread();
   sigset_t gone;
   sigemptyset(&gone);
   sigaddset(&gone, host_gone_signal());
@@ -143,6 +153,7 @@ void kill_descendants() {
 }
 
 void leave(int code) {
+  block_sigpipe_in_this_thread();
   std::fflush(nullptr);
   kill_descendants();
   std::_Exit(code);

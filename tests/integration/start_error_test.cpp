@@ -74,6 +74,12 @@ TEST(StartError, InvalidOptionsThrowOptionsError) {
   options = test::options();
   options.inherit_environment.push_back("A=B");
   EXPECT_THROW(ProcessIsolator::create(options), OptionsError);
+  options = test::options();
+  options.limits.memory_bytes = 1000;
+  EXPECT_THROW(ProcessIsolator::create(options), OptionsError);
+  options = test::options();
+  options.limits.cpu_affinity = {-1};
+  EXPECT_THROW(ProcessIsolator::create(options), OptionsError);
 }
 
 TEST(StartError, NoChildOrDirectoryIsLeftAfterAFailedStart) {

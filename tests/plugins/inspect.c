@@ -5,11 +5,14 @@
  * `close_fd N`: closes descriptor N, returns 0.
  * `spawn_sleeper`: forks a child that sleeps 30 s (in pihost's process group), prints its
  *   pid, returns 0.
+ * `cpus`: prints the CPUs it may run on, returns how many.
  * `litter`: fills the private directory (the parent of the working directory) with a
  *   non-empty directory, a file and a symlink to TARGET (argv[1]), returns 0. */
 #include <isolator/plugin.hpp>
 
+#define _GNU_SOURCE
 #include <dirent.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -83,4 +86,15 @@ ISOLATOR_PLUGIN_EXPORT int litter(int argc, char** argv) {
   if (symlink(argv[1], "../link") != 0) return -4;
   if (symlink(argv[1], "../junk/link") != 0) return -5;
   return 0;
+}
+
+ISOLATOR_PLUGIN_EXPORT int cpus(int argc, char** argv) {
+  (void)argc;
+  (void)argv;
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) printf("%d\n", cpu);
+  }
+  return CPU_COUNT(&set);
 }

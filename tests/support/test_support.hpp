@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
+#include <thread>
 
 namespace isolator::test {
 
@@ -57,6 +59,85 @@ inline int count_open_fds() {
 
 /// True while `pid` exists, zombie included (a zombie is a child nobody reaped).
 inline bool process_exists(int pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+
+/// Options for a test isolator confined by `containment` with `limits`, refusing to start
+/// without them.
+inline Options confined(Containment containment, const Limits& limits = {}) {
+  Options o = options();
+  o.containment = containment;
+  o.limits = limits;
+  o.require_limits = true;
+  return o;
+}
+
+/// The backend's name as a C identifier, for test names ("cgroup_v2").
+inline std::string identifier(Containment containment) {
+  std::string name(to_string(containment));
+  for (auto& c : name) {
+    if (c == '-') c = '_';
+  }
+  return name;
+}
+
+/// Why `containment` cannot enforce `limits` on this machine, or "" when it can: a test
+/// that needs it skips with this reason.
+inline std::string cannot(Containment containment, const Limits& limits = {}) {
+  const auto report = probe(confined(containment, limits));
+  for (const auto& backend : report.backends) {
+    if (backend.backend != containment) continue;
+    if (!backend.usable) return backend.detail;
+    for (const auto& limit : backend.limits) {
+      const bool requested = (limit.limit == "memory" && limits.memory_bytes) ||
+                             (limit.limit == "cpu" && limits.cpu_percent) ||
+                             (limit.limit == "pids" && limits.max_pids) ||
+                             (limit.limit == "affinity" && !limits.cpu_affinity.empty()) ||
+                             (limit.limit == "cpu-time" && limits.cpu_time_per_call);
+      if (requested && !limit.enforceable) return limit.limit + ": " + limit.how;
+    }
+  }
+  return "";
+}
+
+/// This process's resident set size (VmRSS), in bytes.
+inline long long resident_bytes() {
+  std::FILE* status = std::fopen("/proc/self/status", "r");
+  char line[256];
+  long long kib = 0;
+  while (status != nullptr && std::fgets(line, sizeof(line), status) != nullptr) {
+    if (std::sscanf(line, "VmRSS: %lld kB", &kib) == 1) break;
+  }
+  if (status != nullptr) std::fclose(status);
+  return kib * 1024;
+}
+
+/// Every cgroup and private directory on this machine named for host process `pid`
+/// ("isolator-<pid>-..."), in the places an isolator creates them.
+inline std::vector<std::string> things_named_for(int pid) {
+  std::vector<std::filesystem::path> places{std::filesystem::temp_directory_path(),
+                                            "/sys/fs/cgroup/unified", "/sys/fs/cgroup/pids",
+                                            "/sys/fs/cgroup/cpu",     "/sys/fs/cgroup/cpuacct",
+                                            "/sys/fs/cgroup/freezer"};
+  std::FILE* own = std::fopen("/proc/self/cgroup", "r");
+  char line[512];
+  while (own != nullptr && std::fgets(line, sizeof(line), own) != nullptr) {
+    const std::string text(line);
+    if (const auto at = text.find(":memory:"); at != std::string::npos) {
+      const std::string path = text.substr(at + 8, text.find('\n') - at - 8);
+      places.push_back(std::filesystem::path("/sys/fs/cgroup/memory") /
+                       std::filesystem::path(path).relative_path());
+    }
+  }
+  if (own != nullptr) std::fclose(own);
+  const std::string prefix = "isolator-" + std::to_string(pid) + "-";
+  std::vector<std::string> found;
+  std::error_code error;
+  for (const auto& place : places) {
+    for (const auto& entry : std::filesystem::directory_iterator(place, error)) {
+      if (entry.path().filename().string().rfind(prefix, 0) == 0) found.push_back(entry.path().string());
+    }
+  }
+  return found;
+}
 
 /// True while `pid` runs: false once it is gone or a zombie (a dead orphan may wait a while
 /// for its new parent to reap it; it is dead all the same).

@@ -149,6 +149,12 @@ class CgroupV1Backend final : public Backend {
     }
   }
 
+  // The host directories go with the last isolator of this process that used them (rmdir
+  // fails harmlessly while another one still has children there).
+  ~CgroupV1Backend() override {
+    for (const auto& [controller, base] : bases_) ::rmdir((base / cgroupfs::host_tag()).c_str());
+  }
+
   Containment kind() const override { return Containment::cgroup_v1; }
 
   BackendCheck check(const Limits& limits) const override {

@@ -115,6 +115,10 @@ class CgroupV2Backend final : public Backend {
     available_ = cgroupfs::read(base_ / "cgroup.controllers").value_or("");
   }
 
+  ~CgroupV2Backend() override {
+    if (problem_.empty()) ::rmdir((base_ / cgroupfs::host_tag()).c_str());
+  }
+
   Containment kind() const override { return Containment::cgroup_v2; }
 
   BackendCheck check(const Limits& limits) const override {

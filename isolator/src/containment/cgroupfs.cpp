@@ -62,7 +62,8 @@ std::optional<fs::path> join(const MountEntry& mount, const std::string& own) {
   // Inside a container the mount's root may be our own cgroup: strip it.
   std::string relative = own;
   if (mount.root != "/" && relative.rfind(mount.root, 0) == 0) relative = relative.substr(mount.root.size());
-  return mount.mount_point / fs::path(relative).relative_path();
+  const fs::path inside = fs::path(relative).relative_path();
+  return inside.empty() ? mount.mount_point : mount.mount_point / inside;
 }
 
 }  // namespace

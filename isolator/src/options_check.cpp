@@ -1,0 +1,97 @@
+#include "options_check.hpp"
+
+#include "log.hpp"
+
+#include <isolator/errors.hpp>
+
+#include <sched.h>
+
+#include <cstdlib>
+#include <map>
+#include <utility>
+
+namespace isolator::detail {
+namespace {
+
+constexpr std::size_t min_frame_bytes = 4096;
+constexpr std::size_t max_frame_limit = std::size_t{1} << 30;
+
+}  // namespace
+
+const Options& validated(const Options& options) {
+  const auto positive = [](std::chrono::milliseconds d, const char* name) {
+    if (d.count() <= 0) throw OptionsError(std::string(name) + " must be positive");
+  };
+  positive(options.start_timeout, "Options::start_timeout");
+  if (options.call_timeout) positive(*options.call_timeout, "Options::call_timeout");
+  positive(options.shutdown.graceful_timeout, "Options::shutdown.graceful_timeout");
+  positive(options.shutdown.terminate_timeout, "Options::shutdown.terminate_timeout");
+  if (options.max_frame_bytes < min_frame_bytes || options.max_frame_bytes > max_frame_limit) {
+    throw OptionsError("Options::max_frame_bytes is " + std::to_string(options.max_frame_bytes) +
+                       "; it must be between " + std::to_string(min_frame_bytes) + " and " +
+                       std::to_string(max_frame_limit));
+  }
+  if (options.max_line_bytes == 0) throw OptionsError("Options::max_line_bytes must be positive");
+  const auto& limits = options.limits;
+  if (limits.memory_bytes && *limits.memory_bytes < (std::uint64_t{1} << 20)) {
+    throw OptionsError("Options::limits.memory_bytes is " + std::to_string(*limits.memory_bytes) +
+                       " bytes; a child needs at least 1 MiB (and pihost a few)");
+  }
+  if (limits.cpu_percent && !(*limits.cpu_percent > 0)) {
+    throw OptionsError("Options::limits.cpu_percent must be positive");
+  }
+  if (limits.max_pids && *limits.max_pids == 0) throw OptionsError("Options::limits.max_pids must be positive");
+  if (limits.cpu_time_per_call) positive(*limits.cpu_time_per_call, "Options::limits.cpu_time_per_call");
+  for (int cpu : limits.cpu_affinity) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE) {
+      throw OptionsError("Options::limits.cpu_affinity names CPU " + std::to_string(cpu) +
+                         ", outside 0.." + std::to_string(CPU_SETSIZE - 1));
+    }
+  }
+  for (const auto& name : options.inherit_environment) {
+    if (name.empty() || name.find('=') != std::string::npos) {
+      throw OptionsError("Options::inherit_environment holds an invalid name '" + name + "'");
+    }
+  }
+  for (const auto& [name, value] : options.environment) {
+    if (name.empty() || name.find('=') != std::string::npos) {
+      throw OptionsError("Options::environment holds an invalid name '" + name + "'");
+    }
+  }
+  return options;
+}
+
+std::vector<std::string> child_environment(const Options& options) {
+  std::map<std::string, std::string> env;
+  for (const auto& name : options.inherit_environment) {
+    if (const char* value = std::getenv(name.c_str()); value != nullptr) env[name] = value;
+  }
+  for (const auto& [name, value] : options.environment) env[name] = value;
+  std::vector<std::string> entries;
+  for (const auto& [name, value] : env) entries.push_back(name + "=" + value);
+  return entries;
+}
+
+Limits enforceable_limits(const Options& options, const BackendCheck& check) {
+  Limits limits = options.limits;
+  std::string refused;
+  for (const auto& limit : check.limits) {
+    if (limit.enforceable) continue;
+    bool requested = false;
+    if (limit.limit == "memory") requested = std::exchange(limits.memory_bytes, std::nullopt).has_value();
+    if (limit.limit == "cpu") requested = std::exchange(limits.cpu_percent, std::nullopt).has_value();
+    if (limit.limit == "pids") requested = std::exchange(limits.max_pids, std::nullopt).has_value();
+    if (limit.limit == "cpu-time") requested = std::exchange(limits.cpu_time_per_call, std::nullopt).has_value();
+    if (limit.limit == "affinity") requested = !std::exchange(limits.cpu_affinity, {}).empty();
+    if (!requested) continue;
+    refused += "\n  " + limit.limit + ": " + limit.how + (limit.fix.empty() ? "" : "; fix: " + limit.fix);
+  }
+  if (refused.empty()) return limits;
+  const std::string message = std::string(to_string(check.backend)) +
+                              " cannot enforce these requested limits:" + refused;
+  if (options.require_limits) throw StartError(message + "\n(Options::require_limits is set)");
+  log().warn("{}\nthe child runs without them (set Options::require_limits to refuse)", message);
+  return limits;
+}
+
+}  // namespace isolator::detail

@@ -1,0 +1,247 @@
+// Every backend against the same misbehaving plugins. A backend (or a limit) this machine
+// cannot provide is skipped with the reason; every test ends with nothing left behind.
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/use_future.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <sys/syscall.h>
+#include <thread>
+
+namespace isolator {
+namespace {
+
+using namespace std::chrono_literals;
+using test::plugin;
+
+#define SKIP_UNLESS_POSSIBLE(limits)                                                   \
+  if (const auto why = test::cannot(GetParam(), limits); !why.empty()) {               \
+    GTEST_SKIP() << to_string(GetParam()) << " cannot do this on this machine: " << why; \
+  }
+
+// The cgroup directories of `pid`, one per hierarchy, from /proc/PID/cgroup.
+std::vector<std::filesystem::path> cgroup_dirs_of(int pid) {
+  std::vector<std::filesystem::path> dirs;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto first = line.find(':');
+    const auto second = line.find(':', first + 1);
+    const std::string controllers = line.substr(first + 1, second - first - 1);
+    const std::string path = line.substr(second + 1);
+    if (path.find("isolator-") == std::string::npos) continue;
+    const std::string mount = controllers.empty() ? "/sys/fs/cgroup/unified" : "/sys/fs/cgroup/" + controllers;
+    dirs.emplace_back(mount + path);
+  }
+  return dirs;
+}
+
+class ContainmentTest : public ::testing::TestWithParam<Containment> {
+ protected:
+  std::unique_ptr<ProcessIsolator> make(const Limits& limits = {}) {
+    return ProcessIsolator::create(test::confined(GetParam(), limits));
+  }
+};
+
+TEST_P(ContainmentTest, ResultsAndEventsNameTheBackend) {
+  SKIP_UNLESS_POSSIBLE(Limits{});
+  auto isolator = make();
+  EXPECT_EQ(isolator->containment(), to_string(GetParam()));
+  const auto r = isolator->invoke(plugin("args"), "echo", {"1"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.containment, to_string(GetParam()));
+}
+
+TEST_P(ContainmentTest, ChildIsInItsOwnCgroupsAndTheyAreRemovedAfterShutdown) {
+  SKIP_UNLESS_POSSIBLE(Limits{});
+  auto isolator = make();
+  const auto dirs = cgroup_dirs_of(isolator->pid());
+  if (GetParam() == Containment::rlimit) {
+    EXPECT_TRUE(dirs.empty());
+  } else {
+    ASSERT_FALSE(dirs.empty()) << "pihost runs in a cgroup of its own";
+    for (const auto& dir : dirs) EXPECT_TRUE(std::filesystem::exists(dir)) << dir;
+  }
+  isolator->shutdown();
+  for (const auto& dir : dirs) EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
+}
+
+TEST_P(ContainmentTest, MemoryBombIsMemoryLimit) {
+  // RLIMIT_AS counts address space, so pihost needs room for its libraries and stacks.
+  const std::uint64_t limit = GetParam() == Containment::rlimit ? 512ull << 20 : 64ull << 20;
+  Limits limits;
+  limits.memory_bytes = limit;
+  SKIP_UNLESS_POSSIBLE(limits);
+#ifdef ISOLATOR_TEST_SANITIZED
+  if (GetParam() == Containment::rlimit) GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space";
+#endif
+  auto isolator = make(limits);
+  const auto r = isolator->invoke(plugin("memory_bomb"), "method", {"2048"});
+  ASSERT_FALSE(r.ok()) << "the bomb got " << r.code.value_or(0) << " MiB";
+  EXPECT_EQ(r.failure->kind, FailureKind::memory_limit) << r.failure->message;
+  const auto next = isolator->invoke(plugin("args"), "echo", {"4"});
+  ASSERT_TRUE(next.ok()) << next.failure->message;
+}
+
+TEST_P(ContainmentTest, ForkBombIsContainedAndTheNextCallIsFine) {
+  Limits limits;
+  limits.max_pids = 16;
+  SKIP_UNLESS_POSSIBLE(limits);
+  auto isolator = make(limits);
+  const auto r = isolator->invoke(plugin("fork_bomb"), "method", {"64"});
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  EXPECT_LT(*r.code, 16) << "forks past the pids limit were refused";
+  const auto next = isolator->invoke(plugin("args"), "echo", {"5"});
+  ASSERT_TRUE(next.ok()) << next.failure->message;
+  EXPECT_EQ(*next.code, 5);
+}
+
+TEST_P(ContainmentTest, SpinPastTheTimeoutIsTimeoutAndTheTreeDiesPromptly) {
+  SKIP_UNLESS_POSSIBLE(Limits{});
+  auto isolator = make();
+  const auto started = std::chrono::steady_clock::now();
+  const auto r = isolator->invoke(Invocation{plugin("spin"), "method", {"10000"}, CallOptions{200ms}});
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->kind, FailureKind::timeout) << r.failure->message;
+  EXPECT_LT(elapsed, 500ms) << "the call ended long after its 200 ms deadline";
+}
+
+TEST_P(ContainmentTest, CpuTimePastTheLimitIsCpuLimit) {
+  Limits limits;
+  limits.cpu_time_per_call = 200ms;
+  SKIP_UNLESS_POSSIBLE(limits);
+  auto isolator = make(limits);
+  const auto r = isolator->invoke(plugin("spin"), "method", {"10000"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->kind, FailureKind::cpu_limit) << r.failure->message;
+  EXPECT_TRUE(isolator->invoke(plugin("args"), "echo", {"1"}).ok());
+}
+
+TEST_P(ContainmentTest, CpuShareSlowsASpinDown) {
+  Limits limits;
+  limits.cpu_percent = 20;
+  SKIP_UNLESS_POSSIBLE(limits);
+  auto isolator = make(limits);
+  const auto r = isolator->invoke(plugin("spin"), "method", {"1000"});
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  const auto cpu = r.usage.cpu_user + r.usage.cpu_sys;
+  EXPECT_LT(cpu, 500ms) << "a 1 s spin at 20% of a CPU used " << cpu.count() << " us of CPU";
+}
+
+TEST_P(ContainmentTest, AffinityIsApplied) {
+  Limits limits;
+  limits.cpu_affinity = {0};
+  SKIP_UNLESS_POSSIBLE(limits);
+  auto isolator = make(limits);
+  const auto r = isolator->invoke(plugin("inspect"), "cpus", {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r.code, 1);
+  EXPECT_EQ(r.output.at(0).text, "0");
+}
+
+TEST_P(ContainmentTest, OutputFloodIsTruncatedAndTheHostStaysSmall) {
+  SKIP_UNLESS_POSSIBLE(Limits{});
+  Options options = test::confined(GetParam());
+  options.max_output_bytes_per_call = 64 * 1024;
+  auto isolator = ProcessIsolator::create(options);
+  const auto before = test::resident_bytes();
+  const auto r = isolator->invoke(plugin("flood"), "method", {"100"});
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  EXPECT_TRUE(r.output_truncated);
+  EXPECT_LT(test::resident_bytes(), before + (32ll << 20)) << "100 MB of output did not stay in the host";
+}
+
+TEST_P(ContainmentTest, PihostKilledFromOutsideIsCrashedSigkillNotTimeout) {
+  SKIP_UNLESS_POSSIBLE(Limits{});
+  auto isolator = make();
+  const int pid = isolator->pid();
+  auto call = isolator->async_invoke(Invocation{plugin("sleep"), "method", {"10000"}, CallOptions{20s}},
+                                     boost::asio::use_future);
+  std::this_thread::sleep_for(100ms);
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  ASSERT_GE(pidfd, 0);
+  ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  ::close(pidfd);
+  const auto r = call.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->kind, FailureKind::crashed) << r.failure->message;
+  EXPECT_EQ(r.failure->signal, SIGKILL);
+  EXPECT_EQ(r.failure->message.find("timeout"), std::string::npos) << r.failure->message;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ContainmentTest,
+                         ::testing::Values(Containment::cgroup_v2, Containment::cgroup_v1,
+                                           Containment::rlimit),
+                         [](const auto& param) { return test::identifier(param.param); });
+
+TEST(Limits, RequireLimitsRefusesWhatTheBackendCannotEnforceAndSaysTheFix) {
+  Limits limits;
+  limits.cpu_percent = 50;
+  try {
+    ProcessIsolator::create(test::confined(Containment::rlimit, limits));
+    FAIL() << "a CPU share cannot be enforced with rlimits";
+  } catch (const StartError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("cpu"), std::string::npos) << message;
+    EXPECT_NE(message.find("use a cgroup backend"), std::string::npos) << message;
+  }
+}
+
+TEST(Limits, WithoutRequireLimitsTheChildRunsWithoutTheLimit) {
+  Options options = test::confined(Containment::rlimit);
+  options.limits.cpu_percent = 50;
+  options.require_limits = false;
+  auto isolator = ProcessIsolator::create(options);
+  EXPECT_TRUE(isolator->invoke(plugin("args"), "echo", {"1"}).ok());
+}
+
+TEST(Limits, CgroupV1LimitsAreReadBackFromTheKernel) {
+  Limits limits;
+  limits.memory_bytes = 64ull << 20;
+  limits.max_pids = 16;
+  limits.cpu_percent = 50;
+  if (const auto why = test::cannot(Containment::cgroup_v1, limits); !why.empty()) {
+    GTEST_SKIP() << "cgroup-v1 cannot do this here: " << why;
+  }
+  auto isolator = ProcessIsolator::create(test::confined(Containment::cgroup_v1, limits));
+  std::map<std::string, std::string> found;
+  for (const auto& dir : cgroup_dirs_of(isolator->pid())) {
+    for (const char* file : {"memory.limit_in_bytes", "pids.max", "cpu.cfs_quota_us"}) {
+      std::ifstream in(dir / file);
+      std::string value;
+      if (in >> value) found[file] = value;
+    }
+  }
+  EXPECT_EQ(found["memory.limit_in_bytes"], std::to_string(64ull << 20));
+  EXPECT_EQ(found["pids.max"], "16");
+  EXPECT_EQ(found["cpu.cfs_quota_us"], "50000");
+}
+
+TEST(Limits, AChildSpawnedForAShortLivedThreadLivesOn) {
+  // PR_SET_PDEATHSIG follows the spawning thread: the isolator spawns from its own
+  // long-lived I/O thread, never from the caller's.
+  std::unique_ptr<ProcessIsolator> isolator;
+  std::thread([&] { isolator = ProcessIsolator::create(test::options()); }).join();
+  const int pid = isolator->pid();
+  std::this_thread::sleep_for(300ms);
+  const auto r = isolator->invoke(plugin("args"), "echo", {"1"});
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  EXPECT_EQ(r.pid, pid) << "the first child survived its creator thread";
+}
+
+TEST(Limits, ProbeReportsEveryBackendAndItsChoice) {
+  const auto report = probe(test::options());
+  ASSERT_EQ(report.backends.size(), 3u);
+  const auto text = report.to_text();
+  for (const char* name : {"cgroup-v2:", "cgroup-v1:", "rlimit:", "chosen:"}) {
+    EXPECT_NE(text.find(name), std::string::npos) << text;
+  }
+  EXPECT_TRUE(report.backends[2].usable) << "rlimits work everywhere";
+}
+
+}  // namespace
+}  // namespace isolator
