@@ -73,7 +73,13 @@ ProcessIsolator::Impl::Impl(Options options)
   containment_name_ = std::string(to_string(backend_->kind()));
   spec_.backend = backend_.get();
   spec_.limits = detail::enforceable_limits(options_, backend_->check(options_.limits));
-  detail::log().debug("containment: {} ({})", containment_name_, why);
+  // A fallback from a stronger backend is worth a line at the default level; the usual
+  // choice is not.
+  if (why.find("refused") != std::string::npos || why.find("cannot enforce") != std::string::npos) {
+    detail::log().info("containment: {} ({})", containment_name_, why);
+  } else {
+    detail::log().debug("containment: {} ({})", containment_name_, why);
+  }
   directory_.emplace();
   spec_.directory = directory_->path();
   spec_.environment = detail::child_environment(options_);

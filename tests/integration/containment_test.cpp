@@ -69,6 +69,19 @@ TEST_P(ContainmentTest, ChildIsInItsOwnCgroupsAndTheyAreRemovedAfterShutdown) {
   for (const auto& dir : dirs) EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
 }
 
+// Regression: every isolator of a process shares the host's cgroup directory, and the
+// second one's first child once collided with the first one's.
+TEST_P(ContainmentTest, IsolatorsAliveAtOnceEachGetTheirOwnCgroups) {
+  SKIP_UNLESS_POSSIBLE(Limits{});
+  auto first = make();
+  auto second = make();
+  EXPECT_TRUE(first->invoke(plugin("args"), "echo", {"1"}).ok());
+  EXPECT_TRUE(second->invoke(plugin("args"), "echo", {"2"}).ok());
+  if (GetParam() != Containment::rlimit) {
+    EXPECT_NE(cgroup_dirs_of(first->pid()), cgroup_dirs_of(second->pid()));
+  }
+}
+
 TEST_P(ContainmentTest, MemoryBombIsMemoryLimit) {
   // RLIMIT_AS counts address space, so pihost needs room for its libraries and stacks.
   const std::uint64_t limit = GetParam() == Containment::rlimit ? 512ull << 20 : 64ull << 20;

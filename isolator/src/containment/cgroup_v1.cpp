@@ -185,7 +185,7 @@ class CgroupV1Backend final : public Backend {
   }
 
   std::unique_ptr<Box> make_box(const Limits& limits) override {
-    const std::string child = "child-" + std::to_string(next_child_++);
+    const std::string child = cgroupfs::next_child_name();
     std::map<std::string, fs::path> dirs;
     for (const auto& [controller, base] : bases_) {
       const fs::path host_dir = base / cgroupfs::host_tag();
@@ -232,7 +232,6 @@ class CgroupV1Backend final : public Backend {
 
   std::map<std::string, fs::path> bases_;
   std::map<std::string, std::string> problems_;
-  int next_child_ = 0;
 };
 
 }  // namespace

@@ -161,7 +161,7 @@ class CgroupV2Backend final : public Backend {
                        " (the host needs a delegated cgroup v2 subtree: Delegate=yes)");
     }
     enable_controllers(host_dir, limits);
-    const fs::path dir = host_dir / ("child-" + std::to_string(next_child_++));
+    const fs::path dir = host_dir / cgroupfs::next_child_name();
     if (::mkdir(dir.c_str(), 0755) != 0) {
       throw StartError("cannot create cgroup " + dir.string() + ": " + std::strerror(errno));
     }
@@ -223,7 +223,6 @@ class CgroupV2Backend final : public Backend {
   fs::path base_;
   std::string problem_;
   std::string available_;
-  int next_child_ = 0;
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -144,6 +145,11 @@ const std::string& host_tag() {
   static const std::string tag = "isolator-" + std::to_string(::getpid()) + "-" +
                                  std::to_string(start_time(::getpid()).value_or(0));
   return tag;
+}
+
+std::string next_child_name() {
+  static std::atomic<std::uint64_t> next{0};
+  return "child-" + std::to_string(next++);
 }
 
 bool names_a_dead_host(const std::string& name) {

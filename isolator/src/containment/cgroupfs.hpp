@@ -35,6 +35,10 @@ std::optional<std::uint64_t> start_time(int pid);
 /// "isolator-<pid>-<starttime>": the prefix of everything this host process creates.
 const std::string& host_tag();
 
+/// "child-<n>", unique in this process: every isolator of a host shares the host's cgroup
+/// directory, so the numbering must be shared too.
+std::string next_child_name();
+
 /// When `name` starts with a host tag whose process no longer runs (pid gone, or reused by
 /// a process with another start time): true.
 bool names_a_dead_host(const std::string& name);
