@@ -38,6 +38,10 @@ struct Settings {
   isolator::Containment containment = isolator::Containment::automatic;
   bool require_limits = false;
   bool check = false;
+  std::optional<isolator::RestartPolicy> restart;
+  std::optional<unsigned> max_restarts;
+  std::optional<std::chrono::milliseconds> restart_window;
+  unsigned retries = 0;
 };
 
 // The samplelib built or installed with this samplehost: ../lib/libsamplelib.so.
@@ -97,6 +101,25 @@ void add_options(CLI::App& app, Settings& s) {
          "auto|cgroup-v2|cgroup-v1|rlimit (default: auto)")
       ->check(CLI::IsMember({"auto", "cgroup-v2", "cgroup-v1", "rlimit"}));
   app.add_flag("--require-limits", s.require_limits, "fail when a requested limit cannot be enforced");
+  app.add_option_function<std::string>(
+         "--restart",
+         [&s](const std::string& t) {
+           s.restart = t == "never"        ? isolator::RestartPolicy::never
+                       : t == "on-failure" ? isolator::RestartPolicy::on_failure
+                                           : isolator::RestartPolicy::always;
+         },
+         "never|on-failure|always; with on-failure or always, --repeat goes on after a failed call")
+      ->check(CLI::IsMember({"never", "on-failure", "always"}));
+  app.add_option_function<unsigned>(
+         "--max-restart-attempts", [&s](unsigned n) { s.max_restarts = n; },
+         "restarts allowed within the restart window (default 5)")
+      ->type_name("N");
+  app.add_option_function<std::string>(
+         "--restart-window", [&s](const std::string& t) { s.restart_window = samplehost::parse_duration(t); },
+         "the window restarts are counted in (default 30s)")
+      ->type_name("DUR");
+  app.add_option("--retry", s.retries, "run a call again on a new child when its child died under it, N times")
+      ->type_name("N");
   app.add_flag("--check", s.check, "print what each backend can enforce here, and exit");
   app.add_option("args", s.args, "arguments passed to the method (after --)");
 }
@@ -111,6 +134,9 @@ int run(const Settings& settings) {
   options.containment = settings.containment;
   options.require_limits = settings.require_limits;
   if (settings.max_output) options.max_output_bytes_per_call = *settings.max_output;
+  if (settings.restart) options.supervision.restart = *settings.restart;
+  if (settings.max_restarts) options.supervision.max_restarts = *settings.max_restarts;
+  if (settings.restart_window) options.supervision.restart_window = *settings.restart_window;
   if (settings.check) {
     std::cout << isolator::probe(options).to_text();
     return 0;
@@ -131,14 +157,18 @@ int run(const Settings& settings) {
   const std::string library = settings.library.empty()
                                   ? bundled_samplelib()
                                   : std::filesystem::absolute(settings.library).string();
+  // Without --restart on-failure|always, the first failed call ends the run.
+  const bool go_on = settings.restart && *settings.restart != isolator::RestartPolicy::never;
   bool all_returned = true;
   for (int call = 1; call <= settings.repeat; ++call) {
     reporter.begin_call(call);
-    const auto result = isolator->invoke(library, settings.method, settings.args);
+    isolator::Invocation invocation{library, settings.method, settings.args, {}};
+    invocation.options.retries = settings.retries;
+    const auto result = isolator->invoke(invocation);
     reporter.result(call, result);
     if (!result.ok()) {
       all_returned = false;
-      break;  // the child is gone with its state; --restart (a later feature) will go on
+      if (!go_on) break;
     }
   }
   isolator->shutdown();

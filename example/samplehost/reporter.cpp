@@ -49,6 +49,22 @@ void Reporter::event(const isolator::Event& event) {
   } else if (const auto* failed = std::get_if<isolator::StartFailedEvent>(&event)) {
     print(json_ ? dump({{"event", "start_failed"}, {"message", failed->message}})
                 : "start failed: " + failed->message);
+  } else if (const auto* attempt = std::get_if<isolator::RestartAttemptEvent>(&event)) {
+    last_attempt_ = *attempt;
+    if (!json_) {
+      print("restarting (attempt " + std::to_string(attempt->attempt) + ") in " +
+            std::to_string(attempt->delay.count()) + " ms");
+    }
+  } else if (const auto* restarted = std::get_if<isolator::RestartedEvent>(&event)) {
+    print(json_ ? dump({{"event", "restart"}, {"old_pid", restarted->old_pid},
+                        {"new_pid", restarted->new_pid}, {"attempt", last_attempt_.attempt},
+                        {"delay_ms", last_attempt_.delay.count()}})
+                : "restarted: pid " + std::to_string(restarted->new_pid) + " replaces pid " +
+                      std::to_string(restarted->old_pid));
+  } else if (const auto* limit = std::get_if<isolator::RestartLimitEvent>(&event)) {
+    print(json_ ? dump({{"event", "restart_limit"}, {"attempts", limit->attempts}})
+                : "restart limit reached after " + std::to_string(limit->attempts) +
+                      " restarts: calls fail until reset");
   } else if (const auto* exited = std::get_if<isolator::ExitedEvent>(&event)) {
     const json signal = exited->signal ? json(isolator::signal_name(*exited->signal)) : json(nullptr);
     print(json_ ? dump({{"event", "exited"}, {"pid", exited->pid},

@@ -27,6 +27,7 @@ class Reporter {
 
   bool json_;
   std::atomic<int> current_call_{0};
+  isolator::RestartAttemptEvent last_attempt_;  // events arrive on one thread, in order
   std::mutex mutex_;
 };
 

@@ -7,6 +7,7 @@
 #include <isolator/errors.hpp>
 #include <isolator/wire/codec.hpp>
 
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
@@ -14,6 +15,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <random>
 
 namespace isolator {
 
@@ -65,7 +67,8 @@ ProcessIsolator::Impl::Impl(Options options)
       work_(asio::make_work_guard(io_)),
       call_timer_(io_),
       cpu_timer_(io_),
-      stop_timer_(io_) {
+      stop_timer_(io_),
+      restart_timer_(io_) {
   spec_.pihost = detail::locate_pihost(options_.pihost_path);
   detail::sweep_stale_once(detail::PrivateDirectory::base_directory(), options_.cgroup_v2_base);
   std::string why;
@@ -140,13 +143,24 @@ void ProcessIsolator::Impl::submit(Invocation invocation, Handler handler) {
   }
   auto work = asio::prefer(asio::get_associated_executor(handler, io_.get_executor()),
                            asio::execution::outstanding_work.tracked);
-  PendingCall call{id, std::move(invocation), std::move(frame), std::move(handler), std::move(work)};
+  // Per-operation cancellation (asio::bind_cancellation_slot, a coroutine's cancellation...):
+  // a queued call is dropped, a running one kills its child, which the supervisor replaces.
+  if (auto slot = asio::get_associated_cancellation_slot(handler); slot.is_connected()) {
+    slot.assign([this, id](asio::cancellation_type) { asio::post(io_, [this, id] { cancel(id); }); });
+  }
+  const unsigned retries = invocation.options.retries;
+  PendingCall call{id, std::move(invocation), std::move(frame), std::move(handler), std::move(work),
+                   false, retries};
   std::lock_guard lock(accept_mutex_);
   if (!accepting_) throw ShutDownError("the isolator is shut down; create a new one to make calls");
   asio::post(io_, [this, call = std::move(call)]() mutable {
     if (shutting_down_) {
       complete(std::move(call),
                failed(FailureKind::shutdown, "the isolator shut down before the call was sent"));
+      return;
+    }
+    if (failed_) {
+      complete(std::move(call), failed(FailureKind::restart_limit, failed_reason_));
       return;
     }
     queue_.push_back(std::move(call));
@@ -157,7 +171,8 @@ void ProcessIsolator::Impl::submit(Invocation invocation, Handler handler) {
 void ProcessIsolator::Impl::pump() {
   if (active_ || queue_.empty() || shutting_down_) return;
   if (!child_) {
-    start_child();  // the previous child is gone: the next call gets a fresh one
+    if (restart_pending_ || failed_) return;  // a restart waits for its backoff
+    start_child();  // no child (it exited normally): the next call gets a fresh one
     return;
   }
   if (!child_->ready()) return;  // starting; on_child_ready pumps again
@@ -243,6 +258,8 @@ void ProcessIsolator::Impl::fail_queued(FailureKind kind, const std::string& mes
 }
 
 void ProcessIsolator::Impl::complete(PendingCall call, CallResult result) {
+  // The call is over: a cancellation requested from now on must not reach this isolator.
+  if (auto slot = asio::get_associated_cancellation_slot(call.handler); slot.is_connected()) slot.clear();
   auto executor = std::move(call.work);
   asio::dispatch(executor, [handler = std::move(call.handler), result = std::move(result)]() mutable {
     try {
@@ -338,6 +355,12 @@ void ProcessIsolator::Impl::start_failed(const std::string& message) {
     start_waiter_->set_exception(std::make_exception_ptr(StartError(message)));
     start_waiter_.reset();
   }
+  if (restarting_ && !shutting_down_) {
+    // A failed restart counts as one: the supervisor tries again, within its limits.
+    child_.reset();
+    schedule_restart();
+    return;
+  }
   fail_queued(FailureKind::start_failed, "no child could be started: " + message);
 }
 
@@ -348,6 +371,10 @@ void ProcessIsolator::Impl::on_child_ready(detail::Child& child) {
   for (const auto& [key, value] : data_) child.send(wire::encode_frame(wire::SetData{key, value}));
   detail::log().debug("pihost pid {} started ({})", child.pid(), spec_.pihost.string());
   emit(StartedEvent{child.pid(), containment_name_});
+  if (restarting_) {
+    restarting_ = false;
+    emit(RestartedEvent{previous_pid_, child.pid()});
+  }
   if (start_waiter_) {
     start_waiter_->set_value();
     start_waiter_.reset();
@@ -495,18 +522,128 @@ void ProcessIsolator::Impl::on_child_exit(detail::Child& child, detail::ExitStat
       Failure failure = active_->cause ? *active_->cause : death_failure(child, status);
       failure.exit_code = status.exit_code;
       failure.signal = status.signal;
-      CallResult outcome;
-      outcome.failure = std::move(failure);
-      finish_active(std::move(outcome));
+      if (!retry(failure)) {
+        CallResult outcome;
+        outcome.failure = std::move(failure);
+        finish_active(std::move(outcome));
+      }
     }
   }
   answer_data_waiters();
+  previous_pid_ = child.pid();
   child_.reset();
   if (shutting_down_) {
     finish_shutdown();
   } else {
-    pump();
+    after_child_death(status);
   }
+}
+
+void ProcessIsolator::Impl::cancel(std::uint64_t id) {
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (it->id != id) continue;
+    PendingCall call = std::move(*it);
+    queue_.erase(it);
+    complete(std::move(call), failed(FailureKind::cancelled, "the caller cancelled the call before it was sent"));
+    return;
+  }
+  if (!active_ || active_->call.id != id || !child_) return;  // already over
+  record_cause(Failure{FailureKind::cancelled,
+                       "the caller cancelled the call to " + describe_call(active_->call.invocation) +
+                           " while it ran; pihost (pid " + std::to_string(child_->pid()) +
+                           ") was killed and will be replaced",
+                       std::nullopt, std::nullopt});
+  child_->kill(SIGKILL);
+}
+
+// A call that asked for retries goes back to the front of the queue when its child died
+// under it (a crash or an exit, not a deadline, a cancellation or a protocol error).
+bool ProcessIsolator::Impl::retry(const Failure& failure) {
+  const bool died = failure.kind == FailureKind::crashed || failure.kind == FailureKind::exited;
+  if (!died || active_->call.retries_left == 0) return false;
+  detail::log().info("call {} failed ({}); retrying it on a new child", active_->call.id,
+                     to_string(failure.kind));
+  call_timer_.cancel();
+  cpu_timer_.cancel();
+  PendingCall call = std::move(active_->call);
+  --call.retries_left;
+  const auto& inv = call.invocation;
+  call.frame = wire::encode_frame(wire::Invoke{call.id, inv.library, inv.symbol, inv.args});
+  active_.reset();
+  queue_.push_front(std::move(call));
+  return true;
+}
+
+void ProcessIsolator::Impl::after_child_death(const detail::ExitStatus& status) {
+  const bool abnormal = status.signal || !status.exit_code || *status.exit_code != 0;
+  switch (options_.supervision.restart) {
+    case RestartPolicy::never:
+      enter_failed("the child died and Options::supervision.restart is never; call reset() "
+                   "to start a new one");
+      return;
+    case RestartPolicy::on_failure:
+      if (!abnormal) {
+        pump();  // a clean exit: the next call starts a child
+        return;
+      }
+      break;
+    case RestartPolicy::always: break;
+  }
+  schedule_restart();
+}
+
+void ProcessIsolator::Impl::schedule_restart() {
+  const auto& policy = options_.supervision;
+  const auto now = std::chrono::steady_clock::now();
+  while (!restarts_.empty() && now - restarts_.front() > policy.restart_window) restarts_.pop_front();
+  if (restarts_.size() >= policy.max_restarts) {
+    emit(RestartLimitEvent{static_cast<unsigned>(restarts_.size())});
+    enter_failed("the child was restarted " + std::to_string(restarts_.size()) + " times within " +
+                 std::to_string(policy.restart_window.count()) +
+                 " ms (Options::supervision.max_restarts) and died again; call reset() to try again");
+    return;
+  }
+  restarts_.push_back(now);
+  const auto attempt = static_cast<unsigned>(restarts_.size());
+  // Doubling per restart in the window, capped, with +-20 % jitter so that many isolators
+  // restarting together do not stay in step.
+  const auto doubled = policy.backoff_initial * (1LL << std::min(attempt - 1, 20U));
+  const auto capped = std::min<std::chrono::milliseconds>(doubled, policy.backoff_max);
+  thread_local std::minstd_rand random(std::random_device{}());
+  const double jitter = std::uniform_real_distribution<double>(0.8, 1.2)(random);
+  const auto delay = std::chrono::milliseconds(static_cast<long long>(static_cast<double>(capped.count()) * jitter));
+  detail::log().info("restarting pihost (attempt {} within the window) in {} ms", attempt, delay.count());
+  emit(RestartAttemptEvent{attempt, delay});
+  restart_pending_ = true;
+  restart_timer_.expires_after(delay);
+  restart_timer_.async_wait([this](error_code error) {
+    restart_pending_ = false;
+    if (error || shutting_down_ || failed_) return;
+    restarting_ = true;
+    start_child();
+  });
+}
+
+void ProcessIsolator::Impl::enter_failed(const std::string& reason) {
+  detail::log().error("isolator failed: {}", reason);
+  failed_ = true;
+  failed_reason_ = reason;
+  restarting_ = false;
+  state_ = State::failed;
+  fail_queued(FailureKind::restart_limit, reason);
+}
+
+void ProcessIsolator::Impl::reset() {
+  std::lock_guard lock(accept_mutex_);
+  if (!accepting_) throw ShutDownError("the isolator is shut down; create a new one");
+  asio::post(io_, [this] {
+    if (!failed_ || shutting_down_) return;
+    failed_ = false;
+    restarts_.clear();
+    previous_pid_ = 0;
+    state_ = State::no_child;
+    start_child();
+  });
 }
 
 // ---- shutdown ----------------------------------------------------------------------------
@@ -576,6 +713,7 @@ void ProcessIsolator::Impl::begin_shutdown() {
 
 void ProcessIsolator::Impl::finish_shutdown() {
   stop_timer_.cancel();
+  restart_timer_.cancel();
   call_timer_.cancel();
   cpu_timer_.cancel();
   directory_.reset();  // removes the private directory

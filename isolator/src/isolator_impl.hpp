@@ -49,6 +49,9 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   boost::asio::any_io_executor executor() { return io_.get_executor(); }
   bool on_io_thread() const { return io_.get_executor().running_in_this_thread(); }
 
+  /// See ProcessIsolator::reset().
+  void reset();
+
   /// Blocks until the child is stopped and every call completed; idempotent. Throws Error on
   /// the I/O thread, where it would wait for itself.
   void shutdown();
@@ -66,6 +69,7 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
     // Keeps the handler's executor from running out of work while the call is pending.
     boost::asio::any_completion_executor work;
     bool requeued = false;  // sent once to a child that died before starting it
+    unsigned retries_left = 0;
   };
   struct ActiveCall {
     PendingCall call;
@@ -94,6 +98,11 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   void on_reply(detail::Child& child, std::uint64_t id, CallResult outcome);
   Failure death_failure(const detail::Child& child, const detail::ExitStatus& status) const;
   void emit(const Event& event);
+  void cancel(std::uint64_t id);
+  void after_child_death(const detail::ExitStatus& status);
+  void schedule_restart();
+  void enter_failed(const std::string& reason);
+  bool retry(const Failure& failure);
   void begin_shutdown();
   void finish_shutdown();
   bool is_current(const detail::Child& child) const { return child_.get() == &child; }
@@ -116,6 +125,7 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   boost::asio::steady_timer call_timer_;
   boost::asio::steady_timer cpu_timer_;  // watches the per-call CPU time limit
   boost::asio::steady_timer stop_timer_;
+  boost::asio::steady_timer restart_timer_;
   std::thread thread_;
 
   // Guards `accepting_`, so that no work is posted once shutdown has begun.
@@ -134,6 +144,13 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   std::map<std::uint64_t, DataWaiter> data_waiters_;
   std::atomic<std::uint64_t> next_id_{1};  // call and GetData ids, from any thread
   bool shutting_down_ = false;
+  // Supervision (I/O thread only).
+  std::deque<std::chrono::steady_clock::time_point> restarts_;  // within the window
+  bool restart_pending_ = false;  // a restart waits for its backoff
+  bool restarting_ = false;       // the child starting is a restart
+  int previous_pid_ = 0;          // the dead child a restart replaces
+  bool failed_ = false;
+  std::string failed_reason_;
   std::optional<std::promise<void>> start_waiter_;
   std::optional<std::promise<void>> shutdown_waiter_;
   std::unique_ptr<Impl> orphaned_self_;  // set when destroyed from its own I/O thread

@@ -70,6 +70,8 @@ ResourceUsage ProcessIsolator::resource_usage() const {
 
 boost::asio::any_io_executor ProcessIsolator::get_executor() const { return impl_->executor(); }
 
+void ProcessIsolator::reset() { impl_->reset(); }
+
 void ProcessIsolator::shutdown() { impl_->shutdown(); }
 
 }  // namespace isolator

@@ -50,7 +50,10 @@ TEST(Concurrency, HostFdCountIsUnchangedAfterAThousandCalls) {
 }
 
 TEST(Concurrency, RestartsDoNotLeakFds) {
-  auto isolator = ProcessIsolator::create(test::options());
+  Options options = test::options();
+  options.supervision.max_restarts = 100;
+  options.supervision.backoff_max = std::chrono::milliseconds(20);
+  auto isolator = ProcessIsolator::create(options);
   ASSERT_TRUE(isolator->invoke(plugin("args"), "echo", {"1"}).ok());
   const int warm = test::count_open_fds();
   for (int i = 0; i < 20; ++i) {

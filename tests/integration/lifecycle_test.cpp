@@ -72,14 +72,16 @@ TEST(Lifecycle, EventsReportStartAndExit) {
   isolator->shutdown();
 
   std::lock_guard lock(mutex);
-  ASSERT_EQ(events.size(), 4u);
+  ASSERT_EQ(events.size(), 6u);
   EXPECT_EQ(std::get<StartedEvent>(events[0]).pid, first);
   EXPECT_EQ(std::get<StartedEvent>(events[0]).containment, isolator->containment());
   EXPECT_EQ(std::get<ExitedEvent>(events[1]).pid, first);
   EXPECT_EQ(std::get<ExitedEvent>(events[1]).signal, SIGSEGV);
-  EXPECT_EQ(std::get<StartedEvent>(events[2]).pid, second);
-  EXPECT_EQ(std::get<ExitedEvent>(events[3]).pid, second);
-  EXPECT_EQ(std::get<ExitedEvent>(events[3]).exit_code, 0) << "a graceful quit, not a kill";
+  EXPECT_EQ(std::get<RestartAttemptEvent>(events[2]).attempt, 1u);
+  EXPECT_EQ(std::get<StartedEvent>(events[3]).pid, second);
+  EXPECT_EQ(std::get<RestartedEvent>(events[4]).new_pid, second);
+  EXPECT_EQ(std::get<ExitedEvent>(events[5]).pid, second);
+  EXPECT_EQ(std::get<ExitedEvent>(events[5]).exit_code, 0) << "a graceful quit, not a kill";
 }
 
 TEST(Lifecycle, PendingCallsCompleteWithShutdown) {

@@ -1,6 +1,7 @@
 // Lifecycle events of an isolator's child, delivered to Options::on_event.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <variant>
@@ -25,6 +26,24 @@ struct ExitedEvent {
   std::optional<int> signal;     ///< set when a signal killed it
 };
 
-using Event = std::variant<StartedEvent, StartFailedEvent, ExitedEvent>;
+/// A restart is scheduled: attempt `attempt` within the window, after `delay`.
+struct RestartAttemptEvent {
+  unsigned attempt = 0;
+  std::chrono::milliseconds delay{0};
+};
+
+/// A restarted child took over from the dead one.
+struct RestartedEvent {
+  int old_pid = 0;
+  int new_pid = 0;
+};
+
+/// The restart limit was reached: the isolator is failed until reset().
+struct RestartLimitEvent {
+  unsigned attempts = 0;
+};
+
+using Event = std::variant<StartedEvent, StartFailedEvent, ExitedEvent, RestartAttemptEvent,
+                           RestartedEvent, RestartLimitEvent>;
 
 }  // namespace isolator

@@ -30,6 +30,30 @@ struct CallOptions {
   /// Wall-clock limit for this call, from the moment it is sent to the child. When it
   /// passes, the child is killed and the call fails with `timeout`. Unset: Options::call_timeout.
   std::optional<std::chrono::milliseconds> timeout;
+  /// For idempotent work: when the child dies under the call (`crashed` or `exited`), run it
+  /// again on the next child, up to this many more times.
+  unsigned retries = 0;
+};
+
+/// When a dead child is replaced.
+enum class RestartPolicy {
+  never,       ///< never: after the child dies, calls fail with `restart_limit` until reset()
+  on_failure,  ///< when it died abnormally (a signal, or a non-zero exit)
+  always,      ///< whenever it died, except at shutdown
+};
+
+/// How dead children are replaced: at most `max_restarts` restarts within any
+/// `restart_window` (Erlang's supervisor intensity and period), each after a backoff that
+/// doubles from `backoff_initial` up to `backoff_max` with the number of restarts in the
+/// window, with +-20 % jitter. Restarts older than the window are forgotten, so a child that
+/// stays up long enough starts over at the shortest backoff. Past the limit the isolator is
+/// failed: every call fails at once with `restart_limit` until ProcessIsolator::reset().
+struct Supervision {
+  RestartPolicy restart = RestartPolicy::on_failure;
+  unsigned max_restarts = 5;
+  std::chrono::milliseconds restart_window{30'000};
+  std::chrono::milliseconds backoff_initial{10};
+  std::chrono::milliseconds backoff_max{2'000};
 };
 
 struct Options {
@@ -63,6 +87,9 @@ struct Options {
   std::size_t max_frame_bytes = std::size_t{16} << 20;
 
   ShutdownPolicy shutdown;
+
+  /// How a dead child is replaced.
+  Supervision supervision;
 
   /// How the child is confined; see docs/limits.md.
   Containment containment = Containment::automatic;

@@ -11,9 +11,10 @@
 // handlers and Options callbacks run on the isolator's own I/O thread unless a handler has
 // an associated executor (as use_awaitable's and bind_executor's do), which is then used.
 //
-// When the child dies (crash, exit, kill), the call it was running fails with the cause and
-// the next call starts a fresh child; a call the dead child had not yet started runs on the
-// new one. Values stored with set_data are replayed into every new child; values a plugin
+// When the child dies (crash, exit, kill), the call it was running fails with the cause
+// (or runs again, if it asked for retries), and the supervisor starts a fresh child after a
+// backoff, within the limits of Options::supervision; queued calls, and a call the dead
+// child had not yet started, run on the new one. Values stored with set_data are replayed into every new child; values a plugin
 // stored itself are lost with its child.
 //
 // Output: a line the child writes is attributed to the call in flight when the host reads
@@ -58,7 +59,8 @@ struct ResourceUsage {
 
 enum class State {
   ready,          ///< a child is running and takes calls
-  no_child,       ///< the child is gone; the next call starts a new one
+  no_child,       ///< no child right now: one is starting, or restarting after a backoff
+  failed,         ///< restarts exhausted (or restart policy never): calls fail until reset()
   shutting_down,  ///< shutdown() is stopping the child
   shut_down,      ///< no more calls are accepted
 };
@@ -88,7 +90,9 @@ class ProcessIsolator {
 
   /// Queues one call; completes `token` with the CallResult. Any Asio completion token works:
   /// a callback `void(CallResult)`, `asio::use_future`, `asio::use_awaitable`, ... The
-  /// pending call counts as work for the handler's associated executor. Throws Error when
+  /// pending call counts as work for the handler's associated executor. When the handler
+  /// has a cancellation slot, emitting it cancels the call (`cancelled`): a queued call is
+  /// dropped, a running call's child is killed and replaced. Throws Error when
   /// the call cannot be sent (more than 65,536 arguments, or a message larger than
   /// Options::max_frame_bytes) and ShutDownError after shutdown(); calls pending at shutdown
   /// complete with `shutdown`.
@@ -126,6 +130,10 @@ class ProcessIsolator {
 
   /// The isolator's I/O executor (where its callbacks run by default).
   boost::asio::any_io_executor get_executor() const;
+
+  /// Leaves the failed state: forgets past restarts and starts a fresh child. Does nothing
+  /// when the isolator is not failed. Throws ShutDownError after shutdown().
+  void reset();
 
   /// Stops the child by Options::shutdown, completes every pending call with `shutdown`,
   /// and removes the private directory. Blocks until done. Idempotent.

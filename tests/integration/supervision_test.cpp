@@ -1,0 +1,184 @@
+// The supervisor: a dead child is replaced after a backoff, within a restart limit; past
+// it the isolator is failed until reset(); calls can opt in to retries.
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <future>
+#include <mutex>
+#include <thread>
+
+namespace isolator {
+namespace {
+
+using namespace std::chrono_literals;
+using test::plugin;
+
+struct Recorder {
+  std::mutex mutex;
+  std::vector<Event> events;
+  std::function<void(const Event&)> callback() {
+    return [this](const Event& e) {
+      std::lock_guard lock(mutex);
+      events.push_back(e);
+    };
+  }
+  template <class T>
+  std::vector<T> all() {
+    std::lock_guard lock(mutex);
+    std::vector<T> found;
+    for (const auto& e : events) {
+      if (const auto* t = std::get_if<T>(&e)) found.push_back(*t);
+    }
+    return found;
+  }
+  // Events arrive on the isolator's thread, possibly just after a call's result.
+  template <class T>
+  bool wait_for(std::size_t count) {
+    const auto deadline = std::chrono::steady_clock::now() + 2s;
+    while (all<T>().size() < count && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);
+    }
+    return all<T>().size() >= count;
+  }
+};
+
+Options quick_restarts(Recorder& recorder, unsigned max_restarts = 3) {
+  Options options = test::options();
+  options.supervision.max_restarts = max_restarts;
+  options.supervision.restart_window = 10s;
+  options.supervision.backoff_initial = 5ms;
+  options.supervision.backoff_max = 40ms;
+  options.on_event = recorder.callback();
+  return options;
+}
+
+TEST(Supervision, ACrashIsFollowedByARestartWithItsEvents) {
+  Recorder recorder;
+  auto isolator = ProcessIsolator::create(quick_restarts(recorder));
+  const int first = isolator->pid();
+  ASSERT_FALSE(isolator->invoke(plugin("segv"), "method", {}).ok());
+  const auto r = isolator->invoke(plugin("args"), "echo", {"3"});
+  ASSERT_TRUE(r.ok());
+  const auto attempts = recorder.all<RestartAttemptEvent>();
+  ASSERT_EQ(attempts.size(), 1u);
+  EXPECT_EQ(attempts[0].attempt, 1u);
+  EXPECT_GE(attempts[0].delay, 4ms);  // 5 ms with 20 % jitter
+  EXPECT_LE(attempts[0].delay, 6ms);
+  const auto restarted = recorder.all<RestartedEvent>();
+  ASSERT_EQ(restarted.size(), 1u);
+  EXPECT_EQ(restarted[0].old_pid, first);
+  EXPECT_EQ(restarted[0].new_pid, r.pid);
+}
+
+TEST(Supervision, ARestartStormReachesTheLimitThenCallsFailFastUntilReset) {
+  Recorder recorder;
+  auto isolator = ProcessIsolator::create(quick_restarts(recorder, 3));
+  for (int i = 0; i < 4; ++i) {
+    const auto r = isolator->invoke(plugin("crash_at_load"), "method", {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.failure->kind, FailureKind::crashed) << r.failure->message;
+  }
+  const auto failed_fast = isolator->invoke(plugin("args"), "echo", {"1"});
+  ASSERT_FALSE(failed_fast.ok());
+  EXPECT_EQ(failed_fast.failure->kind, FailureKind::restart_limit) << failed_fast.failure->message;
+  EXPECT_EQ(isolator->state(), State::failed);
+  EXPECT_EQ(recorder.all<StartedEvent>().size(), 4u) << "the first child and three restarts";
+  ASSERT_TRUE(recorder.wait_for<RestartLimitEvent>(1));
+  EXPECT_EQ(recorder.all<RestartLimitEvent>()[0].attempts, 3u);
+
+  isolator->reset();
+  const auto after_reset = isolator->invoke(plugin("args"), "echo", {"2"});
+  ASSERT_TRUE(after_reset.ok()) << after_reset.failure->message;
+  EXPECT_EQ(*after_reset.code, 2);
+}
+
+TEST(Supervision, WithRestartNeverTheIsolatorFailsAfterItsChildDies) {
+  Recorder recorder;
+  Options options = quick_restarts(recorder);
+  options.supervision.restart = RestartPolicy::never;
+  auto isolator = ProcessIsolator::create(options);
+  ASSERT_FALSE(isolator->invoke(plugin("segv"), "method", {}).ok());
+  const auto r = isolator->invoke(plugin("args"), "echo", {"1"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->kind, FailureKind::restart_limit);
+  EXPECT_NE(r.failure->message.find("never"), std::string::npos) << r.failure->message;
+  EXPECT_TRUE(recorder.all<RestartAttemptEvent>().empty());
+  EXPECT_EQ(isolator->state(), State::failed);
+  isolator->reset();
+  EXPECT_TRUE(isolator->invoke(plugin("args"), "echo", {"1"}).ok());
+}
+
+TEST(Supervision, ACallWithRetriesRunsAgainOnANewChildAfterACrash) {
+  test::TempDir dir;
+  const auto marker = (dir.path() / "crashed-once").string();
+  Recorder recorder;
+  auto isolator = ProcessIsolator::create(quick_restarts(recorder));
+  const int first = isolator->pid();
+  Invocation call{plugin("crash_once"), "method", {marker}, {}};
+  call.options.retries = 1;
+  const auto r = isolator->invoke(call);
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  EXPECT_EQ(*r.code, 42);
+  EXPECT_NE(r.pid, first);
+}
+
+TEST(Supervision, WithoutRetriesTheSameCallFailsWithTheCrash) {
+  test::TempDir dir;
+  Recorder recorder;
+  auto isolator = ProcessIsolator::create(quick_restarts(recorder));
+  const auto r = isolator->invoke(plugin("crash_once"), "method", {(dir.path() / "m").string()});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->signal, SIGSEGV);
+}
+
+TEST(Supervision, ShutdownDuringABackoffReturnsPromptly) {
+  Recorder recorder;
+  Options options = quick_restarts(recorder);
+  options.supervision.backoff_initial = 10s;
+  options.supervision.backoff_max = 10s;
+  auto isolator = ProcessIsolator::create(options);
+  ASSERT_FALSE(isolator->invoke(plugin("segv"), "method", {}).ok());
+  ASSERT_TRUE(recorder.wait_for<RestartAttemptEvent>(1)) << "a restart is waiting for its backoff";
+  const auto started = std::chrono::steady_clock::now();
+  isolator->shutdown();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+}
+
+TEST(Supervision, CancellingARunningCallKillsAndReplacesTheChildAndTheQueueGoesOn) {
+  Recorder recorder;
+  auto isolator = ProcessIsolator::create(quick_restarts(recorder));
+  const int first = isolator->pid();
+  boost::asio::cancellation_signal cancel_running;
+  boost::asio::cancellation_signal cancel_queued;
+  std::promise<CallResult> running;
+  std::promise<CallResult> queued;
+  isolator->async_invoke(Invocation{plugin("sleep"), "method", {"10000"}, {}},
+                         boost::asio::bind_cancellation_slot(
+                             cancel_running.slot(), [&](CallResult r) { running.set_value(std::move(r)); }));
+  isolator->async_invoke(Invocation{plugin("args"), "echo", {"1"}, {}},
+                         boost::asio::bind_cancellation_slot(
+                             cancel_queued.slot(), [&](CallResult r) { queued.set_value(std::move(r)); }));
+  auto after = isolator->async_invoke(Invocation{plugin("args"), "echo", {"9"}, {}}, boost::asio::use_future);
+  std::this_thread::sleep_for(100ms);
+  cancel_queued.emit(boost::asio::cancellation_type::terminal);
+  cancel_running.emit(boost::asio::cancellation_type::terminal);
+
+  const auto r = running.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->kind, FailureKind::cancelled) << r.failure->message;
+  const auto q = queued.get_future().get();
+  ASSERT_FALSE(q.ok());
+  EXPECT_EQ(q.failure->kind, FailureKind::cancelled) << q.failure->message;
+  const auto next = after.get();
+  ASSERT_TRUE(next.ok()) << next.failure->message;
+  EXPECT_EQ(*next.code, 9);
+  EXPECT_NE(next.pid, first) << "the cancelled call's child was replaced";
+}
+
+}  // namespace
+}  // namespace isolator
