@@ -82,6 +82,8 @@ void serve(pihost::Channel& channel) {
       runner.submit(std::move(*invoke));
     } else if (auto* set = std::get_if<isolator::wire::SetData>(&*message)) {
       pihost::DataStore::instance().set(set->key, std::move(set->value));
+    } else if (auto* ping = std::get_if<isolator::wire::Ping>(&*message)) {
+      channel.send(isolator::wire::Pong{ping->seq});
     } else if (auto* get = std::get_if<isolator::wire::GetData>(&*message)) {
       auto value = pihost::DataStore::instance().get(get->key);
       if (value && value->size() + frame_overhead_bytes > channel.max_frame_bytes()) {

@@ -68,7 +68,8 @@ ProcessIsolator::Impl::Impl(Options options)
       call_timer_(io_),
       cpu_timer_(io_),
       stop_timer_(io_),
-      restart_timer_(io_) {
+      restart_timer_(io_),
+      heartbeat_timer_(io_) {
   spec_.pihost = detail::locate_pihost(options_.pihost_path);
   detail::sweep_stale_once(detail::PrivateDirectory::base_directory(), options_.cgroup_v2_base);
   std::string why;
@@ -379,7 +380,34 @@ void ProcessIsolator::Impl::on_child_ready(detail::Child& child) {
     start_waiter_->set_value();
     start_waiter_.reset();
   }
+  last_pong_ = std::chrono::steady_clock::now();
+  if (options_.supervision.heartbeat_interval.count() > 0) heartbeat(++child_generation_);
   pump();
+}
+
+// Pings the current child every interval; one that has not answered for the timeout is
+// stopped or wedged (its main thread answers whatever the call thread does): kill it, and
+// let the supervisor replace it.
+void ProcessIsolator::Impl::heartbeat(std::uint64_t generation) {
+  if (!child_ || !child_->ready() || generation != child_generation_) return;
+  const auto& policy = options_.supervision;
+  const auto silent = std::chrono::steady_clock::now() - last_pong_;
+  if (silent > policy.heartbeat_timeout) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(silent).count();
+    detail::log().warn("pihost pid {} answered no heartbeat for {} ms (stopped or wedged); killing it",
+                       child_->pid(), ms);
+    record_cause(Failure{FailureKind::timeout,
+                         "pihost (pid " + std::to_string(child_->pid()) + ") answered no heartbeat for " +
+                             std::to_string(ms) + " ms (stopped or wedged) and was killed",
+                         std::nullopt, std::nullopt});
+    child_->kill(SIGKILL);
+    return;
+  }
+  child_->send(wire::encode_frame(wire::Ping{++ping_seq_}));
+  heartbeat_timer_.expires_after(policy.heartbeat_interval);
+  heartbeat_timer_.async_wait([this, generation](error_code error) {
+    if (!error) heartbeat(generation);
+  });
 }
 
 void ProcessIsolator::Impl::on_child_start_failed(detail::Child& child, std::string message) {
@@ -388,6 +416,10 @@ void ProcessIsolator::Impl::on_child_start_failed(detail::Child& child, std::str
 
 void ProcessIsolator::Impl::on_child_message(detail::Child& child, wire::Message message) {
   if (!is_current(child)) return;
+  if (std::holds_alternative<wire::Pong>(message)) {
+    last_pong_ = std::chrono::steady_clock::now();
+    return;
+  }
   if (auto* value = std::get_if<wire::DataValue>(&message)) {
     auto waiter = data_waiters_.find(value->id);
     if (waiter == data_waiters_.end()) {
@@ -714,6 +746,7 @@ void ProcessIsolator::Impl::begin_shutdown() {
 void ProcessIsolator::Impl::finish_shutdown() {
   stop_timer_.cancel();
   restart_timer_.cancel();
+  heartbeat_timer_.cancel();
   call_timer_.cancel();
   cpu_timer_.cancel();
   directory_.reset();  // removes the private directory

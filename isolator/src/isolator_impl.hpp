@@ -99,6 +99,7 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   Failure death_failure(const detail::Child& child, const detail::ExitStatus& status) const;
   void emit(const Event& event);
   void cancel(std::uint64_t id);
+  void heartbeat(std::uint64_t child_generation);
   void after_child_death(const detail::ExitStatus& status);
   void schedule_restart();
   void enter_failed(const std::string& reason);
@@ -126,6 +127,7 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   boost::asio::steady_timer cpu_timer_;  // watches the per-call CPU time limit
   boost::asio::steady_timer stop_timer_;
   boost::asio::steady_timer restart_timer_;
+  boost::asio::steady_timer heartbeat_timer_;
   std::thread thread_;
 
   // Guards `accepting_`, so that no work is posted once shutdown has begun.
@@ -151,6 +153,10 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   int previous_pid_ = 0;          // the dead child a restart replaces
   bool failed_ = false;
   std::string failed_reason_;
+  // Heartbeat (I/O thread only): which child it watches, and when it last answered.
+  std::uint64_t child_generation_ = 0;
+  std::uint64_t ping_seq_ = 0;
+  std::chrono::steady_clock::time_point last_pong_{};
   std::optional<std::promise<void>> start_waiter_;
   std::optional<std::promise<void>> shutdown_waiter_;
   std::unique_ptr<Impl> orphaned_self_;  // set when destroyed from its own I/O thread

@@ -26,6 +26,10 @@ const Options& validated(const Options& options) {
   if (options.call_timeout) positive(*options.call_timeout, "Options::call_timeout");
   positive(options.shutdown.graceful_timeout, "Options::shutdown.graceful_timeout");
   positive(options.shutdown.terminate_timeout, "Options::shutdown.terminate_timeout");
+  positive(options.supervision.heartbeat_timeout, "Options::supervision.heartbeat_timeout");
+  if (options.supervision.heartbeat_interval.count() < 0) {
+    throw OptionsError("Options::supervision.heartbeat_interval must not be negative");
+  }
   if (options.max_frame_bytes < min_frame_bytes || options.max_frame_bytes > max_frame_limit) {
     throw OptionsError("Options::max_frame_bytes is " + std::to_string(options.max_frame_bytes) +
                        "; it must be between " + std::to_string(min_frame_bytes) + " and " +

@@ -82,6 +82,14 @@ void pack_message(Packer& p, const Message& message) {
                    pack_header(p, MessageType::started, 1);
                    p.pack(m.id);
                  },
+                 [&](const Ping& m) {
+                   pack_header(p, MessageType::ping, 1);
+                   p.pack(m.seq);
+                 },
+                 [&](const Pong& m) {
+                   pack_header(p, MessageType::pong, 1);
+                   p.pack(m.seq);
+                 },
              },
              message);
 }
@@ -263,6 +271,16 @@ Message decode_fields(MessageType type, const msgpack::object_array& array) {
       r.expect_fields(1);
       return Started{r.u64(1, "id")};
     }
+    case MessageType::ping: {
+      FieldReader r(array, "Ping");
+      r.expect_fields(1);
+      return Ping{r.u64(1, "seq")};
+    }
+    case MessageType::pong: {
+      FieldReader r(array, "Pong");
+      r.expect_fields(1);
+      return Pong{r.u64(1, "seq")};
+    }
   }
   throw ProtocolError("unknown message type " + std::to_string(static_cast<int>(type)));
 }
@@ -323,7 +341,7 @@ Message decode(std::string_view body) {
   if (root.via.array.size == 0) throw ProtocolError("message is an empty array");
   const msgpack::object& tag = root.via.array.ptr[0];
   if (tag.type != msgpack::type::POSITIVE_INTEGER || tag.via.u64 == 0 ||
-      tag.via.u64 > static_cast<std::uint64_t>(MessageType::started)) {
+      tag.via.u64 > static_cast<std::uint64_t>(MessageType::pong)) {
     throw ProtocolError(tag.type == msgpack::type::POSITIVE_INTEGER
                             ? "unknown message type " + std::to_string(tag.via.u64)
                             : "message type is a " + std::string(type_name(tag.type)) +
@@ -333,8 +351,8 @@ Message decode(std::string_view body) {
 }
 
 std::string_view message_name(const Message& message) {
-  static constexpr std::string_view names[] = {"Hello",   "Invoke",  "Result",    "Failed",
-                                               "SetData", "GetData", "DataValue", "Started"};
+  static constexpr std::string_view names[] = {"Hello",   "Invoke",  "Result",    "Failed", "SetData",
+                                               "GetData", "DataValue", "Started", "Ping",   "Pong"};
   return names[message.index()];
 }
 

@@ -9,6 +9,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include <future>
+#include <csignal>
 #include <mutex>
 #include <thread>
 
@@ -178,6 +179,33 @@ TEST(Supervision, CancellingARunningCallKillsAndReplacesTheChildAndTheQueueGoesO
   ASSERT_TRUE(next.ok()) << next.failure->message;
   EXPECT_EQ(*next.code, 9);
   EXPECT_NE(next.pid, first) << "the cancelled call's child was replaced";
+}
+
+TEST(Supervision, AStoppedChildMissesItsHeartbeatAndIsReplaced) {
+  Recorder recorder;
+  Options options = quick_restarts(recorder);
+  options.supervision.heartbeat_interval = 50ms;
+  options.supervision.heartbeat_timeout = 300ms;
+  auto isolator = ProcessIsolator::create(options);
+  const int stopped = isolator->pid();
+  ::kill(stopped, SIGSTOP);  // our own child: wedged between calls
+  ASSERT_TRUE(recorder.wait_for<RestartedEvent>(1)) << "the wedged child was not replaced";
+  EXPECT_EQ(recorder.all<RestartedEvent>()[0].old_pid, stopped);
+  EXPECT_FALSE(test::process_exists(stopped)) << "killed and reaped";
+  const auto r = isolator->invoke(plugin("args"), "echo", {"6"});
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  EXPECT_NE(r.pid, stopped);
+}
+
+TEST(Supervision, ALongCallIsNotMistakenForAWedgedChild) {
+  Recorder recorder;
+  Options options = quick_restarts(recorder);
+  options.supervision.heartbeat_interval = 20ms;
+  options.supervision.heartbeat_timeout = 100ms;
+  auto isolator = ProcessIsolator::create(options);
+  const auto r = isolator->invoke(plugin("sleep"), "method", {"500"});
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  EXPECT_TRUE(recorder.all<RestartAttemptEvent>().empty());
 }
 
 }  // namespace

@@ -249,6 +249,12 @@ TEST(CodecLayout, EncodeWritesTheDocumentedArrays) {
   EXPECT_EQ(encode(Started{11}), Body().array(2).integer(8).integer(11).build());
 }
 
+TEST(CodecRoundTrip, PingAndPong) {
+  EXPECT_EQ(decode(encode(Ping{7})), Message(Ping{7}));
+  EXPECT_EQ(decode(encode(Pong{8})), Message(Pong{8}));
+  EXPECT_EQ(encode(Ping{7}), Body().array(2).integer(9).integer(7).build());
+}
+
 TEST(CodecRoundTrip, Started) {
   const Message message = Started{std::numeric_limits<std::uint64_t>::max()};
   EXPECT_EQ(decode(encode(message)), message);
@@ -287,6 +293,8 @@ TEST(MessageName, NamesEveryType) {
   EXPECT_EQ(message_name(GetData{}), "GetData");
   EXPECT_EQ(message_name(DataValue{}), "DataValue");
   EXPECT_EQ(message_name(Started{}), "Started");
+  EXPECT_EQ(message_name(Ping{}), "Ping");
+  EXPECT_EQ(message_name(Pong{}), "Pong");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -452,7 +460,7 @@ TEST(DecodeTypeTag, TypeZeroIsRejected) {
 }
 
 TEST(DecodeTypeTag, TypeOneAboveLastIsRejected) {
-  const auto past_last = static_cast<int>(MessageType::started) + 1;
+  const auto past_last = static_cast<int>(MessageType::pong) + 1;
   EXPECT_TRUE(RejectedWith(Body().array(3).integer(past_last).integer(1).integer(2).build(),
                            "unknown message type"));
 }
@@ -496,7 +504,8 @@ TEST(DecodeArity, EveryMessageRejectsOneFieldTooFewOrTooMany) {
   const Shape shapes[] = {{MessageType::hello, 2},    {MessageType::invoke, 4},
                           {MessageType::result, 3},   {MessageType::failed, 4},
                           {MessageType::set_data, 2}, {MessageType::get_data, 2},
-                          {MessageType::data_value, 3}, {MessageType::started, 1}};
+                          {MessageType::data_value, 3}, {MessageType::started, 1},
+                          {MessageType::ping, 1},       {MessageType::pong, 1}};
   for (const Shape& shape : shapes) {
     const std::string expected = "expected " + std::to_string(shape.fields) + " fields";
     for (const std::uint32_t count : {0u, shape.fields - 1, shape.fields + 1}) {

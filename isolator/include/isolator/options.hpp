@@ -54,6 +54,12 @@ struct Supervision {
   std::chrono::milliseconds restart_window{30'000};
   std::chrono::milliseconds backoff_initial{10};
   std::chrono::milliseconds backoff_max{2'000};
+  /// The host pings the child this often, during calls and between them; pihost's main
+  /// thread answers, whatever the call thread is doing. Zero disables the heartbeat.
+  std::chrono::milliseconds heartbeat_interval{1'000};
+  /// A child that has not answered for this long is stopped (SIGSTOP) or wedged: it is
+  /// killed and replaced, and the call it was running fails with `timeout`.
+  std::chrono::milliseconds heartbeat_timeout{5'000};
 };
 
 struct Options {

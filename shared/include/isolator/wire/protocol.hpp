@@ -13,6 +13,7 @@
 //   pihost -> host   Started                    one per Invoke, before anything of the call runs
 //   pihost -> host   Result | Failed            one per Invoke, same id, after its Started
 //   pihost -> host   DataValue                  one per GetData, same id
+//   host -> pihost   Ping                       any time; pihost's main thread answers Pong
 // Closing the connection ends the conversation: pihost exits when it reads end-of-file.
 //
 // This header has no OS or process code; both sides include it.
@@ -54,6 +55,8 @@ enum class MessageType : std::uint8_t {
   get_data = 6,
   data_value = 7,
   started = 8,
+  ping = 9,
+  pong = 10,
 };
 
 /// What a call cost, measured by pihost around the call.
@@ -140,6 +143,20 @@ struct Started {
   bool operator==(const Started&) const = default;
 };
 
-using Message = std::variant<Hello, Invoke, Result, Failed, SetData, GetData, DataValue, Started>;
+/// host -> pihost: are you there? Answered by pihost's main thread, whatever the call thread
+/// is doing, so a missing Pong means the whole child is stopped or wedged. [9, seq]
+struct Ping {
+  std::uint64_t seq = 0;
+  bool operator==(const Ping&) const = default;
+};
+
+/// pihost -> host: the answer to Ping `seq`. [10, seq]
+struct Pong {
+  std::uint64_t seq = 0;
+  bool operator==(const Pong&) const = default;
+};
+
+using Message = std::variant<Hello, Invoke, Result, Failed, SetData, GetData, DataValue, Started,
+                             Ping, Pong>;
 
 }  // namespace isolator::wire
