@@ -12,9 +12,11 @@
 #include <isolator/isolator.hpp>
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/use_future.hpp>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <future>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -42,6 +44,8 @@ struct Settings {
   std::optional<unsigned> max_restarts;
   std::optional<std::chrono::milliseconds> restart_window;
   unsigned retries = 0;
+  std::size_t pool = 0;
+  std::optional<std::size_t> recycle_after;
 };
 
 // The samplelib built or installed with this samplehost: ../lib/libsamplelib.so.
@@ -120,8 +124,47 @@ void add_options(CLI::App& app, Settings& s) {
       ->type_name("DUR");
   app.add_option("--retry", s.retries, "run a call again on a new child when its child died under it, N times")
       ->type_name("N");
+  app.add_option("--pool", s.pool, "run the calls on a pool of N warm children (all at once)")
+      ->type_name("N")
+      ->check(CLI::PositiveNumber);
+  app.add_option_function<std::size_t>(
+         "--recycle-after", [&s](std::size_t n) { s.recycle_after = n; },
+         "with --pool: replace a child after N calls")
+      ->type_name("N")
+      ->check(CLI::PositiveNumber);
   app.add_flag("--check", s.check, "print what each backend can enforce here, and exit");
   app.add_option("args", s.args, "arguments passed to the method (after --)");
+}
+
+// --pool: every call submitted at once, run in parallel on the pool's children; results are
+// reported in call order.
+int run_pool(const Settings& settings, const isolator::Options& options, const std::string& library,
+             samplehost::Reporter& reporter) {
+  isolator::PoolOptions pool_options;
+  pool_options.isolator = options;
+  pool_options.size = settings.pool;
+  pool_options.max_calls_per_child = settings.recycle_after;
+  std::unique_ptr<isolator::IsolatorPool> pool;
+  try {
+    pool = isolator::IsolatorPool::create(pool_options);
+  } catch (const isolator::Error& e) {
+    reporter.error(e.what());
+    return exit_call_failed;
+  }
+  std::vector<std::future<isolator::CallResult>> calls;
+  for (int call = 1; call <= settings.repeat; ++call) {
+    isolator::Invocation invocation{library, settings.method, settings.args, {}};
+    invocation.options.retries = settings.retries;
+    calls.push_back(pool->async_invoke(std::move(invocation), boost::asio::use_future));
+  }
+  bool all_returned = true;
+  for (int call = 1; call <= settings.repeat; ++call) {
+    const auto result = calls[static_cast<std::size_t>(call - 1)].get();
+    reporter.result(call, result);
+    all_returned = all_returned && result.ok();
+  }
+  pool->shutdown();
+  return all_returned ? 0 : exit_call_failed;
 }
 
 int run(const Settings& settings) {
@@ -146,6 +189,11 @@ int run(const Settings& settings) {
     reporter.output(stream, line);
   };
 
+  const std::string library = settings.library.empty()
+                                  ? bundled_samplelib()
+                                  : std::filesystem::absolute(settings.library).string();
+  if (settings.pool > 0) return run_pool(settings, options, library, reporter);
+
   std::unique_ptr<isolator::ProcessIsolator> isolator;
   try {
     isolator = isolator::ProcessIsolator::create(options);
@@ -154,9 +202,6 @@ int run(const Settings& settings) {
     return exit_call_failed;
   }
 
-  const std::string library = settings.library.empty()
-                                  ? bundled_samplelib()
-                                  : std::filesystem::absolute(settings.library).string();
   // Without --restart on-failure|always, the first failed call ends the run.
   const bool go_on = settings.restart && *settings.restart != isolator::RestartPolicy::never;
   bool all_returned = true;

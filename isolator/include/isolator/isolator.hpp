@@ -4,6 +4,7 @@
 #include <isolator/call_result.hpp>
 #include <isolator/errors.hpp>
 #include <isolator/events.hpp>
+#include <isolator/isolator_pool.hpp>
 #include <isolator/limits.hpp>
 #include <isolator/logging.hpp>
 #include <isolator/options.hpp>

@@ -1,0 +1,93 @@
+// IsolatorPool: several warm children, so that calls run in parallel, each child with its
+// own cgroup, supervision and restart policy (one ProcessIsolator per child).
+//
+// Calls wait in one bounded FIFO queue and go to the first idle child. A child is replaced
+// ("recycled") after a number of calls, when its resident size passes a threshold, or when
+// it is older than a maximum age (checked when it is next given a call). Thread-safe: any
+// number of threads may call one pool.
+#pragma once
+
+#include <isolator/process_isolator.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace isolator {
+
+struct PoolOptions {
+  /// How each child is started, confined and supervised.
+  Options isolator;
+  /// How many children run at once.
+  std::size_t size = 2;
+  /// Most calls waiting for a child; past it, a call is refused with an Error at once.
+  std::size_t max_queue = 1024;
+  /// Replace a child after this many calls (1: a fresh child for every call).
+  std::optional<std::size_t> max_calls_per_child;
+  /// Replace a child whose resident size is above this after a call.
+  std::optional<std::int64_t> recycle_above_rss_bytes;
+  /// Replace a child older than this before giving it a call.
+  std::optional<std::chrono::milliseconds> max_age;
+};
+
+/// A snapshot of what the pool has done.
+struct PoolMetrics {
+  std::uint64_t calls = 0;     ///< calls completed
+  std::uint64_t failures = 0;  ///< calls completed with a Failure
+  std::map<std::string, std::uint64_t> failures_by_kind;
+  std::uint64_t restarts = 0;  ///< children restarted by their supervisor
+  std::uint64_t recycled = 0;  ///< children replaced by the recycling rules
+  std::size_t queue_length = 0;
+  /// Latency (queueing included) of the most recent calls, up to 4096 of them.
+  std::chrono::microseconds latency_p50{0};
+  std::chrono::microseconds latency_p90{0};
+  std::chrono::microseconds latency_p99{0};
+};
+
+class IsolatorPool {
+ public:
+  using Handler = ProcessIsolator::Handler;
+
+  /// Starts `size` children. Throws OptionsError or StartError as ProcessIsolator::create.
+  static std::unique_ptr<IsolatorPool> create(PoolOptions options);
+
+  /// Shuts every child down; pending calls complete with `shutdown`.
+  ~IsolatorPool();
+  IsolatorPool(const IsolatorPool&) = delete;
+  IsolatorPool& operator=(const IsolatorPool&) = delete;
+
+  /// Runs one call on the first idle child and blocks until it completes. Throws Error when
+  /// the queue is full, ShutDownError after shutdown().
+  CallResult invoke(Invocation invocation);
+
+  /// As invoke(), completing `token` (any Asio completion token) with the CallResult on the
+  /// handler's associated executor (a child's I/O thread by default).
+  template <class CompletionToken>
+  auto async_invoke(Invocation invocation, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(CallResult)>(
+        [this](auto handler, Invocation inv) { start_invoke(std::move(inv), Handler(std::move(handler))); },
+        token, std::move(invocation));
+  }
+
+  PoolMetrics metrics() const;
+
+  /// The pids of the children now running (0 for a child that is restarting).
+  std::vector<int> pids() const;
+
+  /// Stops every child; idempotent.
+  void shutdown();
+
+  class Impl;
+
+ private:
+  explicit IsolatorPool(std::shared_ptr<Impl> impl);
+  void start_invoke(Invocation invocation, Handler handler);
+
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace isolator

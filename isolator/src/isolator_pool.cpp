@@ -1,0 +1,246 @@
+#include "log.hpp"
+
+#include <isolator/errors.hpp>
+#include <isolator/isolator_pool.hpp>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/system_executor.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <future>
+#include <mutex>
+
+namespace isolator {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+constexpr std::size_t latency_window = 4096;
+}  // namespace
+
+class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Impl> {
+ public:
+  explicit Impl(PoolOptions options) : options_(std::move(options)) {
+    if (options_.size == 0) throw OptionsError("PoolOptions::size must be positive");
+    if (options_.max_queue == 0) throw OptionsError("PoolOptions::max_queue must be positive");
+    if (options_.max_calls_per_child && *options_.max_calls_per_child == 0) {
+      throw OptionsError("PoolOptions::max_calls_per_child must be positive");
+    }
+    // Count the children's restarts, and still tell the application.
+    auto forward = options_.isolator.on_event;
+    options_.isolator.on_event = [this, forward](const Event& event) {
+      if (std::holds_alternative<RestartedEvent>(event)) ++restarts_;
+      if (forward) forward(event);
+    };
+  }
+
+  void start() {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < options_.size; ++i) {
+      slots_.push_back(Slot{ProcessIsolator::create(options_.isolator), false, 0, Clock::now()});
+    }
+  }
+
+  void submit(Invocation invocation, Handler handler) {
+    auto work = asio::prefer(asio::get_associated_executor(handler, asio::system_executor()),
+                             asio::execution::outstanding_work.tracked);
+    Pending pending{std::move(invocation), std::move(handler), std::move(work), Clock::now()};
+    std::lock_guard lock(mutex_);
+    if (shut_down_) throw ShutDownError("the pool is shut down; create a new one to make calls");
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (!slots_[i].busy) {
+        dispatch(i, std::move(pending));
+        return;
+      }
+    }
+    if (queue_.size() >= options_.max_queue) {
+      throw Error("the pool's queue is full: " + std::to_string(queue_.size()) +
+                  " calls wait for a child (PoolOptions::max_queue); try again later");
+    }
+    queue_.push_back(std::move(pending));
+  }
+
+  PoolMetrics metrics() const {
+    std::lock_guard lock(mutex_);
+    PoolMetrics m = counters_;
+    m.restarts = restarts_.load();
+    m.queue_length = queue_.size();
+    if (!latencies_.empty()) {
+      std::vector<std::int64_t> sorted(latencies_.begin(), latencies_.end());
+      std::sort(sorted.begin(), sorted.end());
+      const auto at = [&](double q) {
+        return std::chrono::microseconds(sorted[static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1))]);
+      };
+      m.latency_p50 = at(0.50);
+      m.latency_p90 = at(0.90);
+      m.latency_p99 = at(0.99);
+    }
+    return m;
+  }
+
+  std::vector<int> pids() const {
+    std::lock_guard lock(mutex_);
+    std::vector<int> pids;
+    for (const auto& slot : slots_) pids.push_back(slot.isolator ? slot.isolator->pid() : 0);
+    return pids;
+  }
+
+  void shutdown() {
+    std::deque<Pending> abandoned;
+    std::vector<std::unique_ptr<ProcessIsolator>> children;
+    {
+      std::lock_guard lock(mutex_);
+      if (shut_down_) return;
+      shut_down_ = true;
+      abandoned.swap(queue_);
+      for (auto& slot : slots_) children.push_back(std::move(slot.isolator));
+    }
+    for (auto& pending : abandoned) {
+      CallResult result;
+      result.failure = Failure{FailureKind::shutdown, "the pool shut down before the call was sent",
+                               std::nullopt, std::nullopt};
+      complete(std::move(pending), std::move(result));
+    }
+    for (auto& child : children) {
+      if (child) child->shutdown();  // completes its call in flight with `shutdown`
+    }
+  }
+
+ private:
+  struct Slot {
+    std::unique_ptr<ProcessIsolator> isolator;
+    bool busy = false;
+    std::size_t calls = 0;
+    Clock::time_point born;
+  };
+  struct Pending {
+    Invocation invocation;
+    Handler handler;
+    asio::any_completion_executor work;
+    Clock::time_point queued;
+  };
+
+  // Holds mutex_. Gives `pending` to slot `index`, replacing a child past its maximum age
+  // first.
+  void dispatch(std::size_t index, Pending pending) {
+    auto& slot = slots_[index];
+    std::unique_ptr<ProcessIsolator> retired;
+    if (options_.max_age && Clock::now() - slot.born > *options_.max_age) retired = recycle(slot);
+    slot.busy = true;
+    auto* child = slot.isolator.get();
+    auto invocation = pending.invocation;
+    child->async_invoke(std::move(invocation),
+                        [self = shared_from_this(), index, pending = std::move(pending)](CallResult r) mutable {
+                          self->on_done(index, std::move(pending), std::move(r));
+                        });
+    // The retired child shuts down here, under the lock: rare (max_age) and short.
+    retired.reset();
+  }
+
+  // Holds mutex_. Puts a fresh child in the slot and returns the old one (destroyed by the
+  // caller). Keeps the old one when no new one can be started.
+  std::unique_ptr<ProcessIsolator> recycle(Slot& slot) {
+    try {
+      auto fresh = ProcessIsolator::create(options_.isolator);
+      ++counters_.recycled;
+      slot.calls = 0;
+      slot.born = Clock::now();
+      return std::exchange(slot.isolator, std::move(fresh));
+    } catch (const std::exception& e) {
+      detail::log().error("the pool could not replace a child, keeping it: {}", e.what());
+      return nullptr;
+    }
+  }
+
+  // Runs on the finished child's I/O thread.
+  void on_done(std::size_t index, Pending pending, CallResult result) {
+    std::unique_ptr<ProcessIsolator> retired;
+    {
+      std::lock_guard lock(mutex_);
+      ++counters_.calls;
+      if (!result.ok()) {
+        ++counters_.failures;
+        ++counters_.failures_by_kind[std::string(to_string(result.failure->kind))];
+      }
+      latencies_.push_back(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - pending.queued).count());
+      if (latencies_.size() > latency_window) latencies_.pop_front();
+      auto& slot = slots_[index];
+      if (!shut_down_ && slot.isolator) {
+        ++slot.calls;
+        const bool used_up = options_.max_calls_per_child && slot.calls >= *options_.max_calls_per_child;
+        const bool too_big = options_.recycle_above_rss_bytes &&
+                             slot.isolator->resource_usage().rss_bytes > *options_.recycle_above_rss_bytes;
+        if (used_up || too_big) retired = recycle(slot);
+        if (!queue_.empty()) {
+          Pending next = std::move(queue_.front());
+          queue_.pop_front();
+          dispatch(index, std::move(next));
+        } else {
+          slot.busy = false;
+        }
+      }
+    }
+    complete(std::move(pending), std::move(result));
+    // Destroyed on its own I/O thread, it shuts down in the background (ProcessIsolator's
+    // destructor allows that).
+    retired.reset();
+  }
+
+  static void complete(Pending pending, CallResult result) {
+    auto executor = std::move(pending.work);
+    asio::dispatch(executor, [handler = std::move(pending.handler), result = std::move(result)]() mutable {
+      try {
+        std::move(handler)(std::move(result));
+      } catch (const std::exception& e) {
+        detail::log().error("a pool completion handler threw (ignored): {}", e.what());
+      }
+    });
+  }
+
+  PoolOptions options_;
+  mutable std::mutex mutex_;
+  std::vector<Slot> slots_;
+  std::deque<Pending> queue_;
+  bool shut_down_ = false;
+  PoolMetrics counters_;
+  std::deque<std::int64_t> latencies_;
+  std::atomic<std::uint64_t> restarts_{0};
+};
+
+std::unique_ptr<IsolatorPool> IsolatorPool::create(PoolOptions options) {
+  auto impl = std::make_shared<Impl>(std::move(options));
+  try {
+    impl->start();
+  } catch (...) {
+    impl->shutdown();
+    throw;
+  }
+  return std::unique_ptr<IsolatorPool>(new IsolatorPool(std::move(impl)));
+}
+
+IsolatorPool::IsolatorPool(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+IsolatorPool::~IsolatorPool() { impl_->shutdown(); }
+
+CallResult IsolatorPool::invoke(Invocation invocation) {
+  std::promise<CallResult> promise;
+  auto future = promise.get_future();
+  start_invoke(std::move(invocation), Handler([&promise](CallResult r) { promise.set_value(std::move(r)); }));
+  return future.get();
+}
+
+void IsolatorPool::start_invoke(Invocation invocation, Handler handler) {
+  impl_->submit(std::move(invocation), std::move(handler));
+}
+
+PoolMetrics IsolatorPool::metrics() const { return impl_->metrics(); }
+
+std::vector<int> IsolatorPool::pids() const { return impl_->pids(); }
+
+void IsolatorPool::shutdown() { impl_->shutdown(); }
+
+}  // namespace isolator

@@ -1,0 +1,128 @@
+// IsolatorPool: calls in parallel on warm children, matched to their callers, a bounded
+// queue, recycling by count, size and age, and metrics.
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/use_future.hpp>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+namespace isolator {
+namespace {
+
+using namespace std::chrono_literals;
+using test::plugin;
+
+PoolOptions pool_options(std::size_t size) {
+  PoolOptions options;
+  options.isolator = test::options();
+  options.size = size;
+  return options;
+}
+
+Invocation echo(int value) { return Invocation{plugin("args"), "echo", {std::to_string(value)}, {}}; }
+
+TEST(Pool, SixtyFourThreadsTimesFiveHundredCallsAllReachTheirCallers) {
+  auto pool = IsolatorPool::create(pool_options(4));
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 64; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) {
+        const int expected = t * 1000 + i;
+        const auto r = pool->invoke(echo(expected));
+        if (!r.ok() || *r.code != expected || r.output.size() != 1 ||
+            r.output[0].text != "echo " + std::to_string(expected)) {
+          ++mismatches;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  const auto m = pool->metrics();
+  EXPECT_EQ(m.calls, 64u * 500u);
+  EXPECT_EQ(m.failures, 0u);
+  EXPECT_GT(m.latency_p99.count(), 0);
+  EXPECT_LE(m.latency_p50, m.latency_p99);
+}
+
+TEST(Pool, ChildrenAreRecycledAfterTheirNumberOfCalls) {
+  PoolOptions options = pool_options(1);
+  options.max_calls_per_child = 3;
+  auto pool = IsolatorPool::create(options);
+  std::vector<int> pids;
+  for (int i = 0; i < 7; ++i) pids.push_back(pool->invoke(echo(i)).pid);
+  EXPECT_EQ(pids[0], pids[2]);
+  EXPECT_NE(pids[2], pids[3]);
+  EXPECT_EQ(pids[3], pids[5]);
+  EXPECT_NE(pids[5], pids[6]);
+  EXPECT_EQ(pool->metrics().recycled, 2u);
+}
+
+TEST(Pool, OneCallPerChildGivesEveryCallAFreshChild) {
+  PoolOptions options = pool_options(2);
+  options.max_calls_per_child = 1;
+  auto pool = IsolatorPool::create(options);
+  std::set<int> pids;
+  for (int i = 0; i < 4; ++i) pids.insert(pool->invoke(echo(i)).pid);
+  EXPECT_EQ(pids.size(), 4u);
+}
+
+TEST(Pool, ChildrenAboveTheResidentSizeThresholdAreRecycled) {
+  PoolOptions options = pool_options(1);
+  options.recycle_above_rss_bytes = 1;  // every child is above one byte
+  auto pool = IsolatorPool::create(options);
+  const int first = pool->invoke(echo(1)).pid;
+  EXPECT_NE(pool->invoke(echo(2)).pid, first);
+}
+
+TEST(Pool, ChildrenOlderThanTheMaximumAgeAreRecycled) {
+  PoolOptions options = pool_options(1);
+  options.max_age = 50ms;
+  auto pool = IsolatorPool::create(options);
+  const int first = pool->invoke(echo(1)).pid;
+  std::this_thread::sleep_for(100ms);
+  EXPECT_NE(pool->invoke(echo(2)).pid, first);
+}
+
+TEST(Pool, PastTheQueueBoundACallIsRefusedAtOnce) {
+  PoolOptions options = pool_options(1);
+  options.max_queue = 1;
+  auto pool = IsolatorPool::create(options);
+  auto running = pool->async_invoke(Invocation{plugin("sleep"), "method", {"300"}, {}}, boost::asio::use_future);
+  auto queued = pool->async_invoke(echo(2), boost::asio::use_future);
+  EXPECT_THROW(pool->async_invoke(echo(3), boost::asio::use_future), Error);
+  EXPECT_EQ(running.get().code, 7);
+  EXPECT_EQ(queued.get().code, 2);
+}
+
+TEST(Pool, MetricsCountFailuresByKindAndRestarts) {
+  PoolOptions options = pool_options(1);
+  options.isolator.supervision.backoff_initial = 1ms;
+  auto pool = IsolatorPool::create(options);
+  EXPECT_FALSE(pool->invoke(Invocation{plugin("segv"), "method", {}, {}}).ok());
+  EXPECT_TRUE(pool->invoke(echo(1)).ok());
+  const auto m = pool->metrics();
+  EXPECT_EQ(m.calls, 2u);
+  EXPECT_EQ(m.failures, 1u);
+  EXPECT_EQ(m.failures_by_kind.at("crashed"), 1u);
+  EXPECT_EQ(m.restarts, 1u);
+}
+
+TEST(Pool, ShutdownCompletesWaitingCallsWithShutdown) {
+  auto pool = IsolatorPool::create(pool_options(1));
+  auto running = pool->async_invoke(Invocation{plugin("sleep"), "method", {"5000"}, {}}, boost::asio::use_future);
+  auto queued = pool->async_invoke(echo(1), boost::asio::use_future);
+  std::this_thread::sleep_for(50ms);
+  pool->shutdown();
+  EXPECT_EQ(running.get().failure->kind, FailureKind::shutdown);
+  EXPECT_EQ(queued.get().failure->kind, FailureKind::shutdown);
+  EXPECT_THROW(pool->invoke(echo(2)), ShutDownError);
+}
+
+}  // namespace
+}  // namespace isolator
