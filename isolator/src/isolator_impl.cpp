@@ -1,5 +1,6 @@
 #include "isolator_impl.hpp"
 
+#include "completion.hpp"
 #include "log.hpp"
 #include "options_check.hpp"
 #include "pihost_locator.hpp"
@@ -261,16 +262,7 @@ void ProcessIsolator::Impl::fail_queued(FailureKind kind, const std::string& mes
 void ProcessIsolator::Impl::complete(PendingCall call, CallResult result) {
   // The call is over: a cancellation requested from now on must not reach this isolator.
   if (auto slot = asio::get_associated_cancellation_slot(call.handler); slot.is_connected()) slot.clear();
-  auto executor = std::move(call.work);
-  asio::dispatch(executor, [handler = std::move(call.handler), result = std::move(result)]() mutable {
-    try {
-      std::move(handler)(std::move(result));
-    } catch (const std::exception& e) {
-      detail::log().error("a completion handler threw (ignored): {}", e.what());
-    } catch (...) {
-      detail::log().error("a completion handler threw a non-std::exception (ignored)");
-    }
-  });
+  detail::deliver(std::move(call.work), std::move(call.handler), std::move(result));
 }
 
 void ProcessIsolator::Impl::emit(const Event& event) {

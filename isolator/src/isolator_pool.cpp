@@ -1,3 +1,4 @@
+#include "completion.hpp"
 #include "log.hpp"
 
 #include <isolator/errors.hpp>
@@ -191,14 +192,7 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
   }
 
   static void complete(Pending pending, CallResult result) {
-    auto executor = std::move(pending.work);
-    asio::dispatch(executor, [handler = std::move(pending.handler), result = std::move(result)]() mutable {
-      try {
-        std::move(handler)(std::move(result));
-      } catch (const std::exception& e) {
-        detail::log().error("a pool completion handler threw (ignored): {}", e.what());
-      }
-    });
+    detail::deliver(std::move(pending.work), std::move(pending.handler), std::move(result));
   }
 
   PoolOptions options_;
