@@ -6,6 +6,10 @@
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/system_executor.hpp>
 
 #include <algorithm>
@@ -13,6 +17,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <thread>
 
 namespace isolator {
 
@@ -25,7 +30,8 @@ constexpr std::size_t latency_window = 4096;
 
 class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Impl> {
  public:
-  explicit Impl(PoolOptions options) : options_(std::move(options)) {
+  explicit Impl(PoolOptions options)
+      : options_(std::move(options)), timers_work_(asio::make_work_guard(timers_)) {
     if (options_.size == 0) throw OptionsError("PoolOptions::size must be positive");
     if (options_.max_queue == 0) throw OptionsError("PoolOptions::max_queue must be positive");
     if (options_.max_calls_per_child && *options_.max_calls_per_child == 0) {
@@ -39,7 +45,10 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
     };
   }
 
+  ~Impl() { stop_timers(); }
+
   void start() {
+    if (options_.idle_timeout) timer_thread_ = std::thread([this] { timers_.run(); });
     std::lock_guard lock(mutex_);
     for (std::size_t i = 0; i < options_.size; ++i) {
       slots_.push_back(Slot{ProcessIsolator::create(options_.isolator), false, 0, Clock::now()});
@@ -109,14 +118,16 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
     for (auto& child : children) {
       if (child) child->shutdown();  // completes its call in flight with `shutdown`
     }
+    stop_timers();
   }
 
  private:
   struct Slot {
-    std::unique_ptr<ProcessIsolator> isolator;
+    std::unique_ptr<ProcessIsolator> isolator;  // null while stopped for being idle
     bool busy = false;
     std::size_t calls = 0;
     Clock::time_point born;
+    std::uint64_t idle_since = 0;  // which idle period the armed timer belongs to
   };
   struct Pending {
     Invocation invocation;
@@ -130,8 +141,25 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
   void dispatch(std::size_t index, Pending pending) {
     auto& slot = slots_[index];
     std::unique_ptr<ProcessIsolator> retired;
+    if (!slot.isolator) {  // stopped while idle: start it again
+      try {
+        slot.isolator = ProcessIsolator::create(options_.isolator);
+        slot.calls = 0;
+        slot.born = Clock::now();
+      } catch (const std::exception& e) {
+        CallResult result;
+        result.failure = Failure{FailureKind::start_failed, e.what(), std::nullopt, std::nullopt};
+        // Not here, under the lock (a handler run inline could call the pool again): on the
+        // timer thread, which runs whenever a slot can be empty (idle_timeout is set).
+        asio::post(timers_, [pending = std::move(pending), result = std::move(result)]() mutable {
+          complete(std::move(pending), std::move(result));
+        });
+        return;
+      }
+    }
     if (options_.max_age && Clock::now() - slot.born > *options_.max_age) retired = recycle(slot);
     slot.busy = true;
+    ++slot.idle_since;
     auto* child = slot.isolator.get();
     auto invocation = pending.invocation;
     child->async_invoke(std::move(invocation),
@@ -182,6 +210,7 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
           dispatch(index, std::move(next));
         } else {
           slot.busy = false;
+          arm_idle_timer(index);
         }
       }
     }
@@ -189,6 +218,35 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
     // Destroyed on its own I/O thread, it shuts down in the background (ProcessIsolator's
     // destructor allows that).
     retired.reset();
+  }
+
+  void stop_timers() {
+    timers_work_.reset();
+    timers_.stop();
+    if (timer_thread_.joinable() && timer_thread_.get_id() != std::this_thread::get_id()) {
+      timer_thread_.join();
+    }
+  }
+
+  // Holds mutex_. Stops the slot's child if it is still idle `idle_timeout` from now.
+  void arm_idle_timer(std::size_t index) {
+    if (!options_.idle_timeout) return;
+    const auto period = ++slots_[index].idle_since;
+    auto timer = std::make_shared<asio::steady_timer>(timers_, *options_.idle_timeout);
+    // A weak reference: a pending timer must not keep a shut-down pool alive.
+    timer->async_wait([weak = weak_from_this(), timer, index, period](boost::system::error_code error) {
+      auto self = weak.lock();
+      if (error || !self) return;
+      std::unique_ptr<ProcessIsolator> idle;
+      {
+        std::lock_guard lock(self->mutex_);
+        auto& slot = self->slots_[index];
+        if (self->shut_down_ || slot.busy || slot.idle_since != period || !slot.isolator) return;
+        idle = std::move(slot.isolator);
+        ++self->counters_.recycled;
+      }
+      idle.reset();  // shuts the idle child down, off the lock
+    });
   }
 
   static void complete(Pending pending, CallResult result) {
@@ -203,6 +261,10 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
   PoolMetrics counters_;
   std::deque<std::int64_t> latencies_;
   std::atomic<std::uint64_t> restarts_{0};
+  // Idle timers run on the pool's own thread (a child's thread may be gone by then).
+  asio::io_context timers_;
+  asio::executor_work_guard<asio::io_context::executor_type> timers_work_;
+  std::thread timer_thread_;
 };
 
 std::unique_ptr<IsolatorPool> IsolatorPool::create(PoolOptions options) {

@@ -89,6 +89,20 @@ TEST(Pool, ChildrenOlderThanTheMaximumAgeAreRecycled) {
   EXPECT_NE(pool->invoke(echo(2)).pid, first);
 }
 
+TEST(Pool, AChildIdleForTooLongIsStoppedAndStartedAgainWhenNeeded) {
+  PoolOptions options = pool_options(1);
+  options.idle_timeout = 50ms;
+  auto pool = IsolatorPool::create(options);
+  const int first = pool->invoke(echo(1)).pid;
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(pool->pids(), std::vector<int>{0}) << "the idle child was stopped";
+  EXPECT_FALSE(test::process_exists(first));
+  const auto r = pool->invoke(echo(2));
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  EXPECT_NE(r.pid, first);
+  EXPECT_EQ(pool->metrics().recycled, 1u);
+}
+
 TEST(Pool, PastTheQueueBoundACallIsRefusedAtOnce) {
   PoolOptions options = pool_options(1);
   options.max_queue = 1;

@@ -3,7 +3,8 @@
 //
 // Calls wait in one bounded FIFO queue and go to the first idle child. A child is replaced
 // ("recycled") after a number of calls, when its resident size passes a threshold, or when
-// it is older than a maximum age (checked when it is next given a call). Thread-safe: any
+// it is older than a maximum age (checked when it is next given a call); a child idle for
+// longer than the idle timeout is stopped, and started again when needed. Thread-safe: any
 // number of threads may call one pool.
 #pragma once
 
@@ -32,6 +33,9 @@ struct PoolOptions {
   std::optional<std::int64_t> recycle_above_rss_bytes;
   /// Replace a child older than this before giving it a call.
   std::optional<std::chrono::milliseconds> max_age;
+  /// Stop a child that has been idle this long, freeing what it holds; the next call that
+  /// needs its place starts a fresh one.
+  std::optional<std::chrono::milliseconds> idle_timeout;
 };
 
 /// A snapshot of what the pool has done.
@@ -40,7 +44,7 @@ struct PoolMetrics {
   std::uint64_t failures = 0;  ///< calls completed with a Failure
   std::map<std::string, std::uint64_t> failures_by_kind;
   std::uint64_t restarts = 0;  ///< children restarted by their supervisor
-  std::uint64_t recycled = 0;  ///< children replaced by the recycling rules
+  std::uint64_t recycled = 0;  ///< children replaced (or stopped when idle) by the recycling rules
   std::size_t queue_length = 0;
   /// Latency (queueing included) of the most recent calls, up to 4096 of them.
   std::chrono::microseconds latency_p50{0};
