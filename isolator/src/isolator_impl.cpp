@@ -77,7 +77,7 @@ ProcessIsolator::Impl::Impl(Options options)
   backend_ = detail::select_backend(options_.containment, options_.limits, options_.cgroup_v2_base, why);
   containment_name_ = std::string(to_string(backend_->kind()));
   spec_.backend = backend_.get();
-  spec_.limits = detail::enforceable_limits(options_, backend_->check(options_.limits));
+  spec_.limits = detail::enforceable_limits(options_, backend_->check());
   // A fallback from a stronger backend is worth a line at the default level; the usual
   // choice is not.
   if (why.find("refused") != std::string::npos || why.find("cannot enforce") != std::string::npos) {

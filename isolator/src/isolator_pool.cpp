@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -45,9 +46,14 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
     };
   }
 
-  ~Impl() { stop_timers(); }
+  ~Impl() {
+    stop_timers();
+    stop_reaper();
+    if (reaper_.joinable()) reaper_.detach();  // only when the last owner is the reaper itself
+  }
 
   void start() {
+    reaper_ = std::thread([this] { reap(); });
     if (options_.idle_timeout) timer_thread_ = std::thread([this] { timers_.run(); });
     std::lock_guard lock(mutex_);
     for (std::size_t i = 0; i < options_.size; ++i) {
@@ -119,6 +125,7 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
       if (child) child->shutdown();  // completes its call in flight with `shutdown`
     }
     stop_timers();
+    stop_reaper();
   }
 
  private:
@@ -166,8 +173,7 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
                         [self = shared_from_this(), index, pending = std::move(pending)](CallResult r) mutable {
                           self->on_done(index, std::move(pending), std::move(r));
                         });
-    // The retired child shuts down here, under the lock: rare (max_age) and short.
-    retired.reset();
+    if (retired) retire(std::move(retired));
   }
 
   // Holds mutex_. Puts a fresh child in the slot and returns the old one (destroyed by the
@@ -215,9 +221,40 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
       }
     }
     complete(std::move(pending), std::move(result));
-    // Destroyed on its own I/O thread, it shuts down in the background (ProcessIsolator's
-    // destructor allows that).
-    retired.reset();
+    if (retired) retire(std::move(retired));
+  }
+
+  // A replaced child is shut down on the pool's reaper thread: not here (this may be the
+  // child's own I/O thread, where its shutdown could only be started, not awaited), and
+  // not under the lock. The pool's shutdown waits for the reaper, so nothing outlives it.
+  void retire(std::unique_ptr<ProcessIsolator> child) {
+    {
+      std::lock_guard lock(reap_mutex_);
+      to_reap_.push_back(std::move(child));
+    }
+    reap_wake_.notify_one();
+  }
+
+  void reap() {
+    std::unique_lock lock(reap_mutex_);
+    while (true) {
+      reap_wake_.wait(lock, [&] { return reaper_stop_ || !to_reap_.empty(); });
+      if (to_reap_.empty()) return;  // stopped, and nothing left
+      auto child = std::move(to_reap_.front());
+      to_reap_.pop_front();
+      lock.unlock();
+      child.reset();  // blocks until it is shut down
+      lock.lock();
+    }
+  }
+
+  void stop_reaper() {
+    {
+      std::lock_guard lock(reap_mutex_);
+      reaper_stop_ = true;
+    }
+    reap_wake_.notify_one();
+    if (reaper_.joinable() && reaper_.get_id() != std::this_thread::get_id()) reaper_.join();
   }
 
   void stop_timers() {
@@ -265,6 +302,12 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
   asio::io_context timers_;
   asio::executor_work_guard<asio::io_context::executor_type> timers_work_;
   std::thread timer_thread_;
+  // Replaced children waiting to be shut down by the reaper thread.
+  std::mutex reap_mutex_;
+  std::condition_variable reap_wake_;
+  std::deque<std::unique_ptr<ProcessIsolator>> to_reap_;
+  bool reaper_stop_ = false;
+  std::thread reaper_;
 };
 
 std::unique_ptr<IsolatorPool> IsolatorPool::create(PoolOptions options) {

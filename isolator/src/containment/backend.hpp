@@ -59,8 +59,9 @@ class Backend {
   virtual ~Backend() = default;
   virtual Containment kind() const = 0;
 
-  /// Whether this backend can run here at all, and where (or why not, and the fix).
-  virtual BackendCheck check(const Limits& limits) const = 0;
+  /// Whether this backend can run here at all, and where (or why not, and the fix), and
+  /// which limits it can enforce here. Which of them are requested is the caller's business.
+  virtual BackendCheck check() const = 0;
 
   /// A new box for the next child, with every requested limit that this backend can
   /// enforce set and read back. Throws StartError naming the file, the errno text and the fix.

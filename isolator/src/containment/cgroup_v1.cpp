@@ -157,7 +157,7 @@ class CgroupV1Backend final : public Backend {
 
   Containment kind() const override { return Containment::cgroup_v1; }
 
-  BackendCheck check(const Limits& limits) const override {
+  BackendCheck check() const override {
     BackendCheck c;
     c.backend = kind();
     c.usable = has("memory") || has("pids") || has("freezer");
@@ -170,15 +170,15 @@ class CgroupV1Backend final : public Backend {
               "delegated subtree), or use cgroup v2";
     }
     const std::string fix = "make this process's cgroup writable in that hierarchy";
-    c.limits.push_back(limit_check("memory", limits.memory_bytes.has_value(), has("memory"),
+    c.limits.push_back(limit_check("memory", has("memory"),
                                    "memory.limit_in_bytes and memory.memsw.limit_in_bytes",
                                    problem("memory"), fix));
-    c.limits.push_back(limit_check("cpu", limits.cpu_percent.has_value(), has("cpu"),
+    c.limits.push_back(limit_check("cpu", has("cpu"),
                                    "cpu.cfs_quota_us over cpu.cfs_period_us", problem("cpu"), fix));
-    c.limits.push_back(limit_check("pids", limits.max_pids.has_value(), has("pids"), "pids.max",
+    c.limits.push_back(limit_check("pids", has("pids"), "pids.max",
                                    problem("pids"), fix));
-    c.limits.push_back(affinity_check(limits));
-    c.limits.push_back(limit_check("cpu-time", limits.cpu_time_per_call.has_value(), has("cpuacct"),
+    c.limits.push_back(affinity_check());
+    c.limits.push_back(limit_check("cpu-time", has("cpuacct"),
                                    "cpuacct.usage, watched by the host during each call",
                                    problem("cpuacct"), fix));
     return c;

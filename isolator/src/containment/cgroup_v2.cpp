@@ -121,7 +121,7 @@ class CgroupV2Backend final : public Backend {
 
   Containment kind() const override { return Containment::cgroup_v2; }
 
-  BackendCheck check(const Limits& limits) const override {
+  BackendCheck check() const override {
     BackendCheck c;
     c.backend = kind();
     c.usable = problem_.empty();
@@ -133,22 +133,20 @@ class CgroupV2Backend final : public Backend {
               "`systemd-run --user --scope -p Delegate=yes ...`, or set Options::cgroup_v2_base "
               "to a writable cgroup v2 directory";
     }
-    const auto controller = [&](const std::string& name, const std::string& limit, bool requested,
-                                const std::string& how) {
+    const auto controller = [&](const std::string& name, const std::string& how) {
       const bool offered = c.usable && listed(available_, name);
-      return limit_check(limit, requested, offered, how,
+      return limit_check(name, offered, how,
                          c.usable ? "the '" + name + "' controller is not offered in " +
                                         base_.string() + "/cgroup.controllers"
                                   : problem_,
                          "enable '" + name + "' for the delegated subtree (systemd: Delegate=" + name +
                              "; or write +" + name + " to the parent's cgroup.subtree_control)");
     };
-    c.limits.push_back(controller("memory", "memory", limits.memory_bytes.has_value(),
-                                  "memory.max and memory.swap.max"));
-    c.limits.push_back(controller("cpu", "cpu", limits.cpu_percent.has_value(), "cpu.max"));
-    c.limits.push_back(controller("pids", "pids", limits.max_pids.has_value(), "pids.max"));
-    c.limits.push_back(affinity_check(limits));
-    c.limits.push_back(limit_check("cpu-time", limits.cpu_time_per_call.has_value(), c.usable,
+    c.limits.push_back(controller("memory", "memory.max and memory.swap.max"));
+    c.limits.push_back(controller("cpu", "cpu.max"));
+    c.limits.push_back(controller("pids", "pids.max"));
+    c.limits.push_back(affinity_check());
+    c.limits.push_back(limit_check("cpu-time", c.usable,
                                    "cpu.stat usage_usec, watched by the host during each call",
                                    problem_, c.fix));
     return c;

@@ -30,14 +30,13 @@ void set_and_verify(const std::filesystem::path& file, const std::string& value,
   }
 }
 
-LimitCheck limit_check(const std::string& name, bool requested, bool available,
+LimitCheck limit_check(const std::string& name, bool available,
                        const std::string& how, const std::string& why, const std::string& fix) {
-  (void)requested;
   if (available) return LimitCheck{name, true, how, ""};
   return LimitCheck{name, false, why.empty() ? "not supported by this backend" : why, fix};
 }
 
-LimitCheck affinity_check(const Limits&) {
+LimitCheck affinity_check() {
   return LimitCheck{"affinity", true,
                     "sched_setaffinity before exec (the plugin may widen it again)", ""};
 }

@@ -27,11 +27,11 @@ void set_and_verify(const std::filesystem::path& file, const std::string& value,
                     const std::string& expected);
 
 /// A LimitCheck for `name`: enforceable by `how` when `available`; when it is not, `why`
-/// and `fix` explain. `requested` only marks the entry's relevance in the text.
-LimitCheck limit_check(const std::string& name, bool requested, bool available,
+/// and `fix` explain.
+LimitCheck limit_check(const std::string& name, bool available,
                        const std::string& how, const std::string& why, const std::string& fix);
 
 /// Affinity is set by sched_setaffinity before exec under every backend.
-LimitCheck affinity_check(const Limits& limits);
+LimitCheck affinity_check();
 
 }  // namespace isolator::detail

@@ -48,24 +48,24 @@ class RlimitBackend final : public Backend {
  public:
   Containment kind() const override { return Containment::rlimit; }
 
-  BackendCheck check(const Limits& limits) const override {
+  BackendCheck check() const override {
     BackendCheck c;
     c.backend = kind();
     c.usable = true;
     c.detail = "rlimits on pihost, its process group and pihost's cleanup of its descendants";
-    c.limits.push_back(limit_check("memory", limits.memory_bytes.has_value(), true,
+    c.limits.push_back(limit_check("memory", true,
                                    "RLIMIT_AS: address space per process, not the group's memory",
                                    "", ""));
-    c.limits.push_back(limit_check("cpu", limits.cpu_percent.has_value(), false, "",
+    c.limits.push_back(limit_check("cpu", false, "",
                                    "a CPU share needs the cgroup cpu controller",
                                    "use a cgroup backend"));
     c.limits.push_back(limit_check(
-        "pids", limits.max_pids.has_value(), nproc_binds(),
+        "pids", nproc_binds(),
         "RLIMIT_NPROC: counts every process of the user, not only the child's",
         "RLIMIT_NPROC does not bind root (CAP_SYS_RESOURCE/CAP_SYS_ADMIN)",
         "run the host as an unprivileged user, or use a cgroup backend"));
-    c.limits.push_back(affinity_check(limits));
-    c.limits.push_back(limit_check("cpu-time", limits.cpu_time_per_call.has_value(), true,
+    c.limits.push_back(affinity_check());
+    c.limits.push_back(limit_check("cpu-time", true,
                                    "pihost's CPU time in /proc, watched by the host during each call "
                                    "(its descendants are not counted)",
                                    "", ""));

@@ -87,7 +87,7 @@ std::unique_ptr<Backend> select_backend(Containment containment, const Limits& l
                                         std::string& why) {
   auto backends = all_backends(cgroup_v2_base);
   std::vector<BackendCheck> checks;
-  for (const auto& backend : backends) checks.push_back(backend->check(limits));
+  for (const auto& backend : backends) checks.push_back(backend->check());
   std::size_t index = 0;
   if (containment == Containment::automatic) {
     index = choose(checks, limits, why);
@@ -108,7 +108,7 @@ std::unique_ptr<Backend> select_backend(Containment containment, const Limits& l
 ProbeReport probe(const Options& options) {
   ProbeReport report;
   auto backends = detail::all_backends(options.cgroup_v2_base);
-  for (const auto& backend : backends) report.backends.push_back(backend->check(options.limits));
+  for (const auto& backend : backends) report.backends.push_back(backend->check());
   if (options.containment == Containment::automatic) {
     report.chosen = report.backends[detail::choose(report.backends, options.limits, report.why_chosen)].backend;
   } else {
