@@ -5,6 +5,7 @@
 #   ./build.sh test               build, then run every test through ctest
 #   ./build.sh test --sanitize    the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #                                 (separate build tree: build-sanitize/)
+#   ./build.sh test --tsan        the same under ThreadSanitizer (build tree: build-tsan/)
 #
 # Idempotent: packages are installed only when missing, CMake configures once, and Ninja
 # rebuilds only what changed.
@@ -91,19 +92,21 @@ configure_and_build() {
 main() {
   local cmd=${1:-run}
   if [ $# -gt 0 ]; then shift; fi
-  local sanitize=0
+  local dir="$root/build" extra=()
   for arg in "$@"; do
     case "$arg" in
-      --sanitize) sanitize=1 ;;
-      *) die "unknown option '$arg' (usage: ./build.sh [test [--sanitize]])" ;;
+      --sanitize) dir="$root/build-sanitize"; extra=(-DISOLATOR_SANITIZE=ON) ;;
+      --tsan)
+        dir="$root/build-tsan"; extra=(-DISOLATOR_SANITIZE_THREAD=ON)
+        # A race fails the test that ran into it, at once.
+        export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+        ;;
+      *) die "unknown option '$arg' (usage: ./build.sh [test [--sanitize|--tsan]])" ;;
     esac
   done
 
   install_packages
   fetch_msgpack
-
-  local dir="$root/build" extra=()
-  if [ "$sanitize" -eq 1 ]; then dir="$root/build-sanitize"; extra=(-DISOLATOR_SANITIZE=ON); fi
 
   case "$cmd" in
     run)
@@ -115,7 +118,7 @@ main() {
       configure_and_build "$dir" "${extra[@]}"
       ctest --test-dir "$dir" --output-on-failure --timeout 120 -j "$(nproc)"
       ;;
-    *) die "unknown command '$cmd' (usage: ./build.sh [test [--sanitize]])" ;;
+    *) die "unknown command '$cmd' (usage: ./build.sh [test [--sanitize|--tsan]])" ;;
   esac
 }
 

@@ -10,12 +10,16 @@ if(ISOLATOR_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined
                       -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
+elseif(ISOLATOR_SANITIZE_THREAD)
+  # -Wno-tsan: libstdc++ 12's shared_ptr uses a fence TSan cannot model; it warns in every file.
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer $<$<COMPILE_LANGUAGE:CXX>:-Wno-tsan>)
+  add_link_options(-fsanitize=thread)
 endif()
 
 # Plugins that misbehave on purpose (null stores, aborts) must die of their own signals;
 # UBSan would report and exit first. They are built without sanitizers; pihost keeps them.
 function(isolator_unsanitized target)
-  if(ISOLATOR_SANITIZE)
+  if(ISOLATOR_SANITIZE OR ISOLATOR_SANITIZE_THREAD)
     target_compile_options(${target} PRIVATE -fno-sanitize=all)
   endif()
 endfunction()

@@ -67,11 +67,14 @@ void Reporter::event(const isolator::Event& event) {
                       " restarts: calls fail until reset");
   } else if (const auto* exited = std::get_if<isolator::ExitedEvent>(&event)) {
     const json signal = exited->signal ? json(isolator::signal_name(*exited->signal)) : json(nullptr);
+    const std::string cause(isolator::to_string(exited->cause));
     print(json_ ? dump({{"event", "exited"}, {"pid", exited->pid},
-                        {"exit_code", optional_number(exited->exit_code)}, {"signal", signal}})
+                        {"exit_code", optional_number(exited->exit_code)}, {"signal", signal},
+                        {"cause", cause}})
                 : "pihost pid " + std::to_string(exited->pid) +
                       (exited->signal ? " was killed by " + isolator::signal_name(*exited->signal)
-                                      : " exited with code " + std::to_string(*exited->exit_code)));
+                                      : " exited with code " + std::to_string(exited->exit_code.value_or(-1))) +
+                      " (" + cause + ")");
   }
 }
 

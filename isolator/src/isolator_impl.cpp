@@ -65,6 +65,7 @@ std::string exit_code_meaning(int code) {
 
 ProcessIsolator::Impl::Impl(Options options)
     : options_(detail::validated(options)),
+      notifier_(options_),
       work_(asio::make_work_guard(io_)),
       call_timer_(io_),
       cpu_timer_(io_),
@@ -121,7 +122,7 @@ ProcessIsolator::Impl::~Impl() { shutdown(); }
 void ProcessIsolator::Impl::start() {
   std::promise<void> started;
   auto future = started.get_future();
-  asio::post(io_, [this, &started] {
+  asio::post(io_, [this, started = std::move(started)]() mutable {
     start_waiter_.emplace(std::move(started));
     start_child();
   });
@@ -208,7 +209,7 @@ void ProcessIsolator::Impl::arm_call_timer(std::uint64_t id, std::chrono::millis
                              " exceeded its timeout of " + std::to_string(timeout.count()) +
                              " ms; pihost (pid " + std::to_string(child_->pid()) + ") was killed",
                          std::nullopt, std::nullopt});
-    child_->kill(SIGKILL);
+    kill_child(ExitCause::timeout);
   });
 }
 
@@ -223,7 +224,7 @@ void ProcessIsolator::Impl::watch_cpu(std::uint64_t id, std::chrono::microsecond
                              std::to_string(limit.count() / 1000) + " ms; pihost (pid " +
                              std::to_string(child_->pid()) + ") was killed",
                          std::nullopt, std::nullopt});
-    child_->kill(SIGKILL);
+    kill_child(ExitCause::cpu_limit);
     return;
   }
   const auto cpus = std::max<std::size_t>(1, spec_.limits.cpu_affinity.empty()
@@ -265,15 +266,17 @@ void ProcessIsolator::Impl::complete(PendingCall call, CallResult result) {
   detail::deliver(std::move(call.work), std::move(call.handler), std::move(result));
 }
 
-void ProcessIsolator::Impl::emit(const Event& event) {
-  if (!options_.on_event) return;
-  try {
-    options_.on_event(event);
-  } catch (const std::exception& e) {
-    detail::log().error("Options::on_event threw (ignored): {}", e.what());
-  } catch (...) {
-    detail::log().error("Options::on_event threw a non-std::exception (ignored)");
-  }
+void ProcessIsolator::Impl::kill_child(ExitCause cause, int signal) {
+  if (!kill_cause_) kill_cause_ = cause;
+  child_->kill(signal);
+}
+
+ExitCause ProcessIsolator::Impl::exit_cause(detail::Child& child,
+                                            const detail::ExitStatus& status) const {
+  if (kill_cause_) return *kill_cause_;
+  if (shutting_down_) return ExitCause::requested;
+  if (child.box().oom_killed_since_begin()) return ExitCause::memory_limit;
+  return status.signal ? ExitCause::crashed : ExitCause::exited;
 }
 
 // ---- data --------------------------------------------------------------------------------
@@ -392,7 +395,7 @@ void ProcessIsolator::Impl::heartbeat(std::uint64_t generation) {
                          "pihost (pid " + std::to_string(child_->pid()) + ") answered no heartbeat for " +
                              std::to_string(ms) + " ms (stopped or wedged) and was killed",
                          std::nullopt, std::nullopt});
-    child_->kill(SIGKILL);
+    kill_child(ExitCause::heartbeat);
     return;
   }
   child_->send(wire::encode_frame(wire::Ping{++ping_seq_}));
@@ -474,21 +477,14 @@ void ProcessIsolator::Impl::on_reply(detail::Child& child, std::uint64_t, CallRe
 
 void ProcessIsolator::Impl::on_child_output(detail::Child& child, OutputStream stream,
                                             std::string line) {
-  if (options_.on_output) {
-    try {
-      options_.on_output(stream, line);
-    } catch (const std::exception& e) {
-      detail::log().error("Options::on_output threw (ignored): {}", e.what());
-    } catch (...) {
-      detail::log().error("Options::on_output threw a non-std::exception (ignored)");
-    }
-  }
+  notifier_.output(stream, line);
   if (is_current(child) && active_) active_->output.add(stream, std::move(line));
 }
 
 void ProcessIsolator::Impl::on_child_broken(detail::Child& child, std::string reason) {
   if (!is_current(child)) return;
   detail::log().warn("pihost pid {}: {}; killing it", child.pid(), reason);
+  if (!kill_cause_) kill_cause_ = ExitCause::protocol_error;  // the Child kills itself
   record_cause(Failure{FailureKind::protocol_error, std::move(reason), std::nullopt, std::nullopt});
 }
 
@@ -519,7 +515,8 @@ void ProcessIsolator::Impl::on_child_exit(detail::Child& child, detail::ExitStat
   if (!is_current(child)) return;
   pid_ = 0;
   if (!shutting_down_) state_ = State::no_child;
-  emit(ExitedEvent{child.pid(), status.exit_code, status.signal});
+  emit(ExitedEvent{child.pid(), status.exit_code, status.signal, exit_cause(child, status)});
+  kill_cause_.reset();
   if (active_) {
     if (!active_->started && !active_->cause && !active_->call.requeued) {
       // The child died before the call began (a thread of an earlier call crashed it, say):
@@ -577,7 +574,7 @@ void ProcessIsolator::Impl::cancel(std::uint64_t id) {
                            " while it ran; pihost (pid " + std::to_string(child_->pid()) +
                            ") was killed and will be replaced",
                        std::nullopt, std::nullopt});
-  child_->kill(SIGKILL);
+  kill_child(ExitCause::cancelled);
 }
 
 // A call that asked for retries goes back to the front of the queue when its child died
@@ -724,13 +721,13 @@ void ProcessIsolator::Impl::begin_shutdown() {
     if (error || !child_) return;
     detail::log().warn("pihost pid {} did not exit within {} ms of the channel closing; SIGTERM",
                        child_->pid(), policy.graceful_timeout.count());
-    child_->kill(SIGTERM);
+    kill_child(ExitCause::requested, SIGTERM);
     stop_timer_.expires_after(policy.terminate_timeout);
     stop_timer_.async_wait([this, policy](error_code again) {
       if (again || !child_) return;
       detail::log().warn("pihost pid {} ignored SIGTERM for {} ms; SIGKILL", child_->pid(),
                          policy.terminate_timeout.count());
-      child_->kill(SIGKILL);
+      kill_child(ExitCause::requested);
     });
   });
 }

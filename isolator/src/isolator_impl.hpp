@@ -7,6 +7,7 @@
 
 #include "call_output.hpp"
 #include "child.hpp"
+#include "notifier.hpp"
 #include "private_directory.hpp"
 
 #include <isolator/process_isolator.hpp>
@@ -17,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <csignal>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -97,7 +99,10 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   void on_started(const wire::Started& started);
   void on_reply(detail::Child& child, std::uint64_t id, CallResult outcome);
   Failure death_failure(const detail::Child& child, const detail::ExitStatus& status) const;
-  void emit(const Event& event);
+  void emit(Event event) { notifier_.event(std::move(event)); }
+  // Kills the current child, remembering why for its ExitedEvent (the first reason stands).
+  void kill_child(ExitCause cause, int signal = SIGKILL);
+  ExitCause exit_cause(detail::Child& child, const detail::ExitStatus& status) const;
   void cancel(std::uint64_t id);
   void heartbeat(std::uint64_t child_generation);
   void after_child_death(const detail::ExitStatus& status);
@@ -116,6 +121,7 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   void on_child_exit(detail::Child& child, detail::ExitStatus status) override;
 
   const Options options_;
+  const detail::Notifier notifier_;
   std::unique_ptr<detail::Backend> backend_;
   std::string containment_name_;
   detail::ChildSpec spec_;
@@ -155,6 +161,7 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   std::string failed_reason_;
   // Heartbeat (I/O thread only): which child it watches, and when it last answered.
   std::uint64_t child_generation_ = 0;
+  std::optional<ExitCause> kill_cause_;  // why the isolator killed the current child
   std::uint64_t ping_seq_ = 0;
   std::chrono::steady_clock::time_point last_pong_{};
   std::optional<std::promise<void>> start_waiter_;

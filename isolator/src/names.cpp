@@ -1,4 +1,5 @@
 #include <isolator/call_result.hpp>
+#include <isolator/events.hpp>
 
 #include <cstring>
 #include <string>
@@ -21,6 +22,21 @@ std::string_view to_string(FailureKind kind) {
     case FailureKind::restart_limit: return "restart_limit";
     case FailureKind::cancelled: return "cancelled";
     case FailureKind::shutdown: return "shutdown";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(ExitCause cause) {
+  switch (cause) {
+    case ExitCause::requested: return "requested";
+    case ExitCause::exited: return "exited";
+    case ExitCause::crashed: return "crashed";
+    case ExitCause::memory_limit: return "memory_limit";
+    case ExitCause::timeout: return "timeout";
+    case ExitCause::cpu_limit: return "cpu_limit";
+    case ExitCause::heartbeat: return "heartbeat";
+    case ExitCause::cancelled: return "cancelled";
+    case ExitCause::protocol_error: return "protocol_error";
   }
   return "unknown";
 }

@@ -2,6 +2,7 @@
 
 #include <isolator/errors.hpp>
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -50,7 +51,7 @@ struct KernelSigaction {
   std::uint64_t mask;
 };
 
-__attribute__((no_sanitize("address", "undefined"))) [[noreturn]] void child_fail(ChildPlan* plan,
+__attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void child_fail(ChildPlan* plan,
                                                                                    const char* step) {
   plan->error = errno;
   plan->step = step;
@@ -58,13 +59,14 @@ __attribute__((no_sanitize("address", "undefined"))) [[noreturn]] void child_fai
   __builtin_unreachable();
 }
 
-__attribute__((no_sanitize("address", "undefined"))) bool move_fd(int from, int to) {
+__attribute__((no_sanitize("address", "undefined", "thread"))) bool move_fd(int from, int to) {
   if (from == to) return ::syscall(SYS_fcntl, to, F_SETFD, 0) == 0;  // keep it across exec
   return ::syscall(SYS_dup3, from, to, 0) == to;
 }
 
-// Runs in the child, on its own small stack, until execve.
-__attribute__((no_sanitize("address", "undefined"))) int child_main(void* argument) {
+// Runs in the child, on its own small stack, until execve. It shares the host's memory, so
+// no sanitizer may instrument it: their bookkeeping would run in the wrong process.
+__attribute__((no_sanitize("address", "undefined", "thread"))) int child_main(void* argument) {
   auto* plan = static_cast<ChildPlan*>(argument);
   // Default dispositions for every signal: a handler of the host must never run here.
   KernelSigaction default_action{SIG_DFL, 0, nullptr, 0};
@@ -141,6 +143,25 @@ class AllSignalsBlocked {
   sigset_t previous_{};
 };
 
+// glibc's clone(). ThreadSanitizer intercepts clone() and, for a clone without
+// CLONE_THREAD, runs its fork bookkeeping in the child; with CLONE_VM that child shares the
+// host's memory, so the bookkeeping corrupts the parent's own (TSan then misses every
+// happens-before of the spawning thread, e.g. its join). Under TSan, glibc's clone is
+// called directly: the child runs no instrumented code, so TSan need not know about it.
+using CloneFunction = int (*)(int (*)(void*), void*, int, void*, ...);
+CloneFunction libc_clone() {
+#if defined(__SANITIZE_THREAD__)
+  static const auto function = [] {
+    void* libc = ::dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    void* symbol = libc != nullptr ? ::dlsym(libc, "clone") : nullptr;
+    return symbol != nullptr ? reinterpret_cast<CloneFunction>(symbol) : &::clone;
+  }();
+  return function;
+#else
+  return &::clone;
+#endif
+}
+
 class ChildStack {
  public:
   ChildStack()
@@ -198,7 +219,7 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
     AllSignalsBlocked blocked;
     // CLONE_VM|CLONE_VFORK: no copy of the host's page tables (a large host spawns as fast
     // as a small one), and this thread waits until the child has exec'ed or died.
-    pid = ::clone(child_main, stack.top(), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan,
+    pid = libc_clone()(child_main, stack.top(), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan,
                   &pidfd);
     clone_error = errno;
   }

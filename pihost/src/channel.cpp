@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 #include <system_error>
 
 namespace pihost {
@@ -45,11 +46,18 @@ Channel::Channel(const std::string& path, std::size_t max_frame_bytes)
   }
 }
 
-Channel::~Channel() { ::close(fd_); }
+Channel::~Channel() {
+  // Under the send lock: the call thread may still be replying, and must find the channel
+  // closed (and throw) rather than write to a closed, perhaps reused, descriptor.
+  std::lock_guard lock(send_mutex_);
+  ::close(fd_);
+  fd_ = -1;
+}
 
 void Channel::send(const isolator::wire::Message& message) {
   const std::string frame = isolator::wire::encode_frame(message);
   std::lock_guard lock(send_mutex_);
+  if (fd_ < 0) throw std::runtime_error("send to host: the channel is closed");
   std::size_t sent = 0;
   while (sent < frame.size()) {
     const ssize_t n = ::send(fd_, frame.data() + sent, frame.size() - sent, MSG_NOSIGNAL);

@@ -77,11 +77,13 @@ TEST(Lifecycle, EventsReportStartAndExit) {
   EXPECT_EQ(std::get<StartedEvent>(events[0]).containment, isolator->containment());
   EXPECT_EQ(std::get<ExitedEvent>(events[1]).pid, first);
   EXPECT_EQ(std::get<ExitedEvent>(events[1]).signal, SIGSEGV);
+  EXPECT_EQ(std::get<ExitedEvent>(events[1]).cause, ExitCause::crashed);
   EXPECT_EQ(std::get<RestartAttemptEvent>(events[2]).attempt, 1u);
   EXPECT_EQ(std::get<StartedEvent>(events[3]).pid, second);
   EXPECT_EQ(std::get<RestartedEvent>(events[4]).new_pid, second);
   EXPECT_EQ(std::get<ExitedEvent>(events[5]).pid, second);
   EXPECT_EQ(std::get<ExitedEvent>(events[5]).exit_code, 0) << "a graceful quit, not a kill";
+  EXPECT_EQ(std::get<ExitedEvent>(events[5]).cause, ExitCause::requested);
 }
 
 TEST(Lifecycle, PendingCallsCompleteWithShutdown) {
@@ -105,6 +107,31 @@ TEST(Lifecycle, PendingCallsCompleteWithShutdown) {
     ASSERT_FALSE(q.ok());
     EXPECT_EQ(q.failure->kind, FailureKind::shutdown);
   }
+}
+
+// The bound of issue 4: with a child that ignores both the channel closing and SIGTERM,
+// every pending call completes with `shutdown` within the grace period (graceful plus
+// terminate timeouts) plus 200 ms.
+TEST(Lifecycle, PendingCallsCompleteWithinTheGracePeriodPlus200ms) {
+  Options options = test::fake_options("stubborn");  // never answers a call, ignores SIGTERM
+  options.shutdown.graceful_timeout = std::chrono::milliseconds(300);
+  options.shutdown.terminate_timeout = std::chrono::milliseconds(300);
+  auto isolator = ProcessIsolator::create(options);
+  std::vector<std::future<CallResult>> pending;
+  for (int i = 0; i < 4; ++i) {
+    pending.push_back(isolator->async_invoke(Invocation{plugin("args"), "echo", {"1"}, {}},
+                                             boost::asio::use_future));
+  }
+  const auto started = std::chrono::steady_clock::now();
+  std::thread stopper([&] { isolator->shutdown(); });
+  for (auto& f : pending) {
+    const auto r = f.get();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.failure->kind, FailureKind::shutdown) << r.failure->message;
+  }
+  const auto all_done = std::chrono::steady_clock::now() - started;
+  stopper.join();
+  EXPECT_LE(all_done, std::chrono::milliseconds(300 + 300 + 200));
 }
 
 // Shutdown escalates: channel closed, then SIGTERM, then SIGKILL. Returns the signal that

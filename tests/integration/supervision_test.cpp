@@ -10,6 +10,7 @@
 
 #include <future>
 #include <csignal>
+#include <ctime>
 #include <mutex>
 #include <thread>
 
@@ -137,17 +138,44 @@ TEST(Supervision, WithoutRetriesTheSameCallFailsWithTheCrash) {
   EXPECT_EQ(r.failure->signal, SIGSEGV);
 }
 
-TEST(Supervision, ShutdownDuringABackoffReturnsPromptly) {
-  Recorder recorder;
+// An isolator whose child crashed and whose restart now waits out a 10 s backoff.
+std::unique_ptr<ProcessIsolator> waiting_for_a_restart(Recorder& recorder) {
   Options options = quick_restarts(recorder);
   options.supervision.backoff_initial = 10s;
   options.supervision.backoff_max = 10s;
   auto isolator = ProcessIsolator::create(options);
-  ASSERT_FALSE(isolator->invoke(plugin("segv"), "method", {}).ok());
-  ASSERT_TRUE(recorder.wait_for<RestartAttemptEvent>(1)) << "a restart is waiting for its backoff";
+  EXPECT_FALSE(isolator->invoke(plugin("segv"), "method", {}).ok());
+  EXPECT_TRUE(recorder.wait_for<RestartAttemptEvent>(1)) << "a restart is waiting for its backoff";
+  return isolator;
+}
+
+TEST(Supervision, ShutdownDuringABackoffReturnsPromptly) {
+  Recorder recorder;
+  auto isolator = waiting_for_a_restart(recorder);
   const auto started = std::chrono::steady_clock::now();
   isolator->shutdown();
   EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+}
+
+// CPU time this whole test process has used.
+std::chrono::nanoseconds process_cpu_time() {
+  timespec now{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+}
+
+TEST(Supervision, TheHostIsIdleAndSpawnsNothingDuringABackoff) {
+  Recorder recorder;
+  auto isolator = waiting_for_a_restart(recorder);
+  const auto cpu_before = process_cpu_time();
+  std::this_thread::sleep_for(500ms);
+  const auto cpu_used = process_cpu_time() - cpu_before;
+  // A waiting timer costs nothing; polling or an early respawn would show here. The bound
+  // leaves room for the sanitizers' own threads.
+  EXPECT_LT(cpu_used, 50ms) << "the host used CPU while it waited for the backoff";
+  EXPECT_EQ(recorder.all<StartedEvent>().size(), 1u) << "no child was spawned during the backoff";
+  EXPECT_EQ(isolator->pid(), 0);
+  EXPECT_EQ(isolator->state(), State::no_child);
 }
 
 TEST(Supervision, CancellingARunningCallKillsAndReplacesTheChildAndTheQueueGoesOn) {

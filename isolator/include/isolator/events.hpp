@@ -1,9 +1,11 @@
-// Lifecycle events of an isolator's child, delivered to Options::on_event.
+// Lifecycle events of an isolator's child, delivered to Options::on_event (on the
+// isolator's I/O thread, or on Options::callback_executor when one is set).
 #pragma once
 
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 namespace isolator {
@@ -19,11 +21,28 @@ struct StartFailedEvent {
   std::string message;
 };
 
+/// Why a child ended.
+enum class ExitCause {
+  requested,       ///< the isolator stopped it: shutdown(), the destructor, a pool recycling it
+  exited,          ///< it exited on its own (a method called exit(), say)
+  crashed,         ///< a signal the isolator did not send killed it
+  memory_limit,    ///< the kernel's OOM killer stopped it at its memory limit
+  timeout,         ///< the isolator killed it: a call passed its deadline
+  cpu_limit,       ///< the isolator killed it: a call used more CPU time than allowed
+  heartbeat,       ///< the isolator killed it: it answered no heartbeat (stopped or wedged)
+  cancelled,       ///< the isolator killed it: the caller cancelled the running call
+  protocol_error,  ///< the isolator killed it: it broke the wire protocol
+};
+
+/// The cause's name exactly as spelled in the enum ("requested", ...).
+std::string_view to_string(ExitCause cause);
+
 /// A child is gone (and reaped).
 struct ExitedEvent {
   int pid = 0;
   std::optional<int> exit_code;  ///< set when it exited
   std::optional<int> signal;     ///< set when a signal killed it
+  ExitCause cause = ExitCause::exited;
 };
 
 /// A restart is scheduled: attempt `attempt` within the window, after `delay`.

@@ -5,6 +5,8 @@
 #include <isolator/events.hpp>
 #include <isolator/limits.hpp>
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
@@ -112,13 +114,22 @@ struct Options {
   /// own cgroup (it must be writable, e.g. a systemd unit with Delegate=yes).
   std::filesystem::path cgroup_v2_base;
 
-  /// Called for every lifecycle event, on the isolator's I/O thread. Must not block; an
-  /// exception it throws is logged and ignored.
+  /// Called for every lifecycle event (events.hpp). Must not throw; an exception it throws
+  /// is logged and ignored. Runs where `callback_executor` says.
   std::function<void(const Event&)> on_event;
 
-  /// Called for every line the child writes to stdout or stderr, on the isolator's I/O
-  /// thread, as it arrives. Must not block; an exception it throws is logged and ignored.
+  /// Called for every line the child writes to stdout or stderr, as it arrives (the
+  /// `output(stream, line)` event). Must not throw; an exception is logged and ignored.
+  /// Runs where `callback_executor` says.
   std::function<void(OutputStream, std::string_view)> on_output;
+
+  /// Where on_event and on_output run. Unset (the default): on the isolator's own I/O
+  /// thread, synchronously, so they must not block (a slow callback delays calls). Set: each
+  /// is posted to this executor with a copy of its event or line, in the order they
+  /// happened; give a strand or a single-threaded io_context to keep that order. Posted
+  /// callbacks may still run after the isolator is shut down or destroyed (they keep their
+  /// own copy of the std::functions), and they run only while the executor is being run.
+  boost::asio::any_io_executor callback_executor;
 };
 
 }  // namespace isolator
