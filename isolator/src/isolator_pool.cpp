@@ -38,10 +38,11 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
     if (options_.max_calls_per_child && *options_.max_calls_per_child == 0) {
       throw OptionsError("PoolOptions::max_calls_per_child must be positive");
     }
-    // Count the children's restarts, and still tell the application.
+    // Count the children's restarts, and still tell the application. The counter is shared:
+    // with a callback executor, this may run after the pool is gone.
     auto forward = options_.isolator.on_event;
-    options_.isolator.on_event = [this, forward](const Event& event) {
-      if (std::holds_alternative<RestartedEvent>(event)) ++restarts_;
+    options_.isolator.on_event = [restarts = restarts_, forward](const Event& event) {
+      if (std::holds_alternative<RestartedEvent>(event)) ++*restarts;
       if (forward) forward(event);
     };
   }
@@ -83,7 +84,7 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
   PoolMetrics metrics() const {
     std::lock_guard lock(mutex_);
     PoolMetrics m = counters_;
-    m.restarts = restarts_.load();
+    m.restarts = restarts_->load();
     m.queue_length = queue_.size();
     if (!latencies_.empty()) {
       std::vector<std::int64_t> sorted(latencies_.begin(), latencies_.end());
@@ -297,7 +298,8 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
   bool shut_down_ = false;
   PoolMetrics counters_;
   std::deque<std::int64_t> latencies_;
-  std::atomic<std::uint64_t> restarts_{0};
+  // Restarts the children reported (with a callback executor, as it runs those callbacks).
+  std::shared_ptr<std::atomic<std::uint64_t>> restarts_ = std::make_shared<std::atomic<std::uint64_t>>(0);
   // Idle timers run on the pool's own thread (a child's thread may be gone by then).
   asio::io_context timers_;
   asio::executor_work_guard<asio::io_context::executor_type> timers_work_;

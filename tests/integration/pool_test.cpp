@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include <atomic>
@@ -125,6 +126,23 @@ TEST(Pool, MetricsCountFailuresByKindAndRestarts) {
   EXPECT_EQ(m.failures, 1u);
   EXPECT_EQ(m.failures_by_kind.at("crashed"), 1u);
   EXPECT_EQ(m.restarts, 1u);
+}
+
+TEST(Pool, EventsPostedToACallbackExecutorMayRunAfterThePoolIsGone) {
+  boost::asio::io_context callbacks;
+  std::atomic<int> restarted{0};
+  PoolOptions options = pool_options(1);
+  options.isolator.supervision.backoff_initial = 1ms;
+  options.isolator.callback_executor = callbacks.get_executor();
+  options.isolator.on_event = [&](const Event& e) { restarted += std::holds_alternative<RestartedEvent>(e); };
+  {
+    auto pool = IsolatorPool::create(options);
+    EXPECT_FALSE(pool->invoke(Invocation{plugin("segv"), "method", {}, {}}).ok());
+    EXPECT_TRUE(pool->invoke(echo(1)).ok());
+    EXPECT_EQ(pool->metrics().restarts, 0u) << "counted only as the executor delivers events";
+  }
+  callbacks.run();  // the pool's own counting runs here too, on memory it no longer owns
+  EXPECT_EQ(restarted, 1);
 }
 
 TEST(Pool, ShutdownCompletesWaitingCallsWithShutdown) {

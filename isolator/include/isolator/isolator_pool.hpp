@@ -43,7 +43,9 @@ struct PoolMetrics {
   std::uint64_t calls = 0;     ///< calls completed
   std::uint64_t failures = 0;  ///< calls completed with a Failure
   std::map<std::string, std::uint64_t> failures_by_kind;
-  std::uint64_t restarts = 0;  ///< children restarted by their supervisor
+  /// Children restarted by their supervisor (counted as their RestartedEvents are delivered:
+  /// with Options::callback_executor, as that executor runs them).
+  std::uint64_t restarts = 0;
   std::uint64_t recycled = 0;  ///< children replaced (or stopped when idle) by the recycling rules
   std::size_t queue_length = 0;
   /// Latency (queueing included) of the most recent calls, up to 4096 of them.

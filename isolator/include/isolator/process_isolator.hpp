@@ -8,8 +8,9 @@
 //
 // Threads: every member function may be called from any thread, concurrently. Calls are
 // queued and run one at a time in the child, in the order they were made. Completion
-// handlers and Options callbacks run on the isolator's own I/O thread unless a handler has
-// an associated executor (as use_awaitable's and bind_executor's do), which is then used.
+// handlers run on the isolator's own I/O thread unless a handler has an associated
+// executor (as use_awaitable's and bind_executor's do), which is then used; Options
+// callbacks run there unless Options::callback_executor is set.
 //
 // When the child dies (crash, exit, kill), the call it was running fails with the cause
 // (or runs again, if it asked for retries), and the supervisor starts a fresh child after a
