@@ -6,6 +6,8 @@
 #   ./build.sh test --sanitize    the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #                                 (separate build tree: build-sanitize/)
 #   ./build.sh test --tsan        the same under ThreadSanitizer (build tree: build-tsan/)
+#   ./build.sh bench              build and run the benchmarks beside their floors and Python's
+#                                 process pool; writes build/bench-results.json and prints the table
 #
 # Idempotent: packages are installed only when missing, CMake configures once, and Ninja
 # rebuilds only what changed.
@@ -24,6 +26,9 @@ apt_packages=(
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libcli11-dev
 )
+
+# Only for ./build.sh bench.
+bench_packages=(libbenchmark-dev python3)
 
 log() { printf '[build.sh] %s\n' "$*" >&2; }
 die() { printf '[build.sh] error: %s\n' "$*" >&2; exit 1; }
@@ -50,7 +55,7 @@ apt_update_once() {
 
 install_packages() {
   local missing=()
-  for p in "${apt_packages[@]}"; do is_installed "$p" || missing+=("$p"); done
+  for p in "$@"; do is_installed "$p" || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   apt_update_once
   log "installing: ${missing[*]}"
@@ -105,7 +110,7 @@ main() {
     esac
   done
 
-  install_packages
+  install_packages "${apt_packages[@]}"
   fetch_msgpack
 
   case "$cmd" in
@@ -118,7 +123,19 @@ main() {
       configure_and_build "$dir" "${extra[@]}"
       ctest --test-dir "$dir" --output-on-failure --timeout 120 -j "$(nproc)"
       ;;
-    *) die "unknown command '$cmd' (usage: ./build.sh [test [--sanitize|--tsan]])" ;;
+    bench)
+      install_packages "${bench_packages[@]}"
+      configure_and_build "$dir" "${extra[@]}"
+      cmake -S "$root" -B "$dir" -DISOLATOR_BUILD_BENCH=ON >/dev/null
+      cmake --build "$dir" --target isolator_bench
+      log "running the benchmarks (about 3 minutes; keep the machine otherwise idle)"
+      "$dir/bin/isolator_bench" --benchmark_out="$dir/bench-results.json" --benchmark_out_format=json
+      log "running the Python peer"
+      python3 "$root/bench/python_peer.py" > "$dir/bench-python.json"
+      python3 "$root/bench/report.py" "$dir/bench-results.json" "$dir/bench-python.json" "$dir/bench-table.md"
+      log "results: $dir/bench-results.json, table: $dir/bench-table.md"
+      ;;
+    *) die "unknown command '$cmd' (usage: ./build.sh [test [--sanitize|--tsan]] | bench)" ;;
   esac
 }
 

@@ -93,6 +93,16 @@ TEST_F(CallTest, CppExceptionIsThrewWithItsWhat) {
   EXPECT_EQ(isolator_->pid(), pid);
 }
 
+// pihost has its own (static) libstdc++; a C++ plugin uses the shared one. An exception
+// that escaped into pihost must leave the plugin's runtime healthy for the next calls.
+TEST_F(CallTest, APluginStillThrowsAndCatchesItselfAfterAnExceptionEscaped) {
+  expect_failure(call(plugin("throw")), FailureKind::threw, "boom from plugin");
+  expect_failure(call(plugin("throw"), "throw_int"), FailureKind::threw, "not a std::exception");
+  const auto r = call(plugin("throw"), "catch_inside");
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  EXPECT_EQ(*r.code, 7) << "the plugin's runtime counts exceptions still in flight";
+}
+
 TEST_F(CallTest, NonStdExceptionIsThrew) {
   expect_failure(call(plugin("throw"), "throw_int"), FailureKind::threw, "not a std::exception");
 }

@@ -2,6 +2,7 @@
 // `throw_huge` throws a runtime_error whose what() is 17 MB long.
 #include <isolator/plugin.hpp>
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -11,4 +12,14 @@ ISOLATOR_PLUGIN_EXPORT int throw_int(int, char**) { throw 42; }
 
 ISOLATOR_PLUGIN_EXPORT int throw_huge(int, char**) {
   throw std::runtime_error(std::string(17'000'000, 'x'));
+}
+
+// Throws and catches inside the plugin; returns 7 plus the exceptions the plugin's C++
+// runtime believes are still in flight (0 when it is healthy).
+ISOLATOR_PLUGIN_EXPORT int catch_inside(int, char**) {
+  try {
+    throw std::runtime_error("caught in the plugin");
+  } catch (const std::exception&) {
+    return 7 + std::uncaught_exceptions();
+  }
 }
