@@ -76,7 +76,7 @@ void CallRunner::run() {
   }
 }
 
-void CallRunner::execute(const Invoke& invoke) {
+void CallRunner::execute(Invoke& invoke) {
   // Before anything of the call runs (loading the library included), so that the host knows
   // the call began and which output is the call's.
   std::fflush(nullptr);
@@ -88,11 +88,11 @@ void CallRunner::execute(const Invoke& invoke) {
   }
 
   // argv as a C program sees it: the library's path, the arguments, then NULL. The method
-  // may modify the strings, so it gets its own copies.
+  // may modify the strings: it gets the call's own (moved, not copied).
   std::vector<std::string> strings;
   strings.reserve(invoke.args.size() + 1);
   strings.push_back(invoke.library);
-  strings.insert(strings.end(), invoke.args.begin(), invoke.args.end());
+  for (auto& arg : invoke.args) strings.push_back(std::move(arg));
   std::vector<char*> argv;
   argv.reserve(strings.size() + 1);
   for (auto& s : strings) argv.push_back(s.data());

@@ -26,7 +26,8 @@ class CallRunner {
 
  private:
   void run();
-  void execute(const isolator::wire::Invoke& invoke);
+  // Runs one call and replies; takes the arguments out of `invoke`.
+  void execute(isolator::wire::Invoke& invoke);
 
   Channel& channel_;
   LibraryCache libraries_;  // used by the call thread only

@@ -13,6 +13,8 @@ std::int64_t micros(const timeval& t) {
   return static_cast<std::int64_t>(t.tv_sec) * 1'000'000 + t.tv_usec;
 }
 
+// Both files are opened per call, not kept open: a plugin sees no descriptors of pihost's
+// but the channel and the host watch (docs/architecture.md). Plain system calls, no stdio.
 void reset_peak_rss() {
   // "5" resets VmHWM to the current RSS (Documentation/filesystems/proc.rst, clear_refs).
   const int fd = ::open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
@@ -22,14 +24,16 @@ void reset_peak_rss() {
 }
 
 std::int64_t peak_rss_bytes() {
-  std::FILE* status = std::fopen("/proc/self/status", "re");
-  if (status == nullptr) return 0;
-  char line[256];
+  const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char text[4096];
+  const ssize_t n = ::read(fd, text, sizeof(text) - 1);
+  ::close(fd);
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  const char* line = std::strstr(text, "\nVmHWM:");
   long long kib = 0;
-  while (std::fgets(line, sizeof(line), status) != nullptr) {
-    if (std::sscanf(line, "VmHWM: %lld kB", &kib) == 1) break;
-  }
-  std::fclose(status);
+  if (line == nullptr || std::sscanf(line, "\nVmHWM: %lld kB", &kib) != 1) return 0;
   return static_cast<std::int64_t>(kib) * 1024;
 }
 

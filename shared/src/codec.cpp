@@ -7,7 +7,13 @@
 namespace isolator::wire {
 namespace {
 
-using Packer = msgpack::packer<msgpack::sbuffer>;
+// msgpack's packer writes into this: straight into the frame being built, so a large
+// argument is copied once (not into a growing sbuffer, then a body, then a frame).
+struct StringSink {
+  std::string& out;
+  void write(const char* data, std::size_t size) { out.append(data, size); }
+};
+using Packer = msgpack::packer<StringSink>;
 
 template <class... F>
 struct Overloaded : F... {
@@ -293,32 +299,58 @@ msgpack::unpack_limit decoder_limits(std::size_t body_bytes) {
 
 }  // namespace
 
+// A little more than the encoded size of `message`, so that encoding never reallocates.
+std::size_t size_hint(const Message& message) {
+  constexpr std::size_t per_field = 16;  // msgpack's headers and numbers, generously
+  return std::visit(Overloaded{
+                        [&](const Invoke& m) {
+                          std::size_t n = 64 + m.library.size() + m.symbol.size();
+                          for (const auto& arg : m.args) n += arg.size() + per_field;
+                          return n;
+                        },
+                        [&](const Failed& m) { return 128 + m.message.size(); },
+                        [&](const SetData& m) { return 64 + m.key.size() + m.value.size(); },
+                        [&](const GetData& m) { return 64 + m.key.size(); },
+                        [&](const DataValue& m) { return 64 + m.value.size(); },
+                        [&](const auto&) { return std::size_t{128}; },
+                    },
+                    message);
+}
+
 std::string encode(const Message& message) {
-  msgpack::sbuffer buffer;
-  Packer packer(buffer);
+  std::string body;
+  body.reserve(size_hint(message));
+  StringSink sink{body};
+  Packer packer(sink);
   pack_message(packer, message);
-  return std::string(buffer.data(), buffer.size());
+  return body;
 }
 
 std::string encode_frame(const Message& message) {
-  const std::string body = encode(message);
-  const auto n = static_cast<std::uint32_t>(body.size());
   std::string frame;
-  frame.reserve(frame_header_bytes + body.size());
-  frame.push_back(static_cast<char>((n >> 24) & 0xff));
-  frame.push_back(static_cast<char>((n >> 16) & 0xff));
-  frame.push_back(static_cast<char>((n >> 8) & 0xff));
-  frame.push_back(static_cast<char>(n & 0xff));
-  frame += body;
+  frame.reserve(frame_header_bytes + size_hint(message));
+  frame.append(frame_header_bytes, '\0');  // the length, filled in below
+  StringSink sink{frame};
+  Packer packer(sink);
+  pack_message(packer, message);
+  const auto n = static_cast<std::uint32_t>(frame.size() - frame_header_bytes);
+  frame[0] = static_cast<char>((n >> 24) & 0xff);
+  frame[1] = static_cast<char>((n >> 16) & 0xff);
+  frame[2] = static_cast<char>((n >> 8) & 0xff);
+  frame[3] = static_cast<char>(n & 0xff);
   return frame;
 }
+
+// Strings and binaries stay where they are in the frame body while it is decoded (the body
+// outlives the msgpack objects), instead of being copied into the unpacker's zone first.
+bool reference_in_body(msgpack::type::object_type, std::size_t, void*) { return true; }
 
 Message decode(std::string_view body) {
   if (body.empty()) throw ProtocolError("empty frame");
   msgpack::object_handle handle;
   std::size_t offset = 0;
   try {
-    handle = msgpack::unpack(body.data(), body.size(), offset, nullptr, nullptr,
+    handle = msgpack::unpack(body.data(), body.size(), offset, reference_in_body, nullptr,
                              decoder_limits(body.size()));
   } catch (const msgpack::insufficient_bytes&) {
     throw ProtocolError("truncated msgpack object (frame of " + std::to_string(body.size()) +

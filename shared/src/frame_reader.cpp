@@ -44,7 +44,12 @@ void FrameReader::validate_headers() {
                std::to_string(max_frame_bytes_) + " bytes";
       return;
     }
-    if (buffer_.size() - validated_ - frame_header_bytes < length) return;  // body incomplete
+    if (buffer_.size() - validated_ - frame_header_bytes < length) {
+      // Body incomplete: make room for all of it now (the length is sound), so a large frame
+      // arriving in pieces is not copied at every doubling.
+      buffer_.reserve(validated_ + frame_header_bytes + length);
+      return;
+    }
     validated_ += frame_header_bytes + length;
   }
 }

@@ -84,8 +84,9 @@ class CgroupV1Box final : public Box {
     }
     if (const auto* cpuacct = dir("cpuacct")) {
       cpu_baseline_ns_ = usage_ns(*cpuacct);
-      user_baseline_ = cgroupfs::keyed(*cpuacct / "cpuacct.stat", "user").value_or(0);
-      system_baseline_ = cgroupfs::keyed(*cpuacct / "cpuacct.stat", "system").value_or(0);
+      auto ticks = cgroupfs::keyed_all(*cpuacct / "cpuacct.stat");  // one read for both
+      user_baseline_ = ticks["user"];
+      system_baseline_ = ticks["system"];
     }
   }
 
@@ -104,8 +105,9 @@ class CgroupV1Box final : public Box {
   BoxUsage call_usage() override {
     BoxUsage usage;
     if (const auto* cpuacct = dir("cpuacct")) {
-      usage.cpu_user = ticks(cgroupfs::keyed(*cpuacct / "cpuacct.stat", "user").value_or(0) - user_baseline_);
-      usage.cpu_sys = ticks(cgroupfs::keyed(*cpuacct / "cpuacct.stat", "system").value_or(0) - system_baseline_);
+      auto stat = cgroupfs::keyed_all(*cpuacct / "cpuacct.stat");  // one read for both
+      usage.cpu_user = ticks(stat["user"] - user_baseline_);
+      usage.cpu_sys = ticks(stat["system"] - system_baseline_);
     }
     if (const auto* memory = dir("memory")) {
       if (auto peak = cgroupfs::read(*memory / "memory.max_usage_in_bytes")) {

@@ -120,6 +120,15 @@ std::optional<std::uint64_t> keyed(const fs::path& file, const std::string& key)
   return std::nullopt;
 }
 
+std::map<std::string, std::uint64_t> keyed_all(const fs::path& file) {
+  std::map<std::string, std::uint64_t> values;
+  std::ifstream in(file);
+  std::string name;
+  std::uint64_t value = 0;
+  while (in >> name >> value) values[name] = value;
+  return values;
+}
+
 std::vector<int> procs(const fs::path& dir) {
   std::vector<int> pids;
   std::ifstream in(dir / "cgroup.procs");

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,9 @@ std::string write(const std::filesystem::path& file, const std::string& value);
 
 /// The number after `key` on a "key value" line of `file` (memory.events, cpu.stat...).
 std::optional<std::uint64_t> keyed(const std::filesystem::path& file, const std::string& key);
+
+/// Every "name value" line of a flat keyed file (cpu.stat, memory.events), read once.
+std::map<std::string, std::uint64_t> keyed_all(const std::filesystem::path& file);
 
 /// The pids listed in `dir`/cgroup.procs.
 std::vector<int> procs(const std::filesystem::path& dir);

@@ -27,7 +27,11 @@ class RlimitBox final : public Box {
 
   void kill_all() override {}  // pihost's group and pihost's own cleanup do this
 
-  void begin_call() override { baseline_ = read_process_usage(pid_); }
+  // The baseline serves only the per-call CPU-time limit: without one, nothing is read
+  // (a /proc read is a visible part of a warm call's cost).
+  void begin_call() override {
+    if (limits_.cpu_time_per_call) baseline_ = read_process_usage(pid_);
+  }
 
   bool oom_killed_since_begin() override { return false; }  // pihost reports bad_alloc itself
 
