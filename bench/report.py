@@ -46,7 +46,8 @@ def main():
         return micros(find(name))
 
     def row(figure, placement, value, floor, ratio, target, met):
-        rows.append((figure, placement, value, floor, ratio, target, "yes" if met else "**no**"))
+        rows.append((figure, placement, value, floor, ratio, target,
+                     "" if met is None else "yes" if met else "**no**"))
 
     # Warm round trips.
     for where in ("same_cpu", "cross_cpu", "scheduler"):
@@ -54,8 +55,8 @@ def main():
         target = 1.3 if where != "scheduler" else None
         row("warm call round trip, blocking invoke", where, f"{ours:.1f} µs",
             f"raw socket echo {raw:.1f} µs", f"{ours / raw:.2f}×",
-            "≤ 1.3× the raw echo" if target else "(see next row)",
-            ours / raw <= 1.3 if target else True)
+            "≤ 1.3× the raw echo" if target else "(see the next row)",
+            ours / raw <= 1.3 if target else None)
     same, sched = us("warm_rtt/invoke/same_cpu"), us("warm_rtt/invoke/scheduler")
     row("warm round trip left to the scheduler", "scheduler vs same_cpu", f"{sched:.1f} µs",
         f"same CPU {same:.1f} µs", f"{sched / same:.2f}×", "≤ 1.5× the same-CPU figure",
@@ -112,11 +113,12 @@ def main():
         f"{ours / raw:.2f}×", "≥ 3 GB/s", ours >= 3e9)
 
     # The peer.
-    row("Python ProcessPoolExecutor warm call", "scheduler", f"{peer['warm_call_us']:.1f} µs",
-        f"isolator {sched:.1f} µs", f"isolator is {peer['warm_call_us'] / sched:.1f}× faster", "", True)
-    row(f"Python ProcessPoolExecutor first call ({peer['start_method']})", "scheduler",
-        f"{peer['first_call_us'] / 1000:.2f} ms", f"isolator {cold / 1000:.2f} ms",
-        f"isolator is {peer['first_call_us'] / cold:.1f}× faster", "", True)
+    row("peer: Python ProcessPoolExecutor warm call", "scheduler", f"{peer['warm_call_us']:.1f} µs",
+        f"isolator warm call {sched:.1f} µs", f"Python ÷ isolator = {peer['warm_call_us'] / sched:.2f}",
+        "(reported, no target)", None)
+    row(f"peer: Python ProcessPoolExecutor first call ({peer['start_method']})", "scheduler",
+        f"{peer['first_call_us'] / 1000:.2f} ms", f"isolator cold call {cold / 1000:.2f} ms",
+        f"Python ÷ isolator = {peer['first_call_us'] / cold:.2f}", "(reported, no target)", None)
 
     header = ("figure", "placement", "median", "floor / comparison (same run)", "ratio", "target", "met")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -128,9 +130,10 @@ def main():
     if len(sys.argv) > 3:
         with open(sys.argv[3], "w") as f:
             f.write(text)
-    missed = [r[0] for r in rows if r[6] != "yes"]
-    print(f"{len(rows) - len(missed)} of {len(rows)} figures meet their targets"
-          + (": missed: " + "; ".join(missed) if missed else ""))
+    targets = [r for r in rows if not r[5].startswith("(")]
+    missed = [f"{r[0]} ({r[1]})" if r[1] else r[0] for r in targets if r[6] != "yes"]
+    print(f"{len(targets) - len(missed)} of {len(targets)} targets met"
+          + (". Missed: " + "; ".join(missed) if missed else ""))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -131,10 +132,48 @@ void start_host_watch(pid_t host_pid) {
   std::thread(watch, host_pid, pidfd).detach();
 }
 
+// The children of every thread of `pid`, from /proc/PID/task/TID/children.
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> children;
+  const std::string tasks_path = "/proc/" + std::to_string(pid) + "/task";
+  DIR* tasks = ::opendir(tasks_path.c_str());
+  if (tasks == nullptr) return children;  // gone
+  while (const dirent* task = ::readdir(tasks)) {
+    if (task->d_name[0] == '.') continue;
+    std::FILE* file = std::fopen((tasks_path + "/" + task->d_name + "/children").c_str(), "re");
+    if (file == nullptr) continue;
+    long child = 0;
+    while (std::fscanf(file, "%ld", &child) == 1) children.push_back(static_cast<pid_t>(child));
+    std::fclose(file);
+  }
+  ::closedir(tasks);
+  return children;
+}
+
+// pihost's descendants with their parents: from each process's children files, so the cost
+// grows with the descendants, not with every process on the machine; by a scan of all of
+// /proc where the kernel lacks those files (CONFIG_PROC_CHILDREN).
+std::vector<std::pair<pid_t, pid_t>> descendants_of(pid_t root) {
+  static const bool children_files =
+      ::access(("/proc/self/task/" + std::to_string(::gettid()) + "/children").c_str(), R_OK) == 0;
+  if (!children_files) return descendants(root, process_parents());
+  std::vector<std::pair<pid_t, pid_t>> found;
+  std::vector<pid_t> frontier{root};
+  while (!frontier.empty() && found.size() < 65536) {  // bounded, as a pids limit would be
+    const pid_t parent = frontier.back();
+    frontier.pop_back();
+    for (const pid_t child : children_of(parent)) {
+      found.emplace_back(child, parent);
+      frontier.push_back(child);
+    }
+  }
+  return found;
+}
+
 void kill_descendants() {
   const pid_t self = ::getpid();
   for (int round = 0; round < kill_rounds; ++round) {
-    const auto found = descendants(self, process_parents());
+    const auto found = descendants_of(self);
     if (found.empty()) return;
     for (const auto& [pid, parent] : found) {
       // Through a pidfd, after checking that the pid still belongs to the same process (its
