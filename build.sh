@@ -6,6 +6,8 @@
 #   ./build.sh test --sanitize    the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #                                 (separate build tree: build-sanitize/)
 #   ./build.sh test --tsan        the same under ThreadSanitizer (build tree: build-tsan/)
+#   ./build.sh fuzz [SECONDS]     run each libFuzzer target for SECONDS (default 60) from the
+#                                 seed corpus (clang; build tree: build-fuzz/)
 #   ./build.sh bench              build and run the benchmarks beside their floors and Python's
 #                                 process pool; writes build/bench-results.json and prints the table
 #
@@ -27,8 +29,9 @@ apt_packages=(
   nlohmann-json3-dev libcli11-dev
 )
 
-# Only for ./build.sh bench.
+# Only for ./build.sh bench, and ./build.sh fuzz.
 bench_packages=(libbenchmark-dev python3)
+fuzz_packages=(clang-14 libclang-rt-14-dev)
 
 log() { printf '[build.sh] %s\n' "$*" >&2; }
 die() { printf '[build.sh] error: %s\n' "$*" >&2; exit 1; }
@@ -97,16 +100,17 @@ configure_and_build() {
 main() {
   local cmd=${1:-run}
   if [ $# -gt 0 ]; then shift; fi
-  local dir="$root/build" extra=()
+  local dir="$root/build" extra=() seconds=60
   for arg in "$@"; do
     case "$arg" in
+      [0-9]*) [ "$cmd" = fuzz ] || die "a number of seconds goes with ./build.sh fuzz"; seconds=$arg ;;
       --sanitize) dir="$root/build-sanitize"; extra=(-DISOLATOR_SANITIZE=ON) ;;
       --tsan)
         dir="$root/build-tsan"; extra=(-DISOLATOR_SANITIZE_THREAD=ON)
         # A race fails the test that ran into it, at once.
         export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
         ;;
-      *) die "unknown option '$arg' (usage: ./build.sh [test [--sanitize|--tsan]])" ;;
+      *) die "unknown option '$arg' (usage: ./build.sh [test [--sanitize|--tsan]] | bench | fuzz [SECONDS])" ;;
     esac
   done
 
@@ -123,6 +127,28 @@ main() {
       configure_and_build "$dir" "${extra[@]}"
       ctest --test-dir "$dir" --output-on-failure --timeout 120 -j "$(nproc)"
       ;;
+    fuzz)
+      install_packages "${fuzz_packages[@]}"
+      dir="$root/build-fuzz"
+      if [ ! -f "$dir/CMakeCache.txt" ]; then
+        CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+          -DCMAKE_PREFIX_PATH="$deps/msgpack/usr" -DISOLATOR_FUZZ=ON \
+          -DISOLATOR_BUILD_TESTS=OFF -DISOLATOR_BUILD_EXAMPLES=OFF
+      fi
+      cmake --build "$dir" --target fuzz_seeds fuzz_frames_from_child fuzz_frames_from_host
+      local side
+      for side in child host; do
+        local corpus="$dir/corpus/$side" artifacts="$dir/artifacts/$side/"
+        mkdir -p "$corpus" "$artifacts"
+        "$dir/bin/fuzz_seeds" "$corpus"
+        log "fuzzing the frames from the $side for $seconds s"
+        # Fails (and keeps the input in $artifacts) on a crash, a leak, a timeout or an
+        # allocation past the limits; copy it into fuzz/regressions/ with the fix.
+        "$dir/bin/fuzz_frames_from_$side" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+          -malloc_limit_mb=512 -print_final_stats=1 -artifact_prefix="$artifacts" \
+          "$corpus" "$root/fuzz/regressions" || die "fuzz_frames_from_$side failed: see above and $artifacts"
+      done
+      ;;
     bench)
       install_packages "${bench_packages[@]}"
       configure_and_build "$dir" "${extra[@]}"
@@ -135,7 +161,7 @@ main() {
       python3 "$root/bench/report.py" "$dir/bench-results.json" "$dir/bench-python.json" "$dir/bench-table.md"
       log "results: $dir/bench-results.json, table: $dir/bench-table.md"
       ;;
-    *) die "unknown command '$cmd' (usage: ./build.sh [test [--sanitize|--tsan]] | bench)" ;;
+    *) die "unknown command '$cmd' (usage: ./build.sh [test [--sanitize|--tsan]] | bench | fuzz [SECONDS])" ;;
   esac
 }
 

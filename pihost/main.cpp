@@ -78,6 +78,11 @@ void serve(pihost::Channel& channel) {
   // on the runner's condition variable otherwise), and pihost leaves with _Exit anyway.
   auto& runner = *new pihost::CallRunner(channel);
   while (auto message = channel.receive()) {
+    if (isolator::wire::sender_of(*message) != isolator::wire::Sender::host) {
+      throw isolator::wire::ProtocolError("the host sent " +
+                                          std::string(isolator::wire::message_name(*message)) +
+                                          ", which only pihost may send");
+    }
     if (auto* invoke = std::get_if<isolator::wire::Invoke>(&*message)) {
       runner.submit(std::move(*invoke));
     } else if (auto* set = std::get_if<isolator::wire::SetData>(&*message)) {
@@ -92,10 +97,9 @@ void serve(pihost::Channel& channel) {
         value.reset();
       }
       channel.send(isolator::wire::DataValue{get->id, value.has_value(), value.value_or("")});
-    } else {
-      throw isolator::wire::ProtocolError("the host sent " +
-                                          std::string(isolator::wire::message_name(*message)) +
-                                          ", which only pihost may send");
+    } else {  // a message of the host's that this pihost does not know how to handle
+      throw isolator::wire::ProtocolError("pihost cannot handle the host's " +
+                                          std::string(isolator::wire::message_name(*message)));
     }
   }
 }

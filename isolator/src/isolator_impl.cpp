@@ -411,6 +411,11 @@ void ProcessIsolator::Impl::on_child_start_failed(detail::Child& child, std::str
 
 void ProcessIsolator::Impl::on_child_message(detail::Child& child, wire::Message message) {
   if (!is_current(child)) return;
+  if (wire::sender_of(message) != wire::Sender::child) {
+    child.fail_protocol("pihost sent " + std::string(wire::message_name(message)) +
+                        ", which only the host may send");
+    return;
+  }
   if (std::holds_alternative<wire::Pong>(message)) {
     last_pong_ = std::chrono::steady_clock::now();
     return;
@@ -450,9 +455,6 @@ void ProcessIsolator::Impl::on_child_message(detail::Child& child, wire::Message
     outcome.failure = Failure{to_kind(failure->reason), failure->message, std::nullopt, std::nullopt};
     outcome.usage = to_usage(failure->usage);
     on_reply(child, failure->id, std::move(outcome));
-  } else {
-    child.fail_protocol("pihost sent " + std::string(wire::message_name(message)) +
-                        ", which only the host may send");
   }
 }
 

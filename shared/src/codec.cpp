@@ -388,4 +388,17 @@ std::string_view message_name(const Message& message) {
   return names[message.index()];
 }
 
+Sender sender_of(const Message& message) {
+  return std::visit(Overloaded{
+                        [](const Hello&) { return Sender::child; },
+                        [](const Result&) { return Sender::child; },
+                        [](const Failed&) { return Sender::child; },
+                        [](const DataValue&) { return Sender::child; },
+                        [](const Started&) { return Sender::child; },
+                        [](const Pong&) { return Sender::child; },
+                        [](const auto&) { return Sender::host; },
+                    },
+                    message);
+}
+
 }  // namespace isolator::wire

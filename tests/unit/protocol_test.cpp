@@ -878,3 +878,23 @@ TEST(FrameReader, GoodFramesBeforeABadPrefixAreHandedOutThenTheErrorIsThrown) {
 
 }  // namespace
 }  // namespace isolator::wire
+
+namespace isolator::wire {
+namespace {
+
+TEST(MessageDirection, EachMessageHasExactlyTheSenderTheProtocolGivesIt) {
+  EXPECT_EQ(sender_of(Hello{}), Sender::child);
+  EXPECT_EQ(sender_of(Result{}), Sender::child);
+  EXPECT_EQ(sender_of(Failed{}), Sender::child);
+  EXPECT_EQ(sender_of(DataValue{}), Sender::child);
+  EXPECT_EQ(sender_of(Started{}), Sender::child);
+  EXPECT_EQ(sender_of(Pong{}), Sender::child);
+  EXPECT_EQ(sender_of(Invoke{}), Sender::host);
+  EXPECT_EQ(sender_of(SetData{}), Sender::host);
+  EXPECT_EQ(sender_of(GetData{}), Sender::host);
+  EXPECT_EQ(sender_of(Ping{}), Sender::host);
+  static_assert(std::variant_size_v<Message> == 10, "a new message needs its sender here");
+}
+
+}  // namespace
+}  // namespace isolator::wire

@@ -34,4 +34,10 @@ Message decode(std::string_view body);
 /// The message's type name as used in protocol.hpp ("Hello", "Invoke", ...).
 std::string_view message_name(const Message& message);
 
+/// Which side may send a message (docs/protocol.md): pihost sends Hello, Result, Failed,
+/// DataValue, Started and Pong; the host sends the rest. A message from the wrong side is a
+/// protocol error on either end.
+enum class Sender { host, child };
+Sender sender_of(const Message& message);
+
 }  // namespace isolator::wire

@@ -1,0 +1,65 @@
+// Writes the fuzzers' seed corpus into the directory given: one file per valid message of
+// each side, a conversation of several frames, and hostile frames (zero and oversized
+// lengths, a truncated frame, deep nesting, wrong field types, trailing bytes). The first
+// byte of each file is the fuzzers' read size.
+#include <isolator/wire/codec.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace isolator::wire;
+
+std::string frame_of_body(const std::string& body) {
+  const auto n = static_cast<std::uint32_t>(body.size());
+  std::string frame{static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
+                    static_cast<char>(n)};
+  return frame + body;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s DIRECTORY\n", argv[0]);
+    return 2;
+  }
+  const std::filesystem::path dir = argv[1];
+  std::filesystem::create_directories(dir);
+  const Usage usage{10, 5, 1, 4096};
+  const std::vector<std::pair<std::string, std::string>> seeds{
+      {"hello", encode_frame(Hello{protocol_version, 1234})},
+      {"started", encode_frame(Started{7})},
+      {"result", encode_frame(Result{7, 42, usage})},
+      {"failed", encode_frame(Failed{7, FailureReason::threw, "boom", usage})},
+      {"data_value", encode_frame(DataValue{3, true, std::string("\0\xff", 2)})},
+      {"pong", encode_frame(Pong{9})},
+      {"invoke", encode_frame(Invoke{7, "/lib/libplugin.so", "method", {"a", "", "ccc"}})},
+      {"set_data", encode_frame(SetData{"key", "value"})},
+      {"get_data", encode_frame(GetData{3, "key"})},
+      {"ping", encode_frame(Ping{9})},
+      {"conversation_child", encode_frame(Hello{protocol_version, 1}) + encode_frame(Started{1}) +
+                                 encode_frame(Result{1, 0, usage}) + encode_frame(Pong{1})},
+      {"conversation_host", encode_frame(SetData{"k", "v"}) + encode_frame(Invoke{1, "/l.so", "m", {}}) +
+                                encode_frame(Ping{1}) + encode_frame(GetData{2, "k"})},
+      {"zero_length", std::string(4, '\0')},
+      {"oversized_length", std::string("\x7f\xff\xff\xff", 4)},
+      {"truncated", encode_frame(Result{1, 0, usage}).substr(0, 9)},
+      {"deep_nesting", frame_of_body(std::string(64, '\x91') + '\x01')},
+      {"wrong_field_type", frame_of_body("\x93\x03\xa1x\x01")},
+      {"trailing_bytes", frame_of_body(encode(Started{1}) + "\xc0")},
+      {"huge_array_header", frame_of_body("\xdd\xff\xff\xff\xff")},
+      {"unknown_type", frame_of_body("\x92\x7f\x01")},
+  };
+  for (const auto& [name, bytes] : seeds) {
+    for (const char piece : {'\x00', '\x03', '\x3f'}) {  // 1, 4 and 64 bytes per read
+      std::ofstream out(dir / (name + "_" + std::to_string(static_cast<int>(piece))), std::ios::binary);
+      out << piece << bytes;
+    }
+  }
+  return 0;
+}
