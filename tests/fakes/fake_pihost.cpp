@@ -11,6 +11,15 @@
 //   wrong_id             on Invoke, replies with a Result for another id
 //   close_without_exit   on Invoke, closes the channel and stays alive
 //   reply_then_crash     answers the first Invoke (Started, Result 5), then dies of SIGSEGV
+//   duplicate_reply      answers the first Invoke twice (Started, Result 5, Result 5)
+//   late_reply           on Invoke, sends Started, then Result 5 only after 2 s
+//   wrong_sender         on Invoke, replies with an Invoke (which only the host may send)
+//   slow_loris           on Invoke, sends Started, then a Result one byte every 100 ms, and
+//                        reads nothing more (no Pong)
+//   half_frame_shutdown  on Invoke, sends Started and half a Result, shuts the socket down
+//                        for writing and stays alive
+//   half_frame_exit      on Invoke, sends Started and half a Result, then exits 0
+//   half_frame_stop      on Invoke, sends Started and half a Result, then stops (SIGSTOP)
 //   linger               stays alive after the channel closes (dies of SIGTERM)
 //   stubborn             stays alive after the channel closes and ignores SIGTERM
 #include <isolator/wire/codec.hpp>
@@ -117,6 +126,27 @@ int main(int argc, char** argv) {
   } else if (mode == "reply_then_crash") {
     send_bytes(fd, encode_frame(Started{invoke.id}) + encode_frame(Result{invoke.id, 5, {}}));
     ::raise(SIGSEGV);
+  } else if (mode == "duplicate_reply") {
+    const std::string result = encode_frame(Result{invoke.id, 5, {}});
+    send_bytes(fd, encode_frame(Started{invoke.id}) + result + result);
+  } else if (mode == "late_reply") {
+    send_bytes(fd, encode_frame(Started{invoke.id}));
+    ::sleep(2);
+    send_bytes(fd, encode_frame(Result{invoke.id, 5, {}}));
+  } else if (mode == "wrong_sender") {
+    send_bytes(fd, encode_frame(Invoke{invoke.id, "/x.so", "method", {}}));
+  } else if (mode == "slow_loris") {
+    send_bytes(fd, encode_frame(Started{invoke.id}));
+    for (const char byte : encode_frame(Result{invoke.id, 5, {}})) {
+      send_bytes(fd, std::string(1, byte));
+      ::usleep(100'000);
+    }
+  } else if (mode.rfind("half_frame_", 0) == 0) {
+    const std::string result = encode_frame(Result{invoke.id, 5, {}});
+    send_bytes(fd, encode_frame(Started{invoke.id}) + result.substr(0, result.size() / 2));
+    if (mode == "half_frame_shutdown") ::shutdown(fd, SHUT_WR);
+    if (mode == "half_frame_exit") std::exit(0);
+    if (mode == "half_frame_stop") ::raise(SIGSTOP);
   }
   sleep_forever();
 }
