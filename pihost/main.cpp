@@ -13,6 +13,7 @@
 
 #include <isolator/wire/codec.hpp>
 
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,11 +34,12 @@ struct Arguments {
   std::string channel;
   pid_t host_pid = 0;
   std::size_t max_frame_bytes = isolator::wire::default_max_frame_bytes;
+  bool core_dumps = false;  // --core-dumps: stay dumpable (Options::allow_core_dumps)
 };
 
 [[noreturn]] void usage_error(const char* message) {
   std::fprintf(stderr,
-               "pihost: %s\nusage: pihost --channel PATH --host-pid PID [--max-frame-bytes N]\n"
+               "pihost: %s\nusage: pihost --channel PATH --host-pid PID [--max-frame-bytes N] [--core-dumps]\n"
                "pihost is started by the isolator library; it is not meant to be run by hand.\n",
                message);
   std::exit(exit_usage);
@@ -57,6 +59,10 @@ Arguments parse(int argc, char** argv) {
   Arguments args;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--core-dumps") {
+      args.core_dumps = true;
+      continue;
+    }
     if (i + 1 >= argc) usage_error(("missing value for " + flag).c_str());
     const char* value = argv[++i];
     if (flag == "--channel") {
@@ -108,6 +114,9 @@ void serve(pihost::Channel& channel) {
 
 int main(int argc, char** argv) {
   const Arguments args = parse(argc, argv);
+  // exec made pihost dumpable again: unless core dumps were asked for, no core and no
+  // ptrace by other processes of the user.
+  if (!args.core_dumps) ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   pihost::guard_against_orphans(args.host_pid);
   pihost::start_host_watch(args.host_pid);
   // Plugin output reaches the host line by line, as it is written.

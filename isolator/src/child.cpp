@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -88,6 +89,7 @@ void Child::spawn(const ChildSpec& spec) {
   request.executable = spec.pihost;
   request.args = {"--channel", socket_path_.string(), "--host-pid", std::to_string(::getpid()),
                   "--max-frame-bytes", std::to_string(spec.max_frame_bytes)};
+  if (spec.allow_core_dumps) request.args.push_back("--core-dumps");
   request.environment = spec.environment;
   request.working_directory = workdir;
   if (!spec.limits.cpu_affinity.empty()) {
@@ -98,6 +100,7 @@ void Child::spawn(const ChildSpec& spec) {
   }
   box_ = spec.backend->make_box(spec.limits);
   box_->prepare(request);
+  if (!spec.allow_core_dumps) request.rlimits.push_back({RLIMIT_CORE, 0});
   SpawnedProcess spawned = spawn_process(request);
   pid_ = spawned.pid;
   box_->adopt(pid_);

@@ -66,6 +66,7 @@ struct ChildSpec {
   std::vector<std::string> environment;
   std::chrono::milliseconds start_timeout{};
   std::size_t max_frame_bytes = 0;
+  bool allow_core_dumps = false;  // Options::allow_core_dumps
   std::size_t max_line_bytes = 0;
   Backend* backend = nullptr;  ///< confines the child; outlives it
   Limits limits;               ///< the limits the backend enforces (only those)

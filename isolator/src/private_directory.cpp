@@ -5,6 +5,9 @@
 
 #include <isolator/errors.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -29,6 +32,16 @@ PrivateDirectory::PrivateDirectory() {
                      " (set TMPDIR or XDG_RUNTIME_DIR to a writable directory)");
   }
   path_ = pattern;
+  // What mkdtemp made must be ours alone: a directory (not a link planted in a race), owned
+  // by this user, mode 0700. Anything else is refused rather than used.
+  struct stat made {};
+  if (::lstat(pattern.c_str(), &made) != 0 || !S_ISDIR(made.st_mode) || made.st_uid != ::geteuid() ||
+      (made.st_mode & 0777) != 0700) {
+    const std::string what = S_ISLNK(made.st_mode) ? "a symbolic link" : "not a directory of ours with mode 0700";
+    ::rmdir(pattern.c_str());
+    throw StartError("the private directory " + pattern + " is " + what +
+                     "; refusing to use it (is " + base_directory().string() + " shared and writable by others?)");
+  }
 }
 
 PrivateDirectory::~PrivateDirectory() {

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -94,6 +95,10 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int child_main(vo
     child_fail(plan, "set up its stdio");
   }
   if (::syscall(SYS_chdir, plan->workdir) != 0) child_fail(plan, "enter its working directory");
+  // A fixed file mode mask, not whatever the host had; and no privileges gained through exec
+  // (setuid or file-capability binaries a plugin might run).
+  ::syscall(SYS_umask, 022);
+  if (::syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1UL, 0UL, 0UL, 0UL) != 0) child_fail(plan, "set no_new_privs");
   if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) child_fail(plan, "close inherited descriptors");
   const std::uint64_t no_signals = 0;
   ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &no_signals, nullptr, sizeof(no_signals));

@@ -6,7 +6,8 @@
 // Between clone and exec the child, in this order: resets every signal to its default
 // disposition, starts a new session (no controlling terminal), joins the given cgroups, sets
 // the given rlimits (soft and hard), sets its CPU affinity, puts /dev/null on stdin and the
-// pipes on stdout and stderr, enters the working directory, closes every descriptor from 3
+// pipes on stdout and stderr, enters the working directory, sets umask 022 and no_new_privs,
+// closes every descriptor from 3
 // up (whatever its close-on-exec flag), unblocks all signals and execs with exactly the
 // given environment. Only raw system calls run there: nothing allocates or locks.
 #pragma once

@@ -1,10 +1,17 @@
-// What the child inherits from the host: descriptors, environment, working directory.
+// What the child inherits from the host: descriptors, environment, working directory,
+// signal state, umask, terminal, privileges and core dumps.
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 
 namespace isolator {
 namespace {
@@ -80,6 +87,90 @@ TEST(ChildEnvironment, WorkingDirectoryIsPrivateAndRemovedAtShutdown) {
   EXPECT_EQ(status.permissions() & std::filesystem::perms::all, std::filesystem::perms::owner_all);
   isolator->shutdown();
   EXPECT_TRUE(std::filesystem::is_empty(tmp.path())) << "the private directory was removed";
+}
+
+}  // namespace
+}  // namespace isolator
+
+namespace isolator {
+namespace {
+
+// The lines of `process_state` (tests/plugins/inspect.c), by their first word.
+std::map<std::string, std::string> process_state(const Options& options) {
+  auto isolator = ProcessIsolator::create(options);
+  const auto r = isolator->invoke(test::plugin("inspect"), "process_state", {});
+  EXPECT_TRUE(r.ok()) << r.failure->message;
+  std::map<std::string, std::string> state;
+  for (const auto& line : r.output) {
+    const auto space = line.text.find_first_of(" \t");
+    if (space == std::string::npos) continue;
+    state[line.text.substr(0, space)] = line.text.substr(line.text.find_first_not_of(" \t", space));
+  }
+  return state;
+}
+
+// Sets the host's signal state and umask for a test's duration, as an application might.
+class HostSignalState {
+ public:
+  HostSignalState() {
+    previous_usr1_ = std::signal(SIGUSR1, SIG_IGN);
+    previous_usr2_ = std::signal(SIGUSR2, [](int) {});
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, &previous_mask_);
+    previous_umask_ = ::umask(077);
+  }
+  ~HostSignalState() {
+    std::signal(SIGUSR1, previous_usr1_);
+    std::signal(SIGUSR2, previous_usr2_);
+    pthread_sigmask(SIG_SETMASK, &previous_mask_, nullptr);
+    ::umask(previous_umask_);
+  }
+  HostSignalState(const HostSignalState&) = delete;
+  HostSignalState& operator=(const HostSignalState&) = delete;
+
+ private:
+  void (*previous_usr1_)(int) = SIG_DFL;
+  void (*previous_usr2_)(int) = SIG_DFL;
+  sigset_t previous_mask_{};
+  mode_t previous_umask_ = 022;
+};
+
+std::uint64_t bit(int signal) { return std::uint64_t{1} << (signal - 1); }
+
+TEST(ChildEnvironment, NoSignalStateOrUmaskOfTheHostReachesThePlugin) {
+  HostSignalState host;  // SIGUSR1 ignored, a SIGUSR2 handler, SIGHUP blocked, umask 077
+  const auto state = process_state(test::options());
+  EXPECT_EQ(state.at("umask"), "022") << "a fixed umask, not the host's";
+  const auto blocked = std::stoull(state.at("SigBlk:"), nullptr, 16);
+  const auto ignored = std::stoull(state.at("SigIgn:"), nullptr, 16);
+  const auto caught = std::stoull(state.at("SigCgt:"), nullptr, 16);
+  // pihost blocks only its own parent-death signal (SIGRTMAX-3), which its watchdog takes.
+  EXPECT_EQ(blocked, bit(SIGRTMAX - 3)) << state.at("SigBlk:");
+  EXPECT_EQ(ignored, 0u) << "no signal ignored: " << state.at("SigIgn:");
+  // No standard signal (1..31) has a handler; glibc keeps its internal ones (32, 33).
+  EXPECT_EQ(caught & (bit(32) - 1), 0u) << state.at("SigCgt:");
+}
+
+TEST(ChildEnvironment, ThePluginHasNoControllingTerminalAndCannotGainPrivileges) {
+  const auto state = process_state(test::options());
+  EXPECT_NE(state.at("tty_open"), "ok") << "the child's session has no terminal";
+  EXPECT_EQ(state.at("no_new_privs"), "1");
+}
+
+TEST(ChildEnvironment, NoCoreDumpsUnlessAskedFor) {
+  const auto state = process_state(test::options());
+  EXPECT_EQ(state.at("core_limit"), "0");
+  EXPECT_EQ(state.at("dumpable"), "0");
+
+  Options allowed = test::options();
+  allowed.allow_core_dumps = true;
+  struct rlimit host_core {};
+  ::getrlimit(RLIMIT_CORE, &host_core);
+  const auto debug = process_state(allowed);
+  EXPECT_EQ(debug.at("core_limit"), std::to_string(host_core.rlim_cur)) << "the host's own limit";
+  EXPECT_EQ(debug.at("dumpable"), "1");
 }
 
 }  // namespace

@@ -8,8 +8,15 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 namespace isolator {
@@ -150,6 +157,69 @@ TEST(Robustness, HandlersBoundToAnotherContextKeepItRunningUntilTheyRun) {
                          }));
   app.run();  // returns only once the handler has run: the call counts as work for `app`
   EXPECT_EQ(code, 7);
+}
+
+}  // namespace
+}  // namespace isolator
+
+namespace isolator {
+namespace {
+
+std::atomic<int> application_sigchld_count{0};
+std::atomic<char> hammer_sink{0};  // keeps the hammering allocations from being optimised out
+
+// An application with its own SIGCHLD handler and its own children: the library neither
+// replaces the handler nor reaps children it did not start.
+TEST(Robustness, AnApplicationsSigchldHandlerAndChildrenAreLeftAlone) {
+  struct sigaction mine {};
+  mine.sa_handler = [](int) { ++application_sigchld_count; };
+  sigemptyset(&mine.sa_mask);
+  mine.sa_flags = SA_RESTART;
+  struct sigaction previous {};
+  ASSERT_EQ(::sigaction(SIGCHLD, &mine, &previous), 0);
+
+  const pid_t own = ::fork();  // the application's child: exits 7 at once
+  ASSERT_GE(own, 0);
+  if (own == 0) ::_exit(7);
+  {
+    auto isolator = ProcessIsolator::create(test::options());
+    ASSERT_FALSE(isolator->invoke(test::plugin("segv"), "method", {}).ok());  // a child dies
+    ASSERT_TRUE(isolator->invoke(test::plugin("args"), "echo", {"1"}).ok());
+  }
+  struct sigaction now {};
+  ::sigaction(SIGCHLD, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, mine.sa_handler) << "the library replaced the application's handler";
+  int status = 0;
+  ASSERT_EQ(::waitpid(own, &status, 0), own) << "the library reaped the application's child";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 7);
+  EXPECT_GE(application_sigchld_count.load(), 1) << "the application's handler ran";
+  ::sigaction(SIGCHLD, &previous, nullptr);
+}
+
+// Spawning from a host whose other threads hold malloc's and their own locks all the time:
+// the child between clone and exec takes no lock, so nothing can deadlock. Bounded by the
+// test's timeout; each spawn here takes milliseconds.
+TEST(Robustness, SpawningWhileSixteenThreadsHammerMallocAndAMutexNeverDeadlocks) {
+  std::atomic<bool> stop{false};
+  std::mutex shared;
+  std::vector<std::thread> hammers;
+  for (int i = 0; i < 16; ++i) {
+    hammers.emplace_back([&, i] {
+      for (std::size_t round = 0; !stop; ++round) {
+        std::lock_guard lock(shared);
+        std::unique_ptr<char[]> block(new char[1 + (round * 131 + static_cast<std::size_t>(i)) % 8192]);
+        block[0] = static_cast<char>(i);
+        hammer_sink = block[0];
+      }
+    });
+  }
+  for (int i = 0; i < 20; ++i) {
+    auto isolator = ProcessIsolator::create(test::options());
+    const auto r = isolator->invoke(test::plugin("args"), "echo", {std::to_string(i)});
+    ASSERT_TRUE(r.ok()) << r.failure->message;
+  }
+  stop = true;
+  for (auto& t : hammers) t.join();
 }
 
 }  // namespace

@@ -3,7 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 
 namespace isolator {
 namespace {
@@ -90,6 +96,67 @@ TEST(StartError, NoChildOrDirectoryIsLeftAfterAFailedStart) {
   start_error(options);
   in_tmp.reset();
   EXPECT_TRUE(std::filesystem::is_empty(tmp.path()));
+}
+
+}  // namespace
+}  // namespace isolator
+
+namespace isolator {
+namespace {
+
+// Sets an environment variable for a test's duration.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) previous_ = old;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (previous_) {
+      ::setenv(name_, previous_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> previous_;
+};
+
+TEST(StartError, AChannelPathTooLongForAUnixSocketFailsCleanlyAndSaysWhatToDo) {
+  test::TempDir dir;
+  std::filesystem::path deep = dir.path();
+  while (deep.native().size() < 120) deep /= "a-rather-long-directory-name";
+  std::filesystem::create_directories(deep);
+  ScopedEnv xdg("XDG_RUNTIME_DIR", deep.string());  // read first
+  try {
+    ProcessIsolator::create(test::options());
+    FAIL() << "a channel path longer than sun_path was accepted";
+  } catch (const StartError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("more than a Unix socket path may be (107)"), std::string::npos) << message;
+    EXPECT_NE(message.find("set TMPDIR or XDG_RUNTIME_DIR"), std::string::npos) << message;
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(deep)) << "the private directory was left behind";
+}
+
+TEST(StartError, ThePrivateDirectoryIsMode0700AndOwnedByTheHostsUser) {
+  test::TempDir dir;
+  ScopedEnv xdg("XDG_RUNTIME_DIR", dir.path().string());
+  auto isolator = ProcessIsolator::create(test::options());
+  int found = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    struct stat st {};
+    ASSERT_EQ(::lstat(entry.path().c_str(), &st), 0);
+    EXPECT_TRUE(S_ISDIR(st.st_mode)) << entry.path();
+    EXPECT_EQ(st.st_mode & 0777, 0700u) << entry.path();
+    EXPECT_EQ(st.st_uid, ::geteuid()) << entry.path();
+    ++found;
+  }
+  EXPECT_EQ(found, 1) << "one private directory, made under XDG_RUNTIME_DIR";
 }
 
 }  // namespace

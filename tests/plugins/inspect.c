@@ -6,12 +6,19 @@
  * `spawn_sleeper`: forks a child that sleeps 30 s (in pihost's process group), prints its
  *   pid, returns 0.
  * `cpus`: prints the CPUs it may run on, returns how many.
+ * `process_state`: prints "umask OOO", "no_new_privs N", "dumpable N", "core_limit N",
+ *   "tty_open ok|ERRNO", and the SigBlk/SigIgn/SigCgt lines of /proc/self/status; returns 0.
  * `litter`: fills the private directory (the parent of the working directory) with a
  *   non-empty directory, a file and a symlink to TARGET (argv[1]), returns 0. */
 #include <isolator/plugin.hpp>
 
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,4 +104,33 @@ ISOLATOR_PLUGIN_EXPORT int cpus(int argc, char** argv) {
     if (CPU_ISSET(cpu, &set)) printf("%d\n", cpu);
   }
   return CPU_COUNT(&set);
+}
+
+ISOLATOR_PLUGIN_EXPORT int process_state(int argc, char** argv) {
+  (void)argc;
+  (void)argv;
+  const mode_t mask = umask(0);
+  umask(mask);
+  printf("umask %03o\n", (unsigned)mask);
+  printf("no_new_privs %d\n", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+  printf("dumpable %d\n", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
+  struct rlimit core;
+  getrlimit(RLIMIT_CORE, &core);
+  printf("core_limit %llu\n", (unsigned long long)core.rlim_cur);
+  const int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (tty >= 0) {
+    printf("tty_open ok\n");
+    close(tty);
+  } else {
+    printf("tty_open %s\n", strerror(errno));
+  }
+  FILE* status = fopen("/proc/self/status", "re");
+  char line[256];
+  while (status != NULL && fgets(line, sizeof line, status) != NULL) {
+    if (strncmp(line, "SigBlk:", 7) == 0 || strncmp(line, "SigIgn:", 7) == 0 || strncmp(line, "SigCgt:", 7) == 0) {
+      fputs(line, stdout);
+    }
+  }
+  if (status != NULL) fclose(status);
+  return 0;
 }

@@ -105,6 +105,11 @@ struct Options {
   /// What the child may use. Every limit set is read back after it is set.
   Limits limits;
 
+  /// False (the default): the child dumps no core (RLIMIT_CORE 0, and pihost makes itself
+  /// not dumpable, which also keeps processes of the same user from ptrace-attaching to it).
+  /// True: both are left as the host has them, for debugging a crashing plugin.
+  bool allow_core_dumps = false;
+
   /// When a requested limit cannot be enforced by the chosen backend: true fails the start
   /// with a StartError naming the limit, the reason and the fix; false logs a warning and
   /// runs without it (each CallResult names the backend that confined the call).
