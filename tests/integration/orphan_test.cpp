@@ -13,6 +13,8 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <thread>
 
 namespace isolator {
@@ -153,6 +155,19 @@ int dead_pid() {
   return pid;
 }
 
+// This process's start time in clock ticks since boot (field 22 of /proc/self/stat), as
+// the directory names of a host carry it.
+unsigned long long own_start_time() {
+  std::ifstream in("/proc/self/stat");
+  const std::string stat((std::istreambuf_iterator<char>(in)), {});
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // from field 3 on
+  std::string field;
+  for (int i = 3; i < 22; ++i) fields >> field;
+  unsigned long long start = 0;
+  fields >> start;
+  return start;
+}
+
 TEST(Sweep, TheNextHostRemovesWhatDeadHostsLeftAndKeepsWhatLiveOnesUse) {
   test::TempDir tmp;
   const std::string dead = "isolator-" + std::to_string(dead_pid()) + "-12345";
@@ -173,7 +188,11 @@ TEST(Sweep, TheNextHostRemovesWhatDeadHostsLeftAndKeepsWhatLiveOnesUse) {
   }
   for (const auto& dir : stale) std::filesystem::create_directories(dir);
   std::ofstream(stale[0] / "left-behind") << "x";
-  const auto live = tmp.path() / "isolator-1-1-unrelated";  // pid 1 is alive, start time wrong
+  // This test process is a live host: a directory named with its pid and its real start
+  // time must be kept.
+  const auto live = tmp.path() / ("isolator-" + std::to_string(::getpid()) + "-" +
+                                  std::to_string(own_start_time()) + "-LiVeDr");
+  std::filesystem::create_directories(live);
   const auto mine = tmp.path() / "not-an-isolator-dir";
   std::filesystem::create_directories(mine);
 
@@ -181,6 +200,7 @@ TEST(Sweep, TheNextHostRemovesWhatDeadHostsLeftAndKeepsWhatLiveOnesUse) {
   EXPECT_EQ(next.wait_exit(), 0);
   for (const auto& dir : stale) EXPECT_FALSE(std::filesystem::exists(dir)) << dir << " survived the sweep";
   EXPECT_TRUE(std::filesystem::exists(mine)) << "the sweep touches only isolator directories";
+  EXPECT_TRUE(std::filesystem::exists(live)) << "the sweep removed a live host's directory";
 }
 
 }  // namespace
