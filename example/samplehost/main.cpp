@@ -39,6 +39,8 @@ struct Settings {
   std::optional<std::size_t> max_output;
   isolator::Containment containment = isolator::Containment::automatic;
   bool require_limits = false;
+  bool no_network = false;
+  bool deny_syscalls = false;
   bool check = false;
   std::optional<isolator::RestartPolicy> restart;
   std::optional<unsigned> max_restarts;
@@ -105,6 +107,9 @@ void add_options(CLI::App& app, Settings& s) {
          "auto|cgroup-v2|cgroup-v1|rlimit (default: auto)")
       ->check(CLI::IsMember({"auto", "cgroup-v2", "cgroup-v1", "rlimit"}));
   app.add_flag("--require-limits", s.require_limits, "fail when a requested limit cannot be enforced");
+  app.add_flag("--no-network", s.no_network, "give the child no network at all (its own network namespace)");
+  app.add_flag("--deny-syscalls", s.deny_syscalls,
+               "make ptrace, mount, bpf, keyctl, perf_event_open and other calls fail (seccomp)");
   app.add_option_function<std::string>(
          "--restart",
          [&s](const std::string& t) {
@@ -176,6 +181,8 @@ int run(const Settings& settings) {
   options.limits = settings.limits;
   options.containment = settings.containment;
   options.require_limits = settings.require_limits;
+  options.hardening.no_network = settings.no_network;
+  options.hardening.deny_syscalls = settings.deny_syscalls;
   if (settings.max_output) options.max_output_bytes_per_call = *settings.max_output;
   if (settings.restart) options.supervision.restart = *settings.restart;
   if (settings.max_restarts) options.supervision.max_restarts = *settings.max_restarts;

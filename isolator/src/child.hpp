@@ -67,6 +67,7 @@ struct ChildSpec {
   std::chrono::milliseconds start_timeout{};
   std::size_t max_frame_bytes = 0;
   bool allow_core_dumps = false;  // Options::allow_core_dumps
+  Hardening hardening;            // Options::hardening
   std::size_t max_line_bytes = 0;
   Backend* backend = nullptr;  ///< confines the child; outlives it
   Limits limits;               ///< the limits the backend enforces (only those)

@@ -12,7 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/filter.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 
 #include <csignal>
 #include <cstring>
@@ -39,6 +41,11 @@ struct ChildPlan {
   const ResourceLimit* rlimits = nullptr;
   std::size_t rlimits_count = 0;
   const cpu_set_t* affinity = nullptr;
+  bool new_network = false;
+  bool new_user = false;
+  const char* uid_map = nullptr;
+  const char* gid_map = nullptr;
+  const sock_fprog* seccomp = nullptr;  // null: no filter
   int error = 0;
   const char* step = nullptr;
 };
@@ -58,6 +65,17 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void
   plan->step = step;
   ::syscall(SYS_exit_group, 127);
   __builtin_unreachable();
+}
+
+// Writes `text` to the /proc file `path` of the calling process.
+__attribute__((no_sanitize("address", "undefined", "thread"))) bool write_proc(const char* path, const char* text) {
+  const long fd = ::syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::size_t length = 0;
+  while (text[length] != '\0') ++length;
+  const bool written = ::syscall(SYS_write, fd, text, length) == static_cast<long>(length);
+  ::syscall(SYS_close, fd);
+  return written;
 }
 
 __attribute__((no_sanitize("address", "undefined", "thread"))) bool move_fd(int from, int to) {
@@ -99,9 +117,23 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int child_main(vo
   // (setuid or file-capability binaries a plugin might run).
   ::syscall(SYS_umask, 022);
   if (::syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1UL, 0UL, 0UL, 0UL) != 0) child_fail(plan, "set no_new_privs");
+  if (plan->new_user) {
+    if (::syscall(SYS_unshare, CLONE_NEWUSER | CLONE_NEWNET) != 0) child_fail(plan, "enter new user and network namespaces");
+    if (!write_proc("/proc/self/setgroups", "deny") || !write_proc("/proc/self/uid_map", plan->uid_map) ||
+        !write_proc("/proc/self/gid_map", plan->gid_map)) {
+      child_fail(plan, "map its user in its user namespace");
+    }
+  } else if (plan->new_network && ::syscall(SYS_unshare, CLONE_NEWNET) != 0) {
+    child_fail(plan, "enter a new network namespace");
+  }
   if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) child_fail(plan, "close inherited descriptors");
   const std::uint64_t no_signals = 0;
   ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &no_signals, nullptr, sizeof(no_signals));
+  // Last: from here on the denied calls fail, for pihost and everything it runs.
+  if (plan->seccomp != nullptr &&
+      ::syscall(SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, plan->seccomp, 0UL, 0UL) != 0) {
+    child_fail(plan, "install its seccomp filter");
+  }
   ::syscall(SYS_execve, plan->path, plan->argv, plan->envp);
   child_fail(plan, "exec");
 }
@@ -214,6 +246,14 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
   plan.rlimits = request.rlimits.data();
   plan.rlimits_count = request.rlimits.size();
   plan.affinity = request.affinity ? &*request.affinity : nullptr;
+  const auto& hardening = request.hardening;
+  plan.new_network = hardening.new_network;
+  plan.new_user = hardening.new_user;
+  plan.uid_map = hardening.uid_map.c_str();
+  plan.gid_map = hardening.gid_map.c_str();
+  sock_fprog seccomp{static_cast<unsigned short>(hardening.seccomp.size()),
+                     const_cast<sock_filter*>(hardening.seccomp.data())};
+  if (!hardening.seccomp.empty()) plan.seccomp = &seccomp;
 
   ChildStack stack;
   if (!stack.ok()) throw StartError(spawn_problem(exe, "mmap a stack", errno));

@@ -7,11 +7,13 @@
 // disposition, starts a new session (no controlling terminal), joins the given cgroups, sets
 // the given rlimits (soft and hard), sets its CPU affinity, puts /dev/null on stdin and the
 // pipes on stdout and stderr, enters the working directory, sets umask 022 and no_new_privs,
-// closes every descriptor from 3
-// up (whatever its close-on-exec flag), unblocks all signals and execs with exactly the
+// enters its new user and network namespaces if asked, closes every descriptor from 3
+// up (whatever its close-on-exec flag), unblocks all signals, installs its seccomp filter if
+// asked, and execs with exactly the
 // given environment. Only raw system calls run there: nothing allocates or locks.
 #pragma once
 
+#include "hardening.hpp"
 #include "unique_fd.hpp"
 
 #include <sched.h>
@@ -38,6 +40,7 @@ struct SpawnRequest {
   std::vector<int> cgroup_procs;  ///< open cgroup.procs files the child writes itself into
   std::vector<ResourceLimit> rlimits;
   std::optional<cpu_set_t> affinity;
+  HardeningPlan hardening;  ///< namespaces and the seccomp filter, applied last before exec
 };
 
 struct SpawnedProcess {

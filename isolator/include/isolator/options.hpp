@@ -64,6 +64,26 @@ struct Supervision {
   std::chrono::milliseconds heartbeat_timeout{5'000};
 };
 
+/// Optional confinement beyond the limits, off by default. A measure asked for that this
+/// machine cannot provide fails the start with a StartError naming the fix; `probe()` (and
+/// `samplehost --check`) reports what is available.
+struct Hardening {
+  /// The child gets a network namespace of its own with only a loopback interface, down: no
+  /// network at all, not even the host's loopback. Needs root (CAP_SYS_ADMIN) or
+  /// unprivileged user namespaces (the child then also gets a user namespace mapping just
+  /// the host's user).
+  bool no_network = false;
+  /// A seccomp filter makes the system calls a plugin has no business with fail with EPERM:
+  /// ptrace, process_vm_readv/writev, mount and umount2, pivot_root, chroot, kexec_load and
+  /// kexec_file_load, init_module, finit_module and delete_module, reboot, swapon and swapoff,
+  /// acct, bpf, perf_event_open, keyctl, add_key and request_key, userfaultfd,
+  /// open_by_handle_at, name_to_handle_at, iopl, ioperm, syslog, quotactl, setns and unshare.
+  /// x86-64 only; on this architecture the x32 system calls are refused too.
+  bool deny_syscalls = false;
+
+  bool any() const { return no_network || deny_syscalls; }
+};
+
 struct Options {
   /// The pihost executable. Empty: $ISOLATOR_PIHOST, then `pihost` next to the running
   /// executable, then the build tree's pihost; the start error lists every place tried.
@@ -109,6 +129,9 @@ struct Options {
   /// not dumpable, which also keeps processes of the same user from ptrace-attaching to it).
   /// True: both are left as the host has them, for debugging a crashing plugin.
   bool allow_core_dumps = false;
+
+  /// Network isolation and a system-call deny list for the child; see Hardening.
+  Hardening hardening;
 
   /// When a requested limit cannot be enforced by the chosen backend: true fails the start
   /// with a StartError naming the limit, the reason and the fix; false logs a warning and

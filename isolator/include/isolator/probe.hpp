@@ -28,6 +28,9 @@ struct BackendCheck {
 
 struct ProbeReport {
   std::vector<BackendCheck> backends;  ///< cgroup v2, cgroup v1, rlimit, in that order
+  /// The measures of Options::hardening: "no-network" and "deny-syscalls", whether this
+  /// machine provides each, how, and the fix when it does not.
+  std::vector<LimitCheck> hardening;
   Containment chosen = Containment::rlimit;  ///< what Options::containment selects here
   std::string why_chosen;
 

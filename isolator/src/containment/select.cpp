@@ -1,5 +1,6 @@
 // The one place a backend is chosen, and the self-check that explains the choice.
 #include "backend.hpp"
+#include "../hardening.hpp"
 
 #include <isolator/errors.hpp>
 #include <isolator/probe.hpp>
@@ -109,6 +110,7 @@ ProbeReport probe(const Options& options) {
   ProbeReport report;
   auto backends = detail::all_backends(options.cgroup_v2_base);
   for (const auto& backend : backends) report.backends.push_back(backend->check());
+  report.hardening = detail::check_hardening();
   if (options.containment == Containment::automatic) {
     report.chosen = report.backends[detail::choose(report.backends, options.limits, report.why_chosen)].backend;
   } else {
@@ -131,6 +133,12 @@ std::string ProbeReport::to_text() const {
     }
   }
   text += "chosen: " + std::string(to_string(chosen)) + " (" + why_chosen + ")\n";
+  text += "hardening (Options::hardening, off by default):\n";
+  for (const auto& measure : hardening) {
+    text += "    " + measure.limit + ": " + (measure.enforceable ? "available" : "NOT available") + " — " +
+            measure.how + "\n";
+    if (!measure.fix.empty()) text += "        fix: " + measure.fix + "\n";
+  }
   return text;
 }
 
