@@ -191,14 +191,12 @@ class CgroupV1Backend final : public Backend {
     std::map<std::string, fs::path> dirs;
     for (const auto& [controller, base] : bases_) {
       const fs::path host_dir = base / cgroupfs::host_tag();
-      const fs::path dir = host_dir / child;
-      for (const auto& d : {host_dir, dir}) {
-        if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) {
-          throw StartError("cannot create cgroup " + d.string() + ": " + std::strerror(errno) +
-                           " (make " + base.string() + " writable, or choose another containment)");
-        }
+      fs::path failed;
+      if (const int error = cgroupfs::make_child_dir(host_dir, child, failed); error != 0) {
+        throw StartError("cannot create cgroup " + failed.string() + ": " + std::strerror(error) +
+                         " (make " + base.string() + " writable, or choose another containment)");
       }
-      dirs[controller] = dir;
+      dirs[controller] = host_dir / child;
     }
     auto box = std::make_unique<CgroupV1Box>(dirs);  // removes the directories if a limit fails
     if (limits.memory_bytes && dirs.count("memory")) {

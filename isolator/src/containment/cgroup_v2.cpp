@@ -158,15 +158,14 @@ class CgroupV2Backend final : public Backend {
 
   std::unique_ptr<Box> make_box(const Limits& limits) override {
     const fs::path host_dir = base_ / cgroupfs::host_tag();
-    if (::mkdir(host_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-      throw StartError("cannot create cgroup " + host_dir.string() + ": " + std::strerror(errno) +
+    const std::string child = cgroupfs::next_child_name();
+    fs::path failed;
+    if (const int error = cgroupfs::make_child_dir(host_dir, child, failed); error != 0) {
+      throw StartError("cannot create cgroup " + failed.string() + ": " + std::strerror(error) +
                        " (the host needs a delegated cgroup v2 subtree: Delegate=yes)");
     }
     enable_controllers(host_dir, limits);
-    const fs::path dir = host_dir / cgroupfs::next_child_name();
-    if (::mkdir(dir.c_str(), 0755) != 0) {
-      throw StartError("cannot create cgroup " + dir.string() + ": " + std::strerror(errno));
-    }
+    const fs::path dir = host_dir / child;
     auto box = std::make_unique<CgroupV2Box>(dir);
     const auto offered = cgroupfs::read(dir / "cgroup.controllers").value_or("");
     for (const auto& [requested, name] : {std::pair{limits.memory_bytes.has_value(), "memory"},

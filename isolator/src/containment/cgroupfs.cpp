@@ -1,6 +1,7 @@
 #include "cgroupfs.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -170,6 +171,20 @@ bool names_a_dead_host(const std::string& name) {
   if (fields < 2 || (fields == 3 && rest != '-') || pid <= 0) return false;
   const auto now = start_time(pid);
   return !now || *now != start;
+}
+
+int make_child_dir(const fs::path& host_dir, const std::string& child, fs::path& failed) {
+  const fs::path dir = host_dir / child;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    if (::mkdir(host_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      failed = host_dir;
+      return errno;
+    }
+    if (::mkdir(dir.c_str(), 0755) == 0) return 0;
+    if (errno != ENOENT) break;  // ENOENT: host_dir went away just now; make it again
+  }
+  failed = dir;
+  return errno;
 }
 
 std::string remove_tree(const fs::path& dir) {

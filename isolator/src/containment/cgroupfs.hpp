@@ -47,6 +47,13 @@ std::string next_child_name();
 /// a process with another start time): true.
 bool names_a_dead_host(const std::string& name);
 
+/// mkdir of `host_dir` (which may exist) and then of `host_dir`/`child`. Another isolator
+/// of this process may remove an empty `host_dir` in between (the last one out removes it),
+/// so that is retried. Returns 0 or the errno of the mkdir that failed, and sets `failed` to
+/// the path it could not make.
+int make_child_dir(const std::filesystem::path& host_dir, const std::string& child,
+                   std::filesystem::path& failed);
+
 /// rmdir of `dir` and the directories below it, deepest first, retrying while the kernel
 /// answers EBUSY (it does so for a moment after the last process left). Returns "" or what
 /// could not be removed.
