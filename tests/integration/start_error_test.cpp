@@ -161,3 +161,25 @@ TEST(StartError, ThePrivateDirectoryIsMode0700AndOwnedByTheHostsUser) {
 
 }  // namespace
 }  // namespace isolator
+
+namespace isolator {
+namespace {
+
+// The channel is a socket file in the 0700 private directory, which only the host's user can
+// reach; never an abstract socket, which any process of the network namespace could connect to.
+TEST(StartError, TheChannelIsASocketFileInThePrivateDirectoryNeverAnAbstractSocket) {
+  test::TempDir dir;
+  ScopedEnv xdg("XDG_RUNTIME_DIR", dir.path().string());
+  auto isolator = ProcessIsolator::create(test::options());
+  std::ifstream table("/proc/net/unix");
+  std::string line;
+  int in_private_directory = 0;
+  while (std::getline(table, line)) {
+    if (line.find(dir.path().string()) != std::string::npos) ++in_private_directory;
+    EXPECT_EQ(line.find("@isolator"), std::string::npos) << line;
+  }
+  EXPECT_GE(in_private_directory, 1) << "no listening socket under " << dir.path();
+}
+
+}  // namespace
+}  // namespace isolator
