@@ -2,6 +2,7 @@
 
 #include <isolator/errors.hpp>
 
+#include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +24,22 @@ std::string refusal(const std::filesystem::path& path) {
   return {};
 }
 
+// The pihost installed with this library: PREFIX/libexec/isolator/pihost, where PREFIX is
+// the parent of the directory of the binary that holds this code (the shared library in
+// PREFIX/lib, or the executable in PREFIX/bin that linked the static one).
+std::filesystem::path installed_pihost() {
+#ifdef ISOLATOR_INSTALLED_PIHOST
+  Dl_info info{};
+  if (::dladdr(reinterpret_cast<void*>(&installed_pihost), &info) == 0 || info.dli_fname == nullptr) return {};
+  std::error_code error;
+  const auto binary = std::filesystem::canonical(info.dli_fname, error);
+  if (error) return {};
+  return binary.parent_path().parent_path() / ISOLATOR_INSTALLED_PIHOST;
+#else
+  return {};
+#endif
+}
+
 std::filesystem::path running_executable_dir() {
   std::error_code error;
   auto self = std::filesystem::read_symlink("/proc/self/exe", error);
@@ -39,6 +56,9 @@ std::filesystem::path locate_pihost(const std::filesystem::path& configured) {
   } else {
     if (const char* env = std::getenv("ISOLATOR_PIHOST"); env != nullptr && env[0] != '\0') {
       candidates.emplace_back("$ISOLATOR_PIHOST", env);
+    }
+    if (auto installed = installed_pihost(); !installed.empty()) {
+      candidates.emplace_back("installed with the library", installed);
     }
     if (auto dir = running_executable_dir(); !dir.empty()) {
       candidates.emplace_back("next to the running executable", dir / "pihost");

@@ -85,8 +85,9 @@ struct Hardening {
 };
 
 struct Options {
-  /// The pihost executable. Empty: $ISOLATOR_PIHOST, then `pihost` next to the running
-  /// executable, then the build tree's pihost; the start error lists every place tried.
+  /// The pihost executable. Empty: $ISOLATOR_PIHOST, then the pihost installed with the
+  /// library (PREFIX/libexec/isolator/pihost), then `pihost` next to the running executable,
+  /// then the build tree's pihost; the start error lists every place tried.
   std::filesystem::path pihost_path;
 
   /// How long a child may take from spawn to its Hello before the start fails.
