@@ -8,6 +8,8 @@
 #   ./build.sh test --tsan        the same under ThreadSanitizer (build tree: build-tsan/)
 #   ./build.sh fuzz [SECONDS]     run each libFuzzer target for SECONDS (default 60) from the
 #                                 seed corpus (clang; build tree: build-fuzz/)
+#   ./build.sh package            build the Debian packages isolator and isolator-dev
+#                                 (/usr prefix; build tree: build-package/, .debs in it)
 #   ./build.sh bench              build and run the benchmarks beside their floors and Python's
 #                                 process pool; writes build/bench-results.json and prints the table
 #
@@ -32,6 +34,7 @@ apt_packages=(
 # Only for ./build.sh bench, and ./build.sh fuzz.
 bench_packages=(libbenchmark-dev python3)
 fuzz_packages=(clang-14 libclang-rt-14-dev)
+package_packages=(dpkg-dev file)
 
 log() { printf '[build.sh] %s\n' "$*" >&2; }
 die() { printf '[build.sh] error: %s\n' "$*" >&2; exit 1; }
@@ -110,7 +113,7 @@ main() {
         # A race fails the test that ran into it, at once.
         export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
         ;;
-      *) die "unknown option '$arg' (usage: ./build.sh [test [--sanitize|--tsan]] | bench | fuzz [SECONDS])" ;;
+      *) die "unknown option '$arg' (usage: ./build.sh [test [--sanitize|--tsan]] | bench | fuzz [SECONDS] | package)" ;;
     esac
   done
 
@@ -149,6 +152,13 @@ main() {
           "$corpus" "$root/fuzz/regressions" || die "fuzz_frames_from_$side failed: see above and $artifacts"
       done
       ;;
+    package)
+      install_packages "${package_packages[@]}"
+      dir="$root/build-package"
+      configure_and_build "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr -DISOLATOR_BUILD_TESTS=OFF
+      (cd "$dir" && cpack -G DEB)
+      log "packages: $(cd "$dir" && ls -1 ./*.deb | tr '\n' ' ')(install with: apt-get install $dir/isolator*.deb)"
+      ;;
     bench)
       install_packages "${bench_packages[@]}"
       configure_and_build "$dir" "${extra[@]}"
@@ -161,7 +171,7 @@ main() {
       python3 "$root/bench/report.py" "$dir/bench-results.json" "$dir/bench-python.json" "$dir/bench-table.md"
       log "results: $dir/bench-results.json, table: $dir/bench-table.md"
       ;;
-    *) die "unknown command '$cmd' (usage: ./build.sh [test [--sanitize|--tsan]] | bench | fuzz [SECONDS])" ;;
+    *) die "unknown command '$cmd' (usage: ./build.sh [test [--sanitize|--tsan]] | bench | fuzz [SECONDS] | package)" ;;
   esac
 }
 

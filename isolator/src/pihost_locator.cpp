@@ -63,6 +63,12 @@ std::filesystem::path locate_pihost(const std::filesystem::path& configured) {
     if (auto dir = running_executable_dir(); !dir.empty()) {
       candidates.emplace_back("next to the running executable", dir / "pihost");
     }
+#ifdef ISOLATOR_INSTALL_PREFIX_PIHOST
+    // A program installed elsewhere that linked the static library: the prefix the library
+    // was built for (after the places nearer the program, so that a build tree's own pihost
+    // wins over an older installed one).
+    candidates.emplace_back("the install prefix", ISOLATOR_INSTALL_PREFIX_PIHOST);
+#endif
 #ifdef ISOLATOR_BUILD_TREE_PIHOST
     candidates.emplace_back("the build tree", ISOLATOR_BUILD_TREE_PIHOST);
 #endif

@@ -86,8 +86,10 @@ struct Hardening {
 
 struct Options {
   /// The pihost executable. Empty: $ISOLATOR_PIHOST, then the pihost installed with the
-  /// library (PREFIX/libexec/isolator/pihost), then `pihost` next to the running executable,
-  /// then the build tree's pihost; the start error lists every place tried.
+  /// library (PREFIX/libexec/isolator/pihost, PREFIX being the parent of the directory of the
+  /// binary holding the library's code), then `pihost` next to the running executable, then
+  /// the pihost of the prefix the library was built for (/usr/libexec/isolator/pihost for
+  /// the Debian package), then the build tree's; the start error lists every place tried.
   std::filesystem::path pihost_path;
 
   /// How long a child may take from spawn to its Hello before the start fails.

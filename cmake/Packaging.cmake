@@ -1,0 +1,23 @@
+# Debian packages (./build.sh package): `isolator` (pihost, samplehost and samplelib) and
+# `isolator-dev` (headers, the library, its CMake package and pkg-config file).
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME isolator)
+set(CPACK_PACKAGE_VENDOR "the isolator authors")
+set(CPACK_PACKAGE_CONTACT "isolator maintainers <isolator@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Runs native plugin code in contained child processes")
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_COMPONENTS_ALL runtime dev)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
+# The runtime's library dependencies come from dpkg-shlibdeps (libc, libstdc++, spdlog...).
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME isolator)
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION utils)
+set(CPACK_DEBIAN_DEV_PACKAGE_NAME isolator-dev)
+# The headers need Asio 1.81 (any_completion_handler) and spdlog; the library pihost.
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
+    "isolator (= ${PROJECT_VERSION}), libboost1.81-dev, libspdlog-dev, libfmt-dev")
+set(CPACK_COMPONENT_RUNTIME_DESCRIPTION "isolator's child host (pihost) and the samplehost testbed")
+set(CPACK_COMPONENT_DEV_DESCRIPTION "isolator's headers, static library, CMake package and pkg-config file")
+include(CPack)
