@@ -143,8 +143,14 @@ class CgroupV2Backend final : public Backend {
                          c.usable ? "the '" + name + "' controller is not offered in " +
                                         base_.string() + "/cgroup.controllers"
                                   : problem_,
-                         "enable '" + name + "' for the delegated subtree (systemd: Delegate=" + name +
-                             "; or write +" + name + " to the parent's cgroup.subtree_control)");
+                         cgroupfs::v1_directory(name)
+                             // A hybrid machine: the controller is bound to a v1 hierarchy and
+                             // cannot be enabled in v2 at all.
+                             ? "'" + name + "' is bound to cgroup v1 here (a hybrid hierarchy): use "
+                               "Containment::cgroup_v1 (or automatic), or boot with "
+                               "systemd.unified_cgroup_hierarchy=1 for pure cgroup v2"
+                             : "enable '" + name + "' for the delegated subtree (systemd: Delegate=" + name +
+                                   "; or write +" + name + " to the parent's cgroup.subtree_control)");
     };
     c.limits.push_back(controller("memory", "memory.max and memory.swap.max"));
     c.limits.push_back(controller("cpu", "cpu.max"));
