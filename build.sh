@@ -8,6 +8,8 @@
 #   ./build.sh test --tsan        the same under ThreadSanitizer (build tree: build-tsan/)
 #   ./build.sh fuzz [SECONDS]     run each libFuzzer target for SECONDS (default 60) from the
 #                                 seed corpus (clang; build tree: build-fuzz/)
+#   ./build.sh docs               the API reference of the public headers with Doxygen, into
+#                                 build/docs/api/html (a warning fails it)
 #   ./build.sh package            build the Debian packages isolator and isolator-dev
 #                                 (/usr prefix; build tree: build-package/, .debs in it)
 #   ./build.sh bench              build and run the benchmarks beside their floors and Python's
@@ -35,6 +37,7 @@ apt_packages=(
 bench_packages=(libbenchmark-dev python3)
 fuzz_packages=(clang-14 libclang-rt-14-dev)
 package_packages=(dpkg-dev file)
+docs_packages=(doxygen)
 
 log() { printf '[build.sh] %s\n' "$*" >&2; }
 die() { printf '[build.sh] error: %s\n' "$*" >&2; exit 1; }
@@ -113,7 +116,7 @@ main() {
         # A race fails the test that ran into it, at once.
         export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
         ;;
-      *) die "unknown option '$arg' (usage: ./build.sh [test [--sanitize|--tsan]] | bench | fuzz [SECONDS] | package)" ;;
+      *) die "unknown option '$arg' (usage: ./build.sh [test [--sanitize|--tsan]] | bench | fuzz [SECONDS] | package | docs)" ;;
     esac
   done
 
@@ -152,6 +155,13 @@ main() {
           "$corpus" "$root/fuzz/regressions" || die "fuzz_frames_from_$side failed: see above and $artifacts"
       done
       ;;
+    docs)
+      install_packages "${docs_packages[@]}"
+      mkdir -p "$root/build/docs/api"
+      (cd "$root" && ISOLATOR_DOCS_OUT="$root/build/docs/api" doxygen docs/api/Doxyfile) ||
+        die "doxygen reported the problems above (every public declaration needs its comment)"
+      log "API reference: $root/build/docs/api/html/index.html"
+      ;;
     package)
       install_packages "${package_packages[@]}"
       dir="$root/build-package"
@@ -171,7 +181,7 @@ main() {
       python3 "$root/bench/report.py" "$dir/bench-results.json" "$dir/bench-python.json" "$dir/bench-table.md"
       log "results: $dir/bench-results.json, table: $dir/bench-table.md"
       ;;
-    *) die "unknown command '$cmd' (usage: ./build.sh [test [--sanitize|--tsan]] | bench | fuzz [SECONDS] | package)" ;;
+    *) die "unknown command '$cmd' (usage: ./build.sh [test [--sanitize|--tsan]] | bench | fuzz [SECONDS] | package | docs)" ;;
   esac
 }
 

@@ -39,7 +39,9 @@ std::string_view to_string(FailureKind kind);
 /// "SIGSEGV" for 11 and so on; "signal N" for a number without a name.
 std::string signal_name(int signal);
 
+/// Why a call did not return from the method, with what the kernel and pihost said.
 struct Failure {
+  /// The kind of failure; see FailureKind.
   FailureKind kind = FailureKind::crashed;
   /// What happened, for a person: paths, signal names, dlerror text, limits.
   std::string message;
@@ -52,33 +54,46 @@ struct Failure {
 /// What the call cost in the child, as measured by pihost around the call. Zero when the
 /// child died before it could report.
 struct Usage {
+  /// Wall-clock time of the method call itself, in pihost.
   std::chrono::microseconds wall{0};
+  /// User CPU time of the child during the call (the whole cgroup where the backend has one).
   std::chrono::microseconds cpu_user{0};
+  /// System CPU time, likewise.
   std::chrono::microseconds cpu_sys{0};
   /// Peak resident set of the child during the call.
   std::int64_t peak_rss_bytes = 0;
 };
 
-enum class OutputStream { out, err };
+/// Which of the child's streams a line came from.
+enum class OutputStream {
+  out,  ///< stdout
+  err,  ///< stderr
+};
 
 /// "stdout" or "stderr".
 std::string_view to_string(OutputStream stream);
 
+/// One line the child wrote during a call.
 struct OutputLine {
+  /// The stream it was written to.
   OutputStream stream = OutputStream::out;
   std::string text;  ///< without the trailing newline
 };
 
+/// The outcome of one call: exactly one of `code` and `failure`, plus its cost and output.
+/// A value, never an exception: see the file comment.
 struct CallResult {
   /// The method's return value; set exactly when `failure` is not.
   std::optional<int> code;
   /// Why the method did not return; set exactly when `code` is not.
   std::optional<Failure> failure;
+  /// What the call cost in the child.
   Usage usage;
   /// Lines the child wrote to stdout and stderr during the call, in the order they were
   /// read, up to Options::max_output_bytes_per_call. When more was written, the last line is
   /// a marker saying how much was dropped, and `output_truncated` is true.
   std::vector<OutputLine> output;
+  /// True when output was dropped past Options::max_output_bytes_per_call.
   bool output_truncated = false;
   /// The pid of the child that ran (or was to run) the call; 0 when none was started.
   int pid = 0;
@@ -86,6 +101,7 @@ struct CallResult {
   /// child ran it).
   std::string containment;
 
+  /// True when the method returned (whatever its code); false when the call failed.
   bool ok() const { return code.has_value(); }
 };
 

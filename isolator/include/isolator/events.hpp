@@ -12,13 +12,13 @@ namespace isolator {
 
 /// A child finished its handshake and takes calls.
 struct StartedEvent {
-  int pid = 0;
+  int pid = 0;  ///< the new child's pid
   std::string containment;  ///< the backend confining it: "cgroup-v2", "cgroup-v1", "rlimit"
 };
 
 /// A child could not be started.
 struct StartFailedEvent {
-  std::string message;
+  std::string message;  ///< why, as the StartError would say it
 };
 
 /// Why a child ended.
@@ -39,27 +39,27 @@ std::string_view to_string(ExitCause cause);
 
 /// A child is gone (and reaped).
 struct ExitedEvent {
-  int pid = 0;
+  int pid = 0;  ///< the child's pid (reaped: it may be reused from now on)
   std::optional<int> exit_code;  ///< set when it exited
   std::optional<int> signal;     ///< set when a signal killed it
-  ExitCause cause = ExitCause::exited;
+  ExitCause cause = ExitCause::exited;  ///< why it ended
 };
 
 /// A restart is scheduled: attempt `attempt` within the window, after `delay`.
 struct RestartAttemptEvent {
-  unsigned attempt = 0;
-  std::chrono::milliseconds delay{0};
+  unsigned attempt = 0;                ///< 1 for the first restart within the window
+  std::chrono::milliseconds delay{0};  ///< the backoff before it, jitter included
 };
 
 /// A restarted child took over from the dead one.
 struct RestartedEvent {
-  int old_pid = 0;
-  int new_pid = 0;
+  int old_pid = 0;  ///< the dead child's pid
+  int new_pid = 0;  ///< its replacement's
 };
 
 /// The restart limit was reached: the isolator is failed until reset().
 struct RestartLimitEvent {
-  unsigned attempts = 0;
+  unsigned attempts = 0;  ///< restarts made within the window before giving up
 };
 
 using Event = std::variant<StartedEvent, StartFailedEvent, ExitedEvent, RestartAttemptEvent,

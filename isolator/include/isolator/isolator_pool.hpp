@@ -20,6 +20,7 @@
 
 namespace isolator {
 
+/// How an IsolatorPool sizes, queues and recycles its children.
 struct PoolOptions {
   /// How each child is started, confined and supervised.
   Options isolator;
@@ -42,20 +43,25 @@ struct PoolOptions {
 struct PoolMetrics {
   std::uint64_t calls = 0;     ///< calls completed
   std::uint64_t failures = 0;  ///< calls completed with a Failure
+  /// Failed calls by FailureKind name ("crashed", "timeout", ...).
   std::map<std::string, std::uint64_t> failures_by_kind;
   /// Children restarted by their supervisor (counted as their RestartedEvents are delivered:
   /// with Options::callback_executor, as that executor runs them).
   std::uint64_t restarts = 0;
   std::uint64_t recycled = 0;  ///< children replaced (or stopped when idle) by the recycling rules
-  std::size_t queue_length = 0;
+  std::size_t queue_length = 0;  ///< calls waiting for a child now
   /// Latency (queueing included) of the most recent calls, up to 4096 of them.
-  std::chrono::microseconds latency_p50{0};
-  std::chrono::microseconds latency_p90{0};
-  std::chrono::microseconds latency_p99{0};
+  std::chrono::microseconds latency_p50{0};  ///< median
+  std::chrono::microseconds latency_p90{0};  ///< 90th percentile
+  std::chrono::microseconds latency_p99{0};  ///< 99th percentile
 };
 
+/// N warm children, each its own ProcessIsolator (cgroup, supervisor), fed from one bounded
+/// FIFO queue: a call goes to the first idle child. Thread-safe: every member function may
+/// be called from any thread. See docs/architecture.md, "The pool".
 class IsolatorPool {
  public:
+  /// The type-erased completion handler async_invoke stores.
   using Handler = ProcessIsolator::Handler;
 
   /// Starts `size` children. Throws OptionsError or StartError as ProcessIsolator::create.
@@ -79,6 +85,8 @@ class IsolatorPool {
         token, std::move(invocation));
   }
 
+  /// A consistent snapshot of the counters and latency percentiles; cheap, never blocks on
+  /// a call.
   PoolMetrics metrics() const;
 
   /// The pids of the children now running (0 for a child that is restarting).

@@ -38,6 +38,7 @@ struct Limits {
   /// child is killed and the call fails with `cpu_limit`.
   std::optional<std::chrono::milliseconds> cpu_time_per_call;
 
+  /// True when any limit is set.
   bool any() const {
     return memory_bytes || cpu_percent || max_pids || !cpu_affinity.empty() || cpu_time_per_call;
   }

@@ -23,8 +23,8 @@ namespace isolator {
 /// (pihost exits on its own), then SIGTERM after `graceful_timeout`, then SIGKILL after
 /// `terminate_timeout`.
 struct ShutdownPolicy {
-  std::chrono::milliseconds graceful_timeout{1000};
-  std::chrono::milliseconds terminate_timeout{1000};
+  std::chrono::milliseconds graceful_timeout{1000};   ///< channel closed → SIGTERM
+  std::chrono::milliseconds terminate_timeout{1000};  ///< SIGTERM → SIGKILL
 };
 
 /// Per-call choices; the defaults come from Options.
@@ -51,11 +51,12 @@ enum class RestartPolicy {
 /// stays up long enough starts over at the shortest backoff. Past the limit the isolator is
 /// failed: every call fails at once with `restart_limit` until ProcessIsolator::reset().
 struct Supervision {
-  RestartPolicy restart = RestartPolicy::on_failure;
-  unsigned max_restarts = 5;
-  std::chrono::milliseconds restart_window{30'000};
-  std::chrono::milliseconds backoff_initial{10};
-  std::chrono::milliseconds backoff_max{2'000};
+  RestartPolicy restart = RestartPolicy::on_failure;  ///< when a dead child is replaced
+  unsigned max_restarts = 5;                          ///< restarts allowed within the window
+  std::chrono::milliseconds restart_window{30'000};   ///< the window restarts are counted in
+  std::chrono::milliseconds backoff_initial{10};      ///< the first restart's delay
+  std::chrono::milliseconds backoff_max{2'000};       ///< the longest delay
+
   /// The host pings the child this often, during calls and between them; pihost's main
   /// thread answers, whatever the call thread is doing. Zero disables the heartbeat.
   std::chrono::milliseconds heartbeat_interval{1'000};
@@ -81,9 +82,13 @@ struct Hardening {
   /// x86-64 only; on this architecture the x32 system calls are refused too.
   bool deny_syscalls = false;
 
+  /// True when any measure is asked for.
   bool any() const { return no_network || deny_syscalls; }
 };
 
+/// Everything a ProcessIsolator (and each child of an IsolatorPool) is created with. The
+/// defaults make a working isolator: `ProcessIsolator::create({})`. Invalid values make
+/// create() throw OptionsError naming the field.
 struct Options {
   /// The pihost executable. Empty: $ISOLATOR_PIHOST, then the pihost installed with the
   /// library (PREFIX/libexec/isolator/pihost, PREFIX being the parent of the directory of the
@@ -117,6 +122,7 @@ struct Options {
   /// protocol error; a call whose arguments would exceed it fails with protocol_error.
   std::size_t max_frame_bytes = std::size_t{16} << 20;
 
+  /// How the child is stopped by shutdown() and the destructor.
   ShutdownPolicy shutdown;
 
   /// How a dead child is replaced.

@@ -10,29 +10,31 @@
 
 namespace isolator {
 
-/// One limit under one backend.
+/// One limit under one backend (or one hardening measure).
 struct LimitCheck {
   std::string limit;     ///< "memory", "cpu", "pids", "affinity", "cpu-time"
-  bool enforceable = false;
+  bool enforceable = false;  ///< whether it can be enforced (provided) here
   std::string how;       ///< the mechanism ("memory.max", "RLIMIT_AS", ...) or why not
   std::string fix;       ///< what to do to make it enforceable, when it is not
 };
 
+/// One containment backend on this machine.
 struct BackendCheck {
-  Containment backend = Containment::rlimit;
-  bool usable = false;
+  Containment backend = Containment::rlimit;  ///< which backend
+  bool usable = false;                         ///< whether it can confine a child here
   std::string detail;  ///< where its cgroups go, or why it cannot be used
   std::string fix;     ///< what to do to make it usable, when it is not
-  std::vector<LimitCheck> limits;
+  std::vector<LimitCheck> limits;  ///< each limit under this backend
 };
 
+/// What probe() found: every backend, the one Options would choose, the hardening measures.
 struct ProbeReport {
   std::vector<BackendCheck> backends;  ///< cgroup v2, cgroup v1, rlimit, in that order
   /// The measures of Options::hardening: "no-network" and "deny-syscalls", whether this
   /// machine provides each, how, and the fix when it does not.
   std::vector<LimitCheck> hardening;
   Containment chosen = Containment::rlimit;  ///< what Options::containment selects here
-  std::string why_chosen;
+  std::string why_chosen;  ///< the reason for that choice
 
   /// A readable multi-line report, one backend after another.
   std::string to_text() const;

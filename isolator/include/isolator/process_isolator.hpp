@@ -44,20 +44,21 @@ namespace isolator {
 /// One method call: the plugin's absolute path, the exported symbol, the arguments
 /// (argv[1..] of the method).
 struct Invocation {
-  std::string library;
-  std::string symbol = "method";
-  std::vector<std::string> args;
-  CallOptions options;
+  std::string library;             ///< absolute path of the plugin's shared object
+  std::string symbol = "method";   ///< `extern "C" int symbol(int argc, char** argv)`
+  std::vector<std::string> args;   ///< argv[1..argc-1]; any bytes (argv[0] is `library`)
+  CallOptions options;             ///< this call's deadline and retries
 };
 
 /// Resource usage of the child as a whole, read from /proc at the time of asking.
 struct ResourceUsage {
-  std::chrono::microseconds cpu_user{0};
-  std::chrono::microseconds cpu_sys{0};
-  std::int64_t rss_bytes = 0;
-  std::int64_t peak_rss_bytes = 0;
+  std::chrono::microseconds cpu_user{0};  ///< user CPU time since the child started
+  std::chrono::microseconds cpu_sys{0};   ///< system CPU time since the child started
+  std::int64_t rss_bytes = 0;             ///< resident set now (VmRSS)
+  std::int64_t peak_rss_bytes = 0;        ///< highest resident set (VmHWM)
 };
 
+/// Where an isolator is in its life; see ProcessIsolator::state().
 enum class State {
   ready,          ///< a child is running and takes calls
   no_child,       ///< no child right now: one is starting, or restarting after a backoff
@@ -66,8 +67,11 @@ enum class State {
   shut_down,      ///< no more calls are accepted
 };
 
+/// One plugin host: a pihost child, supervised and replaced when it dies, running calls one
+/// at a time in the order they were made. Thread-safe: see the file comment.
 class ProcessIsolator {
  public:
+  /// The type-erased completion handler async_invoke stores.
   using Handler = boost::asio::any_completion_handler<void(CallResult)>;
 
   /// Starts a child and waits for its handshake. Throws OptionsError for invalid options and
@@ -87,6 +91,8 @@ class ProcessIsolator {
   /// wait for itself).
   CallResult invoke(std::string library, std::string symbol, std::vector<std::string> args,
                     CallOptions options = {});
+  /// The same, with the call as one Invocation (pass it with std::move to avoid a copy of
+  /// large arguments).
   CallResult invoke(Invocation invocation);
 
   /// Queues one call; completes `token` with the CallResult. Any Asio completion token works:
@@ -121,6 +127,7 @@ class ProcessIsolator {
   /// The running child's pid, or 0 when there is none.
   int pid() const;
 
+  /// The isolator's state now (a snapshot: another thread may change it at once).
   State state() const;
 
   /// The backend that confines the child: "cgroup-v2", "cgroup-v1" or "rlimit".
