@@ -101,7 +101,7 @@ void Child::spawn(const ChildSpec& spec) {
   box_ = spec.backend->make_box(spec.limits);
   box_->prepare(request);
   if (!spec.allow_core_dumps) request.rlimits.push_back({RLIMIT_CORE, 0});
-  request.hardening = plan_hardening(spec.hardening);
+  request.hardening = spec.hardening;
   SpawnedProcess spawned = spawn_process(request);
   pid_ = spawned.pid;
   box_->adopt(pid_);

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "containment/backend.hpp"
+#include "hardening.hpp"
 #include "output_pipe.hpp"
 
 #include <isolator/wire/frame_reader.hpp>
@@ -67,7 +68,7 @@ struct ChildSpec {
   std::chrono::milliseconds start_timeout{};
   std::size_t max_frame_bytes = 0;
   bool allow_core_dumps = false;  // Options::allow_core_dumps
-  Hardening hardening;            // Options::hardening
+  HardeningPlan hardening;        // Options::hardening, planned once per isolator
   std::size_t max_line_bytes = 0;
   Backend* backend = nullptr;  ///< confines the child; outlives it
   Limits limits;               ///< the limits the backend enforces (only those)

@@ -93,8 +93,8 @@ ProcessIsolator::Impl::Impl(Options options)
   spec_.start_timeout = options_.start_timeout;
   spec_.max_frame_bytes = options_.max_frame_bytes;
   spec_.allow_core_dumps = options_.allow_core_dumps;
-  spec_.hardening = options_.hardening;
   detail::require_hardening(options_.hardening);
+  spec_.hardening = detail::plan_hardening(options_.hardening);
   spec_.max_line_bytes = options_.max_line_bytes;
   // The child is spawned from this thread, and PR_SET_PDEATHSIG follows the spawning
   // *thread*: it lives exactly as long as the isolator.

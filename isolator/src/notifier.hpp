@@ -19,7 +19,6 @@ class Notifier {
 
   void event(Event event) const;
   void output(OutputStream stream, const std::string& line) const;
-  bool wants_output() const { return static_cast<bool>(callbacks_->on_output); }
 
  private:
   struct Callbacks {

@@ -14,5 +14,7 @@ int main() {
   const bool greeted = !r.output.empty() && r.output[0].text == "hello, consumer";
   std::cout << "consumer: code " << *r.code << ", output \"" << (r.output.empty() ? "" : r.output[0].text)
             << "\"\n";
-  return *r.code == 8 && greeted ? 0 : 1;
+  if (*r.code != 8 || !greeted) return 1;
+  std::cout << "consumer: ok\n";
+  return 0;
 }

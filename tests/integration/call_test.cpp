@@ -93,8 +93,9 @@ TEST_F(CallTest, CppExceptionIsThrewWithItsWhat) {
   EXPECT_EQ(isolator_->pid(), pid);
 }
 
-// pihost has its own (static) libstdc++; a C++ plugin uses the shared one. An exception
-// that escaped into pihost must leave the plugin's runtime healthy for the next calls.
+// A C++ plugin's exception escaping into pihost must leave the plugin's runtime healthy for
+// the next calls. This guards against linking pihost with -static-libstdc++ (two copies of
+// the runtime), which breaks it; see pihost/CMakeLists.txt.
 TEST_F(CallTest, APluginStillThrowsAndCatchesItselfAfterAnExceptionEscaped) {
   expect_failure(call(plugin("throw")), FailureKind::threw, "boom from plugin");
   expect_failure(call(plugin("throw"), "throw_int"), FailureKind::threw, "not a std::exception");

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -155,11 +156,25 @@ TEST(ChildEnvironment, NoSignalStateOrUmaskOfTheHostReachesThePlugin) {
 
 TEST(ChildEnvironment, ThePluginHasNoControllingTerminalAndCannotGainPrivileges) {
   const auto state = process_state(test::options());
+  // pihost leads a session of its own (setsid before exec), so no terminal of the host's
+  // session can be its controlling terminal; this holds even where the test has no terminal.
+  EXPECT_EQ(state.at("session_leader"), "1");
   EXPECT_NE(state.at("tty_open"), "ok") << "the child's session has no terminal";
   EXPECT_EQ(state.at("no_new_privs"), "1");
 }
 
 TEST(ChildEnvironment, NoCoreDumpsUnlessAskedFor) {
+  // A host whose own core limit is not 0, or both checks below would pass by accident.
+  struct rlimit saved {};
+  ::getrlimit(RLIMIT_CORE, &saved);
+  struct rlimit raised = saved;
+  raised.rlim_cur = std::min<rlim_t>(saved.rlim_max, rlim_t{1} << 20);
+  ASSERT_GT(raised.rlim_cur, 0u) << "the hard core limit is 0 here: nothing to tell apart";
+  ASSERT_EQ(::setrlimit(RLIMIT_CORE, &raised), 0);
+  struct Restore {
+    rlimit limit;
+    ~Restore() { ::setrlimit(RLIMIT_CORE, &limit); }
+  } restore{saved};
   const auto state = process_state(test::options());
   EXPECT_EQ(state.at("core_limit"), "0");
   EXPECT_EQ(state.at("dumpable"), "0");

@@ -73,21 +73,29 @@ TEST(Pool, OneCallPerChildGivesEveryCallAFreshChild) {
   EXPECT_EQ(pids.size(), 4u);
 }
 
-TEST(Pool, ChildrenAboveTheResidentSizeThresholdAreRecycled) {
-  PoolOptions options = pool_options(1);
-  options.recycle_above_rss_bytes = 1;  // every child is above one byte
+// Whether a one-child pool made with `options` runs a second call, `pause` after the first,
+// on another child.
+bool second_call_gets_a_new_child(const PoolOptions& options, std::chrono::milliseconds pause) {
   auto pool = IsolatorPool::create(options);
   const int first = pool->invoke(echo(1)).pid;
-  EXPECT_NE(pool->invoke(echo(2)).pid, first);
+  std::this_thread::sleep_for(pause);
+  return pool->invoke(echo(2)).pid != first;
+}
+
+TEST(Pool, ChildrenAboveTheResidentSizeThresholdAreRecycled) {
+  PoolOptions options = pool_options(1);
+  options.recycle_above_rss_bytes = std::int64_t{1} << 30;  // no child is near 1 GiB
+  EXPECT_FALSE(second_call_gets_a_new_child(options, 0ms));
+  options.recycle_above_rss_bytes = 1;  // every child is above one byte
+  EXPECT_TRUE(second_call_gets_a_new_child(options, 0ms));
 }
 
 TEST(Pool, ChildrenOlderThanTheMaximumAgeAreRecycled) {
   PoolOptions options = pool_options(1);
+  options.max_age = 2s;
+  EXPECT_FALSE(second_call_gets_a_new_child(options, 0ms)) << "a young child is kept";
   options.max_age = 50ms;
-  auto pool = IsolatorPool::create(options);
-  const int first = pool->invoke(echo(1)).pid;
-  std::this_thread::sleep_for(100ms);
-  EXPECT_NE(pool->invoke(echo(2)).pid, first);
+  EXPECT_TRUE(second_call_gets_a_new_child(options, 100ms));
 }
 
 TEST(Pool, AChildIdleForTooLongIsStoppedAndStartedAgainWhenNeeded) {

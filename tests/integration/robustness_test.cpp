@@ -206,9 +206,9 @@ TEST(Robustness, SpawningWhileSixteenThreadsHammerMallocAndAMutexNeverDeadlocks)
   for (int i = 0; i < 16; ++i) {
     hammers.emplace_back([&, i] {
       for (std::size_t round = 0; !stop; ++round) {
-        std::lock_guard lock(shared);
         std::unique_ptr<char[]> block(new char[1 + (round * 131 + static_cast<std::size_t>(i)) % 8192]);
         block[0] = static_cast<char>(i);
+        std::lock_guard lock(shared);  // a lock of the application's, taken all the time
         hammer_sink = block[0];
       }
     });

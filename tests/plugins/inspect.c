@@ -7,6 +7,7 @@
  *   pid, returns 0.
  * `cpus`: prints the CPUs it may run on, returns how many.
  * `process_state`: prints "umask OOO", "no_new_privs N", "dumpable N", "core_limit N",
+ *   "session_leader 1|0" (pihost, the plugin's process, leads its own session),
  *   "tty_open ok|ERRNO", and the SigBlk/SigIgn/SigCgt lines of /proc/self/status; returns 0.
  * `litter`: fills the private directory (the parent of the working directory) with a
  *   non-empty directory, a file and a symlink to TARGET (argv[1]), returns 0. */
@@ -117,6 +118,7 @@ ISOLATOR_PLUGIN_EXPORT int process_state(int argc, char** argv) {
   struct rlimit core;
   getrlimit(RLIMIT_CORE, &core);
   printf("core_limit %llu\n", (unsigned long long)core.rlim_cur);
+  printf("session_leader %d\n", getsid(0) == getpid());
   const int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (tty >= 0) {
     printf("tty_open ok\n");
