@@ -30,6 +30,15 @@ const Options& validated(const Options& options) {
   if (options.supervision.heartbeat_interval.count() < 0) {
     throw OptionsError("Options::supervision.heartbeat_interval must not be negative");
   }
+  // The silence is checked once per interval: a timeout no longer than the interval would
+  // take a healthy child for a wedged one.
+  if (options.supervision.heartbeat_interval.count() > 0 &&
+      options.supervision.heartbeat_timeout <= options.supervision.heartbeat_interval) {
+    throw OptionsError("Options::supervision.heartbeat_timeout (" +
+                       std::to_string(options.supervision.heartbeat_timeout.count()) +
+                       " ms) must be longer than heartbeat_interval (" +
+                       std::to_string(options.supervision.heartbeat_interval.count()) + " ms)");
+  }
   if (options.max_frame_bytes < min_frame_bytes || options.max_frame_bytes > max_frame_limit) {
     throw OptionsError("Options::max_frame_bytes is " + std::to_string(options.max_frame_bytes) +
                        "; it must be between " + std::to_string(min_frame_bytes) + " and " +

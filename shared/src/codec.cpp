@@ -299,6 +299,8 @@ msgpack::unpack_limit decoder_limits(std::size_t body_bytes) {
 
 }  // namespace
 
+namespace {
+
 // A little more than the encoded size of `message`, so that encoding never reallocates.
 std::size_t size_hint(const Message& message) {
   constexpr std::size_t per_field = 16;  // msgpack's headers and numbers, generously
@@ -316,6 +318,8 @@ std::size_t size_hint(const Message& message) {
                     },
                     message);
 }
+
+}  // namespace
 
 std::string encode(const Message& message) {
   std::string body;
@@ -343,7 +347,9 @@ std::string encode_frame(const Message& message) {
 
 // Strings and binaries stay where they are in the frame body while it is decoded (the body
 // outlives the msgpack objects), instead of being copied into the unpacker's zone first.
+namespace {
 bool reference_in_body(msgpack::type::object_type, std::size_t, void*) { return true; }
+}  // namespace
 
 Message decode(std::string_view body) {
   if (body.empty()) throw ProtocolError("empty frame");

@@ -86,6 +86,9 @@ TEST(StartError, InvalidOptionsThrowOptionsError) {
   options = test::options();
   options.limits.cpu_affinity = {-1};
   EXPECT_THROW(ProcessIsolator::create(options), OptionsError);
+  options = test::options();  // a heartbeat checked once per second cannot time out in 0.5 s
+  options.supervision.heartbeat_timeout = std::chrono::milliseconds(500);
+  EXPECT_THROW(ProcessIsolator::create(options), OptionsError);
 }
 
 TEST(StartError, NoChildOrDirectoryIsLeftAfterAFailedStart) {

@@ -61,7 +61,8 @@ struct Supervision {
   /// thread answers, whatever the call thread is doing. Zero disables the heartbeat.
   std::chrono::milliseconds heartbeat_interval{1'000};
   /// A child that has not answered for this long is stopped (SIGSTOP) or wedged: it is
-  /// killed and replaced, and the call it was running fails with `timeout`.
+  /// killed and replaced, and the call it was running fails with `timeout`. Must be longer
+  /// than heartbeat_interval (the silence is checked once per interval).
   std::chrono::milliseconds heartbeat_timeout{5'000};
 };
 

@@ -143,7 +143,9 @@ class CgroupV2Backend final : public Backend {
                          c.usable ? "the '" + name + "' controller is not offered in " +
                                         base_.string() + "/cgroup.controllers"
                                   : problem_,
-                         cgroupfs::v1_directory(name)
+                         // Only worked out when it is needed: it reads /proc.
+                         offered                 ? std::string()
+                         : cgroupfs::v1_directory(name)
                              // A hybrid machine: the controller is bound to a v1 hierarchy and
                              // cannot be enabled in v2 at all.
                              ? "'" + name + "' is bound to cgroup v1 here (a hybrid hierarchy): use "

@@ -177,14 +177,16 @@ int make_child_dir(const fs::path& host_dir, const std::string& child, fs::path&
   const fs::path dir = host_dir / child;
   for (int attempt = 0; attempt < 10; ++attempt) {
     if (::mkdir(host_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      const int error = errno;  // before anything that may allocate
       failed = host_dir;
-      return errno;
+      return error;
     }
     if (::mkdir(dir.c_str(), 0755) == 0) return 0;
     if (errno != ENOENT) break;  // ENOENT: host_dir went away just now; make it again
   }
+  const int error = errno;
   failed = dir;
-  return errno;
+  return error;
 }
 
 std::string remove_tree(const fs::path& dir) {
