@@ -33,11 +33,11 @@ inline Options options() {
   o.pihost_path = ISOLATOR_TEST_PIHOST;
 #ifdef ISOLATOR_TEST_SANITIZED
   o.environment.emplace_back(
-      "ASAN_OPTIONS", "handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0:allow_user_segv_handler=1");
+      "ASAN_OPTIONS", "handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0:allow_user_segv_handler=1:disable_coredump=0");
   o.environment.emplace_back("UBSAN_OPTIONS", "halt_on_error=1");
   // A race in pihost ends it with code 66, which fails the test that saw it.
   o.environment.emplace_back("TSAN_OPTIONS",
-                             "handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigfpe=0:handle_sigill=0:halt_on_error=1:exitcode=66");
+                             "handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigfpe=0:handle_sigill=0:halt_on_error=1:exitcode=66:disable_coredump=0");
 #endif
   return o;
 }
