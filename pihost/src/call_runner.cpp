@@ -1,7 +1,6 @@
 #include "call_runner.hpp"
 
 #include "host_watch.hpp"
-#include "usage_meter.hpp"
 
 #include <sys/resource.h>
 
@@ -98,8 +97,7 @@ void CallRunner::execute(Invoke& invoke) {
   for (auto& s : strings) argv.push_back(s.data());
   argv.push_back(nullptr);
 
-  UsageMeter meter;
-  meter.start();
+  meter_.start();
   int code = 0;
   std::string thrown;
   bool threw = false;
@@ -117,7 +115,7 @@ void CallRunner::execute(Invoke& invoke) {
     threw = true;
     thrown = "an exception that is not a std::exception";
   }
-  const auto usage = meter.stop();
+  const auto usage = meter_.stop();
   // Flush before replying: the host attributes output to the call whose reply follows it.
   std::fflush(nullptr);
 

@@ -4,6 +4,7 @@
 
 #include "channel.hpp"
 #include "library_cache.hpp"
+#include "usage_meter.hpp"
 
 #include <condition_variable>
 #include <deque>
@@ -31,6 +32,7 @@ class CallRunner {
 
   Channel& channel_;
   LibraryCache libraries_;  // used by the call thread only
+  UsageMeter meter_;        // likewise
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<isolator::wire::Invoke> queue_;

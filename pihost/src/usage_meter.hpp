@@ -9,17 +9,22 @@
 
 namespace pihost {
 
-/// start() just before a call, stop() just after it. The peak RSS is the process's VmHWM,
-/// reset by start() through /proc/self/clear_refs so that it belongs to this call (where
-/// the kernel refuses the reset, it is the peak since pihost started).
+/// start() just before a call, stop() just after it; one meter serves every call, on the
+/// call thread. The peak RSS is the process's VmHWM, which start() resets to the current
+/// RSS through /proc/self/clear_refs so that it belongs to this call; the reset is skipped
+/// when the last stop() found VmHWM equal to VmRSS (nothing to reset, and the open, write
+/// and close are a visible part of a warm call's cost). RSS that falls between two calls
+/// then counts towards the next call's peak. Where the kernel refuses the reset (a non-root
+/// pihost that is not dumpable), the peak is the peak since pihost started.
 class UsageMeter {
  public:
   void start();
-  isolator::wire::Usage stop() const;
+  isolator::wire::Usage stop();
 
  private:
   std::chrono::steady_clock::time_point started_{};
   rusage before_{};
+  bool peak_above_current_ = true;  // from the last stop(); true before the first call
 };
 
 }  // namespace pihost

@@ -6,6 +6,8 @@
 #include <csignal>
 #include <fstream>
 
+#include <unistd.h>
+
 namespace isolator {
 namespace {
 
@@ -205,6 +207,25 @@ TEST_F(CallTest, TimeoutKillsTheChildAndSaysSo) {
   expect_failure(r, FailureKind::timeout, "timeout of 200 ms");
   EXPECT_EQ(r.failure->signal, SIGKILL);
   EXPECT_TRUE(call(plugin("args"), "echo", {"1"}).ok()) << "the next call gets a fresh child";
+}
+
+TEST_F(CallTest, PeakResidentSetBelongsToTheCall) {
+  Options options = test::options();
+  // A non-root pihost that is not dumpable cannot reset its VmHWM (/proc/self/clear_refs
+  // becomes root's): the peak is then the peak since start (docs/limits.md).
+  if (::geteuid() != 0) options.allow_core_dumps = true;
+  auto isolator = ProcessIsolator::create(options);
+  const auto big = isolator->invoke(Invocation{plugin("memory_bomb"), "method", {"64"}, {}});
+  ASSERT_TRUE(big.ok()) << big.failure->message;
+  ASSERT_EQ(*big.code, 64);
+  EXPECT_GE(big.usage.peak_rss_bytes, std::int64_t{64} << 20);
+  for (int i = 0; i < 2; ++i) {  // the second: after a call that found nothing to reset
+    const auto small = isolator->invoke(Invocation{plugin("args"), "echo", {"1"}, {}});
+    ASSERT_TRUE(small.ok()) << small.failure->message;
+    EXPECT_GT(small.usage.peak_rss_bytes, 0);
+    EXPECT_LT(small.usage.peak_rss_bytes, std::int64_t{32} << 20)
+        << "call " << i << " after the 64 MiB one reports that call's peak as its own";
+  }
 }
 
 TEST_F(CallTest, ResourceUsageOfTheChildIsReadable) {

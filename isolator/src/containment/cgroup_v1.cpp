@@ -2,6 +2,7 @@
 // each under this process's own cgroup in that hierarchy.
 #include "backend.hpp"
 #include "cgroupfs.hpp"
+#include "counter_file.hpp"
 #include "limit_files.hpp"
 
 #include "../log.hpp"
@@ -30,10 +31,16 @@ std::chrono::microseconds ticks(std::uint64_t n) {
 
 class CgroupV1Box final : public Box {
  public:
-  explicit CgroupV1Box(std::map<std::string, fs::path> dirs) : dirs_(std::move(dirs)) {}
+  explicit CgroupV1Box(std::map<std::string, fs::path> dirs)
+      : dirs_(std::move(dirs)),
+        oom_control_(file("memory", "memory.oom_control")),
+        max_usage_(file("memory", "memory.max_usage_in_bytes")),
+        cpu_usage_(file("cpuacct", "cpuacct.usage")),
+        cpu_stat_(file("cpuacct", "cpuacct.stat")) {}
 
   ~CgroupV1Box() override {
     kill_all();
+    for (auto* counters : {&oom_control_, &max_usage_, &cpu_usage_, &cpu_stat_}) counters->close();
     for (const auto& [controller, dir] : dirs_) {
       if (auto problem = cgroupfs::remove_tree(dir); !problem.empty()) {
         log().warn("cannot remove cgroup {} (the next host's sweep will): {}", dir.string(), problem);
@@ -77,43 +84,37 @@ class CgroupV1Box final : public Box {
     }
   }
 
+  // The statistics files are held open (CounterFile): reading them is a visible part of a
+  // warm call's cost (docs/performance.md).
   void begin_call() override {
     if (const auto* memory = dir("memory")) {
-      oom_baseline_ = cgroupfs::keyed(*memory / "memory.oom_control", "oom_kill").value_or(0);
+      oom_baseline_ = oom_control_.read("oom_kill").value_or(0);
       cgroupfs::write(*memory / "memory.max_usage_in_bytes", "0");  // reset the peak
     }
-    if (const auto* cpuacct = dir("cpuacct")) {
-      cpu_baseline_ns_ = usage_ns(*cpuacct);
-      auto ticks = cgroupfs::keyed_all(*cpuacct / "cpuacct.stat");  // one read for both
-      user_baseline_ = ticks["user"];
-      system_baseline_ = ticks["system"];
+    cpu_baseline_ns_ = cpu_usage_.read().value_or(0);
+    if (cpu_stat_.refresh()) {  // one read for both
+      user_baseline_ = cpu_stat_.value("user").value_or(0);
+      system_baseline_ = cpu_stat_.value("system").value_or(0);
     }
   }
 
   bool oom_killed_since_begin() override {
-    const auto* memory = dir("memory");
-    return memory != nullptr &&
-           cgroupfs::keyed(*memory / "memory.oom_control", "oom_kill").value_or(0) > oom_baseline_;
+    return oom_control_.read("oom_kill").value_or(0) > oom_baseline_;
   }
 
   std::chrono::microseconds cpu_since_begin() override {
-    const auto* cpuacct = dir("cpuacct");
-    if (cpuacct == nullptr) return std::chrono::microseconds(0);
-    return std::chrono::microseconds(static_cast<std::int64_t>((usage_ns(*cpuacct) - cpu_baseline_ns_) / 1000));
+    const auto now = cpu_usage_.read();
+    if (!now) return std::chrono::microseconds(0);
+    return std::chrono::microseconds(static_cast<std::int64_t>((*now - cpu_baseline_ns_) / 1000));
   }
 
   BoxUsage call_usage() override {
     BoxUsage usage;
-    if (const auto* cpuacct = dir("cpuacct")) {
-      auto stat = cgroupfs::keyed_all(*cpuacct / "cpuacct.stat");  // one read for both
-      usage.cpu_user = ticks(stat["user"] - user_baseline_);
-      usage.cpu_sys = ticks(stat["system"] - system_baseline_);
+    if (cpu_stat_.refresh()) {  // one read for both
+      usage.cpu_user = ticks(cpu_stat_.value("user").value_or(user_baseline_) - user_baseline_);
+      usage.cpu_sys = ticks(cpu_stat_.value("system").value_or(system_baseline_) - system_baseline_);
     }
-    if (const auto* memory = dir("memory")) {
-      if (auto peak = cgroupfs::read(*memory / "memory.max_usage_in_bytes")) {
-        usage.peak_memory_bytes = std::stoll(*peak);
-      }
-    }
+    if (auto peak = max_usage_.read()) usage.peak_memory_bytes = static_cast<std::int64_t>(*peak);
     return usage;
   }
 
@@ -123,13 +124,19 @@ class CgroupV1Box final : public Box {
     return found == dirs_.end() ? nullptr : &found->second;
   }
 
-  static std::uint64_t usage_ns(const fs::path& cpuacct) {
-    const auto text = cgroupfs::read(cpuacct / "cpuacct.usage");
-    return text ? std::stoull(*text) : 0;
+  // A file of `controller`'s directory; without that controller, a path that cannot be
+  // opened (the CounterFile then reads nothing).
+  fs::path file(const std::string& controller, const char* name) const {
+    const auto* d = dir(controller);
+    return d == nullptr ? fs::path() : *d / name;
   }
 
   std::map<std::string, fs::path> dirs_;
   std::vector<UniqueFd> procs_files_;
+  cgroupfs::CounterFile oom_control_;
+  cgroupfs::CounterFile max_usage_;
+  cgroupfs::CounterFile cpu_usage_;
+  cgroupfs::CounterFile cpu_stat_;
   std::uint64_t oom_baseline_ = 0;
   std::uint64_t cpu_baseline_ns_ = 0;
   std::uint64_t user_baseline_ = 0;

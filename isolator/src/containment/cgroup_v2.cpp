@@ -2,6 +2,7 @@
 // delegated directory (Options::cgroup_v2_base, or this process's own cgroup).
 #include "backend.hpp"
 #include "cgroupfs.hpp"
+#include "counter_file.hpp"
 #include "limit_files.hpp"
 
 #include "../log.hpp"
@@ -32,10 +33,13 @@ bool listed(const std::string& list, const std::string& word) {
 
 class CgroupV2Box final : public Box {
  public:
-  explicit CgroupV2Box(fs::path dir) : dir_(std::move(dir)) {}
+  explicit CgroupV2Box(fs::path dir)
+      : dir_(std::move(dir)), memory_events_(dir_ / "memory.events"), cpu_stat_(dir_ / "cpu.stat") {}
 
   ~CgroupV2Box() override {
     kill_all();
+    memory_events_.close();
+    cpu_stat_.close();
     if (auto problem = cgroupfs::remove_tree(dir_); !problem.empty()) {
       log().warn("cannot remove cgroup {} (the next host's sweep will): {}", dir_.string(), problem);
     }
@@ -61,33 +65,33 @@ class CgroupV2Box final : public Box {
     }
   }
 
-  // Each file is read once per call here and once in call_usage(): these reads are a
-  // visible part of a warm call's cost (docs/performance.md).
+  // Each file is read once per call here and once in call_usage(), from descriptors held
+  // open: these readings are a visible part of a warm call's cost (docs/performance.md).
   void begin_call() override {
-    oom_baseline_ = cgroupfs::keyed(dir_ / "memory.events", "oom_kill").value_or(0);
-    auto cpu = cgroupfs::keyed_all(dir_ / "cpu.stat");
-    usage_baseline_ = cpu["usage_usec"];
-    user_baseline_ = cpu["user_usec"];
-    system_baseline_ = cpu["system_usec"];
+    oom_baseline_ = memory_events_.read("oom_kill").value_or(0);
+    cpu_stat_.refresh();
+    usage_baseline_ = cpu_stat_.value("usage_usec").value_or(0);
+    user_baseline_ = cpu_stat_.value("user_usec").value_or(0);
+    system_baseline_ = cpu_stat_.value("system_usec").value_or(0);
   }
 
   bool oom_killed_since_begin() override {
-    return cgroupfs::keyed(dir_ / "memory.events", "oom_kill").value_or(0) > oom_baseline_;
+    return memory_events_.read("oom_kill").value_or(0) > oom_baseline_;
   }
 
   std::chrono::microseconds cpu_since_begin() override {
-    const auto now = cgroupfs::keyed(dir_ / "cpu.stat", "usage_usec").value_or(0);
+    const auto now = cpu_stat_.read("usage_usec").value_or(0);
     return std::chrono::microseconds(static_cast<std::int64_t>(now - usage_baseline_));
   }
 
   BoxUsage call_usage() override {
     BoxUsage usage;
-    const auto cpu = cgroupfs::keyed_all(dir_ / "cpu.stat");
-    if (auto user = cpu.find("user_usec"); user != cpu.end()) {
-      usage.cpu_user = std::chrono::microseconds(static_cast<std::int64_t>(user->second - user_baseline_));
+    if (!cpu_stat_.refresh()) return usage;
+    if (auto user = cpu_stat_.value("user_usec")) {
+      usage.cpu_user = std::chrono::microseconds(static_cast<std::int64_t>(*user - user_baseline_));
     }
-    if (auto system = cpu.find("system_usec"); system != cpu.end()) {
-      usage.cpu_sys = std::chrono::microseconds(static_cast<std::int64_t>(system->second - system_baseline_));
+    if (auto system = cpu_stat_.value("system_usec")) {
+      usage.cpu_sys = std::chrono::microseconds(static_cast<std::int64_t>(*system - system_baseline_));
     }
     return usage;  // memory.peak cannot be reset per call on most kernels: pihost's VmHWM stands
   }
@@ -95,6 +99,8 @@ class CgroupV2Box final : public Box {
  private:
   fs::path dir_;
   UniqueFd procs_file_;
+  cgroupfs::CounterFile memory_events_;
+  cgroupfs::CounterFile cpu_stat_;
   std::uint64_t oom_baseline_ = 0;
   std::uint64_t usage_baseline_ = 0;
   std::uint64_t user_baseline_ = 0;
