@@ -3,6 +3,7 @@
 #pragma once
 
 #include "../spawn.hpp"
+#include "cgroupfs.hpp"
 
 #include <isolator/limits.hpp>
 #include <isolator/probe.hpp>
@@ -75,8 +76,9 @@ std::unique_ptr<Backend> select_backend(Containment containment, const Limits& l
                                         const std::filesystem::path& cgroup_v2_base,
                                         std::string& why);
 
-std::unique_ptr<Backend> make_cgroup_v2_backend(const std::filesystem::path& base);
-std::unique_ptr<Backend> make_cgroup_v1_backend();
+std::unique_ptr<Backend> make_cgroup_v2_backend(const std::filesystem::path& base,
+                                                const cgroupfs::Hierarchies& hierarchies);
+std::unique_ptr<Backend> make_cgroup_v1_backend(const cgroupfs::Hierarchies& hierarchies);
 std::unique_ptr<Backend> make_rlimit_backend();
 
 /// Removes the cgroups and private directories of hosts that are gone (their pid no longer

@@ -145,9 +145,9 @@ class CgroupV1Box final : public Box {
 
 class CgroupV1Backend final : public Backend {
  public:
-  CgroupV1Backend() {
+  explicit CgroupV1Backend(const cgroupfs::Hierarchies& hierarchies) {
     for (const char* controller : controllers) {
-      const auto dir = cgroupfs::v1_directory(controller);
+      const auto dir = hierarchies.v1_directory(controller);
       if (!dir) {
         problems_[controller] = std::string("no cgroup v1 '") + controller + "' hierarchy is mounted";
       } else if (::access(dir->c_str(), W_OK) != 0) {
@@ -243,6 +243,8 @@ class CgroupV1Backend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cgroup_v1_backend() { return std::make_unique<CgroupV1Backend>(); }
+std::unique_ptr<Backend> make_cgroup_v1_backend(const cgroupfs::Hierarchies& hierarchies) {
+  return std::make_unique<CgroupV1Backend>(hierarchies);
+}
 
 }  // namespace isolator::detail

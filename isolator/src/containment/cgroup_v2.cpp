@@ -109,10 +109,11 @@ class CgroupV2Box final : public Box {
 
 class CgroupV2Backend final : public Backend {
  public:
-  explicit CgroupV2Backend(const fs::path& configured) {
+  CgroupV2Backend(const fs::path& configured, cgroupfs::Hierarchies hierarchies)
+      : hierarchies_(std::move(hierarchies)) {
     if (!configured.empty()) {
       base_ = configured;
-    } else if (auto own = cgroupfs::v2_directory()) {
+    } else if (auto own = hierarchies_.v2_directory()) {
       base_ = *own;
     } else {
       problem_ = "no cgroup v2 hierarchy is mounted";
@@ -151,7 +152,7 @@ class CgroupV2Backend final : public Backend {
                                   : problem_,
                          // Only worked out when it is needed: it reads /proc.
                          offered                 ? std::string()
-                         : cgroupfs::v1_directory(name)
+                         : hierarchies_.v1_directory(name)
                              // A hybrid machine: the controller is bound to a v1 hierarchy and
                              // cannot be enabled in v2 at all.
                              ? "'" + name + "' is bound to cgroup v1 here (a hybrid hierarchy): use "
@@ -235,6 +236,7 @@ class CgroupV2Backend final : public Backend {
     return text;
   }
 
+  cgroupfs::Hierarchies hierarchies_;  // where this process was when the backend was made
   fs::path base_;
   std::string problem_;
   std::string available_;
@@ -242,8 +244,9 @@ class CgroupV2Backend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cgroup_v2_backend(const fs::path& base) {
-  return std::make_unique<CgroupV2Backend>(base);
+std::unique_ptr<Backend> make_cgroup_v2_backend(const fs::path& base,
+                                                const cgroupfs::Hierarchies& hierarchies) {
+  return std::make_unique<CgroupV2Backend>(base, hierarchies);
 }
 
 }  // namespace isolator::detail

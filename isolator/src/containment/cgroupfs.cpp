@@ -16,80 +16,131 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct MountEntry {
-  fs::path mount_point;
-  std::string root;  // the path of the mount's root inside the hierarchy
-  std::string type;
-  std::string super_options;
-};
-
-std::vector<MountEntry> cgroup_mounts() {
-  std::vector<MountEntry> mounts;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    // id parent major:minor root mount-point options [optional...] - type source super-options
-    std::istringstream fields(line);
-    std::string id, parent, device, root, point, options, word;
-    fields >> id >> parent >> device >> root >> point >> options;
-    while (fields >> word && word != "-") {
-    }
-    MountEntry entry{point, root, "", ""};
-    std::string source;
-    fields >> entry.type >> source >> entry.super_options;
-    if (entry.type == "cgroup" || entry.type == "cgroup2") mounts.push_back(entry);
+// The whole of a small /proc file, with plain system calls (iostreams cost more than the
+// kernel here); "" when it cannot be read.
+std::string slurp(const char* file) {
+  std::string text;
+  const int fd = ::open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return text;
+  char buffer[8192];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
   }
-  return mounts;
+  ::close(fd);
+  return text;
 }
 
-// The path of this process's cgroup in the hierarchy whose /proc/self/cgroup line matches.
-std::optional<std::string> own_path(const std::string& controller) {
-  std::ifstream in("/proc/self/cgroup");
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto first = line.find(':');
-    const auto second = line.find(':', first + 1);
-    if (first == std::string::npos || second == std::string::npos) continue;
-    const std::string controllers = line.substr(first + 1, second - first - 1);
-    const std::string path = line.substr(second + 1);
-    if (controller.empty() ? controllers.empty()
-                           : ("," + controllers + ",").find("," + controller + ",") != std::string::npos) {
-      return path;
-    }
+// Calls `each` with every line of `text`, without its newline.
+template <typename Each>
+void for_each_line(std::string_view text, Each each) {
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    each(text.substr(0, end));
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
   }
-  return std::nullopt;
 }
 
-std::optional<fs::path> join(const MountEntry& mount, const std::string& own) {
-  // Inside a container the mount's root may be our own cgroup: strip it.
-  std::string relative = own;
-  if (mount.root != "/" && relative.rfind(mount.root, 0) == 0) relative = relative.substr(mount.root.size());
-  const fs::path inside = fs::path(relative).relative_path();
-  return inside.empty() ? mount.mount_point : mount.mount_point / inside;
+// The space-separated fields of a line.
+std::vector<std::string_view> fields_of(std::string_view line) {
+  std::vector<std::string_view> fields;
+  while (!line.empty()) {
+    const auto start = line.find_first_not_of(' ');
+    if (start == std::string_view::npos) break;
+    line.remove_prefix(start);
+    const auto end = line.find(' ');
+    fields.push_back(line.substr(0, end));
+    if (end == std::string_view::npos) break;
+    line.remove_prefix(end);
+  }
+  return fields;
+}
+
+bool in_comma_list(std::string_view list, std::string_view word) {
+  while (true) {
+    const auto end = list.find(',');
+    if (list.substr(0, end) == word) return true;
+    if (end == std::string_view::npos) return false;
+    list.remove_prefix(end + 1);
+  }
 }
 
 }  // namespace
 
-std::optional<fs::path> v1_directory(const std::string& controller) {
-  const auto own = own_path(controller);
-  if (!own) return std::nullopt;
-  for (const auto& mount : cgroup_mounts()) {
-    if (mount.type != "cgroup") continue;
-    if (("," + mount.super_options + ",").find("," + controller + ",") != std::string::npos) {
-      return join(mount, *own);
-    }
+Hierarchies Hierarchies::read() {
+  return parse(slurp("/proc/self/mountinfo"), slurp("/proc/self/cgroup"));
+}
+
+Hierarchies Hierarchies::parse(std::string_view mountinfo, std::string_view cgroup) {
+  Hierarchies h;
+  // id parent major:minor root mount-point options [optional...] - type source super-options
+  for_each_line(mountinfo, [&](std::string_view line) {
+    const auto fields = fields_of(line);
+    std::size_t dash = 6;
+    while (dash < fields.size() && fields[dash] != "-") ++dash;
+    if (fields.size() < 6 || dash + 1 >= fields.size()) return;
+    const std::string_view type = fields[dash + 1];
+    if (type != "cgroup" && type != "cgroup2") return;
+    h.mounts_.push_back(Mount{fs::path(std::string(fields[4])), std::string(fields[3]), type == "cgroup2",
+                              dash + 3 < fields.size() ? std::string(fields[dash + 3]) : std::string()});
+  });
+  // hierarchy-id:controllers:path
+  for_each_line(cgroup, [&](std::string_view line) {
+    const auto first = line.find(':');
+    const auto second = first == std::string_view::npos ? first : line.find(':', first + 1);
+    if (second == std::string_view::npos) return;
+    h.memberships_.push_back(Membership{std::string(line.substr(first + 1, second - first - 1)),
+                                        std::string(line.substr(second + 1))});
+  });
+  return h;
+}
+
+// The path of this process's cgroup in the hierarchy of `controller` ("" for v2).
+std::optional<std::string> Hierarchies::own_path(std::string_view controller) const {
+  for (const auto& m : memberships_) {
+    if (controller.empty() ? m.controllers.empty() : in_comma_list(m.controllers, controller)) return m.path;
   }
   return std::nullopt;
 }
 
-std::optional<fs::path> v2_directory() {
-  const auto own = own_path("");
+namespace {
+
+fs::path join(const fs::path& point, const std::string& root, const std::string& own) {
+  // Inside a container the mount's root may be our own cgroup: strip it.
+  std::string relative = own;
+  if (root != "/" && relative.rfind(root, 0) == 0) relative = relative.substr(root.size());
+  const fs::path inside = fs::path(relative).relative_path();
+  return inside.empty() ? point : point / inside;
+}
+
+}  // namespace
+
+std::optional<fs::path> Hierarchies::v1_directory(std::string_view controller) const {
+  const auto own = own_path(controller);
   if (!own) return std::nullopt;
-  for (const auto& mount : cgroup_mounts()) {
-    if (mount.type == "cgroup2") return join(mount, *own);
+  for (const auto& mount : mounts_) {
+    if (!mount.v2 && in_comma_list(mount.super_options, controller)) return join(mount.point, mount.root, *own);
   }
   return std::nullopt;
 }
+
+std::optional<fs::path> Hierarchies::v2_directory() const {
+  const auto own = own_path("");
+  if (!own) return std::nullopt;
+  for (const auto& mount : mounts_) {
+    if (mount.v2) return join(mount.point, mount.root, *own);
+  }
+  return std::nullopt;
+}
+
+std::optional<fs::path> v1_directory(const std::string& controller) {
+  return Hierarchies::read().v1_directory(controller);
+}
+
+std::optional<fs::path> v2_directory() { return Hierarchies::read().v2_directory(); }
 
 std::optional<std::string> read(const fs::path& file) {
   std::ifstream in(file);

@@ -7,15 +7,51 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace isolator::detail::cgroupfs {
 
-/// This process's cgroup directory in the v1 hierarchy of `controller` ("memory", "pids"...),
-/// or nothing when that controller is not mounted as v1.
+/// Where this process is in every cgroup hierarchy: /proc/self/mountinfo and
+/// /proc/self/cgroup, read once. Choosing a backend asks a dozen questions, and reading the
+/// two files costs tens of microseconds each time, a visible part of a cold call; read one
+/// snapshot and ask it. A snapshot does not follow the process into another cgroup.
+class Hierarchies {
+ public:
+  /// Reads both files now (a file that cannot be read gives no hierarchies).
+  static Hierarchies read();
+
+  /// The same from the texts of the two files (for tests).
+  static Hierarchies parse(std::string_view mountinfo, std::string_view cgroup);
+
+  /// This process's cgroup directory in the v1 hierarchy of `controller` ("memory",
+  /// "pids"...), or nothing when that controller is not mounted as v1.
+  std::optional<std::filesystem::path> v1_directory(std::string_view controller) const;
+
+  /// This process's cgroup directory in the cgroup v2 hierarchy, or nothing without one.
+  std::optional<std::filesystem::path> v2_directory() const;
+
+ private:
+  struct Mount {
+    std::filesystem::path point;
+    std::string root;  // the path of the mount's root inside the hierarchy
+    bool v2 = false;
+    std::string super_options;  // v1: the controllers, among other options
+  };
+  struct Membership {
+    std::string controllers;  // "" for cgroup v2, "memory" or "cpu,cpuacct" for v1
+    std::string path;
+  };
+  std::optional<std::string> own_path(std::string_view controller) const;
+
+  std::vector<Mount> mounts_;
+  std::vector<Membership> memberships_;
+};
+
+/// Hierarchies::read().v1_directory(controller): for a single question.
 std::optional<std::filesystem::path> v1_directory(const std::string& controller);
 
-/// This process's cgroup directory in the cgroup v2 hierarchy, or nothing without one.
+/// Hierarchies::read().v2_directory(): for a single question.
 std::optional<std::filesystem::path> v2_directory();
 
 /// The whole content of a (small) file; nothing when it cannot be read.

@@ -45,8 +45,9 @@ std::size_t enforced_count(const BackendCheck& check, const Limits& limits, std:
 
 std::vector<std::unique_ptr<Backend>> all_backends(const std::filesystem::path& v2_base) {
   std::vector<std::unique_ptr<Backend>> backends;
-  backends.push_back(make_cgroup_v2_backend(v2_base));
-  backends.push_back(make_cgroup_v1_backend());
+  const auto hierarchies = cgroupfs::Hierarchies::read();
+  backends.push_back(make_cgroup_v2_backend(v2_base, hierarchies));
+  backends.push_back(make_cgroup_v1_backend(hierarchies));
   backends.push_back(make_rlimit_backend());
   return backends;
 }

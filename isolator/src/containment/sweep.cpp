@@ -74,12 +74,13 @@ void sweep_stale_once(const fs::path& private_base, const fs::path& cgroup_v2_ba
   static std::once_flag once;
   std::call_once(once, [&] {
     try {
+      const auto hierarchies = cgroupfs::Hierarchies::read();
       for (const char* controller : {"memory", "pids", "cpu", "cpuacct", "freezer"}) {
-        if (auto dir = cgroupfs::v1_directory(controller)) sweep_cgroups_under(*dir);
+        if (auto dir = hierarchies.v1_directory(controller)) sweep_cgroups_under(*dir);
       }
       if (!cgroup_v2_base.empty()) {
         sweep_cgroups_under(cgroup_v2_base);
-      } else if (auto dir = cgroupfs::v2_directory()) {
+      } else if (auto dir = hierarchies.v2_directory()) {
         sweep_cgroups_under(*dir);
       }
       sweep_private_directories(private_base);
