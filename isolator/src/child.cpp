@@ -77,12 +77,37 @@ Child::Child(asio::io_context& io, const ChildSpec& spec, ChildListener& listene
       pidfd_(io),
       reader_(spec.max_frame_bytes) {}
 
+namespace {
+
+// The child's working directory, `directory`/work. An earlier child's plugin ran as this
+// user with "work" as its working directory, so it may have replaced it with a symlink (to
+// anywhere) or a file: what is not a directory of ours is removed, never followed, and made
+// again.
+void make_working_directory(const std::filesystem::path& workdir) {
+  const auto fail = [&](const char* what) {
+    throw StartError("cannot " + std::string(what) + " the child's working directory " + workdir.string() +
+                     ": " + std::strerror(errno));
+  };
+  if (::mkdir(workdir.c_str(), 0700) == 0) return;
+  if (errno != EEXIST) fail("create");
+  struct stat st {};
+  if (::lstat(workdir.c_str(), &st) != 0) fail("inspect");
+  if (S_ISDIR(st.st_mode) && st.st_uid == ::geteuid()) {
+    if ((st.st_mode & 07777) != 0700 && ::chmod(workdir.c_str(), 0700) != 0) fail("restore the mode of");
+    return;
+  }
+  log().warn("{} was replaced by something that is not a directory of this user (a plugin's doing?); "
+             "removing it, without following it",
+             workdir.string());
+  if (::unlink(workdir.c_str()) != 0 && ::rmdir(workdir.c_str()) != 0) fail("remove what replaced");
+  if (::mkdir(workdir.c_str(), 0700) != 0) fail("create");
+}
+
+}  // namespace
+
 void Child::spawn(const ChildSpec& spec) {
   const auto workdir = spec.directory / "work";
-  if (::mkdir(workdir.c_str(), 0700) != 0 && errno != EEXIST) {
-    throw StartError("cannot create the child's working directory " + workdir.string() + ": " +
-                     std::strerror(errno));
-  }
+  make_working_directory(workdir);
   listen();
 
   SpawnRequest request;

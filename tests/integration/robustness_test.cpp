@@ -87,6 +87,21 @@ TEST(Robustness, LitterInThePrivateDirectoryNeitherBreaksRestartsNorEscapesClean
   EXPECT_TRUE(std::filesystem::exists(canary)) << "cleanup did not follow the planted links";
 }
 
+TEST(Robustness, AWorkingDirectoryReplacedByASymlinkIsNeverEntered) {
+  test::TempDir outside;
+  auto isolator = ProcessIsolator::create(test::options());
+  ASSERT_EQ(*isolator->invoke(plugin("inspect"), "replace_workdir", {outside.path().string()}).code, 0);
+  ASSERT_FALSE(isolator->invoke(plugin("segv"), "method", {}).ok());
+  const auto r = isolator->invoke(plugin("inspect"), "get_cwd", {});
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  ASSERT_EQ(r.output.size(), 1u);
+  EXPECT_NE(r.output[0].text, outside.path().string()) << "the new child followed the planted symlink";
+  EXPECT_EQ(std::filesystem::path(r.output[0].text).filename(), "work");
+  EXPECT_FALSE(std::filesystem::is_symlink(std::filesystem::path(r.output[0].text)));
+  isolator->shutdown();
+  EXPECT_TRUE(std::filesystem::is_directory(outside.path())) << "cleanup did not follow the symlink";
+}
+
 TEST(Robustness, OversizeDataIsRefusedAndTheIsolatorKeepsWorking) {
   Options options = test::options();
   options.max_frame_bytes = 64 * 1024;

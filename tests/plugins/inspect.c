@@ -10,7 +10,9 @@
  *   "session_leader 1|0" (pihost, the plugin's process, leads its own session),
  *   "tty_open ok|ERRNO", and the SigBlk/SigIgn/SigCgt lines of /proc/self/status; returns 0.
  * `litter`: fills the private directory (the parent of the working directory) with a
- *   non-empty directory, a file and a symlink to TARGET (argv[1]), returns 0. */
+ *   non-empty directory, a file and a symlink to TARGET (argv[1]), returns 0.
+ * `replace_workdir`: renames the working directory away and puts a symlink to TARGET
+ *   (argv[1]) in its place, returns 0. */
 #include <isolator/plugin.hpp>
 
 #define _GNU_SOURCE
@@ -93,6 +95,13 @@ ISOLATOR_PLUGIN_EXPORT int litter(int argc, char** argv) {
   fclose(f);
   if (symlink(argv[1], "../link") != 0) return -4;
   if (symlink(argv[1], "../junk/link") != 0) return -5;
+  return 0;
+}
+
+ISOLATOR_PLUGIN_EXPORT int replace_workdir(int argc, char** argv) {
+  if (argc < 2) return -1;
+  if (rename("../work", "../work-moved") != 0) return -2;
+  if (symlink(argv[1], "../work") != 0) return -3;
   return 0;
 }
 
