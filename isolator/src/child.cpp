@@ -346,14 +346,16 @@ void Child::fail_protocol(std::string reason) {
   kill(SIGKILL);
 }
 
-void Child::send(std::string frame) {
+void Child::send(std::string frame) { send(std::make_shared<const std::string>(std::move(frame))); }
+
+void Child::send(std::shared_ptr<const std::string> frame) {
   if (!socket_.is_open() || doomed_ || exited_) return;
   write_queue_.push_back(std::move(frame));
   if (write_queue_.size() == 1) write_next();
 }
 
 void Child::write_next() {
-  asio::async_write(socket_, asio::buffer(write_queue_.front()),
+  asio::async_write(socket_, asio::buffer(*write_queue_.front()),
                     [self = shared_from_this()](error_code error, std::size_t) {
                       if (error) return;  // the read side reports what happened
                       self->write_queue_.pop_front();

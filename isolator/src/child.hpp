@@ -94,6 +94,8 @@ class Child : public std::enable_shared_from_this<Child> {
   /// Queues an encoded frame (wire::encode_frame) for the child. Dropped silently once the
   /// channel is closed.
   void send(std::string frame);
+  /// The same for a frame the caller keeps too (a call's Invoke, sent again on a retry).
+  void send(std::shared_ptr<const std::string> frame);
 
   /// The child broke the protocol as seen by the caller (an unexpected reply, say): reports
   /// on_child_broken (or a start failure) and kills it.
@@ -144,7 +146,7 @@ class Child : public std::enable_shared_from_this<Child> {
   std::shared_ptr<OutputPipe> stderr_;
   wire::FrameReader reader_;
   std::array<char, 65536> read_buffer_{};
-  std::deque<std::string> write_queue_;
+  std::deque<std::shared_ptr<const std::string>> write_queue_;
   std::vector<std::string> start_stderr_;  // stderr lines before the handshake, for errors
   std::vector<std::string> refused_peers_;
   std::string accept_error_;  // why accepting failed, for the start error

@@ -141,11 +141,14 @@ void ProcessIsolator::Impl::submit(Invocation invocation, Handler handler) {
                 std::to_string(invocation.args.size()));
   }
   const std::uint64_t id = next_id_++;
-  std::string frame = wire::encode_frame(
-      wire::Invoke{id, invocation.library, invocation.symbol, invocation.args});
-  if (frame.size() - wire::frame_header_bytes > options_.max_frame_bytes) {
+  // The arguments move into the frame: it is all a retry or a requeue needs (the same id
+  // gives the same bytes), and a large argument is not kept twice.
+  auto frame = std::make_shared<const std::string>(wire::encode_frame(
+      wire::Invoke{id, invocation.library, invocation.symbol, std::move(invocation.args)}));
+  invocation.args.clear();
+  if (frame->size() - wire::frame_header_bytes > options_.max_frame_bytes) {
     throw Error("the call's library path, symbol and arguments make a message of " +
-                std::to_string(frame.size()) + " bytes, more than Options::max_frame_bytes (" +
+                std::to_string(frame->size()) + " bytes, more than Options::max_frame_bytes (" +
                 std::to_string(options_.max_frame_bytes) + ")");
   }
   auto work = asio::prefer(asio::get_associated_executor(handler, io_.get_executor()),
@@ -192,7 +195,7 @@ void ProcessIsolator::Impl::send_active(PendingCall call) {
   const auto& options = call.invocation.options;
   const auto timeout = options.timeout ? options.timeout : options_.call_timeout;
   const auto id = call.id;
-  std::string frame = std::move(call.frame);
+  auto frame = call.frame;  // kept by the call too, for a retry or a requeue
   // What the child wrote before this call is sent belongs to no call (a thread an earlier
   // call left running, say); from here on, what is read belongs to this one.
   child_->collect_output();
@@ -532,8 +535,6 @@ void ProcessIsolator::Impl::on_child_exit(detail::Child& child, detail::ExitStat
       call_timer_.cancel();
       PendingCall call = std::move(active_->call);
       call.requeued = true;
-      const auto& inv = call.invocation;
-      call.frame = wire::encode_frame(wire::Invoke{call.id, inv.library, inv.symbol, inv.args});
       active_.reset();
       queue_.push_front(std::move(call));
     } else {
@@ -594,8 +595,6 @@ bool ProcessIsolator::Impl::retry(const Failure& failure) {
   cpu_timer_.cancel();
   PendingCall call = std::move(active_->call);
   --call.retries_left;
-  const auto& inv = call.invocation;
-  call.frame = wire::encode_frame(wire::Invoke{call.id, inv.library, inv.symbol, inv.args});
   active_.reset();
   queue_.push_front(std::move(call));
   return true;

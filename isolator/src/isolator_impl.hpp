@@ -65,8 +65,10 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
  private:
   struct PendingCall {
     std::uint64_t id = 0;
-    Invocation invocation;
-    std::string frame;  // the Invoke, encoded (and size-checked) by the caller's thread
+    Invocation invocation;  // without its args: they are in the frame
+    // The Invoke, encoded (and size-checked) by the caller's thread; shared with the
+    // child's write queue, and sent again as it is by a retry or a requeue.
+    std::shared_ptr<const std::string> frame;
     Handler handler;
     // Keeps the handler's executor from running out of work while the call is pending.
     boost::asio::any_completion_executor work;

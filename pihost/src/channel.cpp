@@ -71,7 +71,7 @@ void Channel::send(const isolator::wire::Message& message) {
 
 std::optional<isolator::wire::Message> Channel::receive() {
   while (true) {
-    if (auto body = reader_.next()) return isolator::wire::decode(*body);
+    if (auto body = reader_.next_view()) return isolator::wire::decode(*body);
     char buffer[65536];
     const ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
     if (n < 0) {

@@ -55,13 +55,19 @@ void FrameReader::validate_headers() {
 }
 
 std::optional<std::string> FrameReader::next() {
+  auto body = next_view();
+  if (!body) return std::nullopt;
+  return std::string(*body);
+}
+
+std::optional<std::string_view> FrameReader::next_view() {
   // validate_headers() moves validated_ past a frame only once it is complete and sound.
   if (consumed_ == validated_) {
     if (error_) throw ProtocolError(*error_);
     return std::nullopt;
   }
   const std::size_t length = read_length(buffer_, consumed_);
-  std::string body = buffer_.substr(consumed_ + frame_header_bytes, length);
+  const std::string_view body(buffer_.data() + consumed_ + frame_header_bytes, length);
   consumed_ += frame_header_bytes + length;
   return body;
 }

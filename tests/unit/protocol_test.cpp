@@ -797,6 +797,22 @@ TEST(FrameReader, FramesFedOneByteAtATimeComeOutInOrder) {
   EXPECT_EQ(reader.next(), std::nullopt);
 }
 
+TEST(FrameReader, NextViewGivesTheSameBodiesAsNextWithoutTakingThemTwice) {
+  const std::vector<Message> messages = {Invoke{2, "lib", "sym", {std::string(100000, 'a'), "x"}},
+                                         GetData{3, "k"}};
+  FrameReader reader;
+  feed(reader, encode_frame(messages[0]) + encode_frame(messages[1]));
+  const auto first = reader.next_view();
+  const auto second = reader.next_view();  // the first view stays valid: no feed() between
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(*first, encode(messages[0]));
+  EXPECT_EQ(decode(*first), messages[0]);
+  EXPECT_EQ(decode(*second), messages[1]);
+  EXPECT_EQ(reader.next_view(), std::nullopt);
+  EXPECT_EQ(reader.next(), std::nullopt);
+  EXPECT_FALSE(reader.mid_frame());
+}
+
 TEST(FrameReader, FrameIsReturnedOnlyOnceItsLastByteArrives) {
   const std::string frame = encode_frame(GetData{5, "key"});
   FrameReader reader;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace isolator::wire {
 
@@ -27,6 +28,10 @@ class FrameReader {
   /// Removes and returns the next complete frame body, or nothing if none is complete.
   /// Throws ProtocolError once the frames before a bad length prefix are all taken.
   std::optional<std::string> next();
+
+  /// next() without the copy: the body stays in the reader's buffer and the view is valid
+  /// until the next feed() (for a body decoded at once, such as a megabyte of arguments).
+  std::optional<std::string_view> next_view();
 
   /// True when some bytes of an incomplete frame are buffered (so an end-of-stream now would
   /// truncate a frame).
