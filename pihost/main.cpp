@@ -6,10 +6,9 @@
 // host's socket at PATH, says Hello, then serves Invoke/SetData/GetData until the host
 // closes the channel, and exits. Exit codes: 0 channel closed, 64 bad usage, 69 host gone
 // or unreachable at start, 70 a call could not be completed, 76 protocol error.
-#include "src/call_runner.hpp"
 #include "src/channel.hpp"
-#include "src/data_store.hpp"
 #include "src/host_watch.hpp"
+#include "src/server.hpp"
 
 #include <isolator/wire/codec.hpp>
 
@@ -26,9 +25,6 @@
 namespace {
 
 constexpr int exit_usage = 64;
-constexpr int exit_protocol = 76;
-// Room for a DataValue's other fields and headers within a frame.
-constexpr std::size_t frame_overhead_bytes = 64;
 
 struct Arguments {
   std::string channel;
@@ -79,37 +75,6 @@ Arguments parse(int argc, char** argv) {
   return args;
 }
 
-void serve(pihost::Channel& channel) {
-  // Never destroyed: when the channel closes, the call thread may be inside a call (waiting
-  // on the runner's condition variable otherwise), and pihost leaves with _Exit anyway.
-  auto& runner = *new pihost::CallRunner(channel);
-  while (auto message = channel.receive()) {
-    if (isolator::wire::sender_of(*message) != isolator::wire::Sender::host) {
-      throw isolator::wire::ProtocolError("the host sent " +
-                                          std::string(isolator::wire::message_name(*message)) +
-                                          ", which only pihost may send");
-    }
-    if (auto* invoke = std::get_if<isolator::wire::Invoke>(&*message)) {
-      runner.submit(std::move(*invoke));
-    } else if (auto* set = std::get_if<isolator::wire::SetData>(&*message)) {
-      pihost::DataStore::instance().set(set->key, std::move(set->value));
-    } else if (auto* ping = std::get_if<isolator::wire::Ping>(&*message)) {
-      channel.send(isolator::wire::Pong{ping->seq});
-    } else if (auto* get = std::get_if<isolator::wire::GetData>(&*message)) {
-      auto value = pihost::DataStore::instance().get(get->key);
-      if (value && value->size() + frame_overhead_bytes > channel.max_frame_bytes()) {
-        std::fprintf(stderr, "pihost: the value of '%s' (%zu bytes) is too large to send\n",
-                     get->key.c_str(), value->size());
-        value.reset();
-      }
-      channel.send(isolator::wire::DataValue{get->id, value.has_value(), value.value_or("")});
-    } else {  // a message of the host's that this pihost does not know how to handle
-      throw isolator::wire::ProtocolError("pihost cannot handle the host's " +
-                                          std::string(isolator::wire::message_name(*message)));
-    }
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -125,15 +90,16 @@ int main(int argc, char** argv) {
   try {
     pihost::Channel channel(args.channel, args.max_frame_bytes);
     channel.send(isolator::wire::Hello{isolator::wire::protocol_version, ::getpid()});
-    serve(channel);
+    // Never destroyed: its relief thread uses it until pihost leaves (with _exit).
+    (new pihost::Server(channel))->serve();
   } catch (const isolator::wire::ProtocolError& e) {
     std::fprintf(stderr, "pihost: protocol error: %s\n", e.what());
-    pihost::leave(exit_protocol);
+    pihost::leave(pihost::exit_protocol);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "pihost: %s\n", e.what());
     pihost::leave(pihost::exit_host_gone);
   }
-  // The host closed the channel. A call may still be running on the call thread; it must not
+  // The host closed the channel. Something a call started may still run; it must not
   // outlive the conversation (nor must anything it started), and static destructors must not
   // run under it.
   pihost::leave(0);

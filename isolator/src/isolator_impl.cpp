@@ -388,7 +388,7 @@ void ProcessIsolator::Impl::on_child_ready(detail::Child& child) {
 }
 
 // Pings the current child every interval; one that has not answered for the timeout is
-// stopped or wedged (its main thread answers whatever the call thread does): kill it, and
+// stopped or wedged (pihost answers during calls too): kill it, and
 // let the supervisor replace it.
 void ProcessIsolator::Impl::heartbeat(std::uint64_t generation) {
   if (!child_ || !child_->ready() || generation != child_generation_) return;

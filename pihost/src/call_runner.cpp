@@ -42,36 +42,15 @@ std::string bounded(std::string message) {
 
 }  // namespace
 
-CallRunner::CallRunner(Channel& channel) : channel_(channel), thread_([this] { run(); }) {
-  thread_.detach();
-}
-
-void CallRunner::submit(Invoke invoke) {
-  {
-    std::lock_guard lock(mutex_);
-    queue_.push_back(std::move(invoke));
-  }
-  wake_.notify_one();
-}
-
-void CallRunner::run() {
-  while (true) {
-    Invoke next;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return !queue_.empty(); });
-      next = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    try {
-      execute(next);
-    } catch (const std::exception& e) {
-      // A call that cannot be answered must not leave the host waiting for ever: end the
-      // child, which the host sees at once.
-      std::fprintf(stderr, "pihost: cannot complete call %llu: %s\n",
-                   static_cast<unsigned long long>(next.id), e.what());
-      leave(exit_internal_error);
-    }
+void CallRunner::run(Invoke& invoke) {
+  try {
+    execute(invoke);
+  } catch (const std::exception& e) {
+    // A call that cannot be answered must not leave the host waiting for ever: end the
+    // child, which the host sees at once.
+    std::fprintf(stderr, "pihost: cannot complete call %llu: %s\n",
+                 static_cast<unsigned long long>(invoke.id), e.what());
+    leave(exit_internal_error);
   }
 }
 

@@ -47,7 +47,7 @@ Channel::Channel(const std::string& path, std::size_t max_frame_bytes)
 }
 
 Channel::~Channel() {
-  // Under the send lock: the call thread may still be replying, and must find the channel
+  // Under the send lock: another thread may still be replying, and must find the channel
   // closed (and throw) rather than write to a closed, perhaps reused, descriptor.
   std::lock_guard lock(send_mutex_);
   ::close(fd_);

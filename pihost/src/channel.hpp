@@ -1,5 +1,5 @@
 // pihost's end of the channel: a connected Unix stream socket carrying frames, used with
-// blocking calls. One thread receives; any thread may send (sends are serialized).
+// blocking calls. One thread at a time receives; any thread may send (sends are serialized).
 #pragma once
 
 #include <isolator/wire/frame_reader.hpp>
@@ -26,6 +26,13 @@ class Channel {
   /// Blocks for the next message; nothing at a clean end-of-file. Throws ProtocolError on a
   /// malformed frame or an end-of-file inside one, std::system_error on a read error.
   std::optional<isolator::wire::Message> receive();
+
+  /// The socket, for poll(2). Receive only through receive().
+  int fd() const { return fd_; }
+
+  /// True when receive() would return without reading the socket: a frame read with an
+  /// earlier one is waiting (poll(2) on fd() would not see it).
+  bool has_buffered() const { return reader_.has_next(); }
 
   /// The largest frame either side accepts.
   std::size_t max_frame_bytes() const { return reader_.max_frame_bytes(); }

@@ -3,7 +3,7 @@
 // pihost is a child subreaper: whatever its plugins start, however they detach (fork,
 // setsid, double fork), stays its descendant. Before pihost exits for any reason it
 // controls (channel closed, host gone, a call it cannot answer, a plugin's exit()), it kills
-// every descendant. A watchdog thread, independent of the call thread, watches the host
+// every descendant. A watchdog thread, independent of the thread running calls, watches the host
 // through a pidfd and through the death signal (PR_SET_PDEATHSIG), and when the host is gone
 // it kills every descendant and exits.
 #pragma once

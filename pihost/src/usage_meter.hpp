@@ -10,7 +10,7 @@
 namespace pihost {
 
 /// start() just before a call, stop() just after it; one meter serves every call, on the
-/// call thread. The peak RSS is the process's VmHWM, which start() resets to the current
+/// thread that runs calls. The peak RSS is the process's VmHWM, which start() resets to the current
 /// RSS through /proc/self/clear_refs so that it belongs to this call; the reset is skipped
 /// when the last stop() found VmHWM equal to VmRSS (nothing to reset, and the open, write
 /// and close are a visible part of a warm call's cost). RSS that falls between two calls

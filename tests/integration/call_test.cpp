@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/use_future.hpp>
+
 #include <csignal>
 #include <fstream>
 
@@ -185,6 +187,26 @@ TEST_F(CallTest, PluginsShareTheDataStoreWithTheHost) {
   EXPECT_EQ(isolator_->get_data("answer"), "forty-two");
   EXPECT_EQ(isolator_->get_data("missing"), std::nullopt);
   EXPECT_EQ(*call(plugin("data"), "data_read", {"missing"}).code, -1);
+}
+
+// pihost runs a call on the thread that reads the channel; past a moment, its relief
+// thread answers the host in its stead (pihost/src/server.hpp).
+TEST_F(CallTest, DataRequestsAreAnsweredWhileACallRuns) {
+  using namespace std::chrono_literals;
+  auto running = isolator_->async_invoke(Invocation{plugin("sleep"), "method", {"3000"}, {}},
+                                         boost::asio::use_future);
+  std::this_thread::sleep_for(200ms);  // the call has begun
+  isolator_->set_data("during", "the call");
+  EXPECT_EQ(isolator_->get_data("during"), "the call");
+  EXPECT_EQ(running.wait_for(0s), std::future_status::timeout) << "get_data waited for the call to end";
+  auto queued = isolator_->async_invoke(Invocation{plugin("data"), "data_read", {"during"}, {}},
+                                        boost::asio::use_future);
+  const auto r = running.get();
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  const auto q = queued.get();
+  ASSERT_TRUE(q.ok()) << q.failure->message;
+  EXPECT_EQ(q.output.at(0).text, "the call");
+  EXPECT_EQ(q.pid, r.pid);
 }
 
 TEST_F(CallTest, DataValuesAreBytesNotStrings) {

@@ -19,9 +19,10 @@ namespace {
 
 using test::plugin;
 
-// Below 100 the child holds exactly stdio; above, pihost's own two: the channel and the
-// pidfd through which its watchdog watches the host. Nothing of the host's.
-TEST(ChildEnvironment, ChildHasOnlyStdioTheChannelAndTheHostWatch) {
+// Below 100 the child holds exactly stdio; above, pihost's own three: the channel, the
+// pidfd through which its watchdog watches the host, and the relief thread's timer.
+// Nothing of the host's.
+TEST(ChildEnvironment, ChildHasOnlyStdioAndPihostsOwnThree) {
   // A descriptor the host opened without close-on-exec must not reach the child.
   const int leaked = ::dup(0);
   ASSERT_GE(leaked, 0);
@@ -31,19 +32,21 @@ TEST(ChildEnvironment, ChildHasOnlyStdioTheChannelAndTheHostWatch) {
   ASSERT_TRUE(r.ok()) << r.failure->message;
   std::vector<std::string> lines;
   for (const auto& line : r.output) lines.push_back(line.text);
-  ASSERT_EQ(lines.size(), 5u);
+  ASSERT_EQ(lines.size(), 6u);
   EXPECT_EQ(lines[0], "fd 0 -> /dev/null");
   EXPECT_EQ(lines[1].rfind("fd 1 -> pipe:", 0), 0u) << lines[1];
   EXPECT_EQ(lines[2].rfind("fd 2 -> pipe:", 0), 0u) << lines[2];
-  int high[2] = {0, 0};
-  char kinds[2][64] = {};
-  for (int i = 0; i < 2; ++i) {
-    ASSERT_EQ(std::sscanf(lines[3 + static_cast<std::size_t>(i)].c_str(), "fd %d -> %63s", &high[i], kinds[i]), 2);
-    EXPECT_GE(high[i], 100) << lines[3 + static_cast<std::size_t>(i)];
+  std::string kinds;
+  for (std::size_t i = 3; i < 6; ++i) {
+    int fd = 0;
+    char kind[64] = {};
+    ASSERT_EQ(std::sscanf(lines[i].c_str(), "fd %d -> %63s", &fd, kind), 2) << lines[i];
+    EXPECT_GE(fd, 100) << lines[i];
+    kinds += std::string(kind) + " ";
   }
-  const std::string both = std::string(kinds[0]) + " " + kinds[1];
-  EXPECT_NE(both.find("socket:"), std::string::npos) << both;
-  EXPECT_NE(both.find("pidfd"), std::string::npos) << both;
+  EXPECT_NE(kinds.find("socket:"), std::string::npos) << kinds;
+  EXPECT_NE(kinds.find("pidfd"), std::string::npos) << kinds;
+  EXPECT_NE(kinds.find("timerfd"), std::string::npos) << kinds;
 }
 
 TEST(ChildEnvironment, HostSecretsAreInvisibleUnlessAllowed) {

@@ -69,6 +69,13 @@ TEST(Robustness, DestroyingTheIsolatorInItsOwnHandlerIsSafe) {
   });
   done.get_future().get();
   EXPECT_TRUE(dies_within(pid, std::chrono::seconds(3))) << "the child was stopped anyway";
+  // The I/O thread finishes the shutdown after the child's death (cgroup and directory
+  // removed), then frees the isolator; the suite's invariant check must not race it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!test::things_named_for(::getpid()).empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(test::things_named_for(::getpid()), std::vector<std::string>{}) << "left behind";
 }
 
 TEST(Robustness, LitterInThePrivateDirectoryNeitherBreaksRestartsNorEscapesCleanup) {

@@ -813,6 +813,22 @@ TEST(FrameReader, NextViewGivesTheSameBodiesAsNextWithoutTakingThemTwice) {
   EXPECT_FALSE(reader.mid_frame());
 }
 
+TEST(FrameReader, HasNextSaysWhetherNextNeedsMoreBytes) {
+  FrameReader reader(1024);
+  EXPECT_FALSE(reader.has_next());
+  const std::string two = encode_frame(GetData{1, "a"}) + encode_frame(GetData{2, "b"});
+  feed(reader, two.substr(0, two.size() - 1));
+  EXPECT_TRUE(reader.has_next()) << "the first frame is whole";
+  ASSERT_TRUE(reader.next_view());
+  EXPECT_FALSE(reader.has_next()) << "the second lacks its last byte";
+  feed(reader, two.substr(two.size() - 1));
+  EXPECT_TRUE(reader.has_next());
+  ASSERT_TRUE(reader.next_view());
+  EXPECT_FALSE(reader.has_next());
+  EXPECT_THROW(feed(reader, raw_bytes({0x00, 0x01, 0x00, 0x00})), ProtocolError);
+  EXPECT_TRUE(reader.has_next()) << "next() has an error to throw";
+}
+
 TEST(FrameReader, FrameIsReturnedOnlyOnceItsLastByteArrives) {
   const std::string frame = encode_frame(GetData{5, "key"});
   FrameReader reader;

@@ -57,8 +57,8 @@ struct Supervision {
   std::chrono::milliseconds backoff_initial{10};      ///< the first restart's delay
   std::chrono::milliseconds backoff_max{2'000};       ///< the longest delay
 
-  /// The host pings the child this often, during calls and between them; pihost's main
-  /// thread answers, whatever the call thread is doing. Zero disables the heartbeat.
+  /// The host pings the child this often, during calls and between them; pihost answers
+  /// whatever a call is doing. Zero disables the heartbeat.
   std::chrono::milliseconds heartbeat_interval{1'000};
   /// A child that has not answered for this long is stopped (SIGSTOP) or wedged: it is
   /// killed and replaced, and the call it was running fails with `timeout`. Must be longer

@@ -37,6 +37,10 @@ class FrameReader {
   /// truncate a frame).
   bool mid_frame() const { return buffer_.size() > consumed_; }
 
+  /// True when next() has something to hand out without more bytes: a complete frame, or
+  /// the protocol error it would throw.
+  bool has_next() const { return consumed_ < validated_ || error_.has_value(); }
+
   std::size_t max_frame_bytes() const { return max_frame_bytes_; }
 
  private:

@@ -143,8 +143,8 @@ struct Started {
   bool operator==(const Started&) const = default;
 };
 
-/// host -> pihost: are you there? Answered by pihost's main thread, whatever the call thread
-/// is doing, so a missing Pong means the whole child is stopped or wedged. [9, seq]
+/// host -> pihost: are you there? Answered by pihost even during a call (by its relief
+/// thread), so a missing Pong means the whole child is stopped or wedged. [9, seq]
 struct Ping {
   std::uint64_t seq = 0;
   bool operator==(const Ping&) const = default;

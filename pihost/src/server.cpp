@@ -1,0 +1,180 @@
+#include "server.hpp"
+
+#include "data_store.hpp"
+#include "host_watch.hpp"
+
+#include <isolator/wire/codec.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <system_error>
+#include <thread>
+
+namespace pihost {
+namespace {
+
+namespace wire = isolator::wire;
+
+// Room for a DataValue's other fields and headers within a frame.
+constexpr std::size_t frame_overhead_bytes = 64;
+constexpr int timer_fd_floor = 100;
+
+// How the relief thread ends pihost when the conversation ends during a call; the main
+// thread does the same through serve()'s caller (main.cpp).
+[[noreturn]] void end_during_call(const char* why, const char* detail, int code) {
+  if (detail != nullptr) std::fprintf(stderr, "pihost: %s%s\n", why, detail);
+  leave(code);
+}
+
+}  // namespace
+
+Server::Server(Channel& channel) : channel_(channel), runner_(channel) {
+  const int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "timerfd_create");
+  // Out of the way of the low numbers a plugin may close or reuse, like the channel's.
+  timer_fd_ = fd;
+  if (const int high = ::fcntl(fd, F_DUPFD_CLOEXEC, timer_fd_floor); high >= 0) {
+    ::close(fd);
+    timer_fd_ = high;
+  }
+  std::thread([this] { relieve(); }).detach();  // never joined: pihost leaves with _exit
+}
+
+bool Server::handle(wire::Message& message) {
+  if (wire::sender_of(message) != wire::Sender::host) {
+    throw wire::ProtocolError("the host sent " + std::string(wire::message_name(message)) +
+                              ", which only pihost may send");
+  }
+  if (std::holds_alternative<wire::Invoke>(message)) return true;
+  if (auto* set = std::get_if<wire::SetData>(&message)) {
+    DataStore::instance().set(set->key, std::move(set->value));
+  } else if (auto* ping = std::get_if<wire::Ping>(&message)) {
+    channel_.send(wire::Pong{ping->seq});
+  } else if (auto* get = std::get_if<wire::GetData>(&message)) {
+    auto value = DataStore::instance().get(get->key);
+    if (value && value->size() + frame_overhead_bytes > channel_.max_frame_bytes()) {
+      std::fprintf(stderr, "pihost: the value of '%s' (%zu bytes) is too large to send\n",
+                   get->key.c_str(), value->size());
+      value.reset();
+    }
+    channel_.send(wire::DataValue{get->id, value.has_value(), value.value_or("")});
+  } else {  // a message of the host's that this pihost does not know how to handle
+    throw wire::ProtocolError("pihost cannot handle the host's " + std::string(wire::message_name(message)));
+  }
+  return false;
+}
+
+void Server::serve() {
+  while (true) {
+    wire::Invoke call;
+    std::unique_lock lock(mutex_);
+    if (!queued_.empty()) {
+      call = std::move(queued_.front());
+      queued_.pop_front();
+      lock.unlock();
+    } else {
+      lock.unlock();
+      auto message = channel_.receive();  // the relief thread is not reading: reclaim() saw to it
+      if (!message) return;
+      if (!handle(*message)) continue;
+      call = std::move(std::get<wire::Invoke>(*message));
+    }
+    lock.lock();
+    call_running_ = true;
+    call_started_ = std::chrono::steady_clock::now();
+    if (!timer_armed_) {
+      timer_armed_ = true;
+      arm_timer(relief_delay);
+    }
+    lock.unlock();
+    runner_.run(call);
+    reclaim();
+  }
+}
+
+void Server::arm_timer(std::chrono::nanoseconds after) {
+  itimerspec when{};
+  when.it_value.tv_sec = static_cast<time_t>(after.count() / 1'000'000'000);
+  when.it_value.tv_nsec = static_cast<long>(after.count() % 1'000'000'000);
+  ::timerfd_settime(timer_fd_, 0, &when, nullptr);
+}
+
+void Server::reclaim() {
+  std::unique_lock lock(mutex_);
+  call_running_ = false;
+  if (!relief_reading_) return;
+  // The relief thread waits for the channel or the timer: the timer, expiring at once,
+  // sends it back to sleep.
+  timer_armed_ = true;
+  arm_timer(std::chrono::nanoseconds(1));
+  released_.wait(lock, [&] { return !relief_reading_; });
+}
+
+void Server::relieve() {
+  while (true) {
+    std::uint64_t expirations = 0;
+    if (::read(timer_fd_, &expirations, sizeof(expirations)) < 0 && errno != EINTR && errno != EAGAIN) {
+      end_during_call("relief timer: ", std::strerror(errno), exit_internal_error);
+    }
+    {
+      std::lock_guard lock(mutex_);
+      timer_armed_ = false;
+      if (!call_running_) continue;  // between calls: sleep until the next burst arms it
+      const auto ran = std::chrono::steady_clock::now() - call_started_;
+      if (ran < relief_delay) {  // a call that began since the timer was set
+        timer_armed_ = true;
+        arm_timer(relief_delay - ran);
+        continue;
+      }
+      relief_reading_ = true;
+    }
+    read_while_the_call_runs();
+    {
+      std::lock_guard lock(mutex_);
+      relief_reading_ = false;
+    }
+    released_.notify_one();
+  }
+}
+
+void Server::read_while_the_call_runs() {
+  try {
+    while (true) {
+      {
+        std::lock_guard lock(mutex_);
+        if (!call_running_) return;
+      }
+      pollfd fds[2] = {{channel_.fd(), POLLIN, 0}, {timer_fd_, POLLIN, 0}};
+      // A frame that came with the last one is already read: no waiting for it.
+      if (!channel_.has_buffered() && ::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        throw std::system_error(errno, std::generic_category(), "poll");
+      }
+      if (fds[1].revents != 0) {  // reclaim() wants the channel back
+        std::uint64_t expirations = 0;
+        [[maybe_unused]] const ssize_t n = ::read(timer_fd_, &expirations, sizeof(expirations));
+        std::lock_guard lock(mutex_);
+        timer_armed_ = false;
+        continue;
+      }
+      auto message = channel_.receive();
+      if (!message) end_during_call("", nullptr, 0);  // the host closed the channel
+      if (handle(*message)) {
+        std::lock_guard lock(mutex_);
+        queued_.push_back(std::move(std::get<wire::Invoke>(*message)));
+      }
+    }
+  } catch (const wire::ProtocolError& e) {
+    end_during_call("protocol error: ", e.what(), exit_protocol);
+  } catch (const std::exception& e) {
+    end_during_call("", e.what(), exit_host_gone);
+  }
+}
+
+}  // namespace pihost
