@@ -172,7 +172,7 @@ TEST(Lifecycle, ChildDiesWhenTheHostIsKilled) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  std::vector<std::string> args{ISOLATOR_TEST_SAMPLEHOST, "--json", "-l", test::plugin("sleep"),
+  std::vector<std::string> args{test::samplehost(), "--json", "-l", test::plugin("sleep"),
                                 "--", "20000"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

@@ -31,7 +31,7 @@ class HostProcess {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    args.insert(args.begin(), ISOLATOR_TEST_SAMPLEHOST);
+    args.insert(args.begin(), test::samplehost());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

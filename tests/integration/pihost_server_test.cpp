@@ -43,7 +43,8 @@ class ScriptedHost {
     EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
     EXPECT_EQ(::listen(listener_, 1), 0);
     const std::string host_pid = std::to_string(::getpid());
-    const char* argv[] = {ISOLATOR_TEST_PIHOST, "--channel", path.c_str(), "--host-pid", host_pid.c_str(), nullptr};
+    const std::string pihost = test::pihost();
+    const char* argv[] = {pihost.c_str(), "--channel", path.c_str(), "--host-pid", host_pid.c_str(), nullptr};
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);

@@ -19,18 +19,30 @@
 
 namespace isolator::test {
 
-/// The test plugin built from tests/plugins/NAME.*
-inline std::string plugin(const std::string& name) {
-  return std::string(ISOLATOR_TEST_PLUGIN_DIR) + "/libplugin_" + name + ".so";
+/// Where something the build made is: `path` in the build tree, or the same path below the
+/// copy tests/run_unprivileged.sh made for a user who cannot reach the build tree (it sets
+/// ISOLATOR_TEST_BUILD_FROM to the build tree and ISOLATOR_TEST_BUILD_TO to the copy).
+inline std::string built(const std::string& path) {
+  const char* from = std::getenv("ISOLATOR_TEST_BUILD_FROM");
+  const char* to = std::getenv("ISOLATOR_TEST_BUILD_TO");
+  if (from == nullptr || to == nullptr || path.rfind(from, 0) != 0) return path;
+  return to + path.substr(std::string(from).size());
 }
 
-inline std::string fake_pihost() { return ISOLATOR_TEST_FAKE_PIHOST; }
+/// The test plugin built from tests/plugins/NAME.*
+inline std::string plugin(const std::string& name) {
+  return built(std::string(ISOLATOR_TEST_PLUGIN_DIR) + "/libplugin_" + name + ".so");
+}
+
+inline std::string pihost() { return built(ISOLATOR_TEST_PIHOST); }
+inline std::string fake_pihost() { return built(ISOLATOR_TEST_FAKE_PIHOST); }
+inline std::string samplehost() { return built(ISOLATOR_TEST_SAMPLEHOST); }
 
 /// Options for a test isolator. Under the sanitizers, the child's plugins must die of their
 /// own signals (not of the sanitizer's report) and a plugin's exit() must keep its code.
 inline Options options() {
   Options o;
-  o.pihost_path = ISOLATOR_TEST_PIHOST;
+  o.pihost_path = pihost();
 #ifdef ISOLATOR_TEST_SANITIZED
   o.environment.emplace_back(
       "ASAN_OPTIONS", "handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0:allow_user_segv_handler=1:disable_coredump=0");
