@@ -12,6 +12,8 @@
 #                                 build/docs/api/html (a warning fails it)
 #   ./build.sh package            build the Debian packages isolator and isolator-dev
 #                                 (/usr prefix; build tree: build-package/, .debs in it)
+#   ./build.sh package --check    the same, then install them with apt-get, build and run
+#                                 tests/consumer against them, and remove them again
 #   ./build.sh bench              build and run the benchmarks beside their floors and Python's
 #                                 process pool; writes build/bench-results.json and prints the table
 #
@@ -92,6 +94,24 @@ fetch_msgpack() {
   log "msgpack-cxx headers unpacked into $dest"
 }
 
+# Installs the packages just built, builds and runs tests/consumer against them, and removes
+# them again, whatever happens: the system is left as it was found.
+check_packages() {
+  local dir=$1
+  if is_installed isolator || is_installed isolator-dev; then
+    die "isolator packages are already installed; the check installs and removes its own, so remove those first (apt-get remove isolator isolator-dev)"
+  fi
+  log "installing the packages, building tests/consumer against them, then removing them"
+  trap 'as_root env DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq isolator isolator-dev >/dev/null 2>&1 || true' EXIT
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "$dir"/isolator_*.deb "$dir"/isolator-dev_*.deb
+  [ -x /usr/libexec/isolator/pihost ] || die "the isolator package did not install /usr/libexec/isolator/pihost"
+  "$root/tests/consumer/run.sh" --system || die "tests/consumer failed against the installed packages"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq isolator isolator-dev >/dev/null
+  trap - EXIT
+  log "packages: installed cleanly, tests/consumer built and ran against them, removed"
+}
+
 configure_and_build() {
   local dir=$1; shift
   if [ ! -f "$dir/CMakeCache.txt" ]; then
@@ -106,17 +126,18 @@ configure_and_build() {
 main() {
   local cmd=${1:-run}
   if [ $# -gt 0 ]; then shift; fi
-  local dir="$root/build" extra=() seconds=60
+  local dir="$root/build" extra=() seconds=60 check=0
   for arg in "$@"; do
     case "$arg" in
       [0-9]*) [ "$cmd" = fuzz ] || die "a number of seconds goes with ./build.sh fuzz"; seconds=$arg ;;
       --sanitize) dir="$root/build-sanitize"; extra=(-DISOLATOR_SANITIZE=ON) ;;
+      --check) [ "$cmd" = package ] || die "--check goes with ./build.sh package"; check=1 ;;
       --tsan)
         dir="$root/build-tsan"; extra=(-DISOLATOR_SANITIZE_THREAD=ON)
         # A race fails the test that ran into it, at once.
         export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
         ;;
-      *) die "unknown option '$arg' (usage: ./build.sh [test [--sanitize|--tsan]] | bench | fuzz [SECONDS] | package | docs)" ;;
+      *) die "unknown option '$arg' (usage: ./build.sh [test [--sanitize|--tsan]] | bench | fuzz [SECONDS] | package [--check] | docs)" ;;
     esac
   done
 
@@ -168,6 +189,7 @@ main() {
       configure_and_build "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr -DISOLATOR_BUILD_TESTS=OFF
       (cd "$dir" && cpack -G DEB)
       log "packages: $(cd "$dir" && ls -1 ./*.deb | tr '\n' ' ')(install with: apt-get install $dir/isolator*.deb)"
+      if [ "$check" -eq 1 ]; then check_packages "$dir"; fi
       ;;
     bench)
       install_packages "${bench_packages[@]}"
@@ -181,7 +203,7 @@ main() {
       python3 "$root/bench/report.py" "$dir/bench-results.json" "$dir/bench-python.json" "$dir/bench-table.md"
       log "results: $dir/bench-results.json, table: $dir/bench-table.md"
       ;;
-    *) die "unknown command '$cmd' (usage: ./build.sh [test [--sanitize|--tsan]] | bench | fuzz [SECONDS] | package | docs)" ;;
+    *) die "unknown command '$cmd' (usage: ./build.sh [test [--sanitize|--tsan]] | bench | fuzz [SECONDS] | package [--check] | docs)" ;;
   esac
 }
 
