@@ -33,10 +33,12 @@ enum class FailureKind {
   shutdown,           ///< the isolator shut down before the call completed
 };
 
-/// The kind's name exactly as spelled in the enum ("library_not_found", ...).
+/// The kind's name exactly as spelled in the enum ("library_not_found", ...); "unknown" for
+/// a value outside the enum. Never throws; may be called from any thread.
 std::string_view to_string(FailureKind kind);
 
-/// "SIGSEGV" for 11 and so on; "signal N" for a number without a name.
+/// "SIGSEGV" for 11 and so on; "signal N" for a number without a name. May be called from
+/// any thread.
 std::string signal_name(int signal);
 
 /// Why a call did not return from the method, with what the kernel and pihost said.
@@ -70,7 +72,7 @@ enum class OutputStream {
   err,  ///< stderr
 };
 
-/// "stdout" or "stderr".
+/// "stdout" or "stderr". Never throws; may be called from any thread.
 std::string_view to_string(OutputStream stream);
 
 /// One line the child wrote during a call.

@@ -7,7 +7,8 @@
 namespace isolator {
 
 /// Base of every exception isolator throws. what() names the problem and, where there is
-/// one, the fix.
+/// one, the fix. Thrown as itself when a call or a value cannot be sent (too large), a pool's
+/// queue is full, or a blocking function is called on the isolator's own I/O thread.
 class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

@@ -34,7 +34,8 @@ enum class ExitCause {
   protocol_error,  ///< the isolator killed it: it broke the wire protocol
 };
 
-/// The cause's name exactly as spelled in the enum ("requested", ...).
+/// The cause's name exactly as spelled in the enum ("requested", ...); "unknown" for a value
+/// outside the enum. Never throws; may be called from any thread.
 std::string_view to_string(ExitCause cause);
 
 /// A child is gone (and reaped).

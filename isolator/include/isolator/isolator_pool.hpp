@@ -58,26 +58,35 @@ struct PoolMetrics {
 
 /// N warm children, each its own ProcessIsolator (cgroup, supervisor), fed from one bounded
 /// FIFO queue: a call goes to the first idle child. Thread-safe: every member function may
-/// be called from any thread. See docs/architecture.md, "The pool".
+/// be called from any thread (but see invoke() and shutdown() about a completion handler's
+/// thread). See docs/architecture.md, "The pool".
 class IsolatorPool {
  public:
   /// The type-erased completion handler async_invoke stores.
   using Handler = ProcessIsolator::Handler;
 
-  /// Starts `size` children. Throws OptionsError or StartError as ProcessIsolator::create.
+  /// Starts `size` children, one after another, and blocks until all have started. Throws
+  /// OptionsError or StartError as ProcessIsolator::create (the children already started are
+  /// shut down), and OptionsError when size, max_queue or max_calls_per_child is 0. Any thread.
   static std::unique_ptr<IsolatorPool> create(PoolOptions options);
 
-  /// Shuts every child down; pending calls complete with `shutdown`.
+  /// Shuts every child down; pending calls complete with `shutdown`. Blocks as shutdown()
+  /// does, and must not run where shutdown() would throw (the program would terminate).
   ~IsolatorPool();
   IsolatorPool(const IsolatorPool&) = delete;
   IsolatorPool& operator=(const IsolatorPool&) = delete;
 
   /// Runs one call on the first idle child and blocks until it completes. Throws Error when
-  /// the queue is full, ShutDownError after shutdown().
+  /// the queue is full, ShutDownError after shutdown(). Must not be called from a completion
+  /// handler running on a child's I/O thread: the call may go to that child, which then waits
+  /// for itself (nothing detects it).
   CallResult invoke(Invocation invocation);
 
   /// As invoke(), completing `token` (any Asio completion token) with the CallResult on the
-  /// handler's associated executor (a child's I/O thread by default).
+  /// handler's associated executor (a child's I/O thread by default). Throws as invoke()
+  /// does. Does not wait for the call, but may wait for a child to start (one stopped when
+  /// idle, or past max_age). The handler's cancellation slot is not used: a pool call cannot
+  /// be cancelled. An exception the handler throws is logged and ignored.
   template <class CompletionToken>
   auto async_invoke(Invocation invocation, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(CallResult)>(
@@ -86,13 +95,18 @@ class IsolatorPool {
   }
 
   /// A consistent snapshot of the counters and latency percentiles; cheap, never blocks on
-  /// a call.
+  /// a call. Any thread.
   PoolMetrics metrics() const;
 
-  /// The pids of the children now running (0 for a child that is restarting).
+  /// The pids of the children now running, one entry per child (0 for a child that is
+  /// restarting or stopped when idle; all 0 after shutdown()). Any thread.
   std::vector<int> pids() const;
 
-  /// Stops every child; idempotent.
+  /// Stops every child; idempotent. Queued calls complete with `shutdown`, calls in flight
+  /// as ProcessIsolator::shutdown() ends them; blocks until every child is stopped (a
+  /// concurrent second call returns at once). Throws Error when called on a child's I/O
+  /// thread (from a completion handler without an executor of its own), where that child's
+  /// ProcessIsolator::shutdown throws.
   void shutdown();
 
   class Impl;

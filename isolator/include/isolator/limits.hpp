@@ -17,10 +17,13 @@ enum class Containment {
   rlimit,     ///< setrlimit on the child, and its process group: no cgroup needed
 };
 
-/// "automatic", "cgroup-v2", "cgroup-v1", "rlimit".
+/// "automatic", "cgroup-v2", "cgroup-v1", "rlimit"; "unknown" for a value outside the enum.
+/// Never throws; may be called from any thread.
 std::string_view to_string(Containment containment);
 
 /// Limits on the child (pihost and everything it starts). Unset means unlimited.
+/// ProcessIsolator::create throws OptionsError for memory_bytes under 1 MiB, a cpu_percent,
+/// max_pids or cpu_time_per_call that is not positive, or a CPU outside 0..CPU_SETSIZE-1.
 struct Limits {
   /// Memory. cgroups: the group's charged memory (anonymous memory and page cache), swap
   /// capped too where the kernel allows; going over is an OOM kill, reported `memory_limit`.

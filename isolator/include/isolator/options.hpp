@@ -89,7 +89,10 @@ struct Hardening {
 
 /// Everything a ProcessIsolator (and each child of an IsolatorPool) is created with. The
 /// defaults make a working isolator: `ProcessIsolator::create({})`. Invalid values make
-/// create() throw OptionsError naming the field.
+/// create() throw OptionsError naming the field: start_timeout, call_timeout, the shutdown
+/// timeouts and heartbeat_timeout must be positive, heartbeat_interval not negative,
+/// max_frame_bytes within 4 KiB..1 GiB, max_line_bytes positive, and every environment
+/// variable name non-empty and without '='. See also Limits.
 struct Options {
   /// The pihost executable. Empty: $ISOLATOR_PIHOST, then the pihost installed with the
   /// library (PREFIX/libexec/isolator/pihost, PREFIX being the parent of the directory of the
@@ -119,8 +122,9 @@ struct Options {
   /// plugin writes without newlines).
   std::size_t max_line_bytes = std::size_t{64} << 10;
 
-  /// Largest frame accepted from (and sent to) the child. A larger one from the child is a
-  /// protocol error; a call whose arguments would exceed it fails with protocol_error.
+  /// Largest frame accepted from (and sent to) the child, in bytes. A larger one from the
+  /// child is a protocol error; a call (or set_data value) that would exceed it is refused
+  /// when it is made: async_invoke, invoke and set_data throw Error.
   std::size_t max_frame_bytes = std::size_t{16} << 20;
 
   /// How the child is stopped by shutdown() and the destructor.

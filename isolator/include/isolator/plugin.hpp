@@ -24,14 +24,16 @@ extern "C" {
 #endif
 
 /* Copies the value stored under `key` into `buffer` (at most `capacity` bytes) and sets
- * `*size` to the value's full length. Returns 1 when the key exists, 0 when it does not,
- * -1 when an argument is NULL. Thread-safe. Provided by pihost (NULL outside pihost). */
+ * `*size` to the value's full length in bytes. Returns 1 when the key exists, 0 when it does
+ * not, -1 when `key` or `size` is NULL, or `buffer` is NULL with a non-zero `capacity`
+ * (a NULL `buffer` with capacity 0 asks for the size only); -1 also when memory ran out. Thread-safe. Provided by
+ * pihost (NULL outside pihost). */
 __attribute__((weak)) int isolator_data_get(const char* key, void* buffer, size_t capacity,
                                             size_t* size);
 
 /* Stores a copy of `size` bytes at `data` under `key`, replacing any previous value; the
- * host reads it back with ProcessIsolator::get_data. Returns 0 on success, -1 when an
- * argument is NULL or memory ran out. Thread-safe. Provided by pihost (NULL outside). */
+ * host reads it back with ProcessIsolator::get_data. Returns 0 on success, -1 when `key` is
+ * NULL, `data` is NULL with a non-zero `size`, or memory ran out. Thread-safe. Provided by pihost (NULL outside). */
 __attribute__((weak)) int isolator_data_set(const char* key, const void* data, size_t size);
 
 #ifdef __cplusplus
@@ -42,10 +44,12 @@ __attribute__((weak)) int isolator_data_set(const char* key, const void* data, s
 
 namespace isolator::plugin {
 
-/// True when the plugin runs inside pihost (the data functions are available).
+/// True when the plugin runs inside pihost (the data functions are available). Never throws;
+/// any thread.
 inline bool in_pihost() { return isolator_data_get != nullptr && isolator_data_set != nullptr; }
 
-/// The value stored under `key`, or nothing when there is none or outside pihost.
+/// The value stored under `key`, or nothing when there is none, outside pihost, or when
+/// pihost ran out of memory. Thread-safe; throws only std::bad_alloc.
 inline std::optional<std::string> get_data(const std::string& key) {
   if (!in_pihost()) return std::nullopt;
   std::string value(256, '\0');
@@ -61,7 +65,8 @@ inline std::optional<std::string> get_data(const std::string& key) {
   return value;
 }
 
-/// Stores `value` under `key`; false outside pihost or when memory ran out.
+/// Stores `value` under `key`; false outside pihost or when memory ran out. Never throws;
+/// thread-safe.
 inline bool set_data(const std::string& key, const std::string& value) {
   return in_pihost() && isolator_data_set(key.c_str(), value.data(), value.size()) == 0;
 }

@@ -36,12 +36,14 @@ struct ProbeReport {
   Containment chosen = Containment::rlimit;  ///< what Options::containment selects here
   std::string why_chosen;  ///< the reason for that choice
 
-  /// A readable multi-line report, one backend after another.
+  /// A readable multi-line report, one backend after another, then the choice and the
+  /// hardening measures.
   std::string to_text() const;
 };
 
 /// Checks every backend against `options` (its containment, limits and cgroup base) without
-/// creating anything. Never throws for what it finds; each problem is in the report.
+/// creating anything. Never throws for what it finds; each problem is in the report. It does
+/// not validate `options` (create() does). May be called from any thread, concurrently.
 ProbeReport probe(const Options& options = {});
 
 }  // namespace isolator

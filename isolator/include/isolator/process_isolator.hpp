@@ -6,8 +6,10 @@
 //   isolator::CallResult r = isolator->invoke("/abs/path/libplugin.so", "method", {"a", "b"});
 //   if (r.ok()) use(*r.code); else report(r.failure->message);
 //
-// Threads: every member function may be called from any thread, concurrently. Calls are
-// queued and run one at a time in the child, in the order they were made. Completion
+// Threads: every member function may be called from any thread, concurrently, except that
+// the ones that wait for the isolator (invoke, get_data, shutdown) throw Error on its own
+// I/O thread, where they would wait for themselves. Calls are queued and run one at a time
+// in the child, in the order they were made. Completion
 // handlers run on the isolator's own I/O thread unless a handler has an associated
 // executor (as use_awaitable's and bind_executor's do), which is then used; Options
 // callbacks run there unless Options::callback_executor is set.
@@ -15,8 +17,8 @@
 // When the child dies (crash, exit, kill), the call it was running fails with the cause
 // (or runs again, if it asked for retries), and the supervisor starts a fresh child after a
 // backoff, within the limits of Options::supervision; queued calls, and a call the dead
-// child had not yet started, run on the new one. Values stored with set_data are replayed into every new child; values a plugin
-// stored itself are lost with its child.
+// child had not yet started, run on the new one. Values stored with set_data are replayed
+// into every new child; values a plugin stored itself are lost with its child.
 //
 // Output: a line the child writes is attributed to the call in flight when the host reads
 // it. A thread that an earlier call left running can therefore print into a later call's
@@ -50,7 +52,9 @@ struct Invocation {
   CallOptions options;             ///< this call's deadline and retries
 };
 
-/// Resource usage of the child as a whole, read from /proc at the time of asking.
+/// Resource usage of the child as a whole, read from /proc at the time of asking: of the
+/// pihost process (all its threads), not of processes it started. CPU times have the
+/// resolution of the kernel's clock tick (USER_HZ, usually 10 ms).
 struct ResourceUsage {
   std::chrono::microseconds cpu_user{0};  ///< user CPU time since the child started
   std::chrono::microseconds cpu_sys{0};   ///< system CPU time since the child started
@@ -68,7 +72,8 @@ enum class State {
 };
 
 /// One plugin host: a pihost child, supervised and replaced when it dies, running calls one
-/// at a time in the order they were made. Thread-safe: see the file comment.
+/// at a time in the order they were made. Thread-safe: see the file comment. The members that
+/// wait for the I/O thread (invoke, get_data, shutdown) throw Error when called on it.
 class ProcessIsolator {
  public:
   /// The type-erased completion handler async_invoke stores.
@@ -76,19 +81,22 @@ class ProcessIsolator {
 
   /// Starts a child and waits for its handshake. Throws OptionsError for invalid options and
   /// StartError when no working child could be started (the message says why and where
-  /// pihost was looked for).
+  /// pihost was looked for), e.g. pihost not found, the requested containment or hardening
+  /// not available here, a limit not enforceable under Options::require_limits, no handshake
+  /// within Options::start_timeout. Blocks until the handshake; may be called from any thread.
   static std::unique_ptr<ProcessIsolator> create(Options options = {});
 
   /// Shuts down (see shutdown()) and releases everything. When run on the isolator's own I/O
   /// thread (the last owner let go inside one of its handlers), it starts the shutdown and
-  /// returns at once; the I/O thread finishes it and releases everything itself.
+  /// returns at once; the I/O thread finishes it and releases everything itself. Elsewhere it
+  /// blocks as shutdown() does.
   ~ProcessIsolator();
   ProcessIsolator(const ProcessIsolator&) = delete;
   ProcessIsolator& operator=(const ProcessIsolator&) = delete;
 
   /// Runs one call and blocks until it completes. Throws as async_invoke does.
   /// Must not be called from a completion handler or callback of this isolator (it would
-  /// wait for itself).
+  /// wait for itself): on the isolator's own I/O thread it throws Error.
   CallResult invoke(std::string library, std::string symbol, std::vector<std::string> args,
                     CallOptions options = {});
   /// The same, with the call as one Invocation (pass it with std::move to avoid a copy of
@@ -102,7 +110,8 @@ class ProcessIsolator {
   /// dropped, a running call's child is killed and replaced. Throws Error when
   /// the call cannot be sent (more than 65,536 arguments, or a message larger than
   /// Options::max_frame_bytes) and ShutDownError after shutdown(); calls pending at shutdown
-  /// complete with `shutdown`.
+  /// complete with `shutdown`. Returns without waiting for the call; may be called from any
+  /// thread, its own handlers included. An exception the handler throws is logged and ignored.
   template <class CompletionToken>
   auto async_invoke(Invocation invocation, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(CallResult)>(
@@ -115,36 +124,47 @@ class ProcessIsolator {
   /// Stores `value` (any bytes) under `key` in the child, where plugins read it with
   /// isolator/plugin.hpp, and keeps a copy that is replayed into every new child. Ordered
   /// with calls: a call made after set_data sees the value. Throws Error when the value does
-  /// not fit in Options::max_frame_bytes, ShutDownError after shutdown().
+  /// not fit in Options::max_frame_bytes (with its key), ShutDownError after shutdown().
+  /// Returns without waiting for the child; may be called from any thread.
   void set_data(const std::string& key, std::string value);
 
   /// The value under `key` in the child, as last set by the host or a plugin, or nothing.
   /// When no child is running, the host's copy (what the next child will start with). A
   /// value too large to send back is reported as nothing (pihost says so on its stderr).
-  /// Blocks until the child answers; throws Error on the isolator's own I/O thread.
+  /// Blocks until the child answers; throws Error on the isolator's own I/O thread or when
+  /// the key does not fit in Options::max_frame_bytes, ShutDownError after shutdown(). When
+  /// the child dies or the isolator shuts down before answering, the result is nothing.
   std::optional<std::string> get_data(const std::string& key);
 
-  /// The running child's pid, or 0 when there is none.
+  /// The running child's pid, or 0 when there is none. A snapshot; any thread, never blocks.
   int pid() const;
 
-  /// The isolator's state now (a snapshot: another thread may change it at once).
+  /// The isolator's state now (a snapshot: another thread may change it at once). Any
+  /// thread; never blocks.
   State state() const;
 
-  /// The backend that confines the child: "cgroup-v2", "cgroup-v1" or "rlimit".
+  /// The backend that confines the child: "cgroup-v2", "cgroup-v1" or "rlimit". Chosen by
+  /// create() and fixed for the isolator's life; any thread.
   std::string containment() const;
 
-  /// The child's usage as a whole; all zero when there is no child.
+  /// The child's usage as a whole; all zero when there is no child. Reads /proc on the
+  /// calling thread (any thread); never throws.
   ResourceUsage resource_usage() const;
 
-  /// The isolator's I/O executor (where its callbacks run by default).
+  /// The isolator's I/O executor (where its callbacks run by default). Any thread; the
+  /// executor must not be used after the isolator is destroyed.
   boost::asio::any_io_executor get_executor() const;
 
   /// Leaves the failed state: forgets past restarts and starts a fresh child. Does nothing
-  /// when the isolator is not failed. Throws ShutDownError after shutdown().
+  /// when the isolator is not failed. Throws ShutDownError after shutdown(). Returns at once
+  /// (the child starts on the I/O thread; watch state() or on_event); any thread.
   void reset();
 
-  /// Stops the child by Options::shutdown, completes every pending call with `shutdown`,
-  /// and removes the private directory. Blocks until done. Idempotent.
+  /// Stops the child by Options::shutdown, completes every pending call with `shutdown` (a
+  /// running call that finishes during the graceful stop keeps its result), and removes the
+  /// private directory. Blocks until done: the child gets the timeouts of
+  /// Options::shutdown before SIGTERM and SIGKILL. Idempotent; concurrent callers all wait
+  /// for the one shutdown. Throws Error on the isolator's own I/O thread.
   void shutdown();
 
   class Impl;
