@@ -1,5 +1,6 @@
 #include "isolator_impl.hpp"
 
+#include "call_check.hpp"
 #include "completion.hpp"
 #include "log.hpp"
 #include "options_check.hpp"
@@ -136,21 +137,13 @@ void ProcessIsolator::Impl::start() {
 // ---- calls -------------------------------------------------------------------------------
 
 void ProcessIsolator::Impl::submit(Invocation invocation, Handler handler) {
-  if (invocation.args.size() > wire::max_args) {
-    throw Error("a call takes at most " + std::to_string(wire::max_args) + " arguments; this one has " +
-                std::to_string(invocation.args.size()));
-  }
+  detail::check_sendable(invocation, options_.max_frame_bytes);
   const std::uint64_t id = next_id_++;
   // The arguments move into the frame: it is all a retry or a requeue needs (the same id
   // gives the same bytes), and a large argument is not kept twice.
   auto frame = std::make_shared<const std::string>(wire::encode_frame(
       wire::Invoke{id, invocation.library, invocation.symbol, std::move(invocation.args)}));
   invocation.args.clear();
-  if (frame->size() - wire::frame_header_bytes > options_.max_frame_bytes) {
-    throw Error("the call's library path, symbol and arguments make a message of " +
-                std::to_string(frame->size()) + " bytes, more than Options::max_frame_bytes (" +
-                std::to_string(options_.max_frame_bytes) + ")");
-  }
   auto work = asio::prefer(asio::get_associated_executor(handler, io_.get_executor()),
                            asio::execution::outstanding_work.tracked);
   // Per-operation cancellation (asio::bind_cancellation_slot, a coroutine's cancellation...):

@@ -1,3 +1,4 @@
+#include "call_check.hpp"
 #include "completion.hpp"
 #include "log.hpp"
 
@@ -63,6 +64,9 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
   }
 
   void submit(Invocation invocation, Handler handler) {
+    // Here, not when a child takes it: a queued call that cannot be sent would have no one
+    // to tell, and its child would stay busy.
+    detail::check_sendable(invocation, options_.isolator.max_frame_bytes);
     auto work = asio::prefer(asio::get_associated_executor(handler, asio::system_executor()),
                              asio::execution::outstanding_work.tracked);
     Pending pending{std::move(invocation), std::move(handler), std::move(work), Clock::now()};

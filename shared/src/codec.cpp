@@ -15,6 +15,12 @@ struct StringSink {
 };
 using Packer = msgpack::packer<StringSink>;
 
+// Counts what a packer would write, writing nothing.
+struct CountingSink {
+  std::size_t bytes = 0;
+  void write(const char*, std::size_t size) { bytes += size; }
+};
+
 template <class... F>
 struct Overloaded : F... {
   using F::operator()...;
@@ -22,9 +28,21 @@ struct Overloaded : F... {
 template <class... F>
 Overloaded(F...) -> Overloaded<F...>;
 
-void pack_header(Packer& p, MessageType type, std::uint32_t fields) {
+template <class P>
+void pack_header(P& p, MessageType type, std::uint32_t fields) {
   p.pack_array(fields + 1);
   p.pack(static_cast<std::uint8_t>(type));
+}
+
+template <class P>
+void pack_invoke(P& p, std::uint64_t id, const std::string& library, const std::string& symbol,
+                 const std::vector<std::string>& args) {
+  pack_header(p, MessageType::invoke, 4);
+  p.pack(id);
+  p.pack(library);
+  p.pack(symbol);
+  p.pack_array(static_cast<std::uint32_t>(args.size()));
+  for (const auto& arg : args) p.pack(arg);
 }
 
 void pack_bin(Packer& p, const std::string& bytes) {
@@ -47,14 +65,7 @@ void pack_message(Packer& p, const Message& message) {
                    p.pack(m.version);
                    p.pack(m.pid);
                  },
-                 [&](const Invoke& m) {
-                   pack_header(p, MessageType::invoke, 4);
-                   p.pack(m.id);
-                   p.pack(m.library);
-                   p.pack(m.symbol);
-                   p.pack_array(static_cast<std::uint32_t>(m.args.size()));
-                   for (const auto& arg : m.args) p.pack(arg);
-                 },
+                 [&](const Invoke& m) { pack_invoke(p, m.id, m.library, m.symbol, m.args); },
                  [&](const Result& m) {
                    pack_header(p, MessageType::result, 3);
                    p.pack(m.id);
@@ -328,6 +339,14 @@ std::string encode(const Message& message) {
   Packer packer(sink);
   pack_message(packer, message);
   return body;
+}
+
+std::size_t invoke_frame_bytes(std::uint64_t id, const std::string& library, const std::string& symbol,
+                               const std::vector<std::string>& args) {
+  CountingSink sink;
+  msgpack::packer<CountingSink> packer(sink);
+  pack_invoke(packer, id, library, symbol, args);
+  return frame_header_bytes + sink.bytes;
 }
 
 std::string encode_frame(const Message& message) {

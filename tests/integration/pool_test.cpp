@@ -123,6 +123,25 @@ TEST(Pool, PastTheQueueBoundACallIsRefusedAtOnce) {
   EXPECT_EQ(queued.get().code, 2);
 }
 
+// A call that cannot be sent is refused when it is made, as by ProcessIsolator, whether a
+// child is free or the call would have waited in the queue; no child is lost to it.
+TEST(Pool, ACallTooLargeToSendIsRefusedWhenMadeAndEveryChildStaysInService) {
+  PoolOptions options = pool_options(1);
+  options.isolator.max_frame_bytes = 64 * 1024;
+  auto pool = IsolatorPool::create(options);
+  const Invocation too_large{plugin("args"), "echo", {std::string(100 * 1024, 'x')}, {}};
+  const Invocation too_many{plugin("args"), "echo", std::vector<std::string>(65537, ""), {}};
+  EXPECT_THROW(pool->invoke(too_large), Error) << "with the child free";
+  EXPECT_THROW(pool->invoke(too_many), Error);
+  auto running = pool->async_invoke(Invocation{plugin("sleep"), "method", {"200"}, {}}, boost::asio::use_future);
+  EXPECT_THROW(pool->async_invoke(too_large, boost::asio::use_future), Error) << "with the child busy";
+  ASSERT_TRUE(running.get().ok());
+  const auto r = pool->invoke(echo(4));
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  EXPECT_EQ(*r.code, 4);
+  EXPECT_EQ(pool->metrics().queue_length, 0u);
+}
+
 TEST(Pool, MetricsCountFailuresByKindAndRestarts) {
   PoolOptions options = pool_options(1);
   options.isolator.supervision.backoff_initial = 1ms;

@@ -813,6 +813,25 @@ TEST(FrameReader, NextViewGivesTheSameBodiesAsNextWithoutTakingThemTwice) {
   EXPECT_FALSE(reader.mid_frame());
 }
 
+TEST(InvokeFrameBytes, IsTheSizeOfTheEncodedFrameForEveryLengthClass) {
+  // msgpack's string and array headers change size at 32, 256 and 65,536 (and ids at each
+  // integer width): the count must follow every step.
+  for (const std::uint64_t id : {std::uint64_t{1}, std::uint64_t{200}, std::uint64_t{70000},
+                                 std::uint64_t{1} << 40, ~std::uint64_t{0}}) {
+    for (const std::size_t length : {0, 31, 32, 255, 256, 65535, 65536}) {
+      for (const std::size_t count : {0, 1, 15, 16}) {
+        const std::vector<std::string> args(count, std::string(length, 'a'));
+        const std::string library(length, 'l');
+        EXPECT_EQ(invoke_frame_bytes(id, library, "method", args),
+                  encode_frame(Invoke{id, library, "method", args}).size())
+            << "id " << id << ", " << count << " arguments of " << length << " bytes";
+      }
+    }
+  }
+  const std::vector<std::string> many(65536, "");
+  EXPECT_EQ(invoke_frame_bytes(7, "/l.so", "m", many), encode_frame(Invoke{7, "/l.so", "m", many}).size());
+}
+
 TEST(FrameReader, HasNextSaysWhetherNextNeedsMoreBytes) {
   FrameReader reader(1024);
   EXPECT_FALSE(reader.has_next());

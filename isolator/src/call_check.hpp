@@ -1,0 +1,15 @@
+// Whether a call can be sent to a child at all: checked when the call is made, so that the
+// caller gets the error (a call that cannot be sent must never wait in a queue).
+#pragma once
+
+#include <isolator/process_isolator.hpp>
+
+#include <cstddef>
+
+namespace isolator::detail {
+
+/// Throws Error when `invocation` has more arguments than the protocol allows or its Invoke
+/// message would exceed `max_frame_bytes` (Options::max_frame_bytes). Copies nothing.
+void check_sendable(const Invocation& invocation, std::size_t max_frame_bytes);
+
+}  // namespace isolator::detail
