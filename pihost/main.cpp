@@ -92,12 +92,8 @@ int main(int argc, char** argv) {
     channel.send(isolator::wire::Hello{isolator::wire::protocol_version, ::getpid()});
     // Never destroyed: its relief thread uses it until pihost leaves (with _exit).
     (new pihost::Server(channel))->serve();
-  } catch (const isolator::wire::ProtocolError& e) {
-    std::fprintf(stderr, "pihost: protocol error: %s\n", e.what());
-    pihost::leave(pihost::exit_protocol);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "pihost: %s\n", e.what());
-    pihost::leave(pihost::exit_host_gone);
+    pihost::end_conversation(e);
   }
   // The host closed the channel. Something a call started may still run; it must not
   // outlive the conversation (nor must anything it started), and static destructors must not

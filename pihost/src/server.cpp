@@ -25,14 +25,16 @@ namespace wire = isolator::wire;
 constexpr std::size_t frame_overhead_bytes = 64;
 constexpr int timer_fd_floor = 100;
 
-// How the relief thread ends pihost when the conversation ends during a call; the main
-// thread does the same through serve()'s caller (main.cpp).
-[[noreturn]] void end_during_call(const char* why, const char* detail, int code) {
-  if (detail != nullptr) std::fprintf(stderr, "pihost: %s%s\n", why, detail);
-  leave(code);
-}
-
 }  // namespace
+
+void end_conversation(const std::exception& error) {
+  if (dynamic_cast<const wire::ProtocolError*>(&error) != nullptr) {
+    std::fprintf(stderr, "pihost: protocol error: %s\n", error.what());
+    leave(exit_protocol);
+  }
+  std::fprintf(stderr, "pihost: %s\n", error.what());
+  leave(exit_host_gone);
+}
 
 Server::Server(Channel& channel) : channel_(channel), runner_(channel) {
   const int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
@@ -119,8 +121,9 @@ void Server::reclaim() {
 void Server::relieve() {
   while (true) {
     std::uint64_t expirations = 0;
-    if (::read(timer_fd_, &expirations, sizeof(expirations)) < 0 && errno != EINTR && errno != EAGAIN) {
-      end_during_call("relief timer: ", std::strerror(errno), exit_internal_error);
+    if (::read(timer_fd_, &expirations, sizeof(expirations)) < 0 && errno != EINTR) {
+      std::fprintf(stderr, "pihost: relief timer: %s\n", std::strerror(errno));
+      leave(exit_internal_error);
     }
     {
       std::lock_guard lock(mutex_);
@@ -164,16 +167,14 @@ void Server::read_while_the_call_runs() {
         continue;
       }
       auto message = channel_.receive();
-      if (!message) end_during_call("", nullptr, 0);  // the host closed the channel
+      if (!message) leave(0);  // the host closed the channel, as main.cpp does
       if (handle(*message)) {
         std::lock_guard lock(mutex_);
         queued_.push_back(std::move(std::get<wire::Invoke>(*message)));
       }
     }
-  } catch (const wire::ProtocolError& e) {
-    end_during_call("protocol error: ", e.what(), exit_protocol);
   } catch (const std::exception& e) {
-    end_during_call("", e.what(), exit_host_gone);
+    end_conversation(e);
   }
 }
 

@@ -160,6 +160,14 @@ TEST(PihostServer, ClosingTheChannelDuringACallEndsPihostAtOnce) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
 }
 
+TEST(PihostServer, AMessageOnlyPihostMaySendEndsItWithTheProtocolErrorCodeBetweenCalls) {
+  ScriptedHost host;
+  host.send(wire::Pong{1});
+  const int status = host.wait_exit(3s);
+  ASSERT_NE(status, -1);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 76) << "status " << status;
+}
+
 TEST(PihostServer, AMessageOnlyPihostMaySendEndsItWithTheProtocolErrorCodeEvenDuringACall) {
   ScriptedHost host;
   host.send(wire::Invoke{1, plugin("sleep"), "method", {"10000"}});

@@ -58,12 +58,5 @@ TEST(Hierarchies, NothingReadableIsNoHierarchy) {
   EXPECT_EQ(truncated.v1_directory("memory"), std::nullopt);
 }
 
-TEST(Hierarchies, ReadsThisProcess) {
-  // Whatever this machine has, the snapshot and the single-question helpers agree.
-  const auto h = Hierarchies::read();
-  EXPECT_EQ(h.v2_directory(), v2_directory());
-  EXPECT_EQ(h.v1_directory("memory"), v1_directory("memory"));
-}
-
 }  // namespace
 }  // namespace isolator::detail::cgroupfs

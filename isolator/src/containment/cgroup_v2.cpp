@@ -57,7 +57,8 @@ class CgroupV2Box final : public Box {
     // cgroup.kill (Linux 5.14) kills every process at once, forks in flight included.
     if (cgroupfs::write(dir_ / "cgroup.kill", "1").empty()) return;
     if (cgroupfs::write(dir_ / "cgroup.freeze", "1").empty()) {
-      for (int i = 0; i < 100 && cgroupfs::keyed(dir_ / "cgroup.events", "frozen").value_or(0) != 1; ++i) {
+      cgroupfs::CounterFile events(dir_ / "cgroup.events");
+      for (int i = 0; i < 100 && events.read("frozen").value_or(0) != 1; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
       for (int pid : cgroupfs::procs(dir_)) ::kill(pid, SIGKILL);

@@ -136,12 +136,6 @@ std::optional<fs::path> Hierarchies::v2_directory() const {
   return std::nullopt;
 }
 
-std::optional<fs::path> v1_directory(const std::string& controller) {
-  return Hierarchies::read().v1_directory(controller);
-}
-
-std::optional<fs::path> v2_directory() { return Hierarchies::read().v2_directory(); }
-
 std::optional<std::string> read(const fs::path& file) {
   std::ifstream in(file);
   if (!in) return std::nullopt;
@@ -160,25 +154,6 @@ std::string write(const fs::path& file, const std::string& value) {
     return file.string() + ": writing '" + value + "': " + std::strerror(n < 0 ? error : EIO);
   }
   return {};
-}
-
-std::optional<std::uint64_t> keyed(const fs::path& file, const std::string& key) {
-  std::ifstream in(file);
-  std::string name;
-  std::uint64_t value = 0;
-  while (in >> name >> value) {
-    if (name == key) return value;
-  }
-  return std::nullopt;
-}
-
-std::map<std::string, std::uint64_t> keyed_all(const fs::path& file) {
-  std::map<std::string, std::uint64_t> values;
-  std::ifstream in(file);
-  std::string name;
-  std::uint64_t value = 0;
-  while (in >> name >> value) values[name] = value;
-  return values;
 }
 
 std::vector<int> procs(const fs::path& dir) {

@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,23 +47,11 @@ class Hierarchies {
   std::vector<Membership> memberships_;
 };
 
-/// Hierarchies::read().v1_directory(controller): for a single question.
-std::optional<std::filesystem::path> v1_directory(const std::string& controller);
-
-/// Hierarchies::read().v2_directory(): for a single question.
-std::optional<std::filesystem::path> v2_directory();
-
 /// The whole content of a (small) file; nothing when it cannot be read.
 std::optional<std::string> read(const std::filesystem::path& file);
 
 /// Writes `value` in one write(2). Returns "" on success, else "PATH: errno text".
 std::string write(const std::filesystem::path& file, const std::string& value);
-
-/// The number after `key` on a "key value" line of `file` (memory.events, cpu.stat...).
-std::optional<std::uint64_t> keyed(const std::filesystem::path& file, const std::string& key);
-
-/// Every "name value" line of a flat keyed file (cpu.stat, memory.events), read once.
-std::map<std::string, std::uint64_t> keyed_all(const std::filesystem::path& file);
 
 /// The pids listed in `dir`/cgroup.procs.
 std::vector<int> procs(const std::filesystem::path& dir);
