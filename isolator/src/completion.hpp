@@ -3,7 +3,7 @@
 // exception from the handler escape into the isolator's own thread.
 #pragma once
 
-#include "log.hpp"
+#include "guarded.hpp"
 
 #include <isolator/process_isolator.hpp>
 
@@ -15,13 +15,7 @@ namespace isolator::detail {
 inline void deliver(boost::asio::any_completion_executor work, ProcessIsolator::Handler handler,
                     CallResult result) {
   boost::asio::dispatch(work, [handler = std::move(handler), result = std::move(result)]() mutable {
-    try {
-      std::move(handler)(std::move(result));
-    } catch (const std::exception& e) {
-      log().error("a completion handler threw (ignored): {}", e.what());
-    } catch (...) {
-      log().error("a completion handler threw a non-std::exception (ignored)");
-    }
+    guarded("a completion handler", [&] { std::move(handler)(std::move(result)); });
   });
 }
 

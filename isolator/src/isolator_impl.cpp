@@ -1,6 +1,7 @@
 #include "isolator_impl.hpp"
 
 #include "call_check.hpp"
+#include "io_thread_mark.hpp"
 #include "completion.hpp"
 #include "log.hpp"
 #include "options_check.hpp"
@@ -100,6 +101,7 @@ ProcessIsolator::Impl::Impl(Options options)
   // The child is spawned from this thread, and PR_SET_PDEATHSIG follows the spawning
   // *thread*: it lives exactly as long as the isolator.
   thread_ = std::thread([this] {
+    detail::on_an_isolator_io_thread = true;
     run_io();
     if (orphaned_self_) {  // destroyed from this thread: finish the job here
       thread_.detach();

@@ -1,25 +1,25 @@
 #include "call_check.hpp"
 #include "completion.hpp"
+#include "io_thread_mark.hpp"
+#include "job_thread.hpp"
 #include "log.hpp"
 
 #include <isolator/errors.hpp>
 #include <isolator/isolator_pool.hpp>
 
 #include <boost/asio/associated_executor.hpp>
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/system_executor.hpp>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <future>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 namespace isolator {
 
@@ -27,9 +27,28 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
 constexpr std::size_t latency_window = 4096;
+
+CallResult failure(FailureKind kind, std::string message) {
+  CallResult result;
+  result.failure = Failure{kind, std::move(message), std::nullopt, std::nullopt};
+  return result;
+}
+
 }  // namespace
 
+// The pool's state lives under one mutex, which is never held while a child starts or
+// stops: children are started on the pool's starter thread and shut down on its reaper
+// thread, so a call, a metrics() or a finishing child never waits for another child's start.
+//
+// A slot is where one child lives. Its states:
+//   idle      a child that takes the next call
+//   busy      a child running a call
+//   starting  the starter thread is making a child for it (replacing the one it may still
+//             hold, which is kept if no new one can be started)
+//   stopped   no child: stopped when idle, started again when a queued call needs it
+//   failed    its supervisor gave up (restart limit): no calls until reset()
 class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Impl> {
  public:
   explicit Impl(PoolOptions options)
@@ -48,19 +67,22 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
     };
   }
 
-  ~Impl() {
-    stop_timers();
-    stop_reaper();
-    if (reaper_.joinable()) reaper_.detach();  // only when the last owner is the reaper itself
-  }
+  ~Impl() { stop_timers(); }
 
+  // Starts every child on the calling thread, before the pool is visible to anyone.
   void start() {
-    reaper_ = std::thread([this] { reap(); });
     if (options_.idle_timeout) timer_thread_ = std::thread([this] { timers_.run(); });
     std::lock_guard lock(mutex_);
     for (std::size_t i = 0; i < options_.size; ++i) {
-      slots_.push_back(Slot{ProcessIsolator::create(options_.isolator), false, 0, Clock::now()});
+      slots_.push_back(Slot{ProcessIsolator::create(options_.isolator), SlotState::idle, 0, Clock::now(), 0});
+      arm_idle_timer(i);
     }
+  }
+
+  // True where a call must not wait for the pool: an isolator's I/O thread (a child's call
+  // may need it) and the starter thread (a call may need a child started).
+  bool must_not_block_here() const {
+    return detail::on_an_isolator_io_thread || starter_.in_this_thread();
   }
 
   void submit(Invocation invocation, Handler handler) {
@@ -70,19 +92,27 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
     auto work = asio::prefer(asio::get_associated_executor(handler, asio::system_executor()),
                              asio::execution::outstanding_work.tracked);
     Pending pending{std::move(invocation), std::move(handler), std::move(work), Clock::now()};
-    std::lock_guard lock(mutex_);
-    if (shut_down_) throw ShutDownError("the pool is shut down; create a new one to make calls");
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      if (!slots_[i].busy) {
-        dispatch(i, std::move(pending));
-        return;
+    Completions refused;
+    {
+      std::lock_guard lock(mutex_);
+      if (shut_down_) throw ShutDownError("the pool is shut down; create a new one to make calls");
+      if (all_failed()) {
+        finish(refused, std::move(pending), every_child_failed());
+      } else {
+        if (queue_.size() >= options_.max_queue) {
+          throw Error("the pool's queue is full: " + std::to_string(queue_.size()) +
+                      " calls wait for a child (PoolOptions::max_queue); try again later");
+        }
+        queue_.push_back(std::move(pending));
+        pump(refused);
       }
     }
-    if (queue_.size() >= options_.max_queue) {
-      throw Error("the pool's queue is full: " + std::to_string(queue_.size()) +
-                  " calls wait for a child (PoolOptions::max_queue); try again later");
+    // Not on the caller's thread, inside async_invoke: a handler must not run before its
+    // initiating function returns.
+    if (!refused.empty()) {
+      auto shared = std::make_shared<Completions>(std::move(refused));
+      starter_.post([shared] { complete_all(std::move(*shared)); });
     }
-    queue_.push_back(std::move(pending));
   }
 
   PoolMetrics metrics() const {
@@ -90,6 +120,8 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
     PoolMetrics m = counters_;
     m.restarts = restarts_->load();
     m.queue_length = queue_.size();
+    m.failed_children = static_cast<std::size_t>(
+        std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state == SlotState::failed; }));
     if (!latencies_.empty()) {
       std::vector<std::int64_t> sorted(latencies_.begin(), latencies_.end());
       std::sort(sorted.begin(), sorted.end());
@@ -110,7 +142,28 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
     return pids;
   }
 
-  void shutdown() {
+  void reset() {
+    Completions refused;
+    {
+      std::lock_guard lock(mutex_);
+      if (shut_down_) throw ShutDownError("the pool is shut down; create a new one");
+      for (std::size_t i = 0; i < slots_.size(); ++i) {
+        auto& slot = slots_[i];
+        const bool gave_up = slot.state == SlotState::failed ||
+                             (slot.state == SlotState::idle && slot.isolator->state() == State::failed);
+        if (!gave_up) continue;
+        slot.isolator->reset();  // returns at once; calls given meanwhile wait in the child's queue
+        slot.state = SlotState::idle;
+        arm_idle_timer(i);
+      }
+      pump(refused);
+    }
+    complete_all(std::move(refused));  // none: no slot is failed now
+  }
+
+  // `wait`: block until every child is stopped. Without it (the pool destroyed where it must
+  // not block), the reaper thread finishes the job on its own.
+  void shutdown(bool wait) {
     std::deque<Pending> abandoned;
     std::vector<std::unique_ptr<ProcessIsolator>> children;
     {
@@ -118,28 +171,29 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
       if (shut_down_) return;
       shut_down_ = true;
       abandoned.swap(queue_);
-      for (auto& slot : slots_) children.push_back(std::move(slot.isolator));
+      for (auto& slot : slots_) {
+        if (slot.isolator) children.push_back(std::move(slot.isolator));
+        slot.state = SlotState::stopped;
+      }
     }
     for (auto& pending : abandoned) {
-      CallResult result;
-      result.failure = Failure{FailureKind::shutdown, "the pool shut down before the call was sent",
-                               std::nullopt, std::nullopt};
-      complete(std::move(pending), std::move(result));
-    }
-    for (auto& child : children) {
-      if (child) child->shutdown();  // completes its call in flight with `shutdown`
+      complete(std::move(pending), failure(FailureKind::shutdown, "the pool shut down before the call was sent"));
     }
     stop_timers();
-    stop_reaper();
+    starter_.stop(wait);  // a child it is starting goes to the reaper
+    // Each child completes its call in flight with `shutdown` as it stops.
+    for (auto& child : children) retire(std::move(child));
+    reaper_.stop(wait);
   }
 
  private:
+  enum class SlotState { idle, busy, starting, stopped, failed };
   struct Slot {
-    std::unique_ptr<ProcessIsolator> isolator;  // null while stopped for being idle
-    bool busy = false;
-    std::size_t calls = 0;
-    Clock::time_point born;
-    std::uint64_t idle_since = 0;  // which idle period the armed timer belongs to
+    std::unique_ptr<ProcessIsolator> isolator;  // null while stopped
+    SlotState state = SlotState::idle;
+    std::size_t calls = 0;    // calls its child has run
+    Clock::time_point born;   // when its child was started
+    std::uint64_t period = 0;  // bumped whenever it leaves `idle`: older idle timers do nothing
   };
   struct Pending {
     Invocation invocation;
@@ -147,133 +201,189 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
     asio::any_completion_executor work;
     Clock::time_point queued;
   };
+  using Completions = std::vector<std::pair<Pending, CallResult>>;
 
-  // Holds mutex_. Gives `pending` to slot `index`, replacing a child past its maximum age
-  // first.
-  void dispatch(std::size_t index, Pending pending) {
-    auto& slot = slots_[index];
-    std::unique_ptr<ProcessIsolator> retired;
-    if (!slot.isolator) {  // stopped while idle: start it again
-      try {
-        slot.isolator = ProcessIsolator::create(options_.isolator);
-        slot.calls = 0;
-        slot.born = Clock::now();
-      } catch (const std::exception& e) {
-        CallResult result;
-        result.failure = Failure{FailureKind::start_failed, e.what(), std::nullopt, std::nullopt};
-        // Not here, under the lock (a handler run inline could call the pool again): on the
-        // timer thread, which runs whenever a slot can be empty (idle_timeout is set).
-        asio::post(timers_, [pending = std::move(pending), result = std::move(result)]() mutable {
-          complete(std::move(pending), std::move(result));
-        });
-        return;
+  // Holds mutex_.
+  bool all_failed() const {
+    return std::all_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state == SlotState::failed; });
+  }
+
+  static CallResult every_child_failed() {
+    return failure(FailureKind::restart_limit,
+                   "every child of the pool reached its restart limit (Options::supervision); "
+                   "IsolatorPool::reset() starts them again");
+  }
+
+  // Holds mutex_. Hands queued calls to idle children, and has children started for the
+  // calls no child can take: replacing one past max_age, or in a stopped slot.
+  void pump(Completions& out) {
+    if (shut_down_) return;
+    if (all_failed()) {
+      while (!queue_.empty()) finish(out, take_next(), every_child_failed());
+      return;
+    }
+    for (std::size_t i = 0; i < slots_.size() && !queue_.empty(); ++i) {
+      auto& slot = slots_[i];
+      if (slot.state != SlotState::idle) continue;
+      if (options_.max_age && Clock::now() - slot.born > *options_.max_age) {
+        begin_start(i);  // the call waits for the new child
+        continue;
       }
+      give(i, take_next());
     }
-    if (options_.max_age && Clock::now() - slot.born > *options_.max_age) retired = recycle(slot);
-    slot.busy = true;
-    ++slot.idle_since;
-    auto* child = slot.isolator.get();
+    auto starting = static_cast<std::size_t>(
+        std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state == SlotState::starting; }));
+    for (std::size_t i = 0; i < slots_.size() && queue_.size() > starting; ++i) {
+      if (slots_[i].state != SlotState::stopped) continue;
+      begin_start(i);
+      ++starting;
+    }
+  }
+
+  // Holds mutex_.
+  Pending take_next() {
+    Pending next = std::move(queue_.front());
+    queue_.pop_front();
+    return next;
+  }
+
+  // Holds mutex_. Sends `pending` to the idle child of slot `index`.
+  void give(std::size_t index, Pending pending) {
+    auto& slot = slots_[index];
+    slot.state = SlotState::busy;
+    ++slot.period;
+    // A copy: a call its child refuses with `restart_limit` never ran, and goes to another.
     auto invocation = pending.invocation;
-    child->async_invoke(std::move(invocation),
-                        [self = shared_from_this(), index, pending = std::move(pending)](CallResult r) mutable {
-                          self->on_done(index, std::move(pending), std::move(r));
-                        });
-    if (retired) retire(std::move(retired));
+    // Cannot throw: the call was checked in submit(), and the child is not shut down while
+    // it is in a slot. It completes on the child's I/O thread, never inline.
+    slot.isolator->async_invoke(std::move(invocation),
+                                [self = shared_from_this(), index, pending = std::move(pending)](CallResult r) mutable {
+                                  self->on_done(index, std::move(pending), std::move(r));
+                                });
   }
 
-  // Holds mutex_. Puts a fresh child in the slot and returns the old one (destroyed by the
-  // caller). Keeps the old one when no new one can be started.
-  std::unique_ptr<ProcessIsolator> recycle(Slot& slot) {
+  // Holds mutex_. Has the starter thread make a new child for slot `index`.
+  void begin_start(std::size_t index) {
+    slots_[index].state = SlotState::starting;
+    ++slots_[index].period;
+    starter_.post([self = shared_from_this(), index] { self->finish_start(index); });
+  }
+
+  // On the starter thread: starts a child for slot `index`, off the lock.
+  void finish_start(std::size_t index) {
+    std::unique_ptr<ProcessIsolator> fresh;
+    std::string error;
     try {
-      auto fresh = ProcessIsolator::create(options_.isolator);
-      ++counters_.recycled;
-      slot.calls = 0;
-      slot.born = Clock::now();
-      return std::exchange(slot.isolator, std::move(fresh));
+      fresh = ProcessIsolator::create(options_.isolator);
     } catch (const std::exception& e) {
-      detail::log().error("the pool could not replace a child, keeping it: {}", e.what());
-      return nullptr;
+      error = e.what();
     }
-  }
-
-  // Runs on the finished child's I/O thread.
-  void on_done(std::size_t index, Pending pending, CallResult result) {
     std::unique_ptr<ProcessIsolator> retired;
+    Completions out;
     {
       std::lock_guard lock(mutex_);
-      ++counters_.calls;
-      if (!result.ok()) {
-        ++counters_.failures;
-        ++counters_.failures_by_kind[std::string(to_string(result.failure->kind))];
-      }
-      latencies_.push_back(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - pending.queued).count());
-      if (latencies_.size() > latency_window) latencies_.pop_front();
       auto& slot = slots_[index];
-      if (!shut_down_ && slot.isolator) {
+      if (shut_down_) {
+        retired = std::move(fresh);
+      } else {
+        if (fresh) {
+          retired = std::exchange(slot.isolator, std::move(fresh));
+          if (retired) ++counters_.recycled;
+        } else if (slot.isolator) {
+          detail::log().error("the pool could not replace a child, keeping it: {}", error);
+        } else if (!queue_.empty()) {
+          finish(out, take_next(), failure(FailureKind::start_failed, error));
+        }
+        // Also when a replacement failed: the old child is not retried at once.
+        slot.calls = 0;
+        slot.born = Clock::now();
+        slot.state = slot.isolator ? SlotState::idle : SlotState::stopped;
+        pump(out);
+        arm_idle_timer(index);
+      }
+    }
+    if (retired) retire(std::move(retired));
+    complete_all(std::move(out));
+  }
+
+  // On the finished child's I/O thread.
+  void on_done(std::size_t index, Pending pending, CallResult result) {
+    Completions out;
+    {
+      std::lock_guard lock(mutex_);
+      auto& slot = slots_[index];
+      const bool never_ran = !result.ok() && result.failure->kind == FailureKind::restart_limit;
+      if (shut_down_ || slot.state != SlotState::busy) {
+        finish(out, std::move(pending), std::move(result));
+      } else {
         ++slot.calls;
         const bool used_up = options_.max_calls_per_child && slot.calls >= *options_.max_calls_per_child;
-        const bool too_big = options_.recycle_above_rss_bytes &&
-                             slot.isolator->resource_usage().rss_bytes > *options_.recycle_above_rss_bytes;
-        if (used_up || too_big) retired = recycle(slot);
-        if (!queue_.empty()) {
-          Pending next = std::move(queue_.front());
-          queue_.pop_front();
-          dispatch(index, std::move(next));
+        if (never_ran || slot.isolator->state() == State::failed) {
+          slot.state = SlotState::failed;
+        } else if (used_up || (options_.recycle_above_rss_bytes &&
+                               slot.isolator->resource_usage().rss_bytes > *options_.recycle_above_rss_bytes)) {
+          begin_start(index);
         } else {
-          slot.busy = false;
-          arm_idle_timer(index);
+          slot.state = SlotState::idle;
         }
+        if (never_ran && !all_failed()) {
+          queue_.push_front(std::move(pending));  // it never ran: another child takes it first
+        } else {
+          finish(out, std::move(pending), std::move(result));
+        }
+        pump(out);
+        arm_idle_timer(index);
       }
     }
-    complete(std::move(pending), std::move(result));
-    if (retired) retire(std::move(retired));
+    complete_all(std::move(out));
   }
 
-  // A replaced child is shut down on the pool's reaper thread: not here (this may be the
-  // child's own I/O thread, where its shutdown could only be started, not awaited), and
-  // not under the lock. The pool's shutdown waits for the reaper, so nothing outlives it.
+  // Holds mutex_. Counts a call the pool completes, for metrics(), and adds it to `out`.
+  void finish(Completions& out, Pending pending, CallResult result) {
+    ++counters_.calls;
+    if (!result.ok()) {
+      ++counters_.failures;
+      ++counters_.failures_by_kind[std::string(to_string(result.failure->kind))];
+    }
+    latencies_.push_back(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - pending.queued).count());
+    if (latencies_.size() > latency_window) latencies_.pop_front();
+    out.emplace_back(std::move(pending), std::move(result));
+  }
+
+  static void complete_all(Completions done) {
+    for (auto& [pending, result] : done) complete(std::move(pending), std::move(result));
+  }
+
+  static void complete(Pending pending, CallResult result) {
+    detail::deliver(std::move(pending.work), std::move(pending.handler), std::move(result));
+  }
+
+  // A child the pool no longer needs is shut down on the reaper thread: not under the lock,
+  // and not where it could be its own I/O thread (a child's shutdown can only be started
+  // there, not awaited). The pool's shutdown waits for the reaper, so nothing outlives it.
   void retire(std::unique_ptr<ProcessIsolator> child) {
-    {
-      std::lock_guard lock(reap_mutex_);
-      to_reap_.push_back(std::move(child));
-    }
-    reap_wake_.notify_one();
-  }
-
-  void reap() {
-    std::unique_lock lock(reap_mutex_);
-    while (true) {
-      reap_wake_.wait(lock, [&] { return reaper_stop_ || !to_reap_.empty(); });
-      if (to_reap_.empty()) return;  // stopped, and nothing left
-      auto child = std::move(to_reap_.front());
-      to_reap_.pop_front();
-      lock.unlock();
+    reaper_.post([child = std::shared_ptr<ProcessIsolator>(std::move(child))]() mutable {
       child.reset();  // blocks until it is shut down
-      lock.lock();
-    }
-  }
-
-  void stop_reaper() {
-    {
-      std::lock_guard lock(reap_mutex_);
-      reaper_stop_ = true;
-    }
-    reap_wake_.notify_one();
-    if (reaper_.joinable() && reaper_.get_id() != std::this_thread::get_id()) reaper_.join();
+    });
   }
 
   void stop_timers() {
     timers_work_.reset();
     timers_.stop();
-    if (timer_thread_.joinable() && timer_thread_.get_id() != std::this_thread::get_id()) {
-      timer_thread_.join();
+    if (timer_thread_.joinable()) {
+      if (timer_thread_.get_id() == std::this_thread::get_id()) {
+        timer_thread_.detach();  // cannot happen: the timer thread runs no application code
+      } else {
+        timer_thread_.join();
+      }
     }
   }
 
-  // Holds mutex_. Stops the slot's child if it is still idle `idle_timeout` from now.
+  // Holds mutex_. When slot `index` is idle, stops its child if it is still idle
+  // `idle_timeout` from now.
   void arm_idle_timer(std::size_t index) {
-    if (!options_.idle_timeout) return;
-    const auto period = ++slots_[index].idle_since;
+    if (!options_.idle_timeout || slots_[index].state != SlotState::idle) return;
+    const auto period = slots_[index].period;
     auto timer = std::make_shared<asio::steady_timer>(timers_, *options_.idle_timeout);
     // A weak reference: a pending timer must not keep a shut-down pool alive.
     timer->async_wait([weak = weak_from_this(), timer, index, period](boost::system::error_code error) {
@@ -283,22 +393,20 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
       {
         std::lock_guard lock(self->mutex_);
         auto& slot = self->slots_[index];
-        if (self->shut_down_ || slot.busy || slot.idle_since != period || !slot.isolator) return;
+        if (self->shut_down_ || slot.state != SlotState::idle || slot.period != period) return;
         idle = std::move(slot.isolator);
+        slot.state = SlotState::stopped;
+        ++slot.period;
         ++self->counters_.recycled;
       }
-      idle.reset();  // shuts the idle child down, off the lock
+      self->retire(std::move(idle));
     });
-  }
-
-  static void complete(Pending pending, CallResult result) {
-    detail::deliver(std::move(pending.work), std::move(pending.handler), std::move(result));
   }
 
   PoolOptions options_;
   mutable std::mutex mutex_;
   std::vector<Slot> slots_;
-  std::deque<Pending> queue_;
+  std::deque<Pending> queue_;  // never holds a call while a slot is idle
   bool shut_down_ = false;
   PoolMetrics counters_;
   std::deque<std::int64_t> latencies_;
@@ -308,12 +416,8 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
   asio::io_context timers_;
   asio::executor_work_guard<asio::io_context::executor_type> timers_work_;
   std::thread timer_thread_;
-  // Replaced children waiting to be shut down by the reaper thread.
-  std::mutex reap_mutex_;
-  std::condition_variable reap_wake_;
-  std::deque<std::unique_ptr<ProcessIsolator>> to_reap_;
-  bool reaper_stop_ = false;
-  std::thread reaper_;
+  detail::JobThread reaper_;   // shuts down children the pool no longer needs
+  detail::JobThread starter_;  // starts children; destroyed first, so its children reach the reaper
 };
 
 std::unique_ptr<IsolatorPool> IsolatorPool::create(PoolOptions options) {
@@ -321,7 +425,7 @@ std::unique_ptr<IsolatorPool> IsolatorPool::create(PoolOptions options) {
   try {
     impl->start();
   } catch (...) {
-    impl->shutdown();
+    impl->shutdown(true);
     throw;
   }
   return std::unique_ptr<IsolatorPool>(new IsolatorPool(std::move(impl)));
@@ -329,9 +433,14 @@ std::unique_ptr<IsolatorPool> IsolatorPool::create(PoolOptions options) {
 
 IsolatorPool::IsolatorPool(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-IsolatorPool::~IsolatorPool() { impl_->shutdown(); }
+IsolatorPool::~IsolatorPool() { impl_->shutdown(!impl_->must_not_block_here()); }
 
 CallResult IsolatorPool::invoke(Invocation invocation) {
+  if (impl_->must_not_block_here()) {
+    throw Error("IsolatorPool::invoke() was called on an isolator's I/O thread or the pool's own "
+                "thread (a completion handler or a callback), where it could wait for itself; "
+                "use async_invoke there");
+  }
   std::promise<CallResult> promise;
   auto future = promise.get_future();
   start_invoke(std::move(invocation), Handler([&promise](CallResult r) { promise.set_value(std::move(r)); }));
@@ -346,6 +455,15 @@ PoolMetrics IsolatorPool::metrics() const { return impl_->metrics(); }
 
 std::vector<int> IsolatorPool::pids() const { return impl_->pids(); }
 
-void IsolatorPool::shutdown() { impl_->shutdown(); }
+void IsolatorPool::reset() { impl_->reset(); }
+
+void IsolatorPool::shutdown() {
+  if (impl_->must_not_block_here()) {
+    throw Error("IsolatorPool::shutdown() was called on an isolator's I/O thread or the pool's "
+                "own thread (a completion handler or a callback), where it would wait for "
+                "itself; destroy the pool there instead, or shut it down elsewhere");
+  }
+  impl_->shutdown(true);
+}
 
 }  // namespace isolator

@@ -1,28 +1,10 @@
 #include "notifier.hpp"
 
-#include "log.hpp"
+#include "guarded.hpp"
 
 #include <boost/asio/post.hpp>
 
-#include <exception>
-
 namespace isolator::detail {
-
-namespace {
-
-// Runs one application callback; what it throws stays here.
-template <typename F>
-void guarded(const char* name, F&& callback) noexcept {
-  try {
-    callback();
-  } catch (const std::exception& e) {
-    log().error("Options::{} threw (ignored): {}", name, e.what());
-  } catch (...) {
-    log().error("Options::{} threw a non-std::exception (ignored)", name);
-  }
-}
-
-}  // namespace
 
 Notifier::Notifier(const Options& options)
     : callbacks_(std::make_shared<const Callbacks>(Callbacks{options.on_event, options.on_output})),
@@ -31,22 +13,22 @@ Notifier::Notifier(const Options& options)
 void Notifier::event(Event event) const {
   if (!callbacks_->on_event) return;
   if (!executor_) {
-    guarded("on_event", [&] { callbacks_->on_event(event); });
+    guarded("Options::on_event", [&] { callbacks_->on_event(event); });
     return;
   }
   boost::asio::post(executor_, [callbacks = callbacks_, event = std::move(event)] {
-    guarded("on_event", [&] { callbacks->on_event(event); });
+    guarded("Options::on_event", [&] { callbacks->on_event(event); });
   });
 }
 
 void Notifier::output(OutputStream stream, const std::string& line) const {
   if (!callbacks_->on_output) return;
   if (!executor_) {
-    guarded("on_output", [&] { callbacks_->on_output(stream, line); });
+    guarded("Options::on_output", [&] { callbacks_->on_output(stream, line); });
     return;
   }
   boost::asio::post(executor_, [callbacks = callbacks_, stream, line] {
-    guarded("on_output", [&] { callbacks->on_output(stream, line); });
+    guarded("Options::on_output", [&] { callbacks->on_output(stream, line); });
   });
 }
 

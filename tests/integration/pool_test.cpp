@@ -8,6 +8,10 @@
 #include <boost/asio/use_future.hpp>
 
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -25,6 +29,8 @@ PoolOptions pool_options(std::size_t size) {
 }
 
 Invocation echo(int value) { return Invocation{plugin("args"), "echo", {std::to_string(value)}, {}}; }
+
+Invocation segv() { return Invocation{plugin("segv"), "method", {}, {}}; }
 
 TEST(Pool, SixtyFourThreadsTimesFiveHundredCallsAllReachTheirCallers) {
   auto pool = IsolatorPool::create(pool_options(4));
@@ -181,6 +187,137 @@ TEST(Pool, ShutdownCompletesWaitingCallsWithShutdown) {
   EXPECT_EQ(running.get().failure->kind, FailureKind::shutdown);
   EXPECT_EQ(queued.get().failure->kind, FailureKind::shutdown);
   EXPECT_THROW(pool->invoke(echo(2)), ShutDownError);
+}
+
+// With RestartPolicy::never a child gives up at its first death. The pool then sends no
+// call to it (one it refused runs on another child), fails calls fast once every child gave
+// up, and reset() brings them back.
+TEST(Pool, AChildAtItsRestartLimitTakesNoCallsUntilReset) {
+  PoolOptions options = pool_options(2);
+  options.isolator.supervision.restart = RestartPolicy::never;
+  auto pool = IsolatorPool::create(options);
+  const int survivor = pool->pids()[1];
+  EXPECT_EQ(pool->invoke(segv()).failure->kind, FailureKind::crashed);  // slot 0 takes it
+  for (int i = 0; i < 20; ++i) {
+    const auto r = pool->invoke(echo(i));
+    ASSERT_TRUE(r.ok()) << "call " << i << ": " << r.failure->message;
+    EXPECT_EQ(r.pid, survivor);
+  }
+  EXPECT_EQ(pool->metrics().failed_children, 1u);
+
+  EXPECT_EQ(pool->invoke(segv()).failure->kind, FailureKind::crashed);  // the last one
+  const auto refused = pool->invoke(echo(1));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.failure->kind, FailureKind::restart_limit);
+  EXPECT_NE(refused.failure->message.find("reset()"), std::string::npos) << refused.failure->message;
+  EXPECT_EQ(pool->metrics().failed_children, 2u);
+
+  pool->reset();
+  EXPECT_EQ(pool->metrics().failed_children, 0u);
+  std::set<int> pids;
+  std::vector<std::future<CallResult>> calls;
+  for (int i = 0; i < 8; ++i) {
+    calls.push_back(pool->async_invoke(Invocation{plugin("sleep"), "method", {"50"}, {}}, boost::asio::use_future));
+  }
+  for (auto& call : calls) {
+    const auto r = call.get();
+    ASSERT_TRUE(r.ok()) << r.failure->message;
+    pids.insert(r.pid);
+  }
+  EXPECT_EQ(pids.size(), 2u) << "both children run calls again";
+}
+
+// A call no child runs is still completed after async_invoke returns, never inside it.
+TEST(Pool, ACallRefusedAtOnceCompletesAfterAsyncInvokeReturns) {
+  PoolOptions options = pool_options(1);
+  options.isolator.supervision.restart = RestartPolicy::never;
+  auto pool = IsolatorPool::create(options);
+  ASSERT_FALSE(pool->invoke(segv()).ok());
+  ASSERT_EQ(pool->invoke(echo(1)).failure->kind, FailureKind::restart_limit);
+  std::promise<std::thread::id> ran_on;
+  pool->async_invoke(echo(2), [&](CallResult r) {
+    EXPECT_EQ(r.failure->kind, FailureKind::restart_limit);
+    ran_on.set_value(std::this_thread::get_id());
+  });
+  EXPECT_NE(ran_on.get_future().get(), std::this_thread::get_id());
+}
+
+// What a completion handler (on a child's I/O thread) may do with its own pool: not wait
+// for it, but let it go.
+TEST(Pool, AHandlerCannotWaitForItsPoolButMayDestroyIt) {
+  auto pool = IsolatorPool::create(pool_options(2));
+  const auto pids = pool->pids();
+  std::promise<std::string> refused;
+  pool->async_invoke(echo(1), [&](CallResult) {
+    std::string what;
+    try {
+      pool->invoke(echo(2));
+      what = "invoke returned";
+    } catch (const Error& e) {
+      what = e.what();
+    }
+    try {
+      pool->shutdown();
+      what += "; shutdown returned";
+    } catch (const Error& e) {
+      what += std::string("; ") + e.what();
+    }
+    refused.set_value(what);
+  });
+  const auto what = refused.get_future().get();
+  EXPECT_NE(what.find("invoke() was called on an isolator's I/O thread"), std::string::npos) << what;
+  EXPECT_NE(what.find("shutdown() was called on an isolator's I/O thread"), std::string::npos) << what;
+  ASSERT_TRUE(pool->invoke(echo(3)).ok()) << "the pool still works";
+
+  std::promise<void> destroyed;
+  pool->async_invoke(echo(4), [&](CallResult) {
+    pool.reset();  // on the I/O thread of the child that ran the call
+    destroyed.set_value();
+  });
+  ASSERT_EQ(destroyed.get_future().wait_for(5s), std::future_status::ready);
+  for (const int pid : pids) {
+    for (int i = 0; i < 100 && test::process_exists(pid); ++i) std::this_thread::sleep_for(50ms);
+    EXPECT_FALSE(test::process_exists(pid)) << "child " << pid << " was stopped by the reaper";
+  }
+}
+
+// A pihost that takes two seconds to start while `slow` exists (then runs the real one).
+class SlowStartingPihost {
+ public:
+  SlowStartingPihost() {
+    char name[] = "/tmp/isolator-test-slowstart-XXXXXX";
+    directory_ = ::mkdtemp(name);
+    std::ofstream(directory_ / "pihost") << "#!/bin/sh\n[ -e " << (directory_ / "slow").string()
+                                         << " ] && sleep 2\nexec " << test::pihost() << " \"$@\"\n";
+    std::filesystem::permissions(directory_ / "pihost", std::filesystem::perms::owner_all);
+  }
+  ~SlowStartingPihost() { std::filesystem::remove_all(directory_); }
+  std::filesystem::path path() const { return directory_ / "pihost"; }
+  void slow_down() const { std::ofstream(directory_ / "slow").put('\n'); }
+
+ private:
+  std::filesystem::path directory_;
+};
+
+// While a replacement child takes its time to start, the call whose child it replaces
+// completes, the other children go on taking calls and metrics() answers: the pool's lock is
+// not held across a start, and no child's thread waits for one.
+TEST(Pool, AChildStartingSlowlyHoldsUpNeitherItsLastCallNorTheOtherChildrenNorMetrics) {
+  SlowStartingPihost pihost;
+  PoolOptions options = pool_options(2);
+  options.isolator.pihost_path = pihost.path();
+  options.max_calls_per_child = 1;
+  auto pool = IsolatorPool::create(options);
+  pihost.slow_down();
+  const auto before = std::chrono::steady_clock::now();
+  const auto first = pool->invoke(echo(1));  // its child is then replaced, for two seconds
+  ASSERT_TRUE(first.ok()) << first.failure->message;
+  (void)pool->metrics();
+  (void)pool->pids();
+  const auto r = pool->invoke(echo(2));  // on the other, warm child
+  const auto took = std::chrono::steady_clock::now() - before;
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  EXPECT_LT(took, 1s) << "waited for the other child's start";
 }
 
 }  // namespace

@@ -4,8 +4,11 @@
 // Calls wait in one bounded FIFO queue and go to the first idle child. A child is replaced
 // ("recycled") after a number of calls, when its resident size passes a threshold, or when
 // it is older than a maximum age (checked when it is next given a call); a child idle for
-// longer than the idle timeout is stopped, and started again when needed. Thread-safe: any
-// number of threads may call one pool.
+// longer than the idle timeout is stopped, and started again when needed. A child whose
+// supervisor gives up (its restart limit) takes no more calls until reset(); the calls it
+// refused go to the other children. Children are started on the pool's own starter thread
+// and stopped on its reaper thread, never under the pool's lock, so no call waits for a
+// child it does not need. Thread-safe: any number of threads may call one pool.
 #pragma once
 
 #include <isolator/process_isolator.hpp>
@@ -49,6 +52,9 @@ struct PoolMetrics {
   /// with Options::callback_executor, as that executor runs them).
   std::uint64_t restarts = 0;
   std::uint64_t recycled = 0;  ///< children replaced (or stopped when idle) by the recycling rules
+  /// Children whose supervisor gave up (restart limit reached): they take no calls until
+  /// IsolatorPool::reset().
+  std::size_t failed_children = 0;
   std::size_t queue_length = 0;  ///< calls waiting for a child now
   /// Latency (queueing included) of the most recent calls, up to 4096 of them.
   std::chrono::microseconds latency_p50{0};  ///< median
@@ -58,8 +64,10 @@ struct PoolMetrics {
 
 /// N warm children, each its own ProcessIsolator (cgroup, supervisor), fed from one bounded
 /// FIFO queue: a call goes to the first idle child. Thread-safe: every member function may
-/// be called from any thread (but see invoke() and shutdown() about a completion handler's
-/// thread). See docs/architecture.md, "The pool".
+/// be called from any thread, except that invoke() and shutdown(), which wait, throw Error
+/// where they could wait for themselves: on an isolator's I/O thread or the pool's starter
+/// thread, where completion handlers and Options callbacks run by default.
+/// See docs/architecture.md, "The pool".
 class IsolatorPool {
  public:
   /// The type-erased completion handler async_invoke stores.
@@ -71,22 +79,28 @@ class IsolatorPool {
   static std::unique_ptr<IsolatorPool> create(PoolOptions options);
 
   /// Shuts every child down; pending calls complete with `shutdown`. Blocks as shutdown()
-  /// does, and must not run where shutdown() would throw (the program would terminate).
+  /// does; where shutdown() would throw (in a completion handler or callback on an isolator's
+  /// I/O thread or the pool's starter thread), it starts the shutdown and returns at once, and
+  /// the pool's reaper thread stops the children.
   ~IsolatorPool();
   IsolatorPool(const IsolatorPool&) = delete;
   IsolatorPool& operator=(const IsolatorPool&) = delete;
 
   /// Runs one call on the first idle child and blocks until it completes. Throws Error when
-  /// the queue is full, ShutDownError after shutdown(). Must not be called from a completion
-  /// handler running on a child's I/O thread: the call may go to that child, which then waits
-  /// for itself (nothing detects it).
+  /// the call cannot be sent (as ProcessIsolator::async_invoke) or the queue is full,
+  /// ShutDownError after shutdown(), and Error on an isolator's I/O thread or the pool's
+  /// starter thread (a completion handler or callback), where the call could wait for itself.
+  /// When every child has reached its restart limit, the call fails with `restart_limit`.
   CallResult invoke(Invocation invocation);
 
   /// As invoke(), completing `token` (any Asio completion token) with the CallResult on the
-  /// handler's associated executor (a child's I/O thread by default). Throws as invoke()
-  /// does. Does not wait for the call, but may wait for a child to start (one stopped when
-  /// idle, or past max_age). The handler's cancellation slot is not used: a pool call cannot
-  /// be cancelled. An exception the handler throws is logged and ignored.
+  /// handler's associated executor; by default on the I/O thread of the child that ran it, or
+  /// on the pool's starter thread for a call no child ran (`start_failed`, `restart_limit`),
+  /// or on the thread calling shutdown() for a call still queued then. Throws Error when the
+  /// call cannot be sent or the queue is full, ShutDownError after shutdown(); never waits
+  /// and never runs the handler before it returns, and may be called from any thread, handlers
+  /// included. The handler's cancellation slot is not used: a pool call cannot be cancelled.
+  /// An exception the handler throws is logged and ignored.
   template <class CompletionToken>
   auto async_invoke(Invocation invocation, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(CallResult)>(
@@ -94,19 +108,24 @@ class IsolatorPool {
         token, std::move(invocation));
   }
 
-  /// A consistent snapshot of the counters and latency percentiles; cheap, never blocks on
-  /// a call. Any thread.
+  /// A consistent snapshot of the counters and latency percentiles; cheap, never waits for a
+  /// call or a child's start. Any thread.
   PoolMetrics metrics() const;
 
   /// The pids of the children now running, one entry per child (0 for a child that is
   /// restarting or stopped when idle; all 0 after shutdown()). Any thread.
   std::vector<int> pids() const;
 
-  /// Stops every child; idempotent. Queued calls complete with `shutdown`, calls in flight
-  /// as ProcessIsolator::shutdown() ends them; blocks until every child is stopped (a
-  /// concurrent second call returns at once). Throws Error when called on a child's I/O
-  /// thread (from a completion handler without an executor of its own), where that child's
-  /// ProcessIsolator::shutdown throws.
+  /// Restarts every child that reached its restart limit (ProcessIsolator::reset()), so that
+  /// it takes calls again. Returns at once; does nothing when no child is failed. Throws
+  /// ShutDownError after shutdown(). Any thread.
+  void reset();
+
+  /// Stops every child; idempotent. Queued calls complete with `shutdown` (on this thread),
+  /// calls in flight as ProcessIsolator::shutdown() ends them; blocks until every child is
+  /// stopped (a concurrent second call returns at once). Throws Error on an isolator's I/O
+  /// thread or the pool's starter thread (a completion handler or callback), where it would
+  /// wait for itself; destroying the pool there is allowed.
   void shutdown();
 
   class Impl;
