@@ -50,15 +50,14 @@ void Reporter::event(const isolator::Event& event) {
     print(json_ ? dump({{"event", "start_failed"}, {"message", failed->message}})
                 : "start failed: " + failed->message);
   } else if (const auto* attempt = std::get_if<isolator::RestartAttemptEvent>(&event)) {
-    last_attempt_ = *attempt;
     if (!json_) {
       print("restarting (attempt " + std::to_string(attempt->attempt) + ") in " +
             std::to_string(attempt->delay.count()) + " ms");
     }
   } else if (const auto* restarted = std::get_if<isolator::RestartedEvent>(&event)) {
     print(json_ ? dump({{"event", "restart"}, {"old_pid", restarted->old_pid},
-                        {"new_pid", restarted->new_pid}, {"attempt", last_attempt_.attempt},
-                        {"delay_ms", last_attempt_.delay.count()}})
+                        {"new_pid", restarted->new_pid}, {"attempt", restarted->attempt},
+                        {"delay_ms", restarted->delay.count()}})
                 : "restarted: pid " + std::to_string(restarted->new_pid) + " replaces pid " +
                       std::to_string(restarted->old_pid));
   } else if (const auto* limit = std::get_if<isolator::RestartLimitEvent>(&event)) {

@@ -1,5 +1,6 @@
 // Prints what samplehost sees, for people or (--json) as one JSON object per line.
-// Thread-safe: events and output arrive on the isolator's thread, results on the main one.
+// Thread-safe: events and output arrive on the isolators' threads (one per child with --pool),
+// results on the main one.
 #pragma once
 
 #include <isolator/isolator.hpp>
@@ -27,7 +28,6 @@ class Reporter {
 
   bool json_;
   std::atomic<int> current_call_{0};
-  isolator::RestartAttemptEvent last_attempt_;  // events arrive on one thread, in order
   std::mutex mutex_;
 };
 

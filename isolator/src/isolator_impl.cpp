@@ -1,8 +1,8 @@
 #include "isolator_impl.hpp"
 
 #include "call_check.hpp"
-#include "io_thread_mark.hpp"
 #include "completion.hpp"
+#include "io_thread_mark.hpp"
 #include "log.hpp"
 #include "options_check.hpp"
 #include "hardening.hpp"
@@ -371,7 +371,7 @@ void ProcessIsolator::Impl::on_child_ready(detail::Child& child) {
   emit(StartedEvent{child.pid(), containment_name_});
   if (restarting_) {
     restarting_ = false;
-    emit(RestartedEvent{previous_pid_, child.pid()});
+    emit(RestartedEvent{previous_pid_, child.pid(), last_attempt_.attempt, last_attempt_.delay});
   }
   if (start_waiter_) {
     start_waiter_->set_value();
@@ -634,7 +634,8 @@ void ProcessIsolator::Impl::schedule_restart() {
   const double jitter = std::uniform_real_distribution<double>(0.8, 1.2)(random);
   const auto delay = std::chrono::milliseconds(static_cast<long long>(static_cast<double>(capped.count()) * jitter));
   detail::log().info("restarting pihost (attempt {} within the window) in {} ms", attempt, delay.count());
-  emit(RestartAttemptEvent{attempt, delay});
+  last_attempt_ = RestartAttemptEvent{attempt, delay};
+  emit(last_attempt_);
   restart_pending_ = true;
   restart_timer_.expires_after(delay);
   restart_timer_.async_wait([this](error_code error) {

@@ -159,6 +159,7 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   bool restart_pending_ = false;  // a restart waits for its backoff
   bool restarting_ = false;       // the child starting is a restart
   int previous_pid_ = 0;          // the dead child a restart replaces
+  RestartAttemptEvent last_attempt_;  // the restart under way, for its RestartedEvent
   bool failed_ = false;
   std::string failed_reason_;
   // Heartbeat (I/O thread only): which child it watches, and when it last answered.

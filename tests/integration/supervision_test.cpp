@@ -75,6 +75,8 @@ TEST(Supervision, ACrashIsFollowedByARestartWithItsEvents) {
   ASSERT_EQ(restarted.size(), 1u);
   EXPECT_EQ(restarted[0].old_pid, first);
   EXPECT_EQ(restarted[0].new_pid, r.pid);
+  EXPECT_EQ(restarted[0].attempt, attempts[0].attempt) << "a restart names the attempt it followed";
+  EXPECT_EQ(restarted[0].delay, attempts[0].delay);
 }
 
 TEST(Supervision, ARestartStormReachesTheLimitThenCallsFailFastUntilReset) {

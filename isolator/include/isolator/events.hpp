@@ -56,6 +56,8 @@ struct RestartAttemptEvent {
 struct RestartedEvent {
   int old_pid = 0;  ///< the dead child's pid
   int new_pid = 0;  ///< its replacement's
+  unsigned attempt = 0;                ///< as in the RestartAttemptEvent this restart followed
+  std::chrono::milliseconds delay{0};  ///< the backoff it waited, as in that event
 };
 
 /// The restart limit was reached: the isolator is failed until reset().
