@@ -8,13 +8,23 @@
 #include <isolator/process_isolator.hpp>
 
 #include <boost/asio/any_completion_executor.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/dispatch.hpp>
 
 namespace isolator::detail {
 
+/// Whether the operation put a cancellation handler into the caller's slot.
+enum class Cancellation { none, installed };
+
+/// Runs `handler(result)` on `work`. With Cancellation::installed, first removes the
+/// operation's handler from the caller's cancellation slot, there: on the handler's
+/// executor, where the caller emits its signal (Asio's slots are not thread-safe).
 inline void deliver(boost::asio::any_completion_executor work, ProcessIsolator::Handler handler,
-                    CallResult result) {
-  boost::asio::dispatch(work, [handler = std::move(handler), result = std::move(result)]() mutable {
+                    CallResult result, Cancellation cancellation = Cancellation::none) {
+  boost::asio::dispatch(work, [handler = std::move(handler), result = std::move(result), cancellation]() mutable {
+    if (cancellation == Cancellation::installed) {
+      if (auto slot = boost::asio::get_associated_cancellation_slot(handler); slot.is_connected()) slot.clear();
+    }
     guarded("a completion handler", [&] { std::move(handler)(std::move(result)); });
   });
 }

@@ -124,7 +124,11 @@ void ProcessIsolator::Impl::run_io() {
   }
 }
 
-ProcessIsolator::Impl::~Impl() { shutdown(); }
+ProcessIsolator::Impl::~Impl() {
+  shutdown();
+  std::lock_guard lock(cancel_relay_->mutex);  // a caller's slot may still cancel: into nothing
+  cancel_relay_->target = nullptr;
+}
 
 void ProcessIsolator::Impl::start() {
   std::promise<void> started;
@@ -148,16 +152,19 @@ void ProcessIsolator::Impl::submit(Invocation invocation, Handler handler) {
   invocation.args.clear();
   auto work = asio::prefer(asio::get_associated_executor(handler, io_.get_executor()),
                            asio::execution::outstanding_work.tracked);
-  // Per-operation cancellation (asio::bind_cancellation_slot, a coroutine's cancellation...):
-  // a queued call is dropped, a running one kills its child, which the supervisor replaces.
-  if (auto slot = asio::get_associated_cancellation_slot(handler); slot.is_connected()) {
-    slot.assign([this, id](asio::cancellation_type) { asio::post(io_, [this, id] { cancel(id); }); });
-  }
+  auto slot = asio::get_associated_cancellation_slot(handler);
   const unsigned retries = invocation.options.retries;
   PendingCall call{id, std::move(invocation), std::move(frame), std::move(handler), std::move(work),
                    false, retries};
   std::lock_guard lock(accept_mutex_);
   if (!accepting_) throw ShutDownError("the isolator is shut down; create a new one to make calls");
+  // Per-operation cancellation (asio::bind_cancellation_slot, a coroutine's cancellation...):
+  // a queued call is dropped, a running one kills its child, which the supervisor replaces.
+  // Installed here, on the initiating thread, once the call is sure to be accepted; removed
+  // on the handler's executor as the call completes (Asio's slots are not thread-safe).
+  if (slot.is_connected()) {
+    slot.assign([relay = cancel_relay_, id](asio::cancellation_type) { relay->cancel(id); });
+  }
   asio::post(io_, [this, call = std::move(call)]() mutable {
     if (shutting_down_) {
       complete(std::move(call),
@@ -263,9 +270,9 @@ void ProcessIsolator::Impl::fail_queued(FailureKind kind, const std::string& mes
 }
 
 void ProcessIsolator::Impl::complete(PendingCall call, CallResult result) {
-  // The call is over: a cancellation requested from now on must not reach this isolator.
-  if (auto slot = asio::get_associated_cancellation_slot(call.handler); slot.is_connected()) slot.clear();
-  detail::deliver(std::move(call.work), std::move(call.handler), std::move(result));
+  // The call is over: deliver() also removes its cancellation handler from the caller's slot.
+  detail::deliver(std::move(call.work), std::move(call.handler), std::move(result),
+                  detail::Cancellation::installed);
 }
 
 void ProcessIsolator::Impl::kill_child(ExitCause cause, int signal) {
@@ -560,6 +567,11 @@ void ProcessIsolator::Impl::on_child_exit(detail::Child& child, detail::ExitStat
   } else {
     after_child_death(status);
   }
+}
+
+void ProcessIsolator::Impl::CancelRelay::cancel(std::uint64_t id) {
+  std::lock_guard lock(mutex);
+  if (target != nullptr) asio::post(target->io_, [impl = target, id] { impl->cancel(id); });
 }
 
 void ProcessIsolator::Impl::cancel(std::uint64_t id) {

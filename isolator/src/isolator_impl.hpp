@@ -138,6 +138,15 @@ class ProcessIsolator::Impl final : public detail::ChildListener {
   boost::asio::steady_timer heartbeat_timer_;
   std::thread thread_;
 
+  // Where a caller's cancellation slot sends its cancellation: this isolator's I/O thread
+  // while the isolator exists, nowhere after. Slot handlers share it and may outlive us.
+  struct CancelRelay {
+    explicit CancelRelay(Impl* impl) : target(impl) {}
+    void cancel(std::uint64_t id);
+    std::mutex mutex;
+    Impl* target;  // null once the isolator is gone
+  };
+  std::shared_ptr<CancelRelay> cancel_relay_ = std::make_shared<CancelRelay>(this);
   // Guards `accepting_`, so that no work is posted once shutdown has begun.
   std::mutex accept_mutex_;
   bool accepting_ = true;

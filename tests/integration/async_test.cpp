@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -10,6 +13,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include <future>
+#include <optional>
 
 namespace isolator {
 namespace {
@@ -77,6 +81,32 @@ TEST(Async, BlockingInvokeFromACallbackIsRefused) {
     }
   });
   EXPECT_NE(error.get_future().get().find("own I/O thread"), std::string::npos);
+}
+
+// A caller may emit its cancellation signal at any time, also after the isolator is gone:
+// while the completion still waits for the caller's executor, and after a refused call.
+// Neither reaches the destroyed isolator (ASan in CI would see it touch freed memory).
+TEST(Async, ACancellationEmittedAfterTheIsolatorIsGoneGoesNowhere) {
+  asio::io_context caller;  // run only at the end
+  asio::cancellation_signal signal;
+  std::optional<CallResult> got;
+  auto handler = asio::bind_cancellation_slot(
+      signal.slot(), asio::bind_executor(caller, [&got](CallResult r) { got = std::move(r); }));
+  auto isolator = ProcessIsolator::create(test::options());
+  isolator->async_invoke(Invocation{plugin("sleep"), "method", {"5000"}, {}}, handler);
+  isolator.reset();  // the call completes with `shutdown`, posted to `caller`
+  signal.emit(asio::cancellation_type::terminal);
+  caller.run();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->failure->kind, FailureKind::shutdown);
+
+  auto shut = ProcessIsolator::create(test::options());
+  shut->shutdown();
+  asio::cancellation_signal refused;
+  EXPECT_THROW(shut->async_invoke(echo(1), asio::bind_cancellation_slot(refused.slot(), [](CallResult) {})),
+               ShutDownError);
+  shut.reset();
+  refused.emit(asio::cancellation_type::terminal);
 }
 
 }  // namespace
