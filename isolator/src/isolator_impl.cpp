@@ -670,6 +670,10 @@ void ProcessIsolator::Impl::enter_failed(const std::string& reason) {
 void ProcessIsolator::Impl::reset() {
   std::lock_guard lock(accept_mutex_);
   if (!accepting_) throw ShutDownError("the isolator is shut down; create a new one");
+  // Seen at once by state() (a pool decides by it); the work is done on the I/O thread,
+  // before any call made after this one.
+  State failed = State::failed;
+  state_.compare_exchange_strong(failed, State::no_child);
   asio::post(io_, [this] {
     if (!failed_ || shutting_down_) return;
     failed_ = false;

@@ -39,6 +39,17 @@ const Options& validated(const Options& options) {
                        " ms) must be longer than heartbeat_interval (" +
                        std::to_string(options.supervision.heartbeat_interval.count()) + " ms)");
   }
+  // A window of zero would forget every restart at once: the limit could never be reached.
+  positive(options.supervision.restart_window, "Options::supervision.restart_window");
+  if (options.supervision.backoff_initial.count() < 0) {
+    throw OptionsError("Options::supervision.backoff_initial must not be negative");
+  }
+  if (options.supervision.backoff_max < options.supervision.backoff_initial) {
+    throw OptionsError("Options::supervision.backoff_max (" +
+                       std::to_string(options.supervision.backoff_max.count()) +
+                       " ms) must not be shorter than backoff_initial (" +
+                       std::to_string(options.supervision.backoff_initial.count()) + " ms)");
+  }
   if (options.max_frame_bytes < min_frame_bytes || options.max_frame_bytes > max_frame_limit) {
     throw OptionsError("Options::max_frame_bytes is " + std::to_string(options.max_frame_bytes) +
                        "; it must be between " + std::to_string(min_frame_bytes) + " and " +

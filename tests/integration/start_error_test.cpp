@@ -89,6 +89,15 @@ TEST(StartError, InvalidOptionsThrowOptionsError) {
   options = test::options();  // a heartbeat checked once per second cannot time out in 0.5 s
   options.supervision.heartbeat_timeout = std::chrono::milliseconds(500);
   EXPECT_THROW(ProcessIsolator::create(options), OptionsError);
+  options = test::options();  // a window of zero would forget every restart: no limit at all
+  options.supervision.restart_window = std::chrono::milliseconds(0);
+  EXPECT_THROW(ProcessIsolator::create(options), OptionsError);
+  options = test::options();
+  options.supervision.backoff_initial = std::chrono::milliseconds(-1);
+  EXPECT_THROW(ProcessIsolator::create(options), OptionsError);
+  options = test::options();
+  options.supervision.backoff_max = options.supervision.backoff_initial / 2;
+  EXPECT_THROW(ProcessIsolator::create(options), OptionsError);
 }
 
 TEST(StartError, NoChildOrDirectoryIsLeftAfterAFailedStart) {

@@ -96,9 +96,52 @@ TEST(Supervision, ARestartStormReachesTheLimitThenCallsFailFastUntilReset) {
   EXPECT_EQ(recorder.all<RestartLimitEvent>()[0].attempts, 3u);
 
   isolator->reset();
+  EXPECT_NE(isolator->state(), State::failed) << "left at once";
   const auto after_reset = isolator->invoke(plugin("args"), "echo", {"2"});
   ASSERT_TRUE(after_reset.ok()) << after_reset.failure->message;
   EXPECT_EQ(*after_reset.code, 2);
+}
+
+// Each restart within the window waits twice as long as the one before, up to backoff_max,
+// give or take 20 % of jitter.
+TEST(Supervision, TheBackoffDoublesUpToItsCapWithJitter) {
+  Recorder recorder;
+  Options options = quick_restarts(recorder, 5);
+  options.supervision.backoff_initial = 5ms;
+  options.supervision.backoff_max = 20ms;
+  auto isolator = ProcessIsolator::create(options);
+  for (int i = 0; i < 6; ++i) ASSERT_FALSE(isolator->invoke(plugin("crash_at_load"), "method", {}).ok());
+  ASSERT_TRUE(recorder.wait_for<RestartLimitEvent>(1));
+  const auto attempts = recorder.all<RestartAttemptEvent>();
+  ASSERT_EQ(attempts.size(), 5u);
+  const long long unjittered[] = {5, 10, 20, 20, 20};
+  for (std::size_t i = 0; i < attempts.size(); ++i) {
+    EXPECT_EQ(attempts[i].attempt, i + 1);
+    const auto delay = attempts[i].delay.count();
+    EXPECT_GE(delay, unjittered[i] * 8 / 10) << "attempt " << i + 1;
+    EXPECT_LE(delay, unjittered[i] * 12 / 10) << "attempt " << i + 1;
+  }
+}
+
+// A child that stays up longer than the window starts over: its next restart is attempt 1,
+// after the shortest backoff.
+TEST(Supervision, RestartsOlderThanTheWindowAreForgotten) {
+  Recorder recorder;
+  Options options = quick_restarts(recorder, 3);
+  options.supervision.restart_window = 300ms;
+  auto isolator = ProcessIsolator::create(options);
+  ASSERT_FALSE(isolator->invoke(plugin("segv"), "method", {}).ok());
+  ASSERT_FALSE(isolator->invoke(plugin("segv"), "method", {}).ok());
+  ASSERT_TRUE(isolator->invoke(plugin("args"), "echo", {"1"}).ok());
+  std::this_thread::sleep_for(400ms);
+  ASSERT_FALSE(isolator->invoke(plugin("segv"), "method", {}).ok());
+  ASSERT_TRUE(isolator->invoke(plugin("args"), "echo", {"2"}).ok());
+  const auto attempts = recorder.all<RestartAttemptEvent>();
+  ASSERT_EQ(attempts.size(), 3u);
+  EXPECT_EQ(attempts[0].attempt, 1u);
+  EXPECT_EQ(attempts[1].attempt, 2u);
+  EXPECT_EQ(attempts[2].attempt, 1u) << "the two restarts before were forgotten";
+  EXPECT_LE(attempts[2].delay, 6ms) << "the shortest backoff again";
 }
 
 TEST(Supervision, WithRestartNeverTheIsolatorFailsAfterItsChildDies) {

@@ -90,7 +90,8 @@ struct Hardening {
 /// Everything a ProcessIsolator (and each child of an IsolatorPool) is created with. The
 /// defaults make a working isolator: `ProcessIsolator::create({})`. Invalid values make
 /// create() throw OptionsError naming the field: start_timeout, call_timeout, the shutdown
-/// timeouts and heartbeat_timeout must be positive, heartbeat_interval not negative,
+/// timeouts, heartbeat_timeout and restart_window must be positive, heartbeat_interval and
+/// backoff_initial not negative, backoff_max not shorter than backoff_initial,
 /// max_frame_bytes within 4 KiB..1 GiB, max_line_bytes positive, and every environment
 /// variable name non-empty and without '='. See also Limits.
 struct Options {

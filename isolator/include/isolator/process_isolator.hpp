@@ -156,8 +156,9 @@ class ProcessIsolator {
   boost::asio::any_io_executor get_executor() const;
 
   /// Leaves the failed state: forgets past restarts and starts a fresh child. Does nothing
-  /// when the isolator is not failed. Throws ShutDownError after shutdown(). Returns at once
-  /// (the child starts on the I/O thread; watch state() or on_event); any thread.
+  /// when the isolator is not failed. Throws ShutDownError after shutdown(). Returns at once:
+  /// state() is then `no_child` until the child has started on the I/O thread (watch state()
+  /// or on_event), and calls made from now on wait for it; any thread.
   void reset();
 
   /// Stops the child by Options::shutdown, completes every pending call with `shutdown` (a
