@@ -120,8 +120,7 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
     PoolMetrics m = counters_;
     m.restarts = restarts_->load();
     m.queue_length = queue_.size();
-    m.failed_children = static_cast<std::size_t>(
-        std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state == SlotState::failed; }));
+    m.failed_children = static_cast<std::size_t>(std::count_if(slots_.begin(), slots_.end(), gave_up));
     if (!latencies_.empty()) {
       std::vector<std::int64_t> sorted(latencies_.begin(), latencies_.end());
       std::sort(sorted.begin(), sorted.end());
@@ -149,9 +148,7 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
       if (shut_down_) throw ShutDownError("the pool is shut down; create a new one");
       for (std::size_t i = 0; i < slots_.size(); ++i) {
         auto& slot = slots_[i];
-        const bool gave_up = slot.state == SlotState::failed ||
-                             (slot.state == SlotState::idle && slot.isolator->state() == State::failed);
-        if (!gave_up) continue;
+        if (!gave_up(slot)) continue;
         slot.isolator->reset();  // returns at once; calls given meanwhile wait in the child's queue
         slot.state = SlotState::idle;
         arm_idle_timer(i);
@@ -182,7 +179,16 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
     stop_timers();
     starter_.stop(wait);  // a child it is starting goes to the reaper
     // Each child completes its call in flight with `shutdown` as it stops.
-    for (auto& child : children) retire(std::move(child));
+    if (wait) {
+      // All at once, so that the pool stops within one child's grace period, not N of them.
+      std::vector<std::thread> stoppers;
+      for (auto& child : children) {
+        stoppers.emplace_back([child = std::move(child)]() mutable { child.reset(); });
+      }
+      for (auto& stopper : stoppers) stopper.join();
+    } else {
+      for (auto& child : children) retire(std::move(child));
+    }
     reaper_.stop(wait);
   }
 
@@ -203,6 +209,13 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
   };
   using Completions = std::vector<std::pair<Pending, CallResult>>;
 
+  // Holds mutex_. Whether the slot's supervisor gave up, as far as the pool knows or its
+  // idle child says.
+  static bool gave_up(const Slot& slot) {
+    return slot.state == SlotState::failed ||
+           (slot.state == SlotState::idle && slot.isolator->state() == State::failed);
+  }
+
   // Holds mutex_.
   bool all_failed() const {
     return std::all_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state == SlotState::failed; });
@@ -218,18 +231,26 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
   // calls no child can take: replacing one past max_age, or in a stopped slot.
   void pump(Completions& out) {
     if (shut_down_) return;
+    for (auto& slot : slots_) {
+      if (gave_up(slot)) slot.state = SlotState::failed;  // its child died between calls
+    }
     if (all_failed()) {
       while (!queue_.empty()) finish(out, take_next(), every_child_failed());
       return;
     }
-    for (std::size_t i = 0; i < slots_.size() && !queue_.empty(); ++i) {
-      auto& slot = slots_[i];
-      if (slot.state != SlotState::idle) continue;
-      if (options_.max_age && Clock::now() - slot.born > *options_.max_age) {
-        begin_start(i);  // the call waits for the new child
-        continue;
+    // Children that run now first; then the ones their supervisor is restarting (the call
+    // waits for the restart's backoff), rather than let a call queue while one is idle.
+    for (const bool only_running : {true, false}) {
+      for (std::size_t i = 0; i < slots_.size() && !queue_.empty(); ++i) {
+        auto& slot = slots_[i];
+        if (slot.state != SlotState::idle) continue;
+        if (only_running && slot.isolator->state() != State::ready) continue;
+        if (options_.max_age && Clock::now() - slot.born > *options_.max_age) {
+          begin_start(i);  // the call waits for the new child
+          continue;
+        }
+        give(i, take_next());
       }
-      give(i, take_next());
     }
     auto starting = static_cast<std::size_t>(
         std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state == SlotState::starting; }));

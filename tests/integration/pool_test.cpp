@@ -178,6 +178,30 @@ TEST(Pool, EventsPostedToACallbackExecutorMayRunAfterThePoolIsGone) {
   EXPECT_EQ(restarted, 1);
 }
 
+// Issue 4's bound holds for a pool too: with children that ignore the channel closing and
+// SIGTERM, every call completes with `shutdown` within one grace period (graceful plus
+// terminate timeouts) plus 200 ms, however many children there are.
+TEST(Pool, EveryCallCompletesWithinOneGracePeriodPlus200ms) {
+  PoolOptions options;
+  options.isolator = test::fake_options("stubborn");  // never answers a call, ignores SIGTERM
+  options.isolator.shutdown.graceful_timeout = 300ms;
+  options.isolator.shutdown.terminate_timeout = 300ms;
+  options.size = 3;
+  auto pool = IsolatorPool::create(options);
+  std::vector<std::future<CallResult>> pending;
+  for (int i = 0; i < 5; ++i) pending.push_back(pool->async_invoke(echo(i), boost::asio::use_future));
+  const auto started = std::chrono::steady_clock::now();
+  std::thread stopper([&] { pool->shutdown(); });
+  for (auto& f : pending) {
+    const auto r = f.get();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.failure->kind, FailureKind::shutdown) << r.failure->message;
+  }
+  const auto all_done = std::chrono::steady_clock::now() - started;
+  stopper.join();
+  EXPECT_LE(all_done, 300ms + 300ms + 200ms);
+}
+
 TEST(Pool, ShutdownCompletesWaitingCallsWithShutdown) {
   auto pool = IsolatorPool::create(pool_options(1));
   auto running = pool->async_invoke(Invocation{plugin("sleep"), "method", {"5000"}, {}}, boost::asio::use_future);
@@ -279,6 +303,8 @@ TEST(Pool, AHandlerCannotWaitForItsPoolButMayDestroyIt) {
     for (int i = 0; i < 100 && test::process_exists(pid); ++i) std::this_thread::sleep_for(50ms);
     EXPECT_FALSE(test::process_exists(pid)) << "child " << pid << " was stopped by the reaper";
   }
+  for (int i = 0; i < 100 && !test::things_named_for(::getpid()).empty(); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(test::things_named_for(::getpid()), std::vector<std::string>{}) << "the reaper removed them";
 }
 
 // A pihost that takes two seconds to start while `slow` exists (then runs the real one).
