@@ -15,6 +15,7 @@
 #include <boost/asio/use_future.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 #include <iostream>
@@ -129,14 +130,17 @@ void add_options(CLI::App& app, Settings& s) {
       ->type_name("DUR");
   app.add_option("--retry", s.retries, "run a call again on a new child when its child died under it, N times")
       ->type_name("N");
-  app.add_option("--pool", s.pool, "run the calls on a pool of N warm children (all at once)")
-      ->type_name("N")
-      ->check(CLI::PositiveNumber);
+  auto* pool = app.add_option("--pool", s.pool,
+                              "run the calls on a pool of N warm children (all at once; output "
+                              "lines then say \"call\":null)")
+                   ->type_name("N")
+                   ->check(CLI::PositiveNumber);
   app.add_option_function<std::size_t>(
          "--recycle-after", [&s](std::size_t n) { s.recycle_after = n; },
          "with --pool: replace a child after N calls")
       ->type_name("N")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::PositiveNumber)
+      ->needs(pool);
   app.add_flag("--check", s.check, "print what each backend can enforce here, and exit");
   app.add_option("args", s.args, "arguments passed to the method (after --)");
 }
@@ -149,6 +153,8 @@ int run_pool(const Settings& settings, const isolator::Options& options, const s
   pool_options.isolator = options;
   pool_options.size = settings.pool;
   pool_options.max_calls_per_child = settings.recycle_after;
+  // Every call is submitted at once: the queue must hold them all.
+  pool_options.max_queue = std::max(pool_options.max_queue, static_cast<std::size_t>(settings.repeat));
   std::unique_ptr<isolator::IsolatorPool> pool;
   try {
     pool = isolator::IsolatorPool::create(pool_options);

@@ -8,7 +8,8 @@
 namespace samplehost {
 namespace {
 
-using nlohmann::json;
+// Keys in the order they are written (the documented shapes), not sorted.
+using json = nlohmann::ordered_json;
 
 // Plugin output need not be UTF-8; replace what is not, rather than fail to print it.
 std::string dump(const json& object) {
@@ -79,7 +80,8 @@ void Reporter::event(const isolator::Event& event) {
 
 void Reporter::output(isolator::OutputStream stream, std::string_view line) {
   const std::string stream_name(isolator::to_string(stream));
-  print(json_ ? dump({{"event", "output"}, {"call", current_call_.load()},
+  const int call = current_call_.load();
+  print(json_ ? dump({{"event", "output"}, {"call", call > 0 ? json(call) : json(nullptr)},
                       {"stream", stream_name}, {"line", std::string(line)}})
               : "[" + stream_name + "] " + std::string(line));
 }

@@ -14,7 +14,9 @@ class Reporter {
  public:
   explicit Reporter(bool json) : json_(json) {}
 
-  /// The number of the call in progress, for attributing output lines.
+  /// The number of the call in progress, for attributing output lines. Never called with
+  /// --pool, where calls run at once: output lines then say `"call":null` (each
+  /// CallResult::output still holds its own call's lines).
   void begin_call(int call) { current_call_ = call; }
 
   void event(const isolator::Event& event);
