@@ -8,9 +8,6 @@
 #include <boost/asio/use_future.hpp>
 
 #include <atomic>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <future>
 #include <set>
 #include <thread>
@@ -251,6 +248,21 @@ TEST(Pool, AChildAtItsRestartLimitTakesNoCallsUntilReset) {
   EXPECT_EQ(pids.size(), 2u) << "both children run calls again";
 }
 
+// A child waiting out its restart backoff is passed over while another runs.
+TEST(Pool, ACallGoesToARunningChildNotOneWaitingToRestart) {
+  PoolOptions options = pool_options(2);
+  options.isolator.supervision.backoff_initial = 2s;
+  options.isolator.supervision.backoff_max = 2s;
+  auto pool = IsolatorPool::create(options);
+  const int survivor = pool->pids()[1];
+  EXPECT_EQ(pool->invoke(segv()).failure->kind, FailureKind::crashed);  // slot 0: restarts in 2 s
+  for (int i = 0; i < 5; ++i) {
+    const auto r = pool->invoke(echo(i));
+    ASSERT_TRUE(r.ok()) << r.failure->message;
+    EXPECT_EQ(r.pid, survivor) << "call " << i << " waited for the restarting child";
+  }
+}
+
 // A call no child runs is still completed after async_invoke returns, never inside it.
 TEST(Pool, ACallRefusedAtOnceCompletesAfterAsyncInvokeReturns) {
   PoolOptions options = pool_options(1);
@@ -307,34 +319,16 @@ TEST(Pool, AHandlerCannotWaitForItsPoolButMayDestroyIt) {
   EXPECT_EQ(test::things_named_for(::getpid()), std::vector<std::string>{}) << "the reaper removed them";
 }
 
-// A pihost that takes two seconds to start while `slow` exists (then runs the real one).
-class SlowStartingPihost {
- public:
-  SlowStartingPihost() {
-    char name[] = "/tmp/isolator-test-slowstart-XXXXXX";
-    directory_ = ::mkdtemp(name);
-    std::ofstream(directory_ / "pihost") << "#!/bin/sh\n[ -e " << (directory_ / "slow").string()
-                                         << " ] && sleep 2\nexec " << test::pihost() << " \"$@\"\n";
-    std::filesystem::permissions(directory_ / "pihost", std::filesystem::perms::owner_all);
-  }
-  ~SlowStartingPihost() { std::filesystem::remove_all(directory_); }
-  std::filesystem::path path() const { return directory_ / "pihost"; }
-  void slow_down() const { std::ofstream(directory_ / "slow").put('\n'); }
-
- private:
-  std::filesystem::path directory_;
-};
-
 // While a replacement child takes its time to start, the call whose child it replaces
 // completes, the other children go on taking calls and metrics() answers: the pool's lock is
 // not held across a start, and no child's thread waits for one.
 TEST(Pool, AChildStartingSlowlyHoldsUpNeitherItsLastCallNorTheOtherChildrenNorMetrics) {
-  SlowStartingPihost pihost;
+  test::SwitchedPihost pihost;
   PoolOptions options = pool_options(2);
   options.isolator.pihost_path = pihost.path();
   options.max_calls_per_child = 1;
   auto pool = IsolatorPool::create(options);
-  pihost.slow_down();
+  pihost.slow(true);
   const auto before = std::chrono::steady_clock::now();
   const auto first = pool->invoke(echo(1));  // its child is then replaced, for two seconds
   ASSERT_TRUE(first.ok()) << first.failure->message;

@@ -174,6 +174,20 @@ TEST(Supervision, ACallWithRetriesRunsAgainOnANewChildAfterACrash) {
   EXPECT_NE(r.pid, first);
 }
 
+// A call that keeps crashing runs 1 + N times, then fails with its last crash.
+TEST(Supervision, RetriesRunOutAfterNMoreAttempts) {
+  Recorder recorder;
+  auto isolator = ProcessIsolator::create(quick_restarts(recorder, 5));
+  Invocation call{plugin("segv"), "method", {}, {}};
+  call.options.retries = 2;
+  const auto r = isolator->invoke(call);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->kind, FailureKind::crashed);
+  std::size_t crashes = 0;
+  for (const auto& exited : recorder.all<ExitedEvent>()) crashes += exited.cause == ExitCause::crashed;
+  EXPECT_EQ(crashes, 3u) << "the first run and two retries";
+}
+
 TEST(Supervision, WithoutRetriesTheSameCallFailsWithTheCrash) {
   test::TempDir dir;
   Recorder recorder;
@@ -200,6 +214,57 @@ TEST(Supervision, ShutdownDuringABackoffReturnsPromptly) {
   const auto started = std::chrono::steady_clock::now();
   isolator->shutdown();
   EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+}
+
+TEST(Supervision, TheDestructorDuringABackoffReturnsPromptly) {
+  Recorder recorder;
+  auto isolator = waiting_for_a_restart(recorder);
+  const auto started = std::chrono::steady_clock::now();
+  isolator.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+}
+
+// The restarted child takes two seconds to start; destroying the isolator meanwhile neither
+// waits for it nor leaves it behind (the suite's invariant checks that nothing is left).
+TEST(Supervision, TheDestructorWhileARestartedChildStartsReturnsPromptly) {
+  Recorder recorder;
+  test::SwitchedPihost pihost;
+  Options options = quick_restarts(recorder);
+  options.pihost_path = pihost.path();
+  auto isolator = ProcessIsolator::create(options);
+  pihost.slow(true);
+  ASSERT_FALSE(isolator->invoke(plugin("segv"), "method", {}).ok());
+  ASSERT_TRUE(recorder.wait_for<RestartAttemptEvent>(1));
+  std::this_thread::sleep_for(100ms);  // past the 5 ms backoff: the new child is starting
+  EXPECT_EQ(isolator->state(), State::no_child);
+  const auto started = std::chrono::steady_clock::now();
+  isolator.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+  EXPECT_TRUE(recorder.all<RestartedEvent>().empty()) << "the restart never finished";
+}
+
+// A restart whose child cannot start is reported (StartFailedEvent) and counts against the
+// limit like any other: restarts that keep failing end in the failed state.
+TEST(Supervision, ARestartThatCannotStartIsReportedAndCountsAsARestart) {
+  Recorder recorder;
+  test::SwitchedPihost pihost;
+  Options options = quick_restarts(recorder, 2);
+  options.pihost_path = pihost.path();
+  auto isolator = ProcessIsolator::create(options);
+  pihost.failing(true);
+  ASSERT_FALSE(isolator->invoke(plugin("segv"), "method", {}).ok());
+  ASSERT_TRUE(recorder.wait_for<RestartLimitEvent>(1));
+  EXPECT_EQ(recorder.all<RestartAttemptEvent>().size(), 2u);
+  EXPECT_EQ(recorder.all<StartFailedEvent>().size(), 2u);
+  EXPECT_EQ(isolator->state(), State::failed);
+  const auto r = isolator->invoke(plugin("args"), "echo", {"1"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->kind, FailureKind::restart_limit);
+
+  pihost.failing(false);
+  isolator->reset();
+  const auto after = isolator->invoke(plugin("args"), "echo", {"2"});
+  ASSERT_TRUE(after.ok()) << after.failure->message;
 }
 
 // CPU time this whole test process has used.

@@ -188,6 +188,37 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+/// A pihost behind a shell script that, while `slow()` or `failing()` holds, starts it two
+/// seconds late or not at all (exit 1); otherwise it runs the real one. Set the switches
+/// after create() to make restarts, recycling or late starts misbehave.
+class SwitchedPihost {
+ public:
+  SwitchedPihost() {
+    const auto slow = (dir_.path() / "slow").string();
+    const auto fail = (dir_.path() / "fail").string();
+    std::FILE* script = std::fopen(path().c_str(), "w");
+    std::fprintf(script, "#!/bin/sh\n[ -e %s ] && exit 1\n[ -e %s ] && sleep 2\nexec %s \"$@\"\n",
+                 fail.c_str(), slow.c_str(), pihost().c_str());
+    std::fclose(script);
+    std::filesystem::permissions(path(), std::filesystem::perms::owner_all);
+  }
+  std::filesystem::path path() const { return dir_.path() / "pihost"; }
+  void slow(bool on) const { set(on, "slow"); }
+  void failing(bool on) const { set(on, "fail"); }
+
+ private:
+  void set(bool on, const char* name) const {
+    const auto switch_file = dir_.path() / name;
+    if (on) {
+      std::FILE* created = std::fopen(switch_file.c_str(), "w");
+      if (created != nullptr) std::fclose(created);
+    } else {
+      std::filesystem::remove(switch_file);
+    }
+  }
+  TempDir dir_;
+};
+
 /// Points $TMPDIR at `dir` (and hides $XDG_RUNTIME_DIR, which would take precedence) for
 /// the scope, so that the private directories of the isolators created meanwhile land there.
 class ScopedTmpdir {
