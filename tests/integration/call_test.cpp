@@ -7,6 +7,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <future>
 
 #include <unistd.h>
 
@@ -229,6 +230,25 @@ TEST_F(CallTest, TimeoutKillsTheChildAndSaysSo) {
   expect_failure(r, FailureKind::timeout, "timeout of 200 ms");
   EXPECT_EQ(r.failure->signal, SIGKILL);
   EXPECT_TRUE(call(plugin("args"), "echo", {"1"}).ok()) << "the next call gets a fresh child";
+}
+
+TEST_F(CallTest, CallsQueuedBehindATimedOutCallRunOnTheNextChild) {
+  const int first = isolator_->pid();
+  auto slow = isolator_->async_invoke(Invocation{plugin("sleep"), "method", {"10000"},
+                                                 CallOptions{std::chrono::milliseconds(200)}},
+                                      boost::asio::use_future);
+  std::vector<std::future<CallResult>> queued;
+  for (int i = 0; i < 3; ++i) {
+    queued.push_back(isolator_->async_invoke(Invocation{plugin("args"), "echo", {std::to_string(i)}, {}},
+                                             boost::asio::use_future));
+  }
+  EXPECT_EQ(slow.get().failure->kind, FailureKind::timeout);
+  for (int i = 0; i < 3; ++i) {
+    const auto r = queued[static_cast<std::size_t>(i)].get();
+    ASSERT_TRUE(r.ok()) << r.failure->message;
+    EXPECT_EQ(*r.code, i);
+    EXPECT_NE(r.pid, first);
+  }
 }
 
 TEST_F(CallTest, PeakResidentSetBelongsToTheCall) {

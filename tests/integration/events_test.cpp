@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <atomic>
 #include <csignal>
 #include <functional>
 #include <mutex>
@@ -119,6 +120,21 @@ TEST(Events, ACallbackThatThrowsOnTheExecutorBreaksNeitherTheExecutorNorTheIsola
   isolator->shutdown();
   EXPECT_NO_THROW(callbacks.run());
   EXPECT_GE(delivered, 5) << "started, exited, attempt, started, restarted, exited";
+}
+
+// The same without an executor: the callback throws on the isolator's own I/O thread.
+TEST(Events, ACallbackThatThrowsOnTheIsolatorsThreadDoesNotBreakIt) {
+  Options options = test::options();
+  std::atomic<int> delivered{0};
+  options.on_event = [&](const Event&) {
+    ++delivered;
+    throw std::runtime_error("callback bug");
+  };
+  auto isolator = ProcessIsolator::create(options);
+  ASSERT_FALSE(isolator->invoke(plugin("segv"), "method", {}).ok());
+  const auto r = isolator->invoke(plugin("args"), "echo", {"1"});
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  EXPECT_GE(delivered.load(), 5) << "started, exited, attempt, started, restarted";
 }
 
 TEST(Events, WithoutAnExecutorCallbacksRunOnTheIsolatorsThreadBeforeTheCallCompletes) {

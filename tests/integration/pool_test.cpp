@@ -8,6 +8,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include <atomic>
+#include <fstream>
 #include <future>
 #include <set>
 #include <thread>
@@ -52,6 +53,23 @@ TEST(Pool, SixtyFourThreadsTimesFiveHundredCallsAllReachTheirCallers) {
   EXPECT_EQ(m.failures, 0u);
   EXPECT_GT(m.latency_p99.count(), 0);
   EXPECT_LE(m.latency_p50, m.latency_p99);
+}
+
+// Each child is confined on its own: a cgroup of its own, not its siblings' nor the host's.
+TEST(Pool, EveryChildHasACgroupOfItsOwn) {
+  auto pool = IsolatorPool::create(pool_options(3));
+  const auto probe_call = pool->invoke(echo(1));
+  ASSERT_TRUE(probe_call.ok()) << probe_call.failure->message;
+  if (probe_call.containment == "rlimit") GTEST_SKIP() << "no cgroup available here (rlimit backend)";
+  const auto cgroups_of = [](int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  std::set<std::string> seen{cgroups_of(::getpid())};
+  for (const int pid : pool->pids()) {
+    ASSERT_GT(pid, 0);
+    EXPECT_TRUE(seen.insert(cgroups_of(pid)).second) << "child " << pid << " shares its cgroups";
+  }
 }
 
 TEST(Pool, ChildrenAreRecycledAfterTheirNumberOfCalls) {
@@ -121,6 +139,7 @@ TEST(Pool, PastTheQueueBoundACallIsRefusedAtOnce) {
   auto pool = IsolatorPool::create(options);
   auto running = pool->async_invoke(Invocation{plugin("sleep"), "method", {"300"}, {}}, boost::asio::use_future);
   auto queued = pool->async_invoke(echo(2), boost::asio::use_future);
+  EXPECT_EQ(pool->metrics().queue_length, 1u);
   EXPECT_THROW(pool->async_invoke(echo(3), boost::asio::use_future), Error);
   EXPECT_EQ(running.get().code, 7);
   EXPECT_EQ(queued.get().code, 2);
