@@ -20,6 +20,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <random>
+#include <set>
 
 namespace isolator {
 
@@ -27,6 +28,14 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 namespace {
+
+// True the first time this process asks about `text`.
+bool said_for_the_first_time(const std::string& text) {
+  static std::mutex mutex;
+  static std::set<std::string> said;
+  std::lock_guard lock(mutex);
+  return said.insert(text).second;
+}
 
 CallResult failed(FailureKind kind, std::string message) {
   CallResult result;
@@ -82,9 +91,11 @@ ProcessIsolator::Impl::Impl(Options options)
   containment_name_ = std::string(to_string(backend_->kind()));
   spec_.backend = backend_.get();
   spec_.limits = detail::enforceable_limits(options_, backend_->check());
-  // A fallback from a stronger backend is worth a line at the default level; the usual
-  // choice is not.
-  if (why.find("refused") != std::string::npos || why.find("cannot enforce") != std::string::npos) {
+  // A fallback from a stronger backend is worth a line at the default level, once per
+  // process and reason (a pool, or a host with many isolators, would repeat it for each);
+  // the usual choice is not.
+  const bool fallback = why.find("refused") != std::string::npos || why.find("cannot enforce") != std::string::npos;
+  if (fallback && said_for_the_first_time(why)) {
     detail::log().info("containment: {} ({})", containment_name_, why);
   } else {
     detail::log().debug("containment: {} ({})", containment_name_, why);
