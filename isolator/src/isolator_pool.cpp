@@ -10,6 +10,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/system_executor.hpp>
 
@@ -18,6 +19,8 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <optional>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -41,6 +44,9 @@ CallResult failure(FailureKind kind, std::string message) {
 // The pool's state lives under one mutex, which is never held while a child starts or
 // stops: children are started on the pool's starter thread and shut down on its reaper
 // thread, so a call, a metrics() or a finishing child never waits for another child's start.
+//
+// A call is handed to a child after the lock is released (async_invoke copies and encodes
+// its arguments); the slot keeps the call meanwhile, so nothing can lose it.
 //
 // A slot is where one child lives. Its states:
 //   idle      a child that takes the next call
@@ -71,10 +77,11 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
 
   // Starts every child on the calling thread, before the pool is visible to anyone.
   void start() {
+    for (std::size_t i = 0; i < options_.size; ++i) idle_timers_.push_back(std::make_unique<asio::steady_timer>(timers_));
     if (options_.idle_timeout) timer_thread_ = std::thread([this] { timers_.run(); });
     std::lock_guard lock(mutex_);
     for (std::size_t i = 0; i < options_.size; ++i) {
-      slots_.push_back(Slot{ProcessIsolator::create(options_.isolator), SlotState::idle, 0, Clock::now(), 0});
+      slots_.push_back(Slot{ProcessIsolator::create(options_.isolator), SlotState::idle, 0, Clock::now(), 0, {}});
       arm_idle_timer(i);
     }
   }
@@ -91,11 +98,13 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
     detail::check_sendable(invocation, options_.isolator.max_frame_bytes);
     auto work = asio::prefer(asio::get_associated_executor(handler, asio::system_executor()),
                              asio::execution::outstanding_work.tracked);
-    Pending pending{std::move(invocation), std::move(handler), std::move(work), Clock::now()};
-    Completions refused;
+    Pending pending{std::make_shared<const Invocation>(std::move(invocation)), std::move(handler),
+                    std::move(work), Clock::now()};
+    Sends sends;
     {
       std::lock_guard lock(mutex_);
       if (shut_down_) throw ShutDownError("the pool is shut down; create a new one to make calls");
+      Completions refused;
       if (all_failed()) {
         finish(refused, std::move(pending), every_child_failed());
       } else {
@@ -104,15 +113,17 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
                       " calls wait for a child (PoolOptions::max_queue); try again later");
         }
         queue_.push_back(std::move(pending));
-        pump(refused);
+        pump(refused, sends);
+      }
+      // Not on the caller's thread, inside async_invoke: a handler must not run before its
+      // initiating function returns. Posted under the lock, before shutdown() can stop the
+      // starter (it sets shut_down_ first), so the job is never run here instead.
+      if (!refused.empty()) {
+        auto shared = std::make_shared<Completions>(std::move(refused));
+        starter_.post([shared] { complete_all(std::move(*shared)); });
       }
     }
-    // Not on the caller's thread, inside async_invoke: a handler must not run before its
-    // initiating function returns.
-    if (!refused.empty()) {
-      auto shared = std::make_shared<Completions>(std::move(refused));
-      starter_.post([shared] { complete_all(std::move(*shared)); });
-    }
+    send_all(std::move(sends));
   }
 
   PoolMetrics metrics() const {
@@ -143,6 +154,7 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
 
   void reset() {
     Completions refused;
+    Sends sends;
     {
       std::lock_guard lock(mutex_);
       if (shut_down_) throw ShutDownError("the pool is shut down; create a new one");
@@ -153,37 +165,42 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
         slot.state = SlotState::idle;
         arm_idle_timer(i);
       }
-      pump(refused);
+      pump(refused, sends);
     }
     complete_all(std::move(refused));  // none: no slot is failed now
+    send_all(std::move(sends));
   }
 
   // `wait`: block until every child is stopped. Without it (the pool destroyed where it must
   // not block), the reaper thread finishes the job on its own.
   void shutdown(bool wait) {
-    std::deque<Pending> abandoned;
-    std::vector<std::unique_ptr<ProcessIsolator>> children;
+    Completions abandoned;
+    std::vector<std::shared_ptr<ProcessIsolator>> children;
     {
       std::lock_guard lock(mutex_);
       if (shut_down_) return;
       shut_down_ = true;
-      abandoned.swap(queue_);
+      while (!queue_.empty()) {
+        finish(abandoned, take_next(), failure(FailureKind::shutdown, "the pool shut down before the call was sent"));
+      }
       for (auto& slot : slots_) {
         if (slot.isolator) children.push_back(std::move(slot.isolator));
-        slot.state = SlotState::stopped;
+        if (slot.state != SlotState::busy) slot.state = SlotState::stopped;  // busy: on_done comes
       }
     }
-    for (auto& pending : abandoned) {
-      complete(std::move(pending), failure(FailureKind::shutdown, "the pool shut down before the call was sent"));
-    }
+    complete_all(std::move(abandoned));
     stop_timers();
-    starter_.stop(wait);  // a child it is starting goes to the reaper
+    starter_.stop(wait);  // a start under way ends; its child goes to the reaper
     // Each child completes its call in flight with `shutdown` as it stops.
     if (wait) {
       // All at once, so that the pool stops within one child's grace period, not N of them.
       std::vector<std::thread> stoppers;
       for (auto& child : children) {
-        stoppers.emplace_back([child = std::move(child)]() mutable { child.reset(); });
+        try {
+          stoppers.emplace_back([child] { child->shutdown(); });
+        } catch (const std::system_error&) {
+          child->shutdown();  // no thread to be had: here, one after another
+        }
       }
       for (auto& stopper : stoppers) stopper.join();
     } else {
@@ -194,20 +211,31 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
 
  private:
   enum class SlotState { idle, busy, starting, stopped, failed };
-  struct Slot {
-    std::unique_ptr<ProcessIsolator> isolator;  // null while stopped
-    SlotState state = SlotState::idle;
-    std::size_t calls = 0;    // calls its child has run
-    Clock::time_point born;   // when its child was started
-    std::uint64_t period = 0;  // bumped whenever it leaves `idle`: older idle timers do nothing
-  };
   struct Pending {
-    Invocation invocation;
+    // Shared, not copied, until it is sent: a call a child refuses with `restart_limit`
+    // never ran, and goes to another child with the same arguments.
+    std::shared_ptr<const Invocation> invocation;
     Handler handler;
     asio::any_completion_executor work;
     Clock::time_point queued;
   };
+  struct Slot {
+    // Shared with a send in progress (made off the lock); null while stopped.
+    std::shared_ptr<ProcessIsolator> isolator;
+    SlotState state = SlotState::idle;
+    std::size_t calls = 0;    // calls its child has run
+    Clock::time_point born;   // when its child was started
+    std::uint64_t period = 0;  // bumped whenever it leaves `idle`: older idle timers do nothing
+    std::optional<Pending> in_flight;  // the call its child runs (while busy)
+  };
   using Completions = std::vector<std::pair<Pending, CallResult>>;
+  // A call given to a child under the lock, to be sent to it once the lock is released.
+  struct Send {
+    std::size_t index;
+    std::shared_ptr<ProcessIsolator> child;
+    std::shared_ptr<const Invocation> invocation;
+  };
+  using Sends = std::vector<Send>;
 
   // Holds mutex_. Whether the slot's supervisor gave up, as far as the pool knows or its
   // idle child says.
@@ -229,7 +257,7 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
 
   // Holds mutex_. Hands queued calls to idle children, and has children started for the
   // calls no child can take: replacing one past max_age, or in a stopped slot.
-  void pump(Completions& out) {
+  void pump(Completions& out, Sends& sends) {
     if (shut_down_) return;
     for (auto& slot : slots_) {
       if (gave_up(slot)) slot.state = SlotState::failed;  // its child died between calls
@@ -249,7 +277,7 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
           begin_start(i);  // the call waits for the new child
           continue;
         }
-        give(i, take_next());
+        give(i, take_next(), sends);
       }
     }
     auto starting = static_cast<std::size_t>(
@@ -268,19 +296,52 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
     return next;
   }
 
-  // Holds mutex_. Sends `pending` to the idle child of slot `index`.
-  void give(std::size_t index, Pending pending) {
+  // Holds mutex_. Gives `pending` to the idle child of slot `index`; send_all() sends it.
+  void give(std::size_t index, Pending pending, Sends& sends) {
     auto& slot = slots_[index];
     slot.state = SlotState::busy;
     ++slot.period;
-    // A copy: a call its child refuses with `restart_limit` never ran, and goes to another.
-    auto invocation = pending.invocation;
-    // Cannot throw: the call was checked in submit(), and the child is not shut down while
-    // it is in a slot. It completes on the child's I/O thread, never inline.
-    slot.isolator->async_invoke(std::move(invocation),
-                                [self = shared_from_this(), index, pending = std::move(pending)](CallResult r) mutable {
-                                  self->on_done(index, std::move(pending), std::move(r));
-                                });
+    sends.push_back(Send{index, slot.isolator, pending.invocation});
+    slot.in_flight = std::move(pending);
+  }
+
+  // Off the lock: sends each call to its child. The call completes in on_done(), on the
+  // child's I/O thread (never inline); one the child refuses at once (the pool shut down
+  // meanwhile, or no memory for the copy) completes with a failure here.
+  void send_all(Sends sends) {
+    for (auto& send : sends) {
+      try {
+        send.child->async_invoke(Invocation(*send.invocation),
+                                 [self = shared_from_this(), index = send.index](CallResult r) {
+                                   self->on_done(index, std::move(r));
+                                 });
+      } catch (const ShutDownError& e) {
+        unsent(send.index, failure(FailureKind::shutdown, e.what()));
+      } catch (const std::exception& e) {
+        unsent(send.index, failure(FailureKind::start_failed, std::string("the pool could not send the call: ") + e.what()));
+      }
+    }
+  }
+
+  // A call send_all() could not send: its slot takes calls again, and the call fails.
+  void unsent(std::size_t index, CallResult result) {
+    Completions out;
+    Sends sends;
+    {
+      std::lock_guard lock(mutex_);
+      auto& slot = slots_[index];
+      if (!slot.in_flight) return;
+      Pending pending = std::move(*slot.in_flight);
+      slot.in_flight.reset();
+      if (!shut_down_ && slot.state == SlotState::busy) {
+        slot.state = SlotState::idle;
+        pump(out, sends);
+        arm_idle_timer(index);
+      }
+      finish(out, std::move(pending), std::move(result));
+    }
+    complete_all(std::move(out));
+    send_all(std::move(sends));
   }
 
   // Holds mutex_. Has the starter thread make a new child for slot `index`.
@@ -292,20 +353,33 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
 
   // On the starter thread: starts a child for slot `index`, off the lock.
   void finish_start(std::size_t index) {
-    std::unique_ptr<ProcessIsolator> fresh;
+    {
+      std::lock_guard lock(mutex_);
+      if (shut_down_) return;  // no child is needed any more: do not start one
+    }
+    std::shared_ptr<ProcessIsolator> fresh;
     std::string error;
     try {
       fresh = ProcessIsolator::create(options_.isolator);
     } catch (const std::exception& e) {
       error = e.what();
+    } catch (...) {
+      error = "ProcessIsolator::create threw a non-std::exception";
     }
-    std::unique_ptr<ProcessIsolator> retired;
+    std::shared_ptr<ProcessIsolator> retired;
     Completions out;
+    Sends sends;
     {
       std::lock_guard lock(mutex_);
       auto& slot = slots_[index];
       if (shut_down_) {
         retired = std::move(fresh);
+      } else if (slot.isolator && slot.isolator->state() == State::failed) {
+        // The child it was to replace has reached its restart limit meanwhile: a fresh one
+        // would get around the limit. It stays, set aside, until reset().
+        retired = std::move(fresh);
+        slot.state = SlotState::failed;
+        pump(out, sends);
       } else {
         if (fresh) {
           retired = std::exchange(slot.isolator, std::move(fresh));
@@ -319,20 +393,25 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
         slot.calls = 0;
         slot.born = Clock::now();
         slot.state = slot.isolator ? SlotState::idle : SlotState::stopped;
-        pump(out);
+        pump(out, sends);
         arm_idle_timer(index);
       }
     }
     if (retired) retire(std::move(retired));
     complete_all(std::move(out));
+    send_all(std::move(sends));
   }
 
   // On the finished child's I/O thread.
-  void on_done(std::size_t index, Pending pending, CallResult result) {
+  void on_done(std::size_t index, CallResult result) {
     Completions out;
+    Sends sends;
     {
       std::lock_guard lock(mutex_);
       auto& slot = slots_[index];
+      if (!slot.in_flight) return;  // cannot happen: every call sent was given first
+      Pending pending = std::move(*slot.in_flight);
+      slot.in_flight.reset();
       const bool never_ran = !result.ok() && result.failure->kind == FailureKind::restart_limit;
       if (shut_down_ || slot.state != SlotState::busy) {
         finish(out, std::move(pending), std::move(result));
@@ -352,11 +431,12 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
         } else {
           finish(out, std::move(pending), std::move(result));
         }
-        pump(out);
+        pump(out, sends);
         arm_idle_timer(index);
       }
     }
     complete_all(std::move(out));
+    send_all(std::move(sends));
   }
 
   // Holds mutex_. Counts a call the pool completes, for metrics(), and adds it to `out`.
@@ -382,10 +462,8 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
   // A child the pool no longer needs is shut down on the reaper thread: not under the lock,
   // and not where it could be its own I/O thread (a child's shutdown can only be started
   // there, not awaited). The pool's shutdown waits for the reaper, so nothing outlives it.
-  void retire(std::unique_ptr<ProcessIsolator> child) {
-    reaper_.post([child = std::shared_ptr<ProcessIsolator>(std::move(child))]() mutable {
-      child.reset();  // blocks until it is shut down
-    });
+  void retire(std::shared_ptr<ProcessIsolator> child) {
+    reaper_.post([child = std::move(child)] { child->shutdown(); });  // blocks until it is stopped
   }
 
   void stop_timers() {
@@ -401,27 +479,42 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
   }
 
   // Holds mutex_. When slot `index` is idle, stops its child if it is still idle
-  // `idle_timeout` from now.
+  // `idle_timeout` from now. One timer per slot, re-armed on the timer thread (a timer is not
+  // thread-safe), so a busy pool does not pile up waits.
   void arm_idle_timer(std::size_t index) {
     if (!options_.idle_timeout || slots_[index].state != SlotState::idle) return;
     const auto period = slots_[index].period;
-    auto timer = std::make_shared<asio::steady_timer>(timers_, *options_.idle_timeout);
     // A weak reference: a pending timer must not keep a shut-down pool alive.
-    timer->async_wait([weak = weak_from_this(), timer, index, period](boost::system::error_code error) {
+    asio::post(timers_, [weak = weak_from_this(), index, period] {
       auto self = weak.lock();
-      if (error || !self) return;
-      std::unique_ptr<ProcessIsolator> idle;
-      {
-        std::lock_guard lock(self->mutex_);
-        auto& slot = self->slots_[index];
-        if (self->shut_down_ || slot.state != SlotState::idle || slot.period != period) return;
-        idle = std::move(slot.isolator);
-        slot.state = SlotState::stopped;
-        ++slot.period;
-        ++self->counters_.recycled;
-      }
-      self->retire(std::move(idle));
+      if (!self) return;
+      auto& timer = *self->idle_timers_[index];
+      timer.expires_after(*self->options_.idle_timeout);  // cancels the wait before
+      timer.async_wait([weak, index, period](boost::system::error_code error) {
+        auto pool = weak.lock();
+        if (error || !pool) return;
+        pool->stop_if_still_idle(index, period);
+      });
     });
+  }
+
+  // On the timer thread.
+  void stop_if_still_idle(std::size_t index, std::uint64_t period) {
+    std::shared_ptr<ProcessIsolator> idle;
+    {
+      std::lock_guard lock(mutex_);
+      auto& slot = slots_[index];
+      if (shut_down_ || slot.state != SlotState::idle || slot.period != period) return;
+      if (gave_up(slot)) {
+        slot.state = SlotState::failed;  // not stopped: a fresh child would get around its limit
+        return;
+      }
+      idle = std::move(slot.isolator);
+      slot.state = SlotState::stopped;
+      ++slot.period;
+      ++counters_.recycled;
+    }
+    retire(std::move(idle));
   }
 
   PoolOptions options_;
@@ -436,6 +529,7 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
   // Idle timers run on the pool's own thread (a child's thread may be gone by then).
   asio::io_context timers_;
   asio::executor_work_guard<asio::io_context::executor_type> timers_work_;
+  std::vector<std::unique_ptr<asio::steady_timer>> idle_timers_;  // one per slot; timer thread only
   std::thread timer_thread_;
   detail::JobThread reaper_;   // shuts down children the pool no longer needs
   detail::JobThread starter_;  // starts children; destroyed first, so its children reach the reaper

@@ -359,5 +359,71 @@ TEST(Pool, AChildStartingSlowlyHoldsUpNeitherItsLastCallNorTheOtherChildrenNorMe
   EXPECT_LT(took, 1s) << "waited for the other child's start";
 }
 
+// A failed child is not stopped when idle: a fresh one started later would get around its
+// restart limit.
+TEST(Pool, AFailedChildIsNotRecycledWhenIdle) {
+  PoolOptions options = pool_options(1);
+  options.isolator.supervision.restart = RestartPolicy::never;
+  options.idle_timeout = 50ms;
+  auto pool = IsolatorPool::create(options);
+  ASSERT_EQ(pool->invoke(segv()).failure->kind, FailureKind::crashed);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(pool->metrics().failed_children, 1u);
+  EXPECT_EQ(pool->invoke(echo(1)).failure->kind, FailureKind::restart_limit);
+}
+
+// A stopped slot whose child cannot start fails the call that needed it, and the next call
+// (when the child can start again) succeeds.
+TEST(Pool, AChildThatCannotStartFailsTheCallThatNeededIt) {
+  test::SwitchedPihost pihost;
+  PoolOptions options = pool_options(1);
+  options.isolator.pihost_path = pihost.path();
+  options.idle_timeout = 50ms;
+  auto pool = IsolatorPool::create(options);
+  ASSERT_TRUE(pool->invoke(echo(1)).ok());
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(pool->pids(), std::vector<int>{0}) << "stopped when idle";
+  pihost.failing(true);
+  const auto r = pool->invoke(echo(2));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->kind, FailureKind::start_failed) << r.failure->message;
+  pihost.failing(false);
+  const auto again = pool->invoke(echo(3));
+  ASSERT_TRUE(again.ok()) << again.failure->message;
+}
+
+// A replacement that cannot start leaves the old child in service.
+TEST(Pool, AReplacementThatCannotStartKeepsTheOldChild) {
+  test::SwitchedPihost pihost;
+  PoolOptions options = pool_options(1);
+  options.isolator.pihost_path = pihost.path();
+  options.max_calls_per_child = 1;
+  auto pool = IsolatorPool::create(options);
+  pihost.failing(true);
+  const auto first = pool->invoke(echo(1));
+  ASSERT_TRUE(first.ok()) << first.failure->message;
+  const auto second = pool->invoke(echo(2));
+  ASSERT_TRUE(second.ok()) << second.failure->message;
+  EXPECT_EQ(second.pid, first.pid);
+  EXPECT_EQ(pool->metrics().recycled, 0u);
+}
+
+// shutdown() does not start the children queued to replace others: it waits at most for
+// the one start under way.
+TEST(Pool, ShutdownStartsNoReplacementItNoLongerNeeds) {
+  test::SwitchedPihost pihost;
+  PoolOptions options = pool_options(3);
+  options.isolator.pihost_path = pihost.path();
+  options.max_calls_per_child = 1;
+  auto pool = IsolatorPool::create(options);
+  pihost.slow(true);  // each replacement takes 2 s to start
+  std::vector<std::future<CallResult>> calls;
+  for (int i = 0; i < 3; ++i) calls.push_back(pool->async_invoke(echo(i), boost::asio::use_future));
+  for (auto& call : calls) ASSERT_TRUE(call.get().ok());
+  const auto started = std::chrono::steady_clock::now();
+  pool->shutdown();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s) << "waited for three 2 s starts";
+}
+
 }  // namespace
 }  // namespace isolator

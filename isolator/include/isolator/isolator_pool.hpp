@@ -94,9 +94,10 @@ class IsolatorPool {
   CallResult invoke(Invocation invocation);
 
   /// As invoke(), completing `token` (any Asio completion token) with the CallResult on the
-  /// handler's associated executor; by default on the I/O thread of the child that ran it, or
-  /// on the pool's starter thread for a call no child ran (`start_failed`, `restart_limit`),
-  /// or on the thread calling shutdown() for a call still queued then. Throws Error when the
+  /// handler's associated executor; by default on the I/O thread of the child that ran (or
+  /// refused) it, on the pool's starter thread for a call no child could take
+  /// (`start_failed`, `restart_limit`), or on the thread calling shutdown() for a call still
+  /// queued then. Throws Error when the
   /// call cannot be sent or the queue is full, ShutDownError after shutdown(); never waits
   /// and never runs the handler before it returns, and may be called from any thread, handlers
   /// included. The handler's cancellation slot is not used: a pool call cannot be cancelled.
