@@ -26,6 +26,13 @@ PoolOptions pool_options(std::size_t size) {
   return options;
 }
 
+// The same, with children started through `pihost`'s switches.
+PoolOptions pool_options(std::size_t size, const test::SwitchedPihost& pihost) {
+  PoolOptions options = pool_options(size);
+  options.isolator.pihost_path = pihost.path();
+  return options;
+}
+
 Invocation echo(int value) { return Invocation{plugin("args"), "echo", {std::to_string(value)}, {}}; }
 
 Invocation segv() { return Invocation{plugin("segv"), "method", {}, {}}; }
@@ -343,8 +350,7 @@ TEST(Pool, AHandlerCannotWaitForItsPoolButMayDestroyIt) {
 // not held across a start, and no child's thread waits for one.
 TEST(Pool, AChildStartingSlowlyHoldsUpNeitherItsLastCallNorTheOtherChildrenNorMetrics) {
   test::SwitchedPihost pihost;
-  PoolOptions options = pool_options(2);
-  options.isolator.pihost_path = pihost.path();
+  PoolOptions options = pool_options(2, pihost);
   options.max_calls_per_child = 1;
   auto pool = IsolatorPool::create(options);
   pihost.slow(true);
@@ -376,8 +382,7 @@ TEST(Pool, AFailedChildIsNotRecycledWhenIdle) {
 // (when the child can start again) succeeds.
 TEST(Pool, AChildThatCannotStartFailsTheCallThatNeededIt) {
   test::SwitchedPihost pihost;
-  PoolOptions options = pool_options(1);
-  options.isolator.pihost_path = pihost.path();
+  PoolOptions options = pool_options(1, pihost);
   options.idle_timeout = 50ms;
   auto pool = IsolatorPool::create(options);
   ASSERT_TRUE(pool->invoke(echo(1)).ok());
@@ -395,8 +400,7 @@ TEST(Pool, AChildThatCannotStartFailsTheCallThatNeededIt) {
 // A replacement that cannot start leaves the old child in service.
 TEST(Pool, AReplacementThatCannotStartKeepsTheOldChild) {
   test::SwitchedPihost pihost;
-  PoolOptions options = pool_options(1);
-  options.isolator.pihost_path = pihost.path();
+  PoolOptions options = pool_options(1, pihost);
   options.max_calls_per_child = 1;
   auto pool = IsolatorPool::create(options);
   pihost.failing(true);
@@ -412,8 +416,7 @@ TEST(Pool, AReplacementThatCannotStartKeepsTheOldChild) {
 // the one start under way.
 TEST(Pool, ShutdownStartsNoReplacementItNoLongerNeeds) {
   test::SwitchedPihost pihost;
-  PoolOptions options = pool_options(3);
-  options.isolator.pihost_path = pihost.path();
+  PoolOptions options = pool_options(3, pihost);
   options.max_calls_per_child = 1;
   auto pool = IsolatorPool::create(options);
   pihost.slow(true);  // each replacement takes 2 s to start
