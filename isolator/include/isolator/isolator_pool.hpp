@@ -1,9 +1,10 @@
 // IsolatorPool: several warm children, so that calls run in parallel, each child with its
 // own cgroup, supervision and restart policy (one ProcessIsolator per child).
 //
-// Calls wait in one bounded FIFO queue and go to the first idle child. A child is replaced
-// ("recycled") after a number of calls, when its resident size passes a threshold, or when
-// it is older than a maximum age (checked when it is next given a call); a child idle for
+// Calls wait in one bounded FIFO queue and go to the first idle child (one that runs before
+// one waiting out a restart backoff). A child is replaced ("recycled") after a number of
+// calls, when its resident size passes a threshold, or when it is older than a maximum age
+// (checked when it is next given a call); a child idle for
 // longer than the idle timeout is stopped, and started again when needed. A child whose
 // supervisor gives up (its restart limit) takes no more calls until reset(); the calls it
 // refused go to the other children. Children are started on the pool's own starter thread
