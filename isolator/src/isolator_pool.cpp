@@ -509,6 +509,11 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
         slot.state = SlotState::failed;  // not stopped: a fresh child would get around its limit
         return;
       }
+      if (slot.isolator->state() != State::ready) {
+        // Restarting, or dead and about to give up: decide when it has settled.
+        arm_idle_timer(index);
+        return;
+      }
       idle = std::move(slot.isolator);
       slot.state = SlotState::stopped;
       ++slot.period;
