@@ -44,7 +44,8 @@ ResourceUsage read_process_usage(int pid) {
   usage.cpu_user = ticks_to_micros(utime);
   usage.cpu_sys = ticks_to_micros(stime);
   std::ifstream status_file(dir + "status");
-  const std::string status = "\n" + std::string((std::istreambuf_iterator<char>(status_file)), {});
+  std::string status = "\n";  // every field then follows a newline
+  status.append(std::istreambuf_iterator<char>(status_file), {});
   usage.rss_bytes = status_bytes(status, "VmRSS");
   usage.peak_rss_bytes = status_bytes(status, "VmHWM");
   return usage;
