@@ -1,4 +1,5 @@
-// Completing a caller's handler with a CallResult: on the handler's associated executor
+// Completing a caller's handler with a CallResult (and making the result of a call that
+// failed for the isolator's own reasons): on the handler's associated executor
 // (whose outstanding work `work` held while the call was pending), and never letting an
 // exception from the handler escape into the isolator's own thread.
 #pragma once
@@ -11,7 +12,17 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/dispatch.hpp>
 
+#include <string>
+
 namespace isolator::detail {
+
+/// The result of a call that did not return from the method for a reason the isolator or
+/// the pool knows itself (shutdown, restart limit, ...): no exit code, no signal.
+inline CallResult failed(FailureKind kind, std::string message) {
+  CallResult result;
+  result.failure = Failure{kind, std::move(message), std::nullopt, std::nullopt};
+  return result;
+}
 
 /// Whether the operation put a cancellation handler into the caller's slot.
 enum class Cancellation { none, installed };

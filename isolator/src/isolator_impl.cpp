@@ -37,11 +37,7 @@ bool said_for_the_first_time(const std::string& text) {
   return said.insert(text).second;
 }
 
-CallResult failed(FailureKind kind, std::string message) {
-  CallResult result;
-  result.failure = Failure{kind, std::move(message), std::nullopt, std::nullopt};
-  return result;
-}
+using detail::failed;
 
 Usage to_usage(const wire::Usage& u) {
   return Usage{std::chrono::microseconds(u.wall_us), std::chrono::microseconds(u.cpu_user_us),

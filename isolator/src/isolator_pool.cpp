@@ -33,11 +33,7 @@ namespace {
 
 constexpr std::size_t latency_window = 4096;
 
-CallResult failure(FailureKind kind, std::string message) {
-  CallResult result;
-  result.failure = Failure{kind, std::move(message), std::nullopt, std::nullopt};
-  return result;
-}
+using detail::failed;
 
 }  // namespace
 
@@ -181,7 +177,7 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
       if (shut_down_) return;
       shut_down_ = true;
       while (!queue_.empty()) {
-        finish(abandoned, take_next(), failure(FailureKind::shutdown, "the pool shut down before the call was sent"));
+        finish(abandoned, take_next(), failed(FailureKind::shutdown, "the pool shut down before the call was sent"));
       }
       for (auto& slot : slots_) {
         if (slot.isolator) children.push_back(std::move(slot.isolator));
@@ -250,7 +246,7 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
   }
 
   static CallResult every_child_failed() {
-    return failure(FailureKind::restart_limit,
+    return failed(FailureKind::restart_limit,
                    "every child of the pool reached its restart limit (Options::supervision); "
                    "IsolatorPool::reset() starts them again");
   }
@@ -316,9 +312,9 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
                                    self->on_done(index, std::move(r));
                                  });
       } catch (const ShutDownError& e) {
-        unsent(send.index, failure(FailureKind::shutdown, e.what()));
+        unsent(send.index, failed(FailureKind::shutdown, e.what()));
       } catch (const std::exception& e) {
-        unsent(send.index, failure(FailureKind::start_failed, std::string("the pool could not send the call: ") + e.what()));
+        unsent(send.index, failed(FailureKind::start_failed, std::string("the pool could not send the call: ") + e.what()));
       }
     }
   }
@@ -387,7 +383,7 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
         } else if (slot.isolator) {
           detail::log().error("the pool could not replace a child, keeping it: {}", error);
         } else if (!queue_.empty()) {
-          finish(out, take_next(), failure(FailureKind::start_failed, error));
+          finish(out, take_next(), failed(FailureKind::start_failed, error));
         }
         // Also when a replacement failed: the old child is not retried at once.
         slot.calls = 0;

@@ -38,7 +38,7 @@ JobThread::JobThread() : state_(std::make_shared<State>()) {
   state_->id = state_->thread.get_id();
 }
 
-JobThread::~JobThread() { stop(!in_this_thread()); }
+JobThread::~JobThread() { stop(true); }  // stop() never waits on the thread itself
 
 void JobThread::post(std::function<void()> job) {
   {

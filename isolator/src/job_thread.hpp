@@ -13,7 +13,7 @@ namespace isolator::detail {
 class JobThread {
  public:
   JobThread();
-  /// stop(true), or stop(false) on its own thread.
+  /// stop(true): waits for the queue, except on the thread itself.
   ~JobThread();
   JobThread(const JobThread&) = delete;
   JobThread& operator=(const JobThread&) = delete;

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <optional>
 #include <string>
 #include <vector>
@@ -187,6 +189,28 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+/// What `stop` did to calls in flight: how many completed with `shutdown`, and how long
+/// after `stop` began the last of them completed.
+struct StopOutcome {
+  std::size_t completed_with_shutdown = 0;
+  std::chrono::nanoseconds until_all_completed{0};
+};
+
+/// Runs `stop` (a shutdown) on a thread of its own while waiting for every call in `pending`.
+template <class Stop>
+StopOutcome stop_with_calls_in_flight(Stop stop, std::vector<std::future<CallResult>>& pending) {
+  StopOutcome outcome;
+  const auto started = std::chrono::steady_clock::now();
+  std::thread stopper(stop);
+  for (auto& call : pending) {
+    const auto r = call.get();
+    outcome.completed_with_shutdown += !r.ok() && r.failure->kind == FailureKind::shutdown;
+  }
+  outcome.until_all_completed = std::chrono::steady_clock::now() - started;
+  stopper.join();
+  return outcome;
+}
 
 /// A pihost behind a shell script that, while `slow()` or `failing()` holds, starts it two
 /// seconds late or not at all (exit 1); otherwise it runs the real one. Set the switches
