@@ -1,16 +1,17 @@
 // pihost: the child process that runs plugin methods for one ProcessIsolator.
 //
-//   pihost --channel PATH --host-pid PID [--max-frame-bytes N]
+//   pihost --channel PATH --host-pid PID [--max-frame-bytes N] [--core-dumps]
 //
 // Started by the host library, never by hand. It arms its death signal, connects to the
 // host's socket at PATH, says Hello, then serves Invoke/SetData/GetData until the host
-// closes the channel, and exits. Exit codes: 0 channel closed, 64 bad usage, 69 host gone
-// or unreachable at start, 70 a call could not be completed, 76 protocol error.
+// closes the channel, and exits. The flags and the exit codes are the host's and pihost's
+// contract: isolator/wire/pihost_contract.hpp.
 #include "src/channel.hpp"
 #include "src/host_watch.hpp"
 #include "src/server.hpp"
 
 #include <isolator/wire/codec.hpp>
+#include <isolator/wire/pihost_contract.hpp>
 
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -21,32 +22,37 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 namespace {
 
-constexpr int exit_usage = 64;
+namespace wire = isolator::wire;
 
 struct Arguments {
   std::string channel;
   pid_t host_pid = 0;
-  std::size_t max_frame_bytes = isolator::wire::default_max_frame_bytes;
+  std::size_t max_frame_bytes = wire::default_max_frame_bytes;
   bool core_dumps = false;  // --core-dumps: stay dumpable (Options::allow_core_dumps)
 };
 
-[[noreturn]] void usage_error(const char* message) {
+[[noreturn]] void usage_error(const std::string& message) {
+  const std::string usage = "pihost " + std::string(wire::flag_channel) + " PATH " +
+                            std::string(wire::flag_host_pid) + " PID [" +
+                            std::string(wire::flag_max_frame_bytes) + " N] [" +
+                            std::string(wire::flag_core_dumps) + "]";
   std::fprintf(stderr,
-               "pihost: %s\nusage: pihost --channel PATH --host-pid PID [--max-frame-bytes N] [--core-dumps]\n"
+               "pihost: %s\nusage: %s\n"
                "pihost is started by the isolator library; it is not meant to be run by hand.\n",
-               message);
-  std::exit(exit_usage);
+               message.c_str(), usage.c_str());
+  std::exit(wire::exit_usage);
 }
 
-unsigned long long parse_number(const char* text, const char* flag) {
+unsigned long long parse_number(const char* text, std::string_view flag) {
   char* end = nullptr;
   errno = 0;
   const unsigned long long value = std::strtoull(text, &end, 10);
   if (errno != 0 || end == text || *end != '\0' || value == 0) {
-    usage_error((std::string("bad value for ") + flag + ": '" + text + "'").c_str());
+    usage_error("bad value for " + std::string(flag) + ": '" + text + "'");
   }
   return value;
 }
@@ -55,23 +61,26 @@ Arguments parse(int argc, char** argv) {
   Arguments args;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (flag == "--core-dumps") {
+    if (flag == wire::flag_core_dumps) {
       args.core_dumps = true;
       continue;
     }
-    if (i + 1 >= argc) usage_error(("missing value for " + flag).c_str());
+    if (i + 1 >= argc) usage_error("missing value for " + flag);
     const char* value = argv[++i];
-    if (flag == "--channel") {
+    if (flag == wire::flag_channel) {
       args.channel = value;
-    } else if (flag == "--host-pid") {
-      args.host_pid = static_cast<pid_t>(parse_number(value, "--host-pid"));
-    } else if (flag == "--max-frame-bytes") {
-      args.max_frame_bytes = parse_number(value, "--max-frame-bytes");
+    } else if (flag == wire::flag_host_pid) {
+      args.host_pid = static_cast<pid_t>(parse_number(value, wire::flag_host_pid));
+    } else if (flag == wire::flag_max_frame_bytes) {
+      args.max_frame_bytes = parse_number(value, wire::flag_max_frame_bytes);
     } else {
-      usage_error(("unknown option " + flag).c_str());
+      usage_error("unknown option " + flag);
     }
   }
-  if (args.channel.empty() || args.host_pid == 0) usage_error("--channel and --host-pid are required");
+  if (args.channel.empty() || args.host_pid == 0) {
+    usage_error(std::string(wire::flag_channel) + " and " + std::string(wire::flag_host_pid) +
+                " are required");
+  }
   return args;
 }
 
@@ -89,7 +98,7 @@ int main(int argc, char** argv) {
 
   try {
     pihost::Channel channel(args.channel, args.max_frame_bytes);
-    channel.send(isolator::wire::Hello{isolator::wire::protocol_version, ::getpid()});
+    channel.send(wire::Hello{wire::protocol_version, ::getpid()});
     // Never destroyed: its relief thread uses it until pihost leaves (with _exit).
     (new pihost::Server(channel))->serve();
   } catch (const std::exception& e) {
@@ -98,5 +107,5 @@ int main(int argc, char** argv) {
   // The host closed the channel. Something a call started may still run; it must not
   // outlive the conversation (nor must anything it started), and static destructors must not
   // run under it.
-  pihost::leave(0);
+  pihost::leave(wire::exit_channel_closed);
 }

@@ -2,6 +2,8 @@
 // like the model project's SampleClass:
 //
 //   crash      dereferences a null pointer (SIGSEGV)
+//   crash-everyN  crashes the same way on every Nth call this child runs (a bad input now
+//              and then: the supervisor replaces the child, the other calls go on)
 //   throw      throws std::runtime_error
 //   exitN      calls exit(N)
 //   sleepN     sleeps N milliseconds
@@ -20,6 +22,9 @@
 
 namespace {
 
+// Calls this child (this process) has run, for crash-everyN.
+int calls_run = 0;
+
 // The number after `prefix` in `arg`, or -1 when `arg` is not prefix+digits.
 long number_after(const std::string& arg, const std::string& prefix) {
   if (arg.size() <= prefix.size() || arg.compare(0, prefix.size(), prefix) != 0) return -1;
@@ -32,12 +37,18 @@ long number_after(const std::string& arg, const std::string& prefix) {
 
 ISOLATOR_PLUGIN_EXPORT int method(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) std::printf("samplelib: argv[%d] = %s\n", i, argv[i]);
+  ++calls_run;
   int code = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "crash") {
       volatile int* nowhere = nullptr;
       *nowhere = 1;
+    } else if (long every = number_after(arg, "crash-every"); every > 0) {
+      if (calls_run % every == 0) {
+        volatile int* nowhere = nullptr;
+        *nowhere = 1;
+      }
     } else if (arg == "throw") {
       throw std::runtime_error("samplelib was asked to throw");
     } else if (long n = number_after(arg, "exit"); n >= 0) {

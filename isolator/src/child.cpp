@@ -5,6 +5,7 @@
 
 #include <isolator/errors.hpp>
 #include <isolator/wire/codec.hpp>
+#include <isolator/wire/pihost_contract.hpp>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
@@ -58,23 +59,23 @@ bool would_block(const error_code& error) {
 
 }  // namespace
 
-std::shared_ptr<Child> Child::start(asio::io_context& io, const ChildSpec& spec,
+std::shared_ptr<Child> Child::start(const asio::any_io_executor& executor, const ChildSpec& spec,
                                     ChildListener& listener) {
-  auto child = std::make_shared<Child>(io, spec, listener);
+  auto child = std::make_shared<Child>(executor, spec, listener);
   child->spawn(spec);
   return child;
 }
 
-Child::Child(asio::io_context& io, const ChildSpec& spec, ChildListener& listener)
-    : io_(io),
+Child::Child(const asio::any_io_executor& executor, const ChildSpec& spec, ChildListener& listener)
+    : executor_(executor),
       listener_(listener),
       socket_path_(spec.directory / ("channel-" + random_suffix() + ".sock")),
       pihost_(spec.pihost),
       start_timeout_(spec.start_timeout),
-      acceptor_(io),
-      socket_(io),
-      timer_(io),
-      pidfd_(io),
+      acceptor_(executor),
+      socket_(executor),
+      timer_(executor),
+      pidfd_(executor),
       reader_(spec.max_frame_bytes) {}
 
 namespace {
@@ -112,9 +113,10 @@ void Child::spawn(const ChildSpec& spec) {
 
   SpawnRequest request;
   request.executable = spec.pihost;
-  request.args = {"--channel", socket_path_.string(), "--host-pid", std::to_string(::getpid()),
-                  "--max-frame-bytes", std::to_string(spec.max_frame_bytes)};
-  if (spec.allow_core_dumps) request.args.push_back("--core-dumps");
+  request.args = {std::string(wire::flag_channel), socket_path_.string(),
+                  std::string(wire::flag_host_pid), std::to_string(::getpid()),
+                  std::string(wire::flag_max_frame_bytes), std::to_string(spec.max_frame_bytes)};
+  if (spec.allow_core_dumps) request.args.emplace_back(wire::flag_core_dumps);
   request.environment = spec.environment;
   request.working_directory = workdir;
   if (!spec.limits.cpu_affinity.empty()) {
@@ -143,9 +145,9 @@ void Child::spawn(const ChildSpec& spec) {
     }
     self->listener_.on_child_output(*self, stream, std::move(line));
   };
-  stdout_ = std::make_shared<OutputPipe>(io_.get_executor(), std::move(spawned.stdout_read),
+  stdout_ = std::make_shared<OutputPipe>(executor_, std::move(spawned.stdout_read),
                                          OutputStream::out, spec.max_line_bytes, on_line);
-  stderr_ = std::make_shared<OutputPipe>(io_.get_executor(), std::move(spawned.stderr_read),
+  stderr_ = std::make_shared<OutputPipe>(executor_, std::move(spawned.stderr_read),
                                          OutputStream::err, spec.max_line_bytes, on_line);
   stdout_->start();
   stderr_->start();
@@ -389,6 +391,8 @@ void Child::kill(int signal) {
   ::kill(-pid_, signal);
   if (signal == SIGKILL) box_->kill_all();
 }
+
+void Child::stop(StopSignal how) { kill(how == StopSignal::ask ? SIGTERM : SIGKILL); }
 
 ExitStatus Child::reap() {
   siginfo_t info{};

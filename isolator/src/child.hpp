@@ -16,11 +16,12 @@
 #include "containment/backend.hpp"
 #include "hardening.hpp"
 #include "output_pipe.hpp"
+#include "platform/child_process.hpp"
 
 #include <isolator/wire/frame_reader.hpp>
 #include <isolator/wire/protocol.hpp>
 
-#include <boost/asio/io_context.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -35,32 +36,6 @@
 
 namespace isolator::detail {
 
-/// How the child ended: one of the two is set, or neither when the status could not be read
-/// (the application ignores SIGCHLD, or reaped the child itself).
-struct ExitStatus {
-  std::optional<int> exit_code;
-  std::optional<int> signal;
-};
-
-class Child;
-
-/// What a Child reports. Every callback names the child, so that a listener can ignore a
-/// child it has already replaced.
-class ChildListener {
- public:
-  virtual void on_child_ready(Child& child) = 0;
-  /// The start failed; on_child_exit follows once the process is reaped.
-  virtual void on_child_start_failed(Child& child, std::string message) = 0;
-  virtual void on_child_message(Child& child, wire::Message message) = 0;
-  virtual void on_child_output(Child& child, OutputStream stream, std::string line) = 0;
-  /// The child broke the protocol (or left the channel without exiting); it is being killed.
-  virtual void on_child_broken(Child& child, std::string reason) = 0;
-  virtual void on_child_exit(Child& child, ExitStatus status) = 0;
-
- protected:
-  ~ChildListener() = default;
-};
-
 struct ChildSpec {
   std::filesystem::path pihost;
   std::filesystem::path directory;  ///< the private directory (socket, working directory)
@@ -74,46 +49,48 @@ struct ChildSpec {
   Limits limits;               ///< the limits the backend enforces (only those)
 };
 
-class Child : public std::enable_shared_from_this<Child> {
+class Child final : public ChildProcess, public std::enable_shared_from_this<Child> {
  public:
   /// Spawns pihost and begins the handshake. Throws StartError when it cannot even spawn;
   /// later failures arrive as on_child_start_failed.
-  static std::shared_ptr<Child> start(boost::asio::io_context& io, const ChildSpec& spec,
+  static std::shared_ptr<Child> start(const boost::asio::any_io_executor& executor, const ChildSpec& spec,
                                       ChildListener& listener);
 
-  Child(boost::asio::io_context& io, const ChildSpec& spec, ChildListener& listener);
+  Child(const boost::asio::any_io_executor& executor, const ChildSpec& spec, ChildListener& listener);
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
 
-  int pid() const { return pid_; }
+  int pid() const override { return pid_; }
   /// True while the child has said Hello and is not exited, broken or being killed: only
   /// then may a call be sent to it.
-  bool ready() const { return ready_ && !doomed_; }
+  bool ready() const override { return ready_ && !doomed_; }
   bool exited() const { return exited_; }
 
   /// Queues an encoded frame (wire::encode_frame) for the child. Dropped silently once the
   /// channel is closed.
-  void send(std::string frame);
+  void send(std::string frame) override;
   /// The same for a frame the caller keeps too (a call's Invoke, sent again on a retry).
-  void send(std::shared_ptr<const std::string> frame);
+  void send(std::shared_ptr<const std::string> frame) override;
 
   /// The child broke the protocol as seen by the caller (an unexpected reply, say): reports
   /// on_child_broken (or a start failure) and kills it.
-  void fail_protocol(std::string reason);
+  void fail_protocol(std::string reason) override;
 
   /// Reads what the child already wrote to stdout/stderr, then emits pending partial lines.
-  void collect_output();
+  void collect_output() override;
 
   /// Ends the conversation: pihost exits when it reads end-of-file.
-  void close_channel();
+  void close_channel() override;
 
   /// Sends `signal` to pihost (through its pidfd) and to its process group; SIGKILL also
   /// kills everything in its box (its cgroup). The child no longer counts as ready.
   void kill(int signal);
+  /// ask: SIGTERM; force: SIGKILL, and everything in the box.
+  void stop(StopSignal how) override;
 
   /// The child's confinement (per-call baselines, OOM and CPU figures). Valid until the
   /// child's exit has been reported; the box (and its cgroup) is removed right after.
-  Box& box() { return *box_; }
+  Box& box() override { return *box_; }
 
  private:
   void spawn(const ChildSpec& spec);
@@ -132,7 +109,7 @@ class Child : public std::enable_shared_from_this<Child> {
   void on_exit();
   ExitStatus reap();
 
-  boost::asio::io_context& io_;
+  boost::asio::any_io_executor executor_;
   ChildListener& listener_;
   std::filesystem::path socket_path_;
   std::filesystem::path pihost_;
@@ -140,7 +117,7 @@ class Child : public std::enable_shared_from_this<Child> {
   boost::asio::local::stream_protocol::acceptor acceptor_;
   boost::asio::local::stream_protocol::socket socket_;
   boost::asio::steady_timer timer_;  // start timeout, then the wait for exit after EOF
-  std::unique_ptr<Box> box_;  // created before the spawn, removed once the exit is reported
+  std::unique_ptr<LinuxBox> box_;  // created before the spawn, removed once the exit is reported
   boost::asio::posix::stream_descriptor pidfd_;  // readable once the child has exited
   std::shared_ptr<OutputPipe> stdout_;
   std::shared_ptr<OutputPipe> stderr_;

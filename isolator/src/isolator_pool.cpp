@@ -1,92 +1,115 @@
+// IsolatorPool: N supervisors on one io_context run by a few threads of the pool's own, and
+// the rules that feed them calls. This file is the facade: a bounded FIFO queue, the
+// children as the pool sees them (updated by their supervisors' reports, never read back by
+// snapshot), recycling and idle timers, metrics, and the blocking create() and shutdown().
+//
+// Threads: the pool's lock guards the queue, the children's views and the counters. It is
+// never held while anything waits: starting and stopping children are asynchronous
+// operations of their supervisors, each on its own strand. Work for a supervisor is posted
+// to its strand after the lock is released; completions are delivered after it too.
 #include "call_check.hpp"
 #include "completion.hpp"
+#include "engine/cancel_relay.hpp"
+#include "engine/io_threads.hpp"
+#include "engine/pool_schedule.hpp"
+#include "engine/supervisor.hpp"
 #include "io_thread_mark.hpp"
-#include "job_thread.hpp"
-#include "log.hpp"
+#include "options_check.hpp"
 
 #include <isolator/errors.hpp>
 #include <isolator/isolator_pool.hpp>
+#include <isolator/wire/codec.hpp>
 
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/system_executor.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <deque>
 #include <future>
 #include <mutex>
-#include <optional>
-#include <system_error>
 #include <thread>
-#include <utility>
 
 namespace isolator {
 
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
+using detail::failed;
 
 namespace {
 
 constexpr std::size_t latency_window = 4096;
 
-using detail::failed;
+const PoolOptions& validated(const PoolOptions& options) {
+  if (options.size == 0) throw OptionsError("PoolOptions::size must be positive");
+  if (options.max_queue == 0) throw OptionsError("PoolOptions::max_queue must be positive");
+  if (options.max_calls_per_child && *options.max_calls_per_child == 0) {
+    throw OptionsError("PoolOptions::max_calls_per_child must be positive");
+  }
+  if (options.threads && (*options.threads == 0 || *options.threads > options.size)) {
+    throw OptionsError("PoolOptions::threads is " + std::to_string(*options.threads) + "; it must be from 1 to " +
+                       "PoolOptions::size (" + std::to_string(options.size) +
+                       "): more threads than children would idle");
+  }
+  detail::validated(options.isolator);
+  return options;
+}
+
+CallResult every_child_failed() {
+  return failed(FailureKind::restart_limit,
+                "every child of the pool reached its restart limit (Options::supervision); "
+                "IsolatorPool::reset() starts them again");
+}
 
 }  // namespace
 
-// The pool's state lives under one mutex, which is never held while a child starts or
-// stops: children are started on the pool's starter thread and shut down on its reaper
-// thread, so a call, a metrics() or a finishing child never waits for another child's start.
-//
-// A call is handed to a child after the lock is released (async_invoke copies and encodes
-// its arguments); the slot keeps the call meanwhile, so nothing can lose it.
-//
-// A slot is where one child lives. Its states:
-//   idle      a child that takes the next call
-//   busy      a child running a call
-//   starting  the starter thread is making a child for it (replacing the one it may still
-//             hold, which is kept if no new one can be started)
-//   stopped   no child: stopped when idle, started again when a queued call needs it
-//   failed    its supervisor gave up (restart limit): no calls until reset()
-class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Impl> {
+class IsolatorPool::Impl final : public detail::Supervisor::Observer {
  public:
   explicit Impl(PoolOptions options)
-      : options_(std::move(options)), timers_work_(asio::make_work_guard(timers_)) {
-    if (options_.size == 0) throw OptionsError("PoolOptions::size must be positive");
-    if (options_.max_queue == 0) throw OptionsError("PoolOptions::max_queue must be positive");
-    if (options_.max_calls_per_child && *options_.max_calls_per_child == 0) {
-      throw OptionsError("PoolOptions::max_calls_per_child must be positive");
-    }
-    // Count the children's restarts, and still tell the application. The counter is shared:
-    // with a callback executor, this may run after the pool is gone.
-    auto forward = options_.isolator.on_event;
-    options_.isolator.on_event = [restarts = restarts_, forward](const Event& event) {
-      if (std::holds_alternative<RestartedEvent>(event)) ++*restarts;
-      if (forward) forward(event);
-    };
-  }
-
-  ~Impl() { stop_timers(); }
-
-  // Starts every child on the calling thread, before the pool is visible to anyone.
-  void start() {
-    for (std::size_t i = 0; i < options_.size; ++i) idle_timers_.push_back(std::make_unique<asio::steady_timer>(timers_));
-    if (options_.idle_timeout) timer_thread_ = std::thread([this] { timers_.run(); });
-    std::lock_guard lock(mutex_);
+      : options_(validated(options)),
+        threads_(detail::pool_threads(options_, std::thread::hardware_concurrency())) {
     for (std::size_t i = 0; i < options_.size; ++i) {
-      slots_.push_back(Slot{ProcessIsolator::create(options_.isolator), SlotState::idle, 0, Clock::now(), 0, {}});
-      arm_idle_timer(i);
+      auto strand = asio::make_strand(threads_.context());
+      auto launcher = detail::make_launcher(options_.isolator);
+      slots_.push_back(std::make_unique<Slot>(strand, options_.isolator, std::move(launcher), this));
+      views_.emplace_back();
     }
   }
 
-  // True where a call must not wait for the pool: an isolator's I/O thread (a child's call
-  // may need it) and the starter thread (a call may need a child started).
-  bool must_not_block_here() const {
-    return detail::on_an_isolator_io_thread || starter_.in_this_thread();
+  ~Impl() {
+    shutdown();
+    relay_->detach();
   }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  /// Starts every child at once and waits for all; throws StartError with the first reason.
+  void start() {
+    auto remaining = std::make_shared<std::atomic<std::size_t>>(slots_.size());
+    auto first_error = std::make_shared<std::optional<std::string>>();
+    auto error_mutex = std::make_shared<std::mutex>();
+    std::promise<void> all_started;
+    auto future = all_started.get_future();
+    for (auto& slot : slots_) {
+      asio::post(slot->strand, [&, slot = slot.get()] {
+        slot->supervisor.start([&, remaining, first_error, error_mutex](std::optional<std::string> error) {
+          if (error) {
+            std::lock_guard lock(*error_mutex);
+            if (!*first_error) *first_error = std::move(error);
+          }
+          if (--*remaining == 0) all_started.set_value();
+        });
+      });
+    }
+    future.get();
+    if (*first_error) throw StartError(**first_error);
+  }
+
+  /// True where a call must not wait for the pool: on its threads, or an isolator's.
+  bool must_not_block_here() const { return threads_.in_this_thread() || detail::on_an_isolator_io_thread; }
 
   void submit(Invocation invocation, Handler handler) {
     // Here, not when a child takes it: a queued call that cannot be sent would have no one
@@ -94,40 +117,32 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
     detail::check_sendable(invocation, options_.isolator.max_frame_bytes);
     auto work = asio::prefer(asio::get_associated_executor(handler, asio::system_executor()),
                              asio::execution::outstanding_work.tracked);
-    Pending pending{std::make_shared<const Invocation>(std::move(invocation)), std::move(handler),
-                    std::move(work), Clock::now()};
-    Sends sends;
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    PoolCall call{next_id_++, std::make_shared<const Invocation>(std::move(invocation)), std::move(handler),
+                  std::move(work), Clock::now(), detail::Cancellation::none};
+    Actions actions;
     {
       std::lock_guard lock(mutex_);
       if (shut_down_) throw ShutDownError("the pool is shut down; create a new one to make calls");
-      Completions refused;
-      if (all_failed()) {
-        finish(refused, std::move(pending), every_child_failed());
-      } else {
-        if (queue_.size() >= options_.max_queue) {
-          throw Error("the pool's queue is full: " + std::to_string(queue_.size()) +
-                      " calls wait for a child (PoolOptions::max_queue); try again later");
-        }
-        queue_.push_back(std::move(pending));
-        pump(refused, sends);
+      if (!detail::all_failed(views_) && queue_.size() >= options_.max_queue) {
+        throw Error("the pool's queue is full: " + std::to_string(queue_.size()) +
+                    " calls wait for a child (PoolOptions::max_queue); try again later");
       }
-      // Not on the caller's thread, inside async_invoke: a handler must not run before its
-      // initiating function returns. Posted under the lock, before shutdown() can stop the
-      // starter (it sets shut_down_ first), so the job is never run here instead.
-      if (!refused.empty()) {
-        auto shared = std::make_shared<Completions>(std::move(refused));
-        starter_.post([shared] { complete_all(std::move(*shared)); });
-      }
+      if (detail::CancelRelay::install(slot, relay_, call.id)) call.cancellation = detail::Cancellation::installed;
+      queue_.push_back(std::move(call));
+      pump(actions);
     }
-    send_all(std::move(sends));
+    // A call refused at once (every child failed) is completed on a pool thread, not here:
+    // a handler must not run before its initiating function returns.
+    run(std::move(actions), /*complete_here=*/false);
   }
 
   PoolMetrics metrics() const {
     std::lock_guard lock(mutex_);
     PoolMetrics m = counters_;
-    m.restarts = restarts_->load();
     m.queue_length = queue_.size();
-    m.failed_children = static_cast<std::size_t>(std::count_if(slots_.begin(), slots_.end(), gave_up));
+    m.failed_children = static_cast<std::size_t>(
+        std::count_if(views_.begin(), views_.end(), [](const detail::PoolChild& c) { return c.state == State::failed; }));
     if (!latencies_.empty()) {
       std::vector<std::int64_t> sorted(latencies_.begin(), latencies_.end());
       std::sort(sorted.begin(), sorted.end());
@@ -142,398 +157,348 @@ class IsolatorPool::Impl : public std::enable_shared_from_this<IsolatorPool::Imp
   }
 
   std::vector<int> pids() const {
-    std::lock_guard lock(mutex_);
     std::vector<int> pids;
-    for (const auto& slot : slots_) pids.push_back(slot.isolator ? slot.isolator->pid() : 0);
+    for (const auto& slot : slots_) pids.push_back(slot->supervisor.pid());
     return pids;
   }
 
   void reset() {
-    Completions refused;
-    Sends sends;
+    Actions actions;
     {
       std::lock_guard lock(mutex_);
       if (shut_down_) throw ShutDownError("the pool is shut down; create a new one");
       for (std::size_t i = 0; i < slots_.size(); ++i) {
-        auto& slot = slots_[i];
-        if (!gave_up(slot)) continue;
-        slot.isolator->reset();  // returns at once; calls given meanwhile wait in the child's queue
-        slot.state = SlotState::idle;
-        arm_idle_timer(i);
+        if (views_[i].state != State::failed) continue;
+        slots_[i]->supervisor.leave_failed_now();
+        views_[i].state = State::no_child;  // calls given from now on wait for its new child
+        actions.push_back(Action{Action::reset, i, {}});
       }
-      pump(refused, sends);
+      pump(actions);
     }
-    complete_all(std::move(refused));  // none: no slot is failed now
-    send_all(std::move(sends));
+    run(std::move(actions), false);
   }
 
-  // `wait`: block until every child is stopped. Without it (the pool destroyed where it must
-  // not block), the reaper thread finishes the job on its own.
-  void shutdown(bool wait) {
-    Completions abandoned;
-    std::vector<std::shared_ptr<ProcessIsolator>> children;
-    {
-      std::lock_guard lock(mutex_);
-      if (shut_down_) return;
-      shut_down_ = true;
-      while (!queue_.empty()) {
-        finish(abandoned, take_next(), failed(FailureKind::shutdown, "the pool shut down before the call was sent"));
-      }
-      for (auto& slot : slots_) {
-        if (slot.isolator) children.push_back(std::move(slot.isolator));
-        if (slot.state != SlotState::busy) slot.state = SlotState::stopped;  // busy: on_done comes
-      }
-    }
-    complete_all(std::move(abandoned));
-    stop_timers();
-    starter_.stop(wait);  // a start under way ends; its child goes to the reaper
-    // Each child completes its call in flight with `shutdown` as it stops.
-    if (wait) {
-      // All at once, so that the pool stops within one child's grace period, not N of them.
-      std::vector<std::thread> stoppers;
-      for (auto& child : children) {
-        try {
-          stoppers.emplace_back([child] { child->shutdown(); });
-        } catch (const std::system_error&) {
-          child->shutdown();  // no thread to be had: here, one after another
-        }
-      }
-      for (auto& stopper : stoppers) stopper.join();
-    } else {
-      for (auto& child : children) retire(std::move(child));
-    }
-    reaper_.stop(wait);
+  /// Stops every child (at once, so that the pool stops within one grace period) and waits.
+  void shutdown() {
+    std::call_once(shutdown_once_, [this] {
+      std::promise<void> stopped;
+      auto future = stopped.get_future();
+      begin_shutdown([&stopped] { stopped.set_value(); });
+      future.get();
+      threads_.stop_and_join();
+    });
+  }
+
+  /// For a pool destroyed on one of its own threads (from a handler): stops without waiting,
+  /// and its threads destroy `self` when the children are stopped.
+  static void release_from_own_thread(std::shared_ptr<Impl> self) {
+    Impl* impl = self.get();
+    std::call_once(impl->shutdown_once_, [impl, &self] {
+      impl->threads_.release(std::move(self));
+      impl->begin_shutdown([impl] { impl->threads_.stop(); });
+    });
   }
 
  private:
-  enum class SlotState { idle, busy, starting, stopped, failed };
-  struct Pending {
+  struct PoolCall {
+    std::uint64_t id = 0;
     // Shared, not copied, until it is sent: a call a child refuses with `restart_limit`
     // never ran, and goes to another child with the same arguments.
     std::shared_ptr<const Invocation> invocation;
     Handler handler;
     asio::any_completion_executor work;
     Clock::time_point queued;
+    detail::Cancellation cancellation = detail::Cancellation::none;
   };
   struct Slot {
-    // Shared with a send in progress (made off the lock); null while stopped.
-    std::shared_ptr<ProcessIsolator> isolator;
-    SlotState state = SlotState::idle;
-    std::size_t calls = 0;    // calls its child has run
-    Clock::time_point born;   // when its child was started
-    std::uint64_t period = 0;  // bumped whenever it leaves `idle`: older idle timers do nothing
-    std::optional<Pending> in_flight;  // the call its child runs (while busy)
+    Slot(const asio::strand<asio::io_context::executor_type>& on, const Options& options,
+         std::unique_ptr<detail::Launcher> launcher, detail::Supervisor::Observer* observer)
+        : strand(on), supervisor(on, options, std::move(launcher), observer), idle_timer(on) {}
+    asio::strand<asio::io_context::executor_type> strand;
+    detail::Supervisor supervisor;
+    asio::steady_timer idle_timer;       // on the strand only
+    std::optional<PoolCall> in_flight;   // the pool's call its child runs (guarded by mutex_)
+    std::uint64_t child_call_id = 0;     // its id in the supervisor (guarded by mutex_)
+    std::uint64_t period = 0;            // bumped whenever it takes a call: older idle timers do nothing
   };
-  using Completions = std::vector<std::pair<Pending, CallResult>>;
-  // A call given to a child under the lock, to be sent to it once the lock is released.
-  struct Send {
-    std::size_t index;
-    std::shared_ptr<ProcessIsolator> child;
-    std::shared_ptr<const Invocation> invocation;
+  // What to do once the lock is released, in order.
+  struct Action {
+    enum Kind { send, recycle, reset, cancel, arm_idle_timer } kind;
+    std::size_t slot;
+    std::shared_ptr<const Invocation> invocation;  // for send
+    std::uint64_t id = 0;                          // for send and cancel: the supervisor's call id
+    std::uint64_t period = 0;                      // for arm_idle_timer
   };
-  using Sends = std::vector<Send>;
+  struct Actions : std::vector<Action> {
+    std::vector<std::pair<PoolCall, CallResult>> completions;
+  };
 
-  // Holds mutex_. Whether the slot's supervisor gave up, as far as the pool knows or its
-  // idle child says.
-  static bool gave_up(const Slot& slot) {
-    return slot.state == SlotState::failed ||
-           (slot.state == SlotState::idle && slot.isolator->state() == State::failed);
-  }
+  // ---- under the lock ---------------------------------------------------------------------
 
-  // Holds mutex_.
-  bool all_failed() const {
-    return std::all_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state == SlotState::failed; });
-  }
-
-  static CallResult every_child_failed() {
-    return failed(FailureKind::restart_limit,
-                   "every child of the pool reached its restart limit (Options::supervision); "
-                   "IsolatorPool::reset() starts them again");
-  }
-
-  // Holds mutex_. Hands queued calls to idle children, and has children started for the
-  // calls no child can take: replacing one past max_age, or in a stopped slot.
-  void pump(Completions& out, Sends& sends) {
+  // Hands queued calls to the children that can take them; fails them all when every child
+  // has failed.
+  void pump(Actions& actions) {
     if (shut_down_) return;
-    for (auto& slot : slots_) {
-      if (gave_up(slot)) slot.state = SlotState::failed;  // its child died between calls
-    }
-    if (all_failed()) {
-      while (!queue_.empty()) finish(out, take_next(), every_child_failed());
+    if (detail::all_failed(views_)) {
+      while (!queue_.empty()) finish(actions, take_next(), every_child_failed());
       return;
     }
-    // Children that run now first; then the ones their supervisor is restarting (the call
-    // waits for the restart's backoff), rather than let a call queue while one is idle.
-    for (const bool only_running : {true, false}) {
-      for (std::size_t i = 0; i < slots_.size() && !queue_.empty(); ++i) {
-        auto& slot = slots_[i];
-        if (slot.state != SlotState::idle) continue;
-        if (only_running && slot.isolator->state() != State::ready) continue;
-        if (options_.max_age && Clock::now() - slot.born > *options_.max_age) {
-          begin_start(i);  // the call waits for the new child
-          continue;
-        }
-        give(i, take_next(), sends);
-      }
-    }
-    auto starting = static_cast<std::size_t>(
-        std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state == SlotState::starting; }));
-    for (std::size_t i = 0; i < slots_.size() && queue_.size() > starting; ++i) {
-      if (slots_[i].state != SlotState::stopped) continue;
-      begin_start(i);
-      ++starting;
+    while (!queue_.empty()) {
+      const auto chosen = detail::choose_child(views_);
+      if (!chosen) return;
+      give(*chosen, take_next(), actions);
     }
   }
 
-  // Holds mutex_.
-  Pending take_next() {
-    Pending next = std::move(queue_.front());
+  PoolCall take_next() {
+    PoolCall next = std::move(queue_.front());
     queue_.pop_front();
     return next;
   }
 
-  // Holds mutex_. Gives `pending` to the idle child of slot `index`; send_all() sends it.
-  void give(std::size_t index, Pending pending, Sends& sends) {
-    auto& slot = slots_[index];
-    slot.state = SlotState::busy;
+  void give(std::size_t index, PoolCall call, Actions& actions) {
+    auto& slot = *slots_[index];
+    auto& view = views_[index];
+    view.busy = true;
     ++slot.period;
-    sends.push_back(Send{index, slot.isolator, pending.invocation});
-    slot.in_flight = std::move(pending);
+    if (detail::too_old(view, options_, Clock::now())) {
+      actions.push_back(Action{Action::recycle, index, {}});  // the call waits for the new child
+    }
+    slot.child_call_id = slot.supervisor.next_id();
+    actions.push_back(Action{Action::send, index, call.invocation, slot.child_call_id});
+    slot.in_flight = std::move(call);
   }
 
-  // Off the lock: sends each call to its child. The call completes in on_done(), on the
-  // child's I/O thread (never inline); one the child refuses at once (the pool shut down
-  // meanwhile, or no memory for the copy) completes with a failure here.
-  void send_all(Sends sends) {
-    for (auto& send : sends) {
-      try {
-        send.child->async_invoke(Invocation(*send.invocation),
-                                 [self = shared_from_this(), index = send.index](CallResult r) {
-                                   self->on_done(index, std::move(r));
-                                 });
-      } catch (const ShutDownError& e) {
-        unsent(send.index, failed(FailureKind::shutdown, e.what()));
-      } catch (const std::exception& e) {
-        unsent(send.index, failed(FailureKind::start_failed, std::string("the pool could not send the call: ") + e.what()));
-      }
-    }
-  }
-
-  // A call send_all() could not send: its slot takes calls again, and the call fails.
-  void unsent(std::size_t index, CallResult result) {
-    Completions out;
-    Sends sends;
-    {
-      std::lock_guard lock(mutex_);
-      auto& slot = slots_[index];
-      if (!slot.in_flight) return;
-      Pending pending = std::move(*slot.in_flight);
-      slot.in_flight.reset();
-      if (!shut_down_ && slot.state == SlotState::busy) {
-        slot.state = SlotState::idle;
-        pump(out, sends);
-        arm_idle_timer(index);
-      }
-      finish(out, std::move(pending), std::move(result));
-    }
-    complete_all(std::move(out));
-    send_all(std::move(sends));
-  }
-
-  // Holds mutex_. Has the starter thread make a new child for slot `index`.
-  void begin_start(std::size_t index) {
-    slots_[index].state = SlotState::starting;
-    ++slots_[index].period;
-    starter_.post([self = shared_from_this(), index] { self->finish_start(index); });
-  }
-
-  // On the starter thread: starts a child for slot `index`, off the lock.
-  void finish_start(std::size_t index) {
-    {
-      std::lock_guard lock(mutex_);
-      if (shut_down_) return;  // no child is needed any more: do not start one
-    }
-    std::shared_ptr<ProcessIsolator> fresh;
-    std::string error;
-    try {
-      fresh = ProcessIsolator::create(options_.isolator);
-    } catch (const std::exception& e) {
-      error = e.what();
-    } catch (...) {
-      error = "ProcessIsolator::create threw a non-std::exception";
-    }
-    std::shared_ptr<ProcessIsolator> retired;
-    Completions out;
-    Sends sends;
-    {
-      std::lock_guard lock(mutex_);
-      auto& slot = slots_[index];
-      if (shut_down_) {
-        retired = std::move(fresh);
-      } else if (slot.isolator && slot.isolator->state() == State::failed) {
-        // The child it was to replace has reached its restart limit meanwhile: a fresh one
-        // would get around the limit. It stays, set aside, until reset().
-        retired = std::move(fresh);
-        slot.state = SlotState::failed;
-        pump(out, sends);
-      } else {
-        if (fresh) {
-          retired = std::exchange(slot.isolator, std::move(fresh));
-          if (retired) ++counters_.recycled;
-        } else if (slot.isolator) {
-          detail::log().error("the pool could not replace a child, keeping it: {}", error);
-        } else if (!queue_.empty()) {
-          finish(out, take_next(), failed(FailureKind::start_failed, error));
-        }
-        // Also when a replacement failed: the old child is not retried at once.
-        slot.calls = 0;
-        slot.born = Clock::now();
-        slot.state = slot.isolator ? SlotState::idle : SlotState::stopped;
-        pump(out, sends);
-        arm_idle_timer(index);
-      }
-    }
-    if (retired) retire(std::move(retired));
-    complete_all(std::move(out));
-    send_all(std::move(sends));
-  }
-
-  // On the finished child's I/O thread.
-  void on_done(std::size_t index, CallResult result) {
-    Completions out;
-    Sends sends;
-    {
-      std::lock_guard lock(mutex_);
-      auto& slot = slots_[index];
-      if (!slot.in_flight) return;  // cannot happen: every call sent was given first
-      Pending pending = std::move(*slot.in_flight);
-      slot.in_flight.reset();
-      const bool never_ran = !result.ok() && result.failure->kind == FailureKind::restart_limit;
-      if (shut_down_ || slot.state != SlotState::busy) {
-        finish(out, std::move(pending), std::move(result));
-      } else {
-        ++slot.calls;
-        const bool used_up = options_.max_calls_per_child && slot.calls >= *options_.max_calls_per_child;
-        if (never_ran || slot.isolator->state() == State::failed) {
-          slot.state = SlotState::failed;
-        } else if (used_up || (options_.recycle_above_rss_bytes &&
-                               slot.isolator->resource_usage().rss_bytes > *options_.recycle_above_rss_bytes)) {
-          begin_start(index);
-        } else {
-          slot.state = SlotState::idle;
-        }
-        if (never_ran && !all_failed()) {
-          queue_.push_front(std::move(pending));  // it never ran: another child takes it first
-        } else {
-          finish(out, std::move(pending), std::move(result));
-        }
-        pump(out, sends);
-        arm_idle_timer(index);
-      }
-    }
-    complete_all(std::move(out));
-    send_all(std::move(sends));
-  }
-
-  // Holds mutex_. Counts a call the pool completes, for metrics(), and adds it to `out`.
-  void finish(Completions& out, Pending pending, CallResult result) {
+  // Counts a call the pool completes, for metrics(), and adds it to the completions.
+  void finish(Actions& actions, PoolCall call, CallResult result) {
     ++counters_.calls;
     if (!result.ok()) {
       ++counters_.failures;
       ++counters_.failures_by_kind[std::string(to_string(result.failure->kind))];
     }
-    latencies_.push_back(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - pending.queued).count());
+    latencies_.push_back(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - call.queued).count());
     if (latencies_.size() > latency_window) latencies_.pop_front();
-    out.emplace_back(std::move(pending), std::move(result));
+    actions.completions.emplace_back(std::move(call), std::move(result));
   }
 
-  static void complete_all(Completions done) {
-    for (auto& [pending, result] : done) complete(std::move(pending), std::move(result));
-  }
+  // ---- off the lock -----------------------------------------------------------------------
 
-  static void complete(Pending pending, CallResult result) {
-    detail::deliver(std::move(pending.work), std::move(pending.handler), std::move(result));
-  }
-
-  // A child the pool no longer needs is shut down on the reaper thread: not under the lock,
-  // and not where it could be its own I/O thread (a child's shutdown can only be started
-  // there, not awaited). The pool's shutdown waits for the reaper, so nothing outlives it.
-  void retire(std::shared_ptr<ProcessIsolator> child) {
-    reaper_.post([child = std::move(child)] { child->shutdown(); });  // blocks until it is stopped
-  }
-
-  void stop_timers() {
-    timers_work_.reset();
-    timers_.stop();
-    if (timer_thread_.joinable()) {
-      if (timer_thread_.get_id() == std::this_thread::get_id()) {
-        timer_thread_.detach();  // cannot happen: the timer thread runs no application code
+  // Delivers the completions (here, or from a pool thread where a handler must not run
+  // inline), then posts each action to its child's strand.
+  void run(Actions actions, bool complete_here) {
+    // Actions first: a handler may make the next call at once, and it must find the child
+    // already recycling (say), not overtake it.
+    for (auto& action : actions) {
+      auto& slot = *slots_[action.slot];
+      asio::post(slot.strand, [this, &slot, action = std::move(action)] { perform(slot, action); });
+    }
+    if (!actions.completions.empty()) {
+      if (complete_here) {
+        for (auto& [call, result] : actions.completions) complete(std::move(call), std::move(result));
       } else {
-        timer_thread_.join();
+        auto shared = std::make_shared<decltype(actions.completions)>(std::move(actions.completions));
+        asio::post(threads_.context(), [shared] {
+          for (auto& [call, result] : *shared) complete(std::move(call), std::move(result));
+        });
       }
     }
   }
 
-  // Holds mutex_. When slot `index` is idle, stops its child if it is still idle
-  // `idle_timeout` from now. One timer per slot, re-armed on the timer thread (a timer is not
-  // thread-safe), so a busy pool does not pile up waits.
-  void arm_idle_timer(std::size_t index) {
-    if (!options_.idle_timeout || slots_[index].state != SlotState::idle) return;
-    const auto period = slots_[index].period;
-    // A weak reference: a pending timer must not keep a shut-down pool alive.
-    asio::post(timers_, [weak = weak_from_this(), index, period] {
-      auto self = weak.lock();
-      if (!self) return;
-      auto& timer = *self->idle_timers_[index];
-      timer.expires_after(*self->options_.idle_timeout);  // cancels the wait before
-      timer.async_wait([weak, index, period](boost::system::error_code error) {
-        auto pool = weak.lock();
-        if (error || !pool) return;
-        pool->stop_if_still_idle(index, period);
-      });
-    });
+  // On the slot's strand.
+  void perform(Slot& slot, const Action& action) {
+    auto& supervisor = slot.supervisor;
+    switch (action.kind) {
+      case Action::send: {
+        const auto& invocation = *action.invocation;
+        auto frame = std::make_shared<const std::string>(
+            wire::encode_frame(wire::Invoke{action.id, invocation.library, invocation.symbol, invocation.args}));
+        detail::PendingCall call{action.id,
+                                 Invocation{invocation.library, invocation.symbol, {}, invocation.options},
+                                 std::move(frame),
+                                 Handler([this, &slot](CallResult result) { on_done(slot, std::move(result)); }),
+                                 asio::prefer(asio::any_completion_executor(slot.strand),
+                                              asio::execution::outstanding_work.tracked),
+                                 detail::Cancellation::none,
+                                 false,
+                                 invocation.options.retries};
+        supervisor.submit(std::move(call));
+        return;
+      }
+      case Action::recycle: supervisor.recycle(); return;
+      case Action::reset: supervisor.reset(); return;
+      case Action::cancel: supervisor.cancel(action.id); return;
+      case Action::arm_idle_timer:
+        slot.idle_timer.expires_after(*options_.idle_timeout);  // cancels the wait before
+        slot.idle_timer.async_wait([this, &slot, period = action.period](boost::system::error_code error) {
+          if (!error) stop_if_still_idle(slot, period);
+        });
+        return;
+    }
   }
 
-  // On the timer thread.
-  void stop_if_still_idle(std::size_t index, std::uint64_t period) {
-    std::shared_ptr<ProcessIsolator> idle;
+  std::size_t index_of(const Slot& slot) const {
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].get() == &slot) return i;
+    }
+    return slots_.size();
+  }
+  std::size_t index_of(const detail::Supervisor& supervisor) const {
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (&slots_[i]->supervisor == &supervisor) return i;
+    }
+    return slots_.size();
+  }
+
+  // On the slot's strand: its child completed the pool's call.
+  void on_done(Slot& slot, CallResult result) {
+    const std::size_t index = index_of(slot);
+    Actions actions;
     {
       std::lock_guard lock(mutex_);
-      auto& slot = slots_[index];
-      if (shut_down_ || slot.state != SlotState::idle || slot.period != period) return;
-      if (gave_up(slot)) {
-        slot.state = SlotState::failed;  // not stopped: a fresh child would get around its limit
-        return;
+      if (!slot.in_flight) return;  // cannot happen: every call sent was given first
+      PoolCall call = std::move(*slot.in_flight);
+      slot.in_flight.reset();
+      auto& view = views_[index];
+      view.busy = false;
+      const bool never_ran = !result.ok() && result.failure->kind == FailureKind::restart_limit;
+      if (shut_down_) {
+        finish(actions, std::move(call), std::move(result));
+      } else {
+        if (never_ran && !detail::all_failed(views_)) {
+          queue_.push_front(std::move(call));  // it never ran: another child takes it first
+        } else {
+          ++view.calls;
+          finish(actions, std::move(call), std::move(result));
+          const bool rss_rule = options_.recycle_above_rss_bytes.has_value();
+          const auto rss = rss_rule ? std::optional<std::int64_t>(
+                                          detail::read_process_usage(slot.supervisor.pid()).rss_bytes)
+                                    : std::nullopt;
+          if (!never_ran && view.state == State::ready &&
+              detail::after_call(view, options_, rss) == detail::AfterCall::recycle) {
+            actions.push_back(Action{Action::recycle, index, {}});
+            // Seen as replacing from now, not when its supervisor reports it: the next call
+            // goes to a child that runs, not to this one's replacement.
+            view.state = State::no_child;
+          }
+        }
+        pump(actions);
+        if (!view.busy && options_.idle_timeout) actions.push_back(Action{Action::arm_idle_timer, index, {}, 0, slot.period});
       }
-      if (slot.isolator->state() != State::ready) {
-        // Restarting, or dead and about to give up: decide when it has settled.
-        arm_idle_timer(index);
-        return;
-      }
-      idle = std::move(slot.isolator);
-      slot.state = SlotState::stopped;
-      ++slot.period;
-      ++counters_.recycled;
     }
-    retire(std::move(idle));
+    run(std::move(actions), true);
   }
 
-  PoolOptions options_;
+  // On the slot's strand, when its idle timer expires.
+  void stop_if_still_idle(Slot& slot, std::uint64_t period) {
+    const std::size_t index = index_of(slot);
+    {
+      std::lock_guard lock(mutex_);
+      const auto& view = views_[index];
+      if (shut_down_ || view.busy || slot.period != period || view.state == State::failed) return;
+      if (view.state != State::ready) {
+        // Restarting: decide when it has settled.
+        slot.idle_timer.expires_after(*options_.idle_timeout);
+        slot.idle_timer.async_wait([this, &slot, period](boost::system::error_code error) {
+          if (!error) stop_if_still_idle(slot, period);
+        });
+        return;
+      }
+      ++counters_.recycled;
+    }
+    slot.supervisor.stop_idle();
+  }
+
+  // Supervisor::Observer, on the supervisor's strand.
+  void on_state(detail::Supervisor& supervisor, State state) override {
+    const std::size_t index = index_of(supervisor);
+    if (index == slots_.size()) return;  // still being built
+    Actions actions;
+    {
+      std::lock_guard lock(mutex_);
+      auto& view = views_[index];
+      view.state = state;
+      if (state == State::ready) {  // a new child process
+        view.calls = 0;
+        view.born = Clock::now();
+      }
+      pump(actions);
+    }
+    run(std::move(actions), false);
+  }
+
+  void on_restarted(detail::Supervisor&) override {
+    std::lock_guard lock(mutex_);
+    ++counters_.restarts;
+  }
+
+  void on_recycled(detail::Supervisor&) override {
+    std::lock_guard lock(mutex_);
+    ++counters_.recycled;
+  }
+
+  void cancel(std::uint64_t id) {
+    Actions actions;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+        if (it->id != id) continue;
+        PoolCall call = std::move(*it);
+        queue_.erase(it);
+        finish(actions, std::move(call), failed(FailureKind::cancelled, "the caller cancelled the call before it was sent"));
+        break;
+      }
+      for (std::size_t i = 0; i < slots_.size() && actions.completions.empty(); ++i) {
+        auto& slot = *slots_[i];
+        if (slot.in_flight && slot.in_flight->id == id) {
+          actions.push_back(Action{Action::cancel, i, {}, slot.child_call_id});
+          break;
+        }
+      }
+    }
+    run(std::move(actions), true);
+  }
+
+  // Refuses new calls, completes the queued ones with `shutdown`, and stops every child at
+  // once; `done` runs on a pool thread when all are stopped.
+  void begin_shutdown(std::function<void()> done) {
+    Actions abandoned;
+    {
+      std::lock_guard lock(mutex_);
+      shut_down_ = true;
+      while (!queue_.empty()) {
+        finish(abandoned, take_next(), failed(FailureKind::shutdown, "the pool shut down before the call was sent"));
+      }
+    }
+    run(std::move(abandoned), true);
+    auto remaining = std::make_shared<std::atomic<std::size_t>>(slots_.size());
+    auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
+    for (auto& slot : slots_) {
+      asio::post(slot->strand, [slot = slot.get(), remaining, shared_done] {
+        slot->idle_timer.cancel();
+        slot->supervisor.stop([remaining, shared_done] {
+          if (--*remaining == 0) (*shared_done)();
+        });
+      });
+    }
+  }
+
+  static void complete(PoolCall call, CallResult result) {
+    detail::deliver(std::move(call.work), std::move(call.handler), std::move(result), call.cancellation);
+  }
+
+  const PoolOptions options_;
+  detail::IoThreads threads_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::atomic<std::uint64_t> next_id_{1};
   mutable std::mutex mutex_;
-  std::vector<Slot> slots_;
-  std::deque<Pending> queue_;  // never holds a call while a slot is idle
+  std::vector<detail::PoolChild> views_;  // one per slot: what the pool knows of each child
+  std::deque<PoolCall> queue_;            // never holds a call while a child could take it
   bool shut_down_ = false;
   PoolMetrics counters_;
   std::deque<std::int64_t> latencies_;
-  // Restarts the children reported (with a callback executor, as it runs those callbacks).
-  std::shared_ptr<std::atomic<std::uint64_t>> restarts_ = std::make_shared<std::atomic<std::uint64_t>>(0);
-  // Idle timers run on the pool's own thread (a child's thread may be gone by then).
-  asio::io_context timers_;
-  asio::executor_work_guard<asio::io_context::executor_type> timers_work_;
-  std::vector<std::unique_ptr<asio::steady_timer>> idle_timers_;  // one per slot; timer thread only
-  std::thread timer_thread_;
-  detail::JobThread reaper_;   // shuts down children the pool no longer needs
-  detail::JobThread starter_;  // starts children; destroyed first, so its children reach the reaper
+  std::once_flag shutdown_once_;
+  const std::shared_ptr<detail::CancelRelay> relay_ = std::make_shared<detail::CancelRelay>(
+      [this](std::uint64_t id) { asio::post(threads_.context(), [this, id] { cancel(id); }); });
 };
 
 std::unique_ptr<IsolatorPool> IsolatorPool::create(PoolOptions options) {
@@ -541,7 +506,7 @@ std::unique_ptr<IsolatorPool> IsolatorPool::create(PoolOptions options) {
   try {
     impl->start();
   } catch (...) {
-    impl->shutdown(true);
+    impl->shutdown();
     throw;
   }
   return std::unique_ptr<IsolatorPool>(new IsolatorPool(std::move(impl)));
@@ -549,13 +514,18 @@ std::unique_ptr<IsolatorPool> IsolatorPool::create(PoolOptions options) {
 
 IsolatorPool::IsolatorPool(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-IsolatorPool::~IsolatorPool() { impl_->shutdown(!impl_->must_not_block_here()); }
+IsolatorPool::~IsolatorPool() {
+  if (impl_->must_not_block_here()) {
+    Impl::release_from_own_thread(std::move(impl_));
+    return;
+  }
+  impl_->shutdown();
+}
 
 CallResult IsolatorPool::invoke(Invocation invocation) {
   if (impl_->must_not_block_here()) {
-    throw Error("IsolatorPool::invoke() was called on an isolator's I/O thread or the pool's own "
-                "thread (a completion handler or a callback), where it could wait for itself; "
-                "use async_invoke there");
+    throw Error("IsolatorPool::invoke() was called on an isolator's I/O thread or one of the pool's (a "
+                "completion handler or a callback), where it could wait for itself; use async_invoke there");
   }
   std::promise<CallResult> promise;
   auto future = promise.get_future();
@@ -575,11 +545,11 @@ void IsolatorPool::reset() { impl_->reset(); }
 
 void IsolatorPool::shutdown() {
   if (impl_->must_not_block_here()) {
-    throw Error("IsolatorPool::shutdown() was called on an isolator's I/O thread or the pool's "
-                "own thread (a completion handler or a callback), where it would wait for "
-                "itself; destroy the pool there instead, or shut it down elsewhere");
+    throw Error("IsolatorPool::shutdown() was called on an isolator's I/O thread or one of the pool's (a "
+                "completion handler or a callback), where it would wait for itself; destroy the pool there "
+                "instead, or shut it down elsewhere");
   }
-  impl_->shutdown(true);
+  impl_->shutdown();
 }
 
 }  // namespace isolator

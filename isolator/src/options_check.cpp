@@ -100,14 +100,14 @@ Limits enforceable_limits(const Options& options, const BackendCheck& check) {
   Limits limits = options.limits;
   std::string refused;
   for (const auto& limit : check.limits) {
-    if (limit.enforceable) continue;
-    bool requested = false;
-    if (limit.limit == "memory") requested = std::exchange(limits.memory_bytes, std::nullopt).has_value();
-    if (limit.limit == "cpu") requested = std::exchange(limits.cpu_percent, std::nullopt).has_value();
-    if (limit.limit == "pids") requested = std::exchange(limits.max_pids, std::nullopt).has_value();
-    if (limit.limit == "cpu-time") requested = std::exchange(limits.cpu_time_per_call, std::nullopt).has_value();
-    if (limit.limit == "affinity") requested = !std::exchange(limits.cpu_affinity, {}).empty();
-    if (!requested) continue;
+    if (limit.enforceable || !limit.kind || !limits.is_set(*limit.kind)) continue;
+    switch (*limit.kind) {
+      case LimitKind::memory: limits.memory_bytes.reset(); break;
+      case LimitKind::cpu: limits.cpu_percent.reset(); break;
+      case LimitKind::pids: limits.max_pids.reset(); break;
+      case LimitKind::affinity: limits.cpu_affinity.clear(); break;
+      case LimitKind::cpu_time: limits.cpu_time_per_call.reset(); break;
+    }
     refused += "\n  " + limit.limit + ": " + limit.how + (limit.fix.empty() ? "" : "; fix: " + limit.fix);
   }
   if (refused.empty()) return limits;

@@ -1,11 +1,177 @@
-#include "isolator_impl.hpp"
-#include "proc_usage.hpp"
+// ProcessIsolator: one Supervisor on one I/O thread of its own. This file is the facade: it
+// checks and encodes calls on the caller's thread, hands them to the I/O thread, and turns
+// the asynchronous start and stop into the blocking create() and shutdown().
+#include "call_check.hpp"
+#include "engine/cancel_relay.hpp"
+#include "engine/io_threads.hpp"
+#include "engine/supervisor.hpp"
+#include "options_check.hpp"
 
 #include <isolator/errors.hpp>
+#include <isolator/wire/codec.hpp>
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/post.hpp>
 
 #include <future>
+#include <mutex>
 
 namespace isolator {
+
+namespace asio = boost::asio;
+
+class ProcessIsolator::Impl {
+ public:
+  /// Validates the options, finds pihost, chooses the containment, makes the private
+  /// directory and starts the I/O thread. Throws OptionsError or StartError.
+  explicit Impl(Options options)
+      : options_(detail::validated(options)),
+        launcher_(detail::make_launcher(options_)),
+        threads_(1),
+        supervisor_(threads_.executor(), options_, std::move(launcher_)) {}
+
+  ~Impl() {
+    shutdown();
+    relay_->detach();  // a caller's slot may still cancel: into nothing
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  /// Starts the first child and waits for its handshake; throws StartError.
+  void start() {
+    std::promise<void> started;
+    auto future = started.get_future();
+    asio::post(threads_.context(), [this, &started] {
+      supervisor_.start([&started](std::optional<std::string> error) {
+        if (error) {
+          started.set_exception(std::make_exception_ptr(StartError(*error)));
+        } else {
+          started.set_value();
+        }
+      });
+    });
+    future.get();
+  }
+
+  void submit(Invocation invocation, Handler handler) {
+    detail::check_sendable(invocation, options_.max_frame_bytes);
+    const std::uint64_t id = supervisor_.next_id();
+    // The arguments move into the frame: it is all a retry or a requeue needs (the same id
+    // gives the same bytes), and a large argument is not kept twice.
+    auto frame = std::make_shared<const std::string>(
+        wire::encode_frame(wire::Invoke{id, invocation.library, invocation.symbol, std::move(invocation.args)}));
+    invocation.args.clear();
+    auto work = asio::prefer(asio::get_associated_executor(handler, threads_.executor()),
+                             asio::execution::outstanding_work.tracked);
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    const unsigned retries = invocation.options.retries;
+    detail::PendingCall call{id,    std::move(invocation),         std::move(frame), std::move(handler),
+                             std::move(work), detail::Cancellation::none, false,           retries};
+    std::lock_guard lock(accept_mutex_);
+    if (!accepting_) throw ShutDownError("the isolator is shut down; create a new one to make calls");
+    // Per-operation cancellation (asio::bind_cancellation_slot, a coroutine's cancellation...):
+    // a queued call is dropped, a running one kills its child, which the supervisor replaces.
+    // Installed here, on the initiating thread, once the call is sure to be accepted; removed
+    // on the handler's executor as the call completes (Asio's slots are not thread-safe).
+    if (detail::CancelRelay::install(slot, relay_, id)) call.cancellation = detail::Cancellation::installed;
+    asio::post(threads_.context(), [this, call = std::move(call)]() mutable { supervisor_.submit(std::move(call)); });
+  }
+
+  void set_data(const std::string& key, std::string value) {
+    std::string frame = wire::encode_frame(wire::SetData{key, value});
+    if (frame.size() - wire::frame_header_bytes > options_.max_frame_bytes) {
+      throw Error("set_data(\"" + key.substr(0, 64) + "\"): a value of " + std::to_string(value.size()) +
+                  " bytes does not fit in Options::max_frame_bytes (" + std::to_string(options_.max_frame_bytes) +
+                  ")");
+    }
+    std::lock_guard lock(accept_mutex_);
+    if (!accepting_) throw ShutDownError("the isolator is shut down; set_data is not possible");
+    asio::post(threads_.context(), [this, key, value = std::move(value), frame = std::move(frame)]() mutable {
+      supervisor_.set_data(key, std::move(value), std::move(frame));
+    });
+  }
+
+  std::optional<std::string> get_data(const std::string& key) {
+    if (on_io_thread()) {
+      throw Error("get_data() was called from the isolator's own I/O thread; it would wait for itself");
+    }
+    const std::uint64_t id = supervisor_.next_id();
+    std::string frame = wire::encode_frame(wire::GetData{id, key});
+    if (frame.size() - wire::frame_header_bytes > options_.max_frame_bytes) {
+      throw Error("get_data: a key of " + std::to_string(key.size()) +
+                  " bytes does not fit in Options::max_frame_bytes");
+    }
+    auto answer = std::make_shared<std::promise<std::optional<std::string>>>();
+    auto future = answer->get_future();
+    {
+      std::lock_guard lock(accept_mutex_);
+      if (!accepting_) throw ShutDownError("the isolator is shut down; get_data is not possible");
+      asio::post(threads_.context(), [this, id, key, frame = std::move(frame), answer]() mutable {
+        supervisor_.get_data(id, key, std::move(frame),
+                             [answer](std::optional<std::string> value) { answer->set_value(std::move(value)); });
+      });
+    }
+    return future.get();
+  }
+
+  int pid() const { return supervisor_.pid(); }
+  State state() const { return supervisor_.state(); }
+  const std::string& containment() const { return supervisor_.containment(); }
+  asio::any_io_executor executor() { return threads_.executor(); }
+  bool on_io_thread() const { return threads_.in_this_thread(); }
+
+  void reset() {
+    std::lock_guard lock(accept_mutex_);
+    if (!accepting_) throw ShutDownError("the isolator is shut down; create a new one");
+    supervisor_.leave_failed_now();
+    asio::post(threads_.context(), [this] { supervisor_.reset(); });
+  }
+
+  /// Blocks until the child is stopped and every call completed; idempotent. Throws Error on
+  /// the I/O thread, where it would wait for itself.
+  void shutdown() {
+    std::call_once(shutdown_once_, [this] {
+      if (on_io_thread()) {
+        throw Error("shutdown() was called from the isolator's own I/O thread (a callback or a "
+                    "completion handler), where it would wait for itself");
+      }
+      std::promise<void> done;
+      auto future = done.get_future();
+      {
+        std::lock_guard lock(accept_mutex_);
+        accepting_ = false;
+        asio::post(threads_.context(), [this, &done] { supervisor_.stop([&done] { done.set_value(); }); });
+      }
+      future.get();
+      threads_.stop_and_join();
+    });
+  }
+
+  /// For a ProcessIsolator destroyed on its own I/O thread (from one of its handlers):
+  /// shuts down without waiting, and the I/O thread destroys `self` when it is done.
+  static void release_from_own_thread(std::unique_ptr<Impl> self) {
+    Impl* impl = self.get();
+    std::call_once(impl->shutdown_once_, [impl, &self] {
+      std::lock_guard lock(impl->accept_mutex_);
+      impl->accepting_ = false;
+      impl->threads_.release(std::shared_ptr<Impl>(std::move(self)));
+      // Posted, not run here: the caller is inside one of this isolator's handlers.
+      asio::post(impl->threads_.context(), [impl] { impl->supervisor_.stop([impl] { impl->threads_.stop(); }); });
+    });
+  }
+
+ private:
+  const Options options_;
+  std::unique_ptr<detail::Launcher> launcher_;  // moved into the supervisor
+  detail::IoThreads threads_;
+  detail::Supervisor supervisor_;
+  // Guards `accepting_`, so that no work is posted once shutdown has begun.
+  std::mutex accept_mutex_;
+  bool accepting_ = true;
+  std::once_flag shutdown_once_;
+  const std::shared_ptr<detail::CancelRelay> relay_ = std::make_shared<detail::CancelRelay>(
+      [this](std::uint64_t id) { asio::post(threads_.context(), [this, id] { supervisor_.cancel(id); }); });
+};
 
 std::unique_ptr<ProcessIsolator> ProcessIsolator::create(Options options) {
   auto impl = std::make_unique<Impl>(std::move(options));
@@ -29,8 +195,8 @@ ProcessIsolator::~ProcessIsolator() {
   impl_->shutdown();
 }
 
-CallResult ProcessIsolator::invoke(std::string library, std::string symbol,
-                                   std::vector<std::string> args, CallOptions options) {
+CallResult ProcessIsolator::invoke(std::string library, std::string symbol, std::vector<std::string> args,
+                                   CallOptions options) {
   return invoke(Invocation{std::move(library), std::move(symbol), std::move(args), options});
 }
 
@@ -41,8 +207,7 @@ CallResult ProcessIsolator::invoke(Invocation invocation) {
   }
   std::promise<CallResult> promise;
   auto future = promise.get_future();
-  start_invoke(std::move(invocation),
-               Handler([&promise](CallResult result) { promise.set_value(std::move(result)); }));
+  start_invoke(std::move(invocation), Handler([&promise](CallResult result) { promise.set_value(std::move(result)); }));
   return future.get();
 }
 
@@ -50,13 +215,9 @@ void ProcessIsolator::start_invoke(Invocation invocation, Handler handler) {
   impl_->submit(std::move(invocation), std::move(handler));
 }
 
-void ProcessIsolator::set_data(const std::string& key, std::string value) {
-  impl_->set_data(key, std::move(value));
-}
+void ProcessIsolator::set_data(const std::string& key, std::string value) { impl_->set_data(key, std::move(value)); }
 
-std::optional<std::string> ProcessIsolator::get_data(const std::string& key) {
-  return impl_->get_data(key);
-}
+std::optional<std::string> ProcessIsolator::get_data(const std::string& key) { return impl_->get_data(key); }
 
 int ProcessIsolator::pid() const { return impl_->pid(); }
 
@@ -64,9 +225,7 @@ State ProcessIsolator::state() const { return impl_->state(); }
 
 std::string ProcessIsolator::containment() const { return impl_->containment(); }
 
-ResourceUsage ProcessIsolator::resource_usage() const {
-  return detail::read_process_usage(impl_->pid());
-}
+ResourceUsage ProcessIsolator::resource_usage() const { return detail::read_process_usage(impl_->pid()); }
 
 boost::asio::any_io_executor ProcessIsolator::get_executor() const { return impl_->executor(); }
 

@@ -15,6 +15,7 @@ using isolator::wire::Failed;
 using isolator::wire::FailureReason;
 using isolator::wire::Invoke;
 using isolator::wire::Result;
+using isolator::wire::exit_internal_error;
 
 namespace {
 
@@ -55,15 +56,16 @@ void CallRunner::run(Invoke& invoke) {
 }
 
 void CallRunner::execute(Invoke& invoke) {
-  // Before anything of the call runs (loading the library included), so that the host knows
-  // the call began and which output is the call's.
   std::fflush(nullptr);
-  channel_.send(isolator::wire::Started{invoke.id});
   const Resolution resolution = libraries_.resolve(invoke.library, invoke.symbol);
   if (resolution.method == nullptr) {
     channel_.send(Failed{invoke.id, resolution.reason, bounded(resolution.message), {}});
     return;
   }
+  // Once the library is loaded and the symbol found, just before the method runs: a child
+  // that dies before this (a library whose static initializers crash, say) never ran the
+  // method, which the host counts against its restart limit; a death after it is the call's.
+  channel_.send(isolator::wire::Started{invoke.id});
 
   // argv as a C program sees it: the library's path, the arguments, then NULL. The method
   // may modify the strings: it gets the call's own (moved, not copied).

@@ -6,10 +6,9 @@
 #include "library_cache.hpp"
 #include "usage_meter.hpp"
 
-namespace pihost {
+#include <isolator/wire/pihost_contract.hpp>
 
-/// pihost's exit code when a call cannot be completed (its reply cannot be sent).
-inline constexpr int exit_internal_error = 70;
+namespace pihost {
 
 /// Not thread-safe: one thread runs the calls (the Server's main thread).
 class CallRunner {
@@ -17,7 +16,8 @@ class CallRunner {
   explicit CallRunner(Channel& channel) : channel_(channel) {}
 
   /// Sends Started, runs the call, then sends Result or Failed; takes the arguments out of
-  /// `invoke`. When a reply cannot be sent, pihost exits with exit_internal_error.
+  /// `invoke`. When a reply cannot be sent, pihost exits with
+  /// isolator::wire::exit_internal_error.
   void run(isolator::wire::Invoke& invoke);
 
  private:

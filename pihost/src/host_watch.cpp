@@ -21,6 +21,8 @@
 namespace pihost {
 namespace {
 
+using isolator::wire::exit_host_gone;
+
 constexpr int watch_fd_floor = 100;
 constexpr int kill_rounds = 50;
 

@@ -8,12 +8,11 @@
 // it kills every descendant and exits.
 #pragma once
 
+#include <isolator/wire/pihost_contract.hpp>
+
 #include <sys/types.h>
 
 namespace pihost {
-
-/// pihost's exit code when the host is gone.
-inline constexpr int exit_host_gone = 69;
 
 /// The signal the kernel sends pihost when the host's spawning thread dies. It is blocked in
 /// every pihost thread (and so in what plugins start) and taken by the watchdog.
@@ -21,7 +20,7 @@ int host_gone_signal();
 
 /// Arms the death signal, checks that the host is still the parent, becomes a subreaper,
 /// and installs kill_descendants() as an atexit handler. Call first, before any thread
-/// starts. Exits with exit_host_gone when the host is already gone.
+/// starts. Exits with isolator::wire::exit_host_gone when the host is already gone.
 void guard_against_orphans(pid_t host_pid);
 
 /// Starts the watchdog thread. Its host pidfd sits at a descriptor of 100 or more.

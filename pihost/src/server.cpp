@@ -30,10 +30,10 @@ constexpr int timer_fd_floor = 100;
 void end_conversation(const std::exception& error) {
   if (dynamic_cast<const wire::ProtocolError*>(&error) != nullptr) {
     std::fprintf(stderr, "pihost: protocol error: %s\n", error.what());
-    leave(exit_protocol);
+    leave(wire::exit_protocol);
   }
   std::fprintf(stderr, "pihost: %s\n", error.what());
-  leave(exit_host_gone);
+  leave(wire::exit_host_gone);
 }
 
 Server::Server(Channel& channel) : channel_(channel), runner_(channel) {
@@ -123,7 +123,7 @@ void Server::relieve() {
     std::uint64_t expirations = 0;
     if (::read(timer_fd_, &expirations, sizeof(expirations)) < 0 && errno != EINTR) {
       std::fprintf(stderr, "pihost: relief timer: %s\n", std::strerror(errno));
-      leave(exit_internal_error);
+      leave(wire::exit_internal_error);
     }
     {
       std::lock_guard lock(mutex_);

@@ -16,6 +16,8 @@
 #include "call_runner.hpp"
 #include "channel.hpp"
 
+#include <isolator/wire/pihost_contract.hpp>
+
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -24,12 +26,9 @@
 
 namespace pihost {
 
-/// pihost's exit code when the host's messages break the protocol.
-inline constexpr int exit_protocol = 76;
-
 /// Ends pihost for an error that ended the conversation (on whichever thread was reading):
-/// says it on stderr, then leaves with exit_protocol for a ProtocolError, exit_host_gone for
-/// anything else (the channel lost or unusable).
+/// says it on stderr, then leaves with isolator::wire::exit_protocol for a ProtocolError,
+/// isolator::wire::exit_host_gone for anything else (the channel lost or unusable).
 [[noreturn]] void end_conversation(const std::exception& error);
 
 class Server {

@@ -24,6 +24,7 @@
 //   stubborn             stays alive after the channel closes and ignores SIGTERM
 #include <isolator/wire/codec.hpp>
 #include <isolator/wire/frame_reader.hpp>
+#include <isolator/wire/pihost_contract.hpp>
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -47,7 +48,7 @@ int connect_to(const std::string& path) {
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
     std::perror("fake_pihost: connect");
-    std::exit(69);
+    std::exit(exit_host_gone);
   }
   return fd;
 }
@@ -55,7 +56,7 @@ int connect_to(const std::string& path) {
 void send_bytes(int fd, const std::string& bytes) {
   if (::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size())) {
     std::perror("fake_pihost: send");
-    std::exit(70);
+    std::exit(exit_internal_error);
   }
 }
 
@@ -84,7 +85,7 @@ void sleep_forever() {
 int main(int argc, char** argv) {
   std::string channel;
   for (int i = 1; i + 1 < argc; ++i) {
-    if (std::string(argv[i]) == "--channel") channel = argv[i + 1];
+    if (argv[i] == flag_channel) channel = argv[i + 1];
   }
   const char* mode_env = std::getenv("FAKE_PIHOST_MODE");
   const std::string mode = mode_env != nullptr ? mode_env : "";

@@ -5,6 +5,7 @@
 
 #include <isolator/wire/codec.hpp>
 #include <isolator/wire/frame_reader.hpp>
+#include <isolator/wire/pihost_contract.hpp>
 
 #include <gtest/gtest.h>
 
@@ -89,6 +90,16 @@ class ScriptedHost {
     }
   }
 
+  // Whether a whole message is waiting in the channel now (read without blocking).
+  bool has_pending_message() {
+    char buffer[4096];
+    ssize_t n = 0;
+    while ((n = ::recv(connection_, buffer, sizeof(buffer), MSG_DONTWAIT)) > 0) {
+      reader_.feed(buffer, static_cast<std::size_t>(n));
+    }
+    return reader_.next().has_value();
+  }
+
   void close_channel() {
     if (connection_ >= 0) ::close(connection_);
     connection_ = -1;
@@ -165,7 +176,7 @@ TEST(PihostServer, AMessageOnlyPihostMaySendEndsItWithTheProtocolErrorCodeBetwee
   host.send(wire::Pong{1});
   const int status = host.wait_exit(3s);
   ASSERT_NE(status, -1);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 76) << "status " << status;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == wire::exit_protocol) << "status " << status;
 }
 
 TEST(PihostServer, AMessageOnlyPihostMaySendEndsItWithTheProtocolErrorCodeEvenDuringACall) {
@@ -176,8 +187,27 @@ TEST(PihostServer, AMessageOnlyPihostMaySendEndsItWithTheProtocolErrorCodeEvenDu
   host.send(wire::Pong{1});
   const int status = host.wait_exit(3s);
   ASSERT_NE(status, -1);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 76) << "status " << status;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == wire::exit_protocol) << "status " << status;
 }
 
 }  // namespace
+TEST(PihostServer, ALibraryThatCannotBeLoadedIsAnsweredWithFailedAndNoStarted) {
+  ScriptedHost host;
+  host.send(wire::Invoke{1, "/nonexistent/libnothing.so", "method", {}});
+  const auto reply = host.receive();
+  ASSERT_TRUE(std::holds_alternative<wire::Failed>(reply)) << wire::message_name(reply);
+  EXPECT_EQ(std::get<wire::Failed>(reply).reason, wire::FailureReason::library_not_found);
+  host.send(wire::Invoke{2, plugin("args"), "echo", {"3"}});
+  EXPECT_EQ(host.receive(), wire::Message(wire::Started{2})) << "the next call runs as usual";
+}
+
+TEST(PihostServer, StartedComesAfterTheLibraryLoadsSoACrashingInitializerSendsNone) {
+  ScriptedHost host;
+  host.send(wire::Invoke{1, plugin("crash_at_load"), "method", {}});
+  const int status = host.wait_exit(5s);
+  ASSERT_NE(status, -1) << "pihost survived a static initializer that dereferences null";
+  EXPECT_TRUE(WIFSIGNALED(status)) << "status " << status;
+  EXPECT_FALSE(host.has_pending_message()) << "pihost said Started before its library was loaded";
+}
+
 }  // namespace isolator

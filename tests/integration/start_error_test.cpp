@@ -1,6 +1,8 @@
 // A start that cannot succeed fails with an error that says why.
 #include "test_support.hpp"
 
+#include <isolator/wire/protocol.hpp>
+
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -50,7 +52,7 @@ TEST(StartError, NonExecutablePihostNamesThePath) {
 TEST(StartError, VersionMismatchNamesBothVersions) {
   const auto error = start_error(test::fake_options("wrong_version"));
   expect_contains(error, "protocol version 999");
-  expect_contains(error, "this library speaks version 1");
+  expect_contains(error, "this library speaks version " + std::to_string(wire::protocol_version));
 }
 
 TEST(StartError, SilentChildTimesOut) {

@@ -104,11 +104,7 @@ inline std::string cannot(Containment containment, const Limits& limits = {}) {
     if (backend.backend != containment) continue;
     if (!backend.usable) return backend.detail;
     for (const auto& limit : backend.limits) {
-      const bool requested = (limit.limit == "memory" && limits.memory_bytes) ||
-                             (limit.limit == "cpu" && limits.cpu_percent) ||
-                             (limit.limit == "pids" && limits.max_pids) ||
-                             (limit.limit == "affinity" && !limits.cpu_affinity.empty()) ||
-                             (limit.limit == "cpu-time" && limits.cpu_time_per_call);
+      const bool requested = limit.kind && limits.is_set(*limit.kind);
       if (requested && !limit.enforceable) return limit.limit + ": " + limit.how;
     }
   }

@@ -46,9 +46,12 @@ struct ExitedEvent {
   ExitCause cause = ExitCause::exited;  ///< why it ended
 };
 
-/// A restart is scheduled: attempt `attempt` within the window, after `delay`.
+/// A restart is scheduled: attempt `attempt`, after `delay`.
 struct RestartAttemptEvent {
-  unsigned attempt = 0;                ///< 1 for the first restart within the window
+  /// 1 for the first: of the storm restarts within the window (the child died before a
+  /// method ran), or of a streak of deaths inside methods with no successful call between
+  /// (see Supervision).
+  unsigned attempt = 0;
   std::chrono::milliseconds delay{0};  ///< the backoff before it, jitter included
 };
 

@@ -1,15 +1,19 @@
 // IsolatorPool: several warm children, so that calls run in parallel, each child with its
-// own cgroup, supervision and restart policy (one ProcessIsolator per child).
+// own box (cgroup), supervisor and restart policy.
 //
 // Calls wait in one bounded FIFO queue and go to the first idle child (one that runs before
-// one waiting out a restart backoff). A child is replaced ("recycled") after a number of
-// calls, when its resident size passes a threshold, or when it is older than a maximum age
-// (checked when it is next given a call); a child idle for
-// longer than the idle timeout is stopped, and started again when needed. A child whose
-// supervisor gives up (its restart limit) takes no more calls until reset(); the calls it
-// refused go to the other children. Children are started on the pool's own starter thread
-// and stopped on its reaper thread, never under the pool's lock, so no call waits for a
-// child it does not need. Thread-safe: any number of threads may call one pool.
+// one that is starting or waiting out a restart backoff). A child is replaced ("recycled")
+// after a number of calls, when its resident size passes a threshold, or when it is older
+// than a maximum age (checked when it is next given a call); a child idle for longer than
+// the idle timeout is stopped, and started again when needed. A child whose supervisor gives
+// up (its restart limit) takes no more calls until reset(); the calls it refused go to the
+// other children.
+//
+// The children's supervisors share one io_context, run by a few threads of the pool's own
+// (PoolOptions::threads; by default as many as the CPUs, never more than the children).
+// Starting and stopping a child never blocks a thread, so no call, metrics() or other
+// child waits for a child it does not need. Thread-safe: any number of threads may call
+// one pool.
 #pragma once
 
 #include <isolator/process_isolator.hpp>
@@ -41,6 +45,9 @@ struct PoolOptions {
   /// Stop a child that has been idle this long, freeing what it holds; the next call that
   /// needs its place starts a fresh one.
   std::optional<std::chrono::milliseconds> idle_timeout;
+  /// How many I/O threads run the children's supervisors (and, by default, the completion
+  /// handlers and callbacks): from 1 to `size`. Empty: as many as the CPUs, at most `size`.
+  std::optional<std::size_t> threads;
 };
 
 /// A snapshot of what the pool has done.
@@ -49,8 +56,7 @@ struct PoolMetrics {
   std::uint64_t failures = 0;  ///< calls completed with a Failure
   /// Failed calls by FailureKind name ("crashed", "timeout", ...).
   std::map<std::string, std::uint64_t> failures_by_kind;
-  /// Children restarted by their supervisor (counted as their RestartedEvents are delivered:
-  /// with Options::callback_executor, as that executor runs them).
+  /// Children restarted by their supervisor (counted as each replacement is running).
   std::uint64_t restarts = 0;
   std::uint64_t recycled = 0;  ///< children replaced (or stopped when idle) by the recycling rules
   /// Children whose supervisor gave up (restart limit reached): they take no calls until
@@ -63,46 +69,46 @@ struct PoolMetrics {
   std::chrono::microseconds latency_p99{0};  ///< 99th percentile
 };
 
-/// N warm children, each its own ProcessIsolator (cgroup, supervisor), fed from one bounded
-/// FIFO queue: a call goes to the first idle child. Thread-safe: every member function may
-/// be called from any thread, except that invoke() and shutdown(), which wait, throw Error
-/// where they could wait for themselves: on an isolator's I/O thread or the pool's starter
-/// thread, where completion handlers and Options callbacks run by default.
+/// N warm children, each with its own box and supervisor, fed from one bounded FIFO queue: a
+/// call goes to the first idle child. Thread-safe: every member function may be called from
+/// any thread, except that invoke() and shutdown(), which wait, throw Error where they could
+/// wait for themselves: on one of the pool's I/O threads or an isolator's, where completion
+/// handlers and Options callbacks run by default.
 /// See docs/architecture.md, "The pool".
 class IsolatorPool {
  public:
   /// The type-erased completion handler async_invoke stores.
   using Handler = ProcessIsolator::Handler;
 
-  /// Starts `size` children, one after another, and blocks until all have started. Throws
-  /// OptionsError or StartError as ProcessIsolator::create (the children already started are
-  /// shut down), and OptionsError when size, max_queue or max_calls_per_child is 0. Any thread.
+  /// Starts `size` children at once and blocks until all have started. Throws OptionsError
+  /// or StartError as ProcessIsolator::create (the children already started are shut down),
+  /// and OptionsError when size, max_queue or max_calls_per_child is 0 or threads is outside
+  /// 1..size. Any thread.
   static std::unique_ptr<IsolatorPool> create(PoolOptions options);
 
   /// Shuts every child down; pending calls complete with `shutdown`. Blocks as shutdown()
-  /// does; where shutdown() would throw (in a completion handler or callback on an isolator's
-  /// I/O thread or the pool's starter thread), it starts the shutdown and returns at once, and
-  /// the pool's reaper thread stops the children.
+  /// does; where shutdown() would throw (in a completion handler or callback on one of the
+  /// pool's I/O threads or an isolator's), it starts the shutdown and returns at once, and
+  /// the pool's own threads finish it and release everything.
   ~IsolatorPool();
   IsolatorPool(const IsolatorPool&) = delete;
   IsolatorPool& operator=(const IsolatorPool&) = delete;
 
   /// Runs one call on the first idle child and blocks until it completes. Throws Error when
   /// the call cannot be sent (as ProcessIsolator::async_invoke) or the queue is full,
-  /// ShutDownError after shutdown(), and Error on an isolator's I/O thread or the pool's
-  /// starter thread (a completion handler or callback), where the call could wait for itself.
+  /// ShutDownError after shutdown(), and Error on one of the pool's I/O threads or an
+  /// isolator's (a completion handler or callback), where the call could wait for itself.
   /// When every child has reached its restart limit, the call fails with `restart_limit`.
   CallResult invoke(Invocation invocation);
 
   /// As invoke(), completing `token` (any Asio completion token) with the CallResult on the
-  /// handler's associated executor; by default on the I/O thread of the child that ran (or
-  /// refused) it, on the pool's starter thread for a call no child could take
-  /// (`start_failed`, `restart_limit`), or on the thread calling shutdown() for a call still
-  /// queued then. Throws Error when the
-  /// call cannot be sent or the queue is full, ShutDownError after shutdown(); never waits
-  /// and never runs the handler before it returns, and may be called from any thread, handlers
-  /// included. The handler's cancellation slot is not used: a pool call cannot be cancelled.
-  /// An exception the handler throws is logged and ignored.
+  /// handler's associated executor; by default on one of the pool's I/O threads, or on the
+  /// thread calling shutdown() for a call still queued then. Throws Error when the call cannot
+  /// be sent or the queue is full, ShutDownError after shutdown(); never waits and never runs
+  /// the handler before it returns, and may be called from any thread, handlers included.
+  /// When the handler has a cancellation slot, emitting it cancels the call (`cancelled`): a
+  /// queued call is dropped, a running call's child is killed and replaced. An exception the
+  /// handler throws is logged and ignored.
   template <class CompletionToken>
   auto async_invoke(Invocation invocation, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(CallResult)>(
@@ -125,8 +131,8 @@ class IsolatorPool {
 
   /// Stops every child; idempotent. Queued calls complete with `shutdown` (on this thread),
   /// calls in flight as ProcessIsolator::shutdown() ends them; blocks until every child is
-  /// stopped (a concurrent second call returns at once). Throws Error on an isolator's I/O
-  /// thread or the pool's starter thread (a completion handler or callback), where it would
+  /// stopped (concurrent callers all wait for the one shutdown). Throws Error on one of the
+  /// pool's I/O threads or an isolator's (a completion handler or callback), where it would
   /// wait for itself; destroying the pool there is allowed.
   void shutdown();
 

@@ -21,6 +21,24 @@ enum class Containment {
 /// Never throws; may be called from any thread.
 std::string_view to_string(Containment containment);
 
+/// One kind of limit: which field of Limits it is, and which entry of a probe's report
+/// (LimitCheck::kind) says whether a backend can enforce it.
+enum class LimitKind {
+  memory,    ///< Limits::memory_bytes
+  cpu,       ///< Limits::cpu_percent
+  pids,      ///< Limits::max_pids
+  affinity,  ///< Limits::cpu_affinity
+  cpu_time,  ///< Limits::cpu_time_per_call
+};
+
+/// "memory", "cpu", "pids", "affinity", "cpu-time" (the names probe() reports in
+/// LimitCheck::limit); "unknown" for a value outside the enum. Never throws; may be called
+/// from any thread.
+std::string_view to_string(LimitKind kind);
+
+/// The LimitKind whose to_string is `name`; nothing for any other text. Never throws.
+std::optional<LimitKind> parse_limit_kind(std::string_view name);
+
 /// Limits on the child (pihost and everything it starts). Unset means unlimited.
 /// ProcessIsolator::create throws OptionsError for memory_bytes under 1 MiB, a cpu_percent,
 /// max_pids or cpu_time_per_call that is not positive, or a CPU outside 0..CPU_SETSIZE-1.
@@ -44,6 +62,18 @@ struct Limits {
   /// True when any limit is set.
   bool any() const {
     return memory_bytes || cpu_percent || max_pids || !cpu_affinity.empty() || cpu_time_per_call;
+  }
+
+  /// True when the limit of `kind` is set (requested).
+  bool is_set(LimitKind kind) const {
+    switch (kind) {
+      case LimitKind::memory: return memory_bytes.has_value();
+      case LimitKind::cpu: return cpu_percent.has_value();
+      case LimitKind::pids: return max_pids.has_value();
+      case LimitKind::affinity: return !cpu_affinity.empty();
+      case LimitKind::cpu_time: return cpu_time_per_call.has_value();
+    }
+    return false;
   }
 };
 

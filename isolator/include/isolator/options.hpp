@@ -44,17 +44,22 @@ enum class RestartPolicy {
   always,      ///< whenever it died, except at shutdown
 };
 
-/// How dead children are replaced: at most `max_restarts` restarts within any
+/// How dead children are replaced. A child that dies before a method runs (pihost cannot
+/// start, the handshake fails, the library cannot load or its static initializers crash, or
+/// it dies between calls) is a restart storm: at most `max_restarts` such restarts within any
 /// `restart_window` (Erlang's supervisor intensity and period), each after a backoff that
-/// doubles from `backoff_initial` up to `backoff_max` with the number of restarts in the
-/// window, with +-20 % jitter. Restarts older than the window are forgotten, so a child that
-/// stays up long enough starts over at the shortest backoff. Past the limit the isolator is
+/// doubles from `backoff_initial` up to `backoff_max` with their number in the window, with
+/// +-20 % jitter; older ones are forgotten. The death after the limit makes the isolator
 /// failed: every call fails at once with `restart_limit` until ProcessIsolator::reset().
+/// A child that dies inside a method is that call's failure and never makes the isolator
+/// failed; consecutive such deaths with no successful call between them back off the same way
+/// (by the length of the streak), so a plugin crashing on every input cannot make the host
+/// spawn children as fast as calls come.
 struct Supervision {
   RestartPolicy restart = RestartPolicy::on_failure;  ///< when a dead child is replaced
-  unsigned max_restarts = 5;                          ///< restarts allowed within the window
+  unsigned max_restarts = 5;                          ///< storm restarts allowed within the window
   std::chrono::milliseconds restart_window{30'000};   ///< the window restarts are counted in
-  std::chrono::milliseconds backoff_initial{10};      ///< the first restart's delay
+  std::chrono::milliseconds backoff_initial{10};      ///< the first restart's delay (of a storm or a streak)
   std::chrono::milliseconds backoff_max{2'000};       ///< the longest delay
 
   /// The host pings the child this often, during calls and between them; pihost answers

@@ -5,6 +5,7 @@
 #include <isolator/limits.hpp>
 #include <isolator/options.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,10 +13,16 @@ namespace isolator {
 
 /// One limit under one backend (or one hardening measure).
 struct LimitCheck {
-  std::string limit;     ///< "memory", "cpu", "pids", "affinity", "cpu-time"
+  /// The limit's name, to_string(*kind): "memory", "cpu", "pids", "affinity", "cpu-time";
+  /// or the hardening measure's: "no-network", "deny-syscalls". For display: code that
+  /// needs to know which limit this is uses `kind`.
+  std::string limit;
   bool enforceable = false;  ///< whether it can be enforced (provided) here
   std::string how;       ///< the mechanism ("memory.max", "RLIMIT_AS", ...) or why not
   std::string fix;       ///< what to do to make it enforceable, when it is not
+  /// Which limit this is; empty for a hardening measure. Last, so that the aggregate
+  /// initialisation of the fields above stays valid.
+  std::optional<LimitKind> kind = std::nullopt;
 };
 
 /// One containment backend on this machine.

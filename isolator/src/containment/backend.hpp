@@ -4,6 +4,7 @@
 
 #include "../spawn.hpp"
 #include "cgroupfs.hpp"
+#include "../platform/child_process.hpp"
 
 #include <isolator/limits.hpp>
 #include <isolator/probe.hpp>
@@ -17,20 +18,11 @@
 
 namespace isolator::detail {
 
-/// Kernel figures a Box can read for the child as a whole (all its processes).
-struct BoxUsage {
-  std::optional<std::chrono::microseconds> cpu_user;
-  std::optional<std::chrono::microseconds> cpu_sys;
-  std::optional<std::int64_t> peak_memory_bytes;  ///< since the last begin_call, where known
-};
-
-/// Confines one child, from before its exec to after its death. The destructor kills
-/// whatever is still inside and removes what the box created (retrying while the kernel
-/// says busy).
-class Box {
+/// Confines one child, from before its exec to after its death: the seam's Box (the call
+/// path's view), plus what the Linux spawner and Child need. The destructor kills whatever
+/// is still inside and removes what the box created (retrying while the kernel says busy).
+class LinuxBox : public Box {
  public:
-  virtual ~Box() = default;
-
   /// Adds to the spawn what places the child in the box before it execs (cgroup.procs
   /// files to write, rlimits to set).
   virtual void prepare(SpawnRequest& request) = 0;
@@ -40,19 +32,6 @@ class Box {
 
   /// Kills every process in the box (cgroup.kill, or freeze/kill/thaw). Safe to repeat.
   virtual void kill_all() = 0;
-
-  /// Takes the per-call baselines (OOM count, CPU) and resets the peak memory where the
-  /// kernel allows.
-  virtual void begin_call() = 0;
-
-  /// True when the kernel OOM-killed a process of the box since begin_call.
-  virtual bool oom_killed_since_begin() = 0;
-
-  /// CPU time used since begin_call by every process of the box (user + system).
-  virtual std::chrono::microseconds cpu_since_begin() = 0;
-
-  /// What the kernel says the call used; unknown figures stay empty.
-  virtual BoxUsage call_usage() = 0;
 };
 
 class Backend {
@@ -66,15 +45,41 @@ class Backend {
 
   /// A new box for the next child, with every requested limit that this backend can
   /// enforce set and read back. Throws StartError naming the file, the errno text and the fix.
-  virtual std::unique_ptr<Box> make_box(const Limits& limits) = 0;
+  virtual std::unique_ptr<LinuxBox> make_box(const Limits& limits) = 0;
 };
 
-/// The backend named by `containment`, or for `automatic` the strongest that can run here
-/// and enforces the most of `limits` (cgroup v2, then v1, then rlimit). `why` receives the
-/// reason for the choice, naming each stronger backend refused and why.
-std::unique_ptr<Backend> select_backend(Containment containment, const Limits& limits,
-                                        const std::filesystem::path& cgroup_v2_base,
-                                        std::string& why);
+/// Which of a list of backend checks `automatic` picks, and why.
+struct CheckChoice {
+  std::size_t index = 0;  ///< into the checks
+  /// True when the choice gives up something: a stronger backend was refused, or a backend
+  /// (a stronger one, or the chosen one) cannot enforce a requested limit.
+  bool fallback = false;
+  /// "<backend> is the strongest backend that works here and enforces every requested
+  /// limit" or "<backend> enforces the most requested limits, not all of them", then for
+  /// each backend passed over or short of a requested limit, "; <backend> refused: <detail>"
+  /// or "; <backend> cannot enforce <limit> (<how>)[; <limit> (<how>)...]".
+  std::string why;
+};
+
+/// The choice of Containment::automatic among `checks` (strongest first): the first usable
+/// backend that enforces every limit `limits` sets; when none does, the usable one that
+/// enforces the most of them (the stronger on a tie). A limit `limits` does not set does not
+/// count, enforceable or not. Pure: reads nothing but its arguments, so it is testable
+/// without the machine. Throws StartError, naming every refusal, when no check is usable.
+CheckChoice choose_backend(const std::vector<BackendCheck>& checks, const Limits& limits);
+
+/// A backend ready to make boxes, and why it was chosen.
+struct BackendChoice {
+  std::unique_ptr<Backend> backend;  ///< never null
+  bool fallback = false;  ///< as CheckChoice::fallback; false when the backend was asked for by name
+  std::string why;        ///< as CheckChoice::why, or "<backend> was asked for"
+};
+
+/// The backend named by `containment`, or for `automatic` the one choose_backend() picks
+/// among cgroup v2, then v1, then rlimit, as checked here. Throws StartError when the
+/// backend asked for by name cannot be used here (with the reason and the fix).
+BackendChoice select_backend(Containment containment, const Limits& limits,
+                             const std::filesystem::path& cgroup_v2_base);
 
 std::unique_ptr<Backend> make_cgroup_v2_backend(const std::filesystem::path& base,
                                                 const cgroupfs::Hierarchies& hierarchies);

@@ -29,7 +29,7 @@ std::chrono::microseconds ticks(std::uint64_t n) {
   return std::chrono::microseconds(static_cast<std::int64_t>(n) * 1'000'000 / per_second);
 }
 
-class CgroupV1Box final : public Box {
+class CgroupV1Box final : public LinuxBox {
  public:
   explicit CgroupV1Box(std::map<std::string, fs::path> dirs)
       : dirs_(std::move(dirs)),
@@ -179,21 +179,21 @@ class CgroupV1Backend final : public Backend {
               "delegated subtree), or use cgroup v2";
     }
     const std::string fix = "make this process's cgroup writable in that hierarchy";
-    c.limits.push_back(limit_check("memory", has("memory"),
+    c.limits.push_back(limit_check(LimitKind::memory, has("memory"),
                                    "memory.limit_in_bytes and memory.memsw.limit_in_bytes",
                                    problem("memory"), fix));
-    c.limits.push_back(limit_check("cpu", has("cpu"),
+    c.limits.push_back(limit_check(LimitKind::cpu, has("cpu"),
                                    "cpu.cfs_quota_us over cpu.cfs_period_us", problem("cpu"), fix));
-    c.limits.push_back(limit_check("pids", has("pids"), "pids.max",
+    c.limits.push_back(limit_check(LimitKind::pids, has("pids"), "pids.max",
                                    problem("pids"), fix));
     c.limits.push_back(affinity_check());
-    c.limits.push_back(limit_check("cpu-time", has("cpuacct"),
+    c.limits.push_back(limit_check(LimitKind::cpu_time, has("cpuacct"),
                                    "cpuacct.usage, watched by the host during each call",
                                    problem("cpuacct"), fix));
     return c;
   }
 
-  std::unique_ptr<Box> make_box(const Limits& limits) override {
+  std::unique_ptr<LinuxBox> make_box(const Limits& limits) override {
     const std::string child = cgroupfs::next_child_name();
     std::map<std::string, fs::path> dirs;
     for (const auto& [controller, base] : bases_) {

@@ -31,7 +31,7 @@ bool listed(const std::string& list, const std::string& word) {
   return false;
 }
 
-class CgroupV2Box final : public Box {
+class CgroupV2Box final : public LinuxBox {
  public:
   explicit CgroupV2Box(fs::path dir)
       : dir_(std::move(dir)), memory_events_(dir_ / "memory.events"), cpu_stat_(dir_ / "cpu.stat") {}
@@ -145,9 +145,11 @@ class CgroupV2Backend final : public Backend {
               "`systemd-run --user --scope -p Delegate=yes ...`, or set Options::cgroup_v2_base "
               "to a writable cgroup v2 directory";
     }
-    const auto controller = [&](const std::string& name, const std::string& how) {
+    // The limits a controller of the same name enforces: memory, cpu, pids.
+    const auto controller = [&](LimitKind kind, const std::string& how) {
+      const std::string name(to_string(kind));
       const bool offered = c.usable && listed(available_, name);
-      return limit_check(name, offered, how,
+      return limit_check(kind, offered, how,
                          c.usable ? "the '" + name + "' controller is not offered in " +
                                         base_.string() + "/cgroup.controllers"
                                   : problem_,
@@ -162,17 +164,17 @@ class CgroupV2Backend final : public Backend {
                              : "enable '" + name + "' for the delegated subtree (systemd: Delegate=" + name +
                                    "; or write +" + name + " to the parent's cgroup.subtree_control)");
     };
-    c.limits.push_back(controller("memory", "memory.max and memory.swap.max"));
-    c.limits.push_back(controller("cpu", "cpu.max"));
-    c.limits.push_back(controller("pids", "pids.max"));
+    c.limits.push_back(controller(LimitKind::memory, "memory.max and memory.swap.max"));
+    c.limits.push_back(controller(LimitKind::cpu, "cpu.max"));
+    c.limits.push_back(controller(LimitKind::pids, "pids.max"));
     c.limits.push_back(affinity_check());
-    c.limits.push_back(limit_check("cpu-time", c.usable,
+    c.limits.push_back(limit_check(LimitKind::cpu_time, c.usable,
                                    "cpu.stat usage_usec, watched by the host during each call",
                                    problem_, c.fix));
     return c;
   }
 
-  std::unique_ptr<Box> make_box(const Limits& limits) override {
+  std::unique_ptr<LinuxBox> make_box(const Limits& limits) override {
     const fs::path host_dir = base_ / cgroupfs::host_tag();
     const std::string child = cgroupfs::next_child_name();
     fs::path failed;

@@ -30,15 +30,16 @@ void set_and_verify(const std::filesystem::path& file, const std::string& value,
   }
 }
 
-LimitCheck limit_check(const std::string& name, bool available,
+LimitCheck limit_check(LimitKind kind, bool available,
                        const std::string& how, const std::string& why, const std::string& fix) {
-  if (available) return LimitCheck{name, true, how, ""};
-  return LimitCheck{name, false, why.empty() ? "not supported by this backend" : why, fix};
+  const std::string name(to_string(kind));
+  if (available) return LimitCheck{name, true, how, "", kind};
+  return LimitCheck{name, false, why.empty() ? "not supported by this backend" : why, fix, kind};
 }
 
 LimitCheck affinity_check() {
-  return LimitCheck{"affinity", true,
-                    "sched_setaffinity before exec (the plugin may widen it again)", ""};
+  return limit_check(LimitKind::affinity, true,
+                     "sched_setaffinity before exec (the plugin may widen it again)", "", "");
 }
 
 }  // namespace isolator::detail

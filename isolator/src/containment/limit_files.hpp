@@ -26,9 +26,9 @@ std::string page_rounded(std::uint64_t bytes);
 void set_and_verify(const std::filesystem::path& file, const std::string& value,
                     const std::string& expected);
 
-/// A LimitCheck for `name`: enforceable by `how` when `available`; when it is not, `why`
-/// and `fix` explain.
-LimitCheck limit_check(const std::string& name, bool available,
+/// A LimitCheck for `kind` (named by to_string(kind)): enforceable by `how` when
+/// `available`; when it is not, `why` and `fix` explain.
+LimitCheck limit_check(LimitKind kind, bool available,
                        const std::string& how, const std::string& why, const std::string& fix);
 
 /// Affinity is set by sched_setaffinity before exec under every backend.

@@ -14,7 +14,7 @@ namespace {
 // RLIMIT_NPROC does not bind a process with CAP_SYS_RESOURCE or CAP_SYS_ADMIN (root).
 bool nproc_binds() { return ::geteuid() != 0; }
 
-class RlimitBox final : public Box {
+class RlimitBox final : public LinuxBox {
  public:
   explicit RlimitBox(const Limits& limits) : limits_(limits) {}
 
@@ -57,26 +57,26 @@ class RlimitBackend final : public Backend {
     c.backend = kind();
     c.usable = true;
     c.detail = "rlimits on pihost, its process group and pihost's cleanup of its descendants";
-    c.limits.push_back(limit_check("memory", true,
+    c.limits.push_back(limit_check(LimitKind::memory, true,
                                    "RLIMIT_AS: address space per process, not the group's memory",
                                    "", ""));
-    c.limits.push_back(limit_check("cpu", false, "",
+    c.limits.push_back(limit_check(LimitKind::cpu, false, "",
                                    "a CPU share needs the cgroup cpu controller",
                                    "use a cgroup backend"));
     c.limits.push_back(limit_check(
-        "pids", nproc_binds(),
+        LimitKind::pids, nproc_binds(),
         "RLIMIT_NPROC: counts every process of the user, not only the child's",
         "RLIMIT_NPROC does not bind root (CAP_SYS_RESOURCE/CAP_SYS_ADMIN)",
         "run the host as an unprivileged user, or use a cgroup backend"));
     c.limits.push_back(affinity_check());
-    c.limits.push_back(limit_check("cpu-time", true,
+    c.limits.push_back(limit_check(LimitKind::cpu_time, true,
                                    "pihost's CPU time in /proc, watched by the host during each call "
                                    "(its descendants are not counted)",
                                    "", ""));
     return c;
   }
 
-  std::unique_ptr<Box> make_box(const Limits& limits) override {
+  std::unique_ptr<LinuxBox> make_box(const Limits& limits) override {
     return std::make_unique<RlimitBox>(limits);
   }
 };

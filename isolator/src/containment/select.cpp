@@ -17,23 +17,33 @@ std::string_view to_string(Containment containment) {
   return "unknown";
 }
 
+std::string_view to_string(LimitKind kind) {
+  switch (kind) {
+    case LimitKind::memory: return "memory";
+    case LimitKind::cpu: return "cpu";
+    case LimitKind::pids: return "pids";
+    case LimitKind::affinity: return "affinity";
+    case LimitKind::cpu_time: return "cpu-time";
+  }
+  return "unknown";
+}
+
+std::optional<LimitKind> parse_limit_kind(std::string_view name) {
+  for (const auto kind : {LimitKind::memory, LimitKind::cpu, LimitKind::pids, LimitKind::affinity,
+                          LimitKind::cpu_time}) {
+    if (to_string(kind) == name) return kind;
+  }
+  return std::nullopt;
+}
+
 namespace detail {
 namespace {
-
-bool requested(const Limits& limits, const std::string& name) {
-  if (name == "memory") return limits.memory_bytes.has_value();
-  if (name == "cpu") return limits.cpu_percent.has_value();
-  if (name == "pids") return limits.max_pids.has_value();
-  if (name == "affinity") return !limits.cpu_affinity.empty();
-  if (name == "cpu-time") return limits.cpu_time_per_call.has_value();
-  return false;
-}
 
 // How many requested limits `check` enforces, and which it does not (as text).
 std::size_t enforced_count(const BackendCheck& check, const Limits& limits, std::string& missing) {
   std::size_t count = 0;
   for (const auto& limit : check.limits) {
-    if (!requested(limits, limit.limit)) continue;
+    if (!limit.kind || !limits.is_set(*limit.kind)) continue;
     if (limit.enforceable) {
       ++count;
     } else {
@@ -52,10 +62,12 @@ std::vector<std::unique_ptr<Backend>> all_backends(const std::filesystem::path& 
   return backends;
 }
 
-// Index of the backend `automatic` picks among `checks`, with the reason.
-std::size_t choose(const std::vector<BackendCheck>& checks, const Limits& limits, std::string& why) {
+}  // namespace
+
+CheckChoice choose_backend(const std::vector<BackendCheck>& checks, const Limits& limits) {
   std::size_t best = checks.size();
   std::size_t best_count = 0;
+  // Every backend passed over or short of a requested limit; any makes the choice a fallback.
   std::string refusals;
   for (std::size_t i = 0; i < checks.size(); ++i) {
     const auto& check = checks[i];
@@ -67,9 +79,9 @@ std::size_t choose(const std::vector<BackendCheck>& checks, const Limits& limits
     std::string missing;
     const auto count = enforced_count(check, limits, missing);
     if (missing.empty()) {
-      why = name + " is the strongest backend that works here and enforces every requested limit" +
-            refusals;
-      return i;
+      return CheckChoice{i, !refusals.empty(),
+                         name + " is the strongest backend that works here and enforces every "
+                                "requested limit" + refusals};
     }
     refusals += "; " + name + " cannot enforce " + missing;
     if (best == checks.size() || count > best_count) {
@@ -77,32 +89,30 @@ std::size_t choose(const std::vector<BackendCheck>& checks, const Limits& limits
       best_count = count;
     }
   }
-  why = std::string(to_string(checks[best].backend)) +
-        " enforces the most requested limits, not all of them" + refusals;
-  return best;
+  if (best == checks.size()) throw StartError("no containment backend can be used here" + refusals);
+  return CheckChoice{best, true,
+                     std::string(to_string(checks[best].backend)) +
+                         " enforces the most requested limits, not all of them" + refusals};
 }
 
-}  // namespace
-
-std::unique_ptr<Backend> select_backend(Containment containment, const Limits& limits,
-                                        const std::filesystem::path& cgroup_v2_base,
-                                        std::string& why) {
+BackendChoice select_backend(Containment containment, const Limits& limits,
+                             const std::filesystem::path& cgroup_v2_base) {
   auto backends = all_backends(cgroup_v2_base);
   std::vector<BackendCheck> checks;
   for (const auto& backend : backends) checks.push_back(backend->check());
-  std::size_t index = 0;
   if (containment == Containment::automatic) {
-    index = choose(checks, limits, why);
-  } else {
-    while (backends[index]->kind() != containment) ++index;
-    if (!checks[index].usable) {
-      throw StartError(std::string("containment ") + std::string(to_string(containment)) +
-                       " cannot be used here: " + checks[index].detail +
-                       (checks[index].fix.empty() ? "" : "; fix: " + checks[index].fix));
-    }
-    why = std::string(to_string(containment)) + " was asked for";
+    auto choice = choose_backend(checks, limits);
+    return BackendChoice{std::move(backends[choice.index]), choice.fallback, std::move(choice.why)};
   }
-  return std::move(backends[index]);
+  std::size_t index = 0;
+  while (backends[index]->kind() != containment) ++index;
+  if (!checks[index].usable) {
+    throw StartError(std::string("containment ") + std::string(to_string(containment)) +
+                     " cannot be used here: " + checks[index].detail +
+                     (checks[index].fix.empty() ? "" : "; fix: " + checks[index].fix));
+  }
+  return BackendChoice{std::move(backends[index]), false,
+                       std::string(to_string(containment)) + " was asked for"};
 }
 
 }  // namespace detail
@@ -113,7 +123,9 @@ ProbeReport probe(const Options& options) {
   for (const auto& backend : backends) report.backends.push_back(backend->check());
   report.hardening = detail::check_hardening();
   if (options.containment == Containment::automatic) {
-    report.chosen = report.backends[detail::choose(report.backends, options.limits, report.why_chosen)].backend;
+    auto choice = detail::choose_backend(report.backends, options.limits);
+    report.chosen = report.backends[choice.index].backend;
+    report.why_chosen = std::move(choice.why);
   } else {
     report.chosen = options.containment;
     report.why_chosen = std::string(to_string(options.containment)) + " was asked for";

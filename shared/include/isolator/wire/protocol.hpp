@@ -10,10 +10,12 @@
 // Conversation:
 //   pihost -> host   Hello                      first frame, once
 //   host -> pihost   Invoke | SetData | GetData any order; one Invoke in flight at a time
-//   pihost -> host   Started                    one per Invoke, before anything of the call runs
-//   pihost -> host   Result | Failed            one per Invoke, same id, after its Started
+//   pihost -> host   Started                    one per Invoke whose method runs, just before it
+//   pihost -> host   Result | Failed            one per Invoke, same id, after its Started (a
+//                                               Failed for a library or symbol that cannot be
+//                                               loaded comes without one)
 //   pihost -> host   DataValue                  one per GetData, same id
-//   host -> pihost   Ping                       any time; pihost's main thread answers Pong
+//   host -> pihost   Ping                       any time; answered with a Pong, same seq (see Ping)
 // Closing the connection ends the conversation: pihost exits when it reads end-of-file.
 //
 // This header has no OS or process code; both sides include it.
@@ -29,7 +31,7 @@ namespace isolator::wire {
 
 /// Bumped whenever a message's shape or meaning changes. Hello carries it; the host refuses
 /// a child that speaks another version.
-inline constexpr std::uint32_t protocol_version = 1;
+inline constexpr std::uint32_t protocol_version = 2;
 
 /// Size of the length prefix in front of every frame.
 inline constexpr std::size_t frame_header_bytes = 4;
@@ -135,16 +137,20 @@ struct DataValue {
   bool operator==(const DataValue&) const = default;
 };
 
-/// pihost -> host: call `id` is about to run (before its library is even loaded). Output
-/// read before this message belongs to no call; a child that dies before sending it never
-/// ran the call. [8, id]
+/// pihost -> host: the method of call `id` is about to run: its library is loaded (static
+/// initializers included) and its symbol found. A child that dies before sending it never
+/// ran the method, so the host sends the call to a new child (once) and counts the death
+/// against the restart limit; a death after it is the call's failure. [8, id]
 struct Started {
   std::uint64_t id = 0;
   bool operator==(const Started&) const = default;
 };
 
-/// host -> pihost: are you there? Answered by pihost even during a call (by its relief
-/// thread), so a missing Pong means the whole child is stopped or wedged. [9, seq]
+/// host -> pihost: are you there? Answered by whichever pihost thread holds the channel:
+/// the main thread between calls; during a call (which the main thread runs), the relief
+/// thread, once the call has run for pihost's Server::relief_delay (1 ms). So a long call
+/// does not hold the Pong back, and a missing Pong means the whole child is stopped or
+/// wedged. [9, seq]
 struct Ping {
   std::uint64_t seq = 0;
   bool operator==(const Ping&) const = default;

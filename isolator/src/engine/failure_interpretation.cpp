@@ -1,0 +1,109 @@
+#include "failure_interpretation.hpp"
+
+#include <isolator/wire/pihost_contract.hpp>
+
+namespace isolator::detail {
+
+std::string describe_call(const Invocation& invocation) {
+  return "'" + invocation.symbol + "' of " + invocation.library;
+}
+
+FailureKind to_kind(wire::FailureReason reason) {
+  switch (reason) {
+    case wire::FailureReason::library_not_found: return FailureKind::library_not_found;
+    case wire::FailureReason::not_a_library: return FailureKind::not_a_library;
+    case wire::FailureReason::symbol_not_found: return FailureKind::symbol_not_found;
+    case wire::FailureReason::threw: return FailureKind::threw;
+    case wire::FailureReason::memory_limit: return FailureKind::memory_limit;
+  }
+  return FailureKind::protocol_error;
+}
+
+Usage to_usage(const wire::Usage& u) {
+  return Usage{std::chrono::microseconds(u.wall_us), std::chrono::microseconds(u.cpu_user_us),
+               std::chrono::microseconds(u.cpu_sys_us), u.peak_rss_bytes};
+}
+
+namespace {
+
+Failure failure(FailureKind kind, std::string message) {
+  return Failure{kind, std::move(message), std::nullopt, std::nullopt};
+}
+
+std::string pihost_named(int pid) { return "pihost (pid " + std::to_string(pid) + ")"; }
+
+}  // namespace
+
+Failure death_failure(int pid, const ExitStatus& status, const Invocation& running, bool method_started) {
+  const std::string pihost = pihost_named(pid);
+  const std::string during = method_started ? " while running " + describe_call(running)
+                                            : " while loading " + running.library + " for '" + running.symbol +
+                                                  "', before the method ran (a static initializer?)";
+  Failure result;
+  result.exit_code = status.exit_code;
+  result.signal = status.signal;
+  if (status.signal) {
+    result.kind = FailureKind::crashed;
+    result.message = pihost + " was killed by " + signal_name(*status.signal) + during;
+  } else if (status.exit_code) {
+    // pihost's own exit codes could also come from a plugin's exit(): say what each means.
+    const auto meaning = wire::exit_code_meaning(*status.exit_code);
+    result.kind = FailureKind::exited;
+    result.message = "the process exited with code " + std::to_string(*status.exit_code) + during + " (" +
+                     pihost + ")" +
+                     (meaning.empty() ? std::string("; a method must return, not call exit()")
+                                      : "; pihost exits with " + std::to_string(*status.exit_code) + " " +
+                                            std::string(meaning));
+  } else {
+    result.kind = FailureKind::crashed;
+    result.message = pihost + " ended" + during +
+                     ", but its exit status could not be read: the application ignores "
+                     "SIGCHLD or reaps children it did not start";
+  }
+  return result;
+}
+
+Failure timeout_failure(const Invocation& call, std::chrono::milliseconds timeout, int pid) {
+  return failure(FailureKind::timeout, "the call to " + describe_call(call) + " exceeded its timeout of " +
+                                           std::to_string(timeout.count()) + " ms; " + pihost_named(pid) +
+                                           " was killed");
+}
+
+Failure cpu_limit_failure(const Invocation& call, std::chrono::microseconds used,
+                          std::chrono::microseconds limit, int pid) {
+  return failure(FailureKind::cpu_limit, "the call to " + describe_call(call) + " used " +
+                                             std::to_string(used.count() / 1000) +
+                                             " ms of CPU time, past its limit of " +
+                                             std::to_string(limit.count() / 1000) + " ms; " +
+                                             pihost_named(pid) + " was killed");
+}
+
+Failure cancelled_failure(const Invocation& call, int pid) {
+  return failure(FailureKind::cancelled, "the caller cancelled the call to " + describe_call(call) +
+                                             " while it ran; " + pihost_named(pid) +
+                                             " was killed and will be replaced");
+}
+
+Failure heartbeat_failure(int pid, std::chrono::milliseconds silent) {
+  return failure(FailureKind::timeout, pihost_named(pid) + " answered no heartbeat for " +
+                                           std::to_string(silent.count()) +
+                                           " ms (stopped or wedged) and was killed");
+}
+
+Failure memory_limit_failure(const Invocation& call, std::optional<std::int64_t> limit_bytes,
+                             const std::string& containment) {
+  return failure(FailureKind::memory_limit,
+                 "the kernel's OOM killer stopped the call to " + describe_call(call) +
+                     ": the child reached its memory limit of " + std::to_string(limit_bytes.value_or(0)) +
+                     " bytes (" + containment + ")");
+}
+
+ExitCause exit_cause(std::optional<ExitCause> kill_cause, bool stop_requested, bool oom_killed,
+                     const ExitStatus& status) {
+  if (kill_cause) return *kill_cause;
+  if (stop_requested) return ExitCause::requested;
+  if (oom_killed) return ExitCause::memory_limit;
+  return status.signal ? ExitCause::crashed : ExitCause::exited;
+}
+
+}  // namespace isolator::detail

@@ -1,0 +1,53 @@
+// Failure interpretation: what the child reported, how it ended and why the isolator killed
+// it, turned into a Failure whose message a person can act on. Pure functions of their
+// arguments: no state, no I/O, any thread.
+#pragma once
+
+#include "../platform/child_process.hpp"
+
+#include <isolator/call_result.hpp>
+#include <isolator/events.hpp>
+#include <isolator/process_isolator.hpp>
+#include <isolator/wire/protocol.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace isolator::detail {
+
+/// "'method' of /path/libplugin.so", as messages name a call.
+std::string describe_call(const Invocation& invocation);
+
+/// pihost's report of a call that did not return normally, as a FailureKind.
+FailureKind to_kind(wire::FailureReason reason);
+
+/// pihost's usage figures as the public Usage.
+Usage to_usage(const wire::Usage& usage);
+
+/// Why the child that was running `running` ended, from its exit status alone (no cause was
+/// recorded: nobody killed it on purpose and the kernel's OOM killer did not).
+/// `method_started`: whether pihost said the method began; before it, the child died loading
+/// the library (a static initializer, say), and the message says so.
+Failure death_failure(int pid, const ExitStatus& status, const Invocation& running, bool method_started);
+
+/// The call passed its deadline; the child (`pid`) is being killed.
+Failure timeout_failure(const Invocation& call, std::chrono::milliseconds timeout, int pid);
+/// The call used `used` of CPU time, past `limit`; the child is being killed.
+Failure cpu_limit_failure(const Invocation& call, std::chrono::microseconds used,
+                          std::chrono::microseconds limit, int pid);
+/// The caller cancelled the running call; the child is being killed.
+Failure cancelled_failure(const Invocation& call, int pid);
+/// The child answered no heartbeat for `silent`; it is being killed.
+Failure heartbeat_failure(int pid, std::chrono::milliseconds silent);
+/// The kernel's OOM killer stopped the call at the box's memory limit.
+Failure memory_limit_failure(const Invocation& call, std::optional<std::int64_t> limit_bytes,
+                             const std::string& containment);
+
+/// Why a child ended, for its ExitedEvent: the cause the isolator recorded when it killed it
+/// stands; else a stop it asked for, the OOM killer, a signal, or an exit.
+ExitCause exit_cause(std::optional<ExitCause> kill_cause, bool stop_requested, bool oom_killed,
+                     const ExitStatus& status);
+
+}  // namespace isolator::detail

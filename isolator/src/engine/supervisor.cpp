@@ -1,0 +1,539 @@
+#include "supervisor.hpp"
+
+#include "../log.hpp"
+#include "failure_interpretation.hpp"
+
+#include <isolator/wire/codec.hpp>
+
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+
+namespace isolator::detail {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+Supervisor::Supervisor(const asio::any_io_executor& executor, const Options& options,
+                       std::unique_ptr<Launcher> launcher, Observer* observer)
+    : executor_(executor),
+      options_(options),
+      notifier_(options),
+      launcher_(std::move(launcher)),
+      containment_(launcher_->containment()),
+      limits_(launcher_->limits()),
+      observer_(observer),
+      budget_(options.supervision),
+      queue_(executor, *this, options.call_timeout, limits_.cpu_time_per_call, usable_cpus(limits_.cpu_affinity),
+             options.max_output_bytes_per_call),
+      stop_timer_(executor),
+      restart_timer_(executor),
+      heartbeat_timer_(executor) {}
+
+Supervisor::~Supervisor() = default;
+
+// ---- state ---------------------------------------------------------------------------------
+
+State Supervisor::public_state(Phase phase) {
+  switch (phase) {
+    case Phase::ready: return State::ready;
+    case Phase::failed: return State::failed;
+    case Phase::stopping: return State::shutting_down;
+    case Phase::stopped: return State::shut_down;
+    case Phase::no_child:
+    case Phase::starting:
+    case Phase::restarting:
+    case Phase::backoff:
+    case Phase::replacing: return State::no_child;
+  }
+  return State::no_child;
+}
+
+void Supervisor::enter(Phase phase) {
+  phase_ = phase;
+  const State state = public_state(phase);
+  if (state_.exchange(state) != state && observer_) observer_->on_state(*this, state);
+}
+
+// ---- starting ------------------------------------------------------------------------------
+
+void Supervisor::start(StartDone done) {
+  start_done_ = std::move(done);
+  start_child(Phase::starting);
+}
+
+void Supervisor::start_child(Phase phase) {
+  enter(phase);
+  try {
+    child_ = launcher_->start(executor_, *this);
+  } catch (const std::exception& e) {
+    child_.reset();
+    start_failed(e.what());
+  }
+}
+
+void Supervisor::start_failed(const std::string& message) {
+  log().error("cannot start pihost: {}", message);
+  notifier_.event(StartFailedEvent{message});
+  if (start_done_) std::exchange(start_done_, nullptr)(message);
+  if (phase_ == Phase::replacing) {
+    // The old child is still there and well: it stays in service. The new one's exit, if it
+    // was spawned, is no longer current.
+    log().warn("the replacement of pihost pid {} could not start; keeping it", replaced_->pid());
+    child_ = std::move(replaced_);
+    pid_ = child_->pid();
+    enter(Phase::ready);
+    if (options_.supervision.heartbeat_interval.count() > 0) heartbeat(++child_generation_);
+    pump();
+    return;
+  }
+  if (phase_ == Phase::restarting) {
+    // A failed restart is a restart storm: the budget decides whether to try again. The
+    // child (if one was spawned) still reports its exit, which is then not current.
+    child_.reset();
+    after_death(ExitStatus{}, DeathKind::before_method);
+    return;
+  }
+  queue_.fail_waiting(FailureKind::start_failed, "no child could be started: " + message);
+  if (child_) return;  // spawned: its exit follows, and is handled as a death
+  if (stopping()) {
+    if (retired_.empty()) finish_stop();
+  } else {
+    enter(Phase::no_child);
+  }
+}
+
+void Supervisor::on_child_ready(ChildProcess& child) {
+  // Stopping: the channel is closed already, and the child exits as it reads end-of-file.
+  if (!is_current(child) || stopping()) return;
+  pid_ = child.pid();
+  for (const auto& [key, value] : data_) child.send(wire::encode_frame(wire::SetData{key, value}));
+  log().debug("pihost pid {} started ({})", child.pid(), launcher_->pihost());
+  const bool restarted = phase_ == Phase::restarting;
+  const bool recycled = phase_ == Phase::replacing;
+  if (recycled) retire(std::move(replaced_));
+  enter(Phase::ready);
+  if (recycled && observer_) observer_->on_recycled(*this);
+  notifier_.event(StartedEvent{child.pid(), containment_});
+  if (restarted) {
+    notifier_.event(RestartedEvent{previous_pid_, child.pid(), last_attempt_.attempt, last_attempt_.delay});
+    if (observer_) observer_->on_restarted(*this);
+  }
+  if (start_done_) std::exchange(start_done_, nullptr)(std::nullopt);
+  last_pong_ = std::chrono::steady_clock::now();
+  if (options_.supervision.heartbeat_interval.count() > 0) heartbeat(++child_generation_);
+  pump();
+}
+
+void Supervisor::on_child_start_failed(ChildProcess& child, std::string message) {
+  if (is_current(child)) start_failed(message);
+}
+
+// ---- calls ---------------------------------------------------------------------------------
+
+void Supervisor::submit(PendingCall call) {
+  if (stopping()) {
+    complete(std::move(call), failed(FailureKind::shutdown, "the isolator shut down before the call was sent"));
+    return;
+  }
+  if (phase_ == Phase::failed) {
+    complete(std::move(call), failed(FailureKind::restart_limit, failed_reason_));
+    return;
+  }
+  queue_.add(std::move(call));
+  pump();
+}
+
+void Supervisor::pump() {
+  if (!queue_.has_waiting() || stopping()) return;
+  if (phase_ == Phase::no_child) {
+    start_child(Phase::starting);  // no child (it exited normally, or was stopped when idle)
+    return;
+  }
+  if (phase_ != Phase::ready || !child_ || !child_->ready()) return;  // on_child_ready pumps again
+  while (queue_.has_waiting() && queue_.has_room()) {
+    // What the child wrote before this call is sent belongs to no call (a thread an earlier
+    // call left running, say); from here on, what is read belongs to this one.
+    child_->collect_output();
+    child_->box().begin_call();
+    auto& call = queue_.send_next(child_->pid());
+    child_->send(call.call.frame);  // kept by the call too, for a retry or a requeue
+  }
+}
+
+void Supervisor::overran(ActiveCall& call, Failure why, ExitCause cause) {
+  if (!child_) return;
+  if (!call.cause) call.cause = std::move(why);
+  kill_child(cause);
+}
+
+std::optional<std::chrono::microseconds> Supervisor::cpu_since_begin() {
+  if (!child_ || !child_->ready()) return std::nullopt;
+  return child_->box().cpu_since_begin();
+}
+
+void Supervisor::cancel(std::uint64_t id) {
+  if (queue_.cancel(id) != CallQueue::Cancelled::in_flight || !child_) return;
+  auto* call = queue_.find(id);
+  if (!call->cause) call->cause = cancelled_failure(call->call.invocation, child_->pid());
+  kill_child(ExitCause::cancelled);
+}
+
+void Supervisor::kill_child(ExitCause cause, StopSignal how) {
+  if (!kill_cause_) kill_cause_ = cause;  // the first reason stands
+  child_->stop(how);
+}
+
+// ---- data ----------------------------------------------------------------------------------
+
+void Supervisor::set_data(const std::string& key, std::string value, std::string frame) {
+  if (child_ && child_->ready()) child_->send(std::move(frame));
+  data_[key] = std::move(value);
+}
+
+void Supervisor::get_data(std::uint64_t id, const std::string& key, std::string frame, DataWaiter answer) {
+  if (!child_ || !child_->ready()) {
+    // No child: answer with what the next child will start with.
+    auto found = data_.find(key);
+    answer(found == data_.end() ? std::nullopt : std::optional<std::string>(found->second));
+    return;
+  }
+  data_waiters_.emplace(id, std::move(answer));
+  child_->send(std::move(frame));
+}
+
+void Supervisor::answer_data_waiters() {
+  auto waiters = std::move(data_waiters_);
+  data_waiters_.clear();
+  for (auto& [id, waiter] : waiters) waiter(std::nullopt);
+}
+
+// ---- the child's reports -------------------------------------------------------------------
+
+void Supervisor::on_child_message(ChildProcess& child, wire::Message message) {
+  if (!is_current(child)) return;
+  if (wire::sender_of(message) != wire::Sender::child) {
+    child.fail_protocol("pihost sent " + std::string(wire::message_name(message)) + ", which only the host may send");
+    return;
+  }
+  if (std::holds_alternative<wire::Pong>(message)) {
+    last_pong_ = std::chrono::steady_clock::now();
+    return;
+  }
+  if (auto* value = std::get_if<wire::DataValue>(&message)) {
+    auto waiter = data_waiters_.find(value->id);
+    if (waiter == data_waiters_.end()) {
+      child.fail_protocol("pihost answered GetData " + std::to_string(value->id) + ", which was never asked");
+      return;
+    }
+    auto answer = std::move(waiter->second);
+    data_waiters_.erase(waiter);
+    answer(value->found ? std::optional<std::string>(std::move(value->value)) : std::nullopt);
+    return;
+  }
+  // Replies come for the oldest call in flight: the child runs calls in order. Started
+  // comes before the method runs; Failed may come without it (the library did not load).
+  const auto for_oldest = [&](std::uint64_t id, std::optional<bool> must_be_started) -> ActiveCall* {
+    auto* oldest = queue_.oldest();
+    if (oldest && oldest->call.id == id && (!must_be_started || oldest->started == *must_be_started)) {
+      return oldest;
+    }
+    child.fail_protocol("pihost sent " + std::string(wire::message_name(message)) + " for call " +
+                        std::to_string(id) + ", but " +
+                        (oldest ? "call " + std::to_string(oldest->call.id) + " is running"
+                                : std::string("no call is running")));
+    return nullptr;
+  };
+  if (const auto* started = std::get_if<wire::Started>(&message)) {
+    if (auto* call = for_oldest(started->id, false)) call->started = true;
+  } else if (const auto* result = std::get_if<wire::Result>(&message)) {
+    auto* call = for_oldest(result->id, true);
+    if (!call) return;
+    CallResult outcome;
+    outcome.code = result->code;
+    outcome.usage = to_usage(result->usage);
+    on_reply(child, *call, std::move(outcome));
+  } else if (const auto* failure = std::get_if<wire::Failed>(&message)) {
+    auto* call = for_oldest(failure->id, std::nullopt);
+    if (!call) return;
+    CallResult outcome;
+    outcome.failure = Failure{to_kind(failure->reason), failure->message, std::nullopt, std::nullopt};
+    outcome.usage = to_usage(failure->usage);
+    on_reply(child, *call, std::move(outcome));
+  }
+}
+
+void Supervisor::on_reply(ChildProcess& child, ActiveCall& call, CallResult outcome) {
+  // The reply proves that what the call printed before it is in the pipes: collect it now,
+  // so that it belongs to this call.
+  child.collect_output();
+  // The kernel's figures for the whole child, where the backend has them.
+  const auto kernel = child.box().call_usage();
+  if (kernel.cpu_user) outcome.usage.cpu_user = *kernel.cpu_user;
+  if (kernel.cpu_sys) outcome.usage.cpu_sys = *kernel.cpu_sys;
+  if (kernel.peak_memory_bytes) outcome.usage.peak_rss_bytes = *kernel.peak_memory_bytes;
+  // The child came back from the method: whatever it returned, it survived a call.
+  if (call.started) budget_.on_call_succeeded();
+  // A recorded cause stands (the deadline passed just as the reply came, say), except
+  // shutdown: a call that finished during the graceful stop did finish.
+  if (call.cause && call.cause->kind != FailureKind::shutdown) {
+    outcome.code.reset();
+    outcome.failure = call.cause;
+  }
+  queue_.finish(call, std::move(outcome), containment_);
+  pump();
+}
+
+void Supervisor::on_child_output(ChildProcess& child, OutputStream stream, std::string line) {
+  notifier_.output(stream, line);
+  if (!is_current(child)) return;
+  if (auto* call = queue_.oldest()) call->output.add(stream, std::move(line));
+}
+
+void Supervisor::on_child_broken(ChildProcess& child, std::string reason) {
+  if (!is_current(child)) return;
+  log().warn("pihost pid {}: {}; killing it", child.pid(), reason);
+  if (!kill_cause_) kill_cause_ = ExitCause::protocol_error;  // the child kills itself
+  queue_.record_cause(Failure{FailureKind::protocol_error, std::move(reason), std::nullopt, std::nullopt});
+}
+
+// A call that asked for retries goes back to the front of the queue when its child died
+// under it (a crash or an exit, not a deadline, a cancellation or a protocol error).
+bool Supervisor::retry(ActiveCall& call, const Failure& failure) {
+  const bool died = failure.kind == FailureKind::crashed || failure.kind == FailureKind::exited;
+  if (!died || call.call.retries_left == 0) return false;
+  log().info("call {} failed ({}); retrying it on a new child", call.call.id, to_string(failure.kind));
+  PendingCall pending = queue_.take_back(call);
+  --pending.retries_left;
+  queue_.requeue(std::move(pending));
+  return true;
+}
+
+void Supervisor::on_child_exit(ChildProcess& child, ExitStatus status) {
+  if (retired_exit(child, status) || !is_current(child)) return;
+  pid_ = 0;
+  const bool oom = child.box().oom_killed_since_begin();
+  notifier_.event(ExitedEvent{child.pid(), status.exit_code, status.signal,
+                              exit_cause(kill_cause_, stopping(), oom, status)});
+  // Seen by the pool before the calls complete: it must not give the next call to a child
+  // that is gone.
+  if (!stopping()) enter(Phase::no_child);
+  kill_cause_.reset();
+  // Whether the method was running when the child died: that is the call's failure; a death
+  // before any method ran (between calls, or loading a library) is the child's own.
+  DeathKind kind = DeathKind::before_method;
+  while (auto* call = queue_.oldest()) {
+    if (!call->started && !call->cause && !call->call.requeued) {
+      // The child died before the call began (a thread of an earlier call crashed it, or a
+      // library's initializers did): the method never ran, so it runs on the next child.
+      log().info("pihost pid {} died before call {} started; it goes to a new child", child.pid(), call->call.id);
+      PendingCall pending = queue_.take_back(*call);
+      pending.requeued = true;
+      queue_.requeue(std::move(pending));
+      continue;
+    }
+    if (call->started) kind = DeathKind::in_method;
+    if (!call->cause && oom) {
+      call->cause = memory_limit_failure(call->call.invocation, limits_.memory_bytes, containment_);
+    }
+    Failure failure = call->cause ? *call->cause : death_failure(child.pid(), status, call->call.invocation, call->started);
+    failure.exit_code = status.exit_code;
+    failure.signal = status.signal;
+    if (!retry(*call, failure)) {
+      CallResult outcome;
+      outcome.failure = std::move(failure);
+      queue_.finish(*call, std::move(outcome), containment_);
+    }
+  }
+  queue_.stop_watching();
+  answer_data_waiters();
+  previous_pid_ = child.pid();
+  child_.reset();
+  heartbeat_timer_.cancel();
+  stop_timer_.cancel();
+  if (stopping()) {
+    if (retired_.empty()) finish_stop();
+  } else {
+    after_death(status, kind);
+  }
+}
+
+bool Supervisor::retired_exit(ChildProcess& child, const ExitStatus& status) {
+  const auto it = std::find_if(retired_.begin(), retired_.end(), [&](const Retired& r) { return r.child.get() == &child; });
+  if (it == retired_.end()) return false;
+  notifier_.event(ExitedEvent{child.pid(), status.exit_code, status.signal, ExitCause::requested});
+  it->timer->cancel();
+  retired_.erase(it);
+  if (phase_ == Phase::stopping && !child_ && retired_.empty()) finish_stop();
+  return true;
+}
+
+// ---- supervision ---------------------------------------------------------------------------
+
+void Supervisor::after_death(const ExitStatus& status, DeathKind kind) {
+  const bool abnormal = status.signal || !status.exit_code || *status.exit_code != 0;
+  switch (options_.supervision.restart) {
+    case RestartPolicy::never:
+      enter_failed("the child died and Options::supervision.restart is never; call reset() to start a new one");
+      return;
+    case RestartPolicy::on_failure:
+      if (!abnormal) {
+        enter(Phase::no_child);
+        pump();  // a clean exit: the next call starts a child
+        return;
+      }
+      break;
+    case RestartPolicy::always: break;
+  }
+  const auto decision = budget_.on_death(kind);
+  if (decision.give_up) {
+    notifier_.event(RestartLimitEvent{decision.restarts_in_window});
+    enter_failed("the child was restarted " + std::to_string(decision.restarts_in_window) + " times within " +
+                 std::to_string(options_.supervision.restart_window.count()) +
+                 " ms without running a method (Options::supervision.max_restarts) and died again; "
+                 "call reset() to try again");
+    return;
+  }
+  restart_after(decision.delay, decision.attempt);
+}
+
+void Supervisor::restart_after(std::chrono::milliseconds delay, unsigned attempt) {
+  log().info("restarting pihost (attempt {}) in {} ms", attempt, delay.count());
+  last_attempt_ = RestartAttemptEvent{attempt, delay};
+  notifier_.event(last_attempt_);
+  enter(Phase::backoff);
+  restart_timer_.expires_after(delay);
+  restart_timer_.async_wait([this](error_code error) {
+    if (error || phase_ != Phase::backoff) return;
+    start_child(Phase::restarting);
+  });
+}
+
+void Supervisor::enter_failed(const std::string& reason) {
+  log().error("isolator failed: {}", reason);
+  failed_reason_ = reason;
+  enter(Phase::failed);
+  queue_.fail_waiting(FailureKind::restart_limit, reason);
+}
+
+void Supervisor::reset() {
+  if (phase_ != Phase::failed) return;
+  budget_.reset();
+  previous_pid_ = 0;
+  start_child(Phase::starting);
+}
+
+// Pings the current child every interval; one that has not answered for the timeout is
+// stopped or wedged (pihost answers during calls too): kill it, and let the supervisor
+// replace it.
+void Supervisor::heartbeat(std::uint64_t generation) {
+  if (!child_ || !child_->ready() || generation != child_generation_) return;
+  const auto& policy = options_.supervision;
+  const auto silent = std::chrono::steady_clock::now() - last_pong_;
+  if (silent > policy.heartbeat_timeout) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(silent);
+    log().warn("pihost pid {} answered no heartbeat for {} ms (stopped or wedged); killing it", child_->pid(),
+               ms.count());
+    queue_.record_cause(heartbeat_failure(child_->pid(), ms));
+    kill_child(ExitCause::heartbeat);
+    return;
+  }
+  child_->send(wire::encode_frame(wire::Ping{++ping_seq_}));
+  heartbeat_timer_.expires_after(policy.heartbeat_interval);
+  heartbeat_timer_.async_wait([this, generation](error_code error) {
+    if (!error) heartbeat(generation);
+  });
+}
+
+// ---- stopping ------------------------------------------------------------------------------
+
+void Supervisor::recycle() {
+  if (phase_ != Phase::ready || !idle()) return;
+  replaced_ = std::move(child_);
+  heartbeat_timer_.cancel();
+  start_child(Phase::replacing);
+}
+
+void Supervisor::stop_idle() {
+  if (phase_ != Phase::ready || !idle()) return;
+  pid_ = 0;
+  heartbeat_timer_.cancel();
+  retire(std::move(child_));
+  enter(Phase::no_child);
+}
+
+// As stop_child(), for a child that is no longer current.
+void Supervisor::retire(std::shared_ptr<ChildProcess> child) {
+  child->close_channel();
+  auto timer = std::make_unique<asio::steady_timer>(executor_);
+  const auto& policy = options_.shutdown;
+  timer->expires_after(policy.graceful_timeout);
+  timer->async_wait([weak = std::weak_ptr<ChildProcess>(child), policy, raw = timer.get()](error_code error) {
+    auto living = weak.lock();
+    if (error || !living) return;
+    living->stop(StopSignal::ask);
+    raw->expires_after(policy.terminate_timeout);
+    raw->async_wait([weak](error_code again) {
+      if (auto still = weak.lock(); !again && still) still->stop(StopSignal::force);
+    });
+  });
+  retired_.push_back(Retired{std::move(child), std::move(timer)});
+}
+
+// Closes the channel (pihost exits when it reads end-of-file), then asks, then forces, each
+// after Options::shutdown's timeouts.
+void Supervisor::stop_child() {
+  child_->close_channel();
+  const auto& policy = options_.shutdown;
+  stop_timer_.expires_after(policy.graceful_timeout);
+  stop_timer_.async_wait([this, policy](error_code error) {
+    if (error || !child_) return;
+    log().warn("pihost pid {} did not exit within {} ms of the channel closing; SIGTERM", child_->pid(),
+               policy.graceful_timeout.count());
+    kill_child(ExitCause::requested, StopSignal::ask);
+    stop_timer_.expires_after(policy.terminate_timeout);
+    stop_timer_.async_wait([this, policy](error_code again) {
+      if (again || !child_) return;
+      log().warn("pihost pid {} ignored SIGTERM for {} ms; SIGKILL", child_->pid(), policy.terminate_timeout.count());
+      kill_child(ExitCause::requested);
+    });
+  });
+}
+
+void Supervisor::stop(std::function<void()> done) {
+  if (phase_ == Phase::stopped) {
+    done();
+    return;
+  }
+  stop_done_.push_back(std::move(done));
+  if (phase_ == Phase::stopping) return;
+  enter(Phase::stopping);
+  queue_.fail_waiting(FailureKind::shutdown, "the isolator shut down before the call was sent");
+  queue_.record_cause_for_all(
+      Failure{FailureKind::shutdown, "the isolator shut down while the call was running", std::nullopt, std::nullopt});
+  answer_data_waiters();
+  restart_timer_.cancel();
+  if (start_done_) std::exchange(start_done_, nullptr)("the isolator shut down while its child was starting");
+  if (replaced_) retire(std::move(replaced_));
+  if (!child_) {
+    if (retired_.empty()) finish_stop();
+    return;
+  }
+  stop_child();
+}
+
+void Supervisor::finish_stop() {
+  stop_timer_.cancel();
+  restart_timer_.cancel();
+  heartbeat_timer_.cancel();
+  queue_.stop_watching();
+  // Posted: the last child's box is removed as its exit report returns, and the backend
+  // can only remove what holds the boxes after that.
+  asio::post(executor_, [this] {
+    launcher_.reset();  // removes the private directory and the backend's own cgroups
+    enter(Phase::stopped);
+    for (auto& done : std::exchange(stop_done_, {})) done();
+  });
+}
+
+}  // namespace isolator::detail

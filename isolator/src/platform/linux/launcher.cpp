@@ -1,0 +1,82 @@
+// The Linux Launcher: pihost found, the containment backend chosen and checked, the private
+// directory made, hardening planned, once per supervisor; then one Child per start.
+#include "../../child.hpp"
+#include "../../containment/backend.hpp"
+#include "../../hardening.hpp"
+#include "../../log.hpp"
+#include "../../options_check.hpp"
+#include "../../pihost_locator.hpp"
+#include "../../private_directory.hpp"
+#include "../child_process.hpp"
+
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+namespace isolator::detail {
+
+namespace {
+
+// True the first time this process asks about `text`.
+bool said_for_the_first_time(const std::string& text) {
+  static std::mutex mutex;
+  static std::set<std::string> said;
+  std::lock_guard lock(mutex);
+  return said.insert(text).second;
+}
+
+class LinuxLauncher final : public Launcher {
+ public:
+  explicit LinuxLauncher(const Options& options) {
+    spec_.pihost = locate_pihost(options.pihost_path);
+    sweep_stale_once(PrivateDirectory::base_directory(), options.cgroup_v2_base);
+    auto choice = select_backend(options.containment, options.limits, options.cgroup_v2_base);
+    backend_ = std::move(choice.backend);
+    containment_ = std::string(to_string(backend_->kind()));
+    spec_.backend = backend_.get();
+    spec_.limits = enforceable_limits(options, backend_->check());
+    // A fallback from a stronger backend is worth a line at the default level, once per
+    // process and reason (a pool, or a host with many isolators, would repeat it for each);
+    // the usual choice is not.
+    if (choice.fallback && said_for_the_first_time(choice.why)) {
+      log().info("containment: {} ({})", containment_, choice.why);
+    } else {
+      log().debug("containment: {} ({})", containment_, choice.why);
+    }
+    directory_.emplace();
+    spec_.directory = directory_->path();
+    spec_.environment = child_environment(options);
+    spec_.start_timeout = options.start_timeout;
+    spec_.max_frame_bytes = options.max_frame_bytes;
+    spec_.allow_core_dumps = options.allow_core_dumps;
+    require_hardening(options.hardening);
+    spec_.hardening = plan_hardening(options.hardening);
+    spec_.max_line_bytes = options.max_line_bytes;
+  }
+
+  std::shared_ptr<ChildProcess> start(const boost::asio::any_io_executor& executor,
+                                      ChildListener& listener) override {
+    return Child::start(executor, spec_, listener);
+  }
+
+  const std::string& containment() const override { return containment_; }
+  const Limits& limits() const override { return spec_.limits; }
+  std::string pihost() const override { return spec_.pihost.string(); }
+
+ private:
+  std::unique_ptr<Backend> backend_;
+  std::string containment_;
+  std::optional<PrivateDirectory> directory_;
+  ChildSpec spec_;
+};
+
+}  // namespace
+
+std::unique_ptr<Launcher> make_launcher(const Options& options) { return std::make_unique<LinuxLauncher>(options); }
+
+std::size_t usable_cpus(const std::vector<int>& affinity) {
+  return std::max<std::size_t>(1, affinity.empty() ? std::thread::hardware_concurrency() : affinity.size());
+}
+
+}  // namespace isolator::detail

@@ -1,0 +1,64 @@
+// What the host library and pihost must agree on besides the messages (protocol.hpp): the
+// command line the host starts pihost with, and the exit codes by which pihost says why it
+// ended. A change here is a change to both processes; both include this header, so neither
+// can drift from the other unnoticed.
+//
+// Header-only, no OS or process code.
+#pragma once
+
+#include <string_view>
+
+namespace isolator::wire {
+
+// ---- pihost's command line --------------------------------------------------------------
+//
+//   pihost --channel PATH --host-pid PID [--max-frame-bytes N] [--core-dumps]
+//
+// Each flag but --core-dumps takes one value, the next argument. The host builds this line
+// (Child::spawn); pihost refuses any other with exit_usage.
+
+/// The path of the host's listening Unix socket, which pihost connects to. Required.
+inline constexpr std::string_view flag_channel = "--channel";
+/// The host's pid, in decimal: pihost watches it and leaves when it is gone. Required.
+inline constexpr std::string_view flag_host_pid = "--host-pid";
+/// The largest frame pihost accepts, in bytes (positive, decimal). Optional; default
+/// default_max_frame_bytes. The host passes its own Options::max_frame_bytes.
+inline constexpr std::string_view flag_max_frame_bytes = "--max-frame-bytes";
+/// No value: pihost stays dumpable (Options::allow_core_dumps). Without it pihost makes
+/// itself undumpable, so no core file and no ptrace by the user's other processes.
+inline constexpr std::string_view flag_core_dumps = "--core-dumps";
+
+// ---- pihost's exit codes ----------------------------------------------------------------
+//
+// Any other exit status of pihost is not its own: a plugin called exit() (or _exit()).
+// The BSD sysexits values, so that they stand out from the small codes plugins tend to use.
+
+/// The host closed the channel: the conversation ended as it should.
+inline constexpr int exit_channel_closed = 0;
+/// The command line was not the one above (EX_USAGE): a host and a pihost that do not match.
+inline constexpr int exit_usage = 64;
+/// The host is gone (at start, or seen later by the watchdog) or the channel to it could not
+/// be opened or was lost (EX_UNAVAILABLE).
+inline constexpr int exit_host_gone = 69;
+/// A call could not be completed: its reply could not be sent, or pihost's own machinery
+/// failed; pihost says which on stderr (EX_SOFTWARE).
+inline constexpr int exit_internal_error = 70;
+/// The host's messages broke the protocol (EX_PROTOCOL).
+inline constexpr int exit_protocol = 76;
+
+/// Why pihost exits with `code`, as a phrase that follows "pihost exits with <code> ":
+/// "when it loses the channel to the host". Empty for exit_channel_closed and for any code
+/// that is not pihost's: pihost exits 0 only once the host closed the channel, never during
+/// a call, so a 0 there, like any other code, came from the plugin (exit() or _exit()).
+/// Never throws.
+constexpr std::string_view exit_code_meaning(int code) {
+  switch (code) {
+    case exit_usage: return "when its command line is wrong (a host and a pihost that do not match)";
+    case exit_host_gone: return "when it loses the channel to the host";
+    case exit_internal_error: return "when it cannot complete a call (see its stderr for why)";
+    case exit_protocol: return "when the host's messages break the protocol";
+    default: return {};
+  }
+}
+
+}  // namespace isolator::wire
