@@ -1,7 +1,7 @@
 // How Containment::automatic picks a backend from the checks of every backend, and the names
 // the host and pihost share (limit kinds, pihost's exit codes). No backend is checked on this
 // machine and no process is started: the checks are made up.
-#include "containment/backend.hpp"
+#include "platform/linux/containment/backend.hpp"
 
 #include <isolator/errors.hpp>
 #include <isolator/limits.hpp>

@@ -1,5 +1,5 @@
 // cgroupfs::CounterFile: one descriptor, read again from the start on every refresh.
-#include "containment/counter_file.hpp"
+#include "platform/linux/containment/counter_file.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // cgroupfs::Hierarchies: this process's cgroup directories from mountinfo and /proc/self/cgroup.
-#include "containment/cgroupfs.hpp"
+#include "platform/linux/containment/cgroupfs.hpp"
 
 #include <gtest/gtest.h>
 

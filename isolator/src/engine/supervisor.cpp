@@ -388,7 +388,9 @@ void Supervisor::after_death(const ExitStatus& status, DeathKind kind) {
   const auto decision = budget_.on_death(kind);
   if (decision.give_up) {
     notifier_.event(RestartLimitEvent{decision.restarts_in_window});
-    enter_failed("the child was restarted " + std::to_string(decision.restarts_in_window) + " times within " +
+    const auto restarts = decision.restarts_in_window;
+    enter_failed("the child was restarted " + std::to_string(restarts) + (restarts == 1 ? " time" : " times") +
+                 " within " +
                  std::to_string(options_.supervision.restart_window.count()) +
                  " ms without running a method (Options::supervision.max_restarts) and died again; "
                  "call reset() to try again");

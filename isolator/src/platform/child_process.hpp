@@ -153,6 +153,9 @@ std::unique_ptr<Launcher> make_launcher(const Options& options);
 /// The CPU time and memory of process `pid` now; all zero when it cannot be read.
 ResourceUsage read_process_usage(int pid);
 
+/// How many CPU numbers an affinity may name (0 to this minus one).
+int affinity_cpu_count();
+
 /// How many CPUs a child limited to `affinity` (empty: all) may run on; at least 1.
 std::size_t usable_cpus(const std::vector<int>& affinity);
 

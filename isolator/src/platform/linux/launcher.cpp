@@ -1,13 +1,15 @@
 // The Linux Launcher: pihost found, the containment backend chosen and checked, the private
 // directory made, hardening planned, once per supervisor; then one Child per start.
-#include "../../child.hpp"
-#include "../../containment/backend.hpp"
-#include "../../hardening.hpp"
-#include "../../log.hpp"
-#include "../../options_check.hpp"
-#include "../../pihost_locator.hpp"
-#include "../../private_directory.hpp"
-#include "../child_process.hpp"
+#include "child.hpp"
+#include "containment/backend.hpp"
+#include "hardening.hpp"
+#include "log.hpp"
+#include "options_check.hpp"
+#include "pihost_locator.hpp"
+#include "private_directory.hpp"
+#include "platform/child_process.hpp"
+
+#include <sched.h>
 
 #include <mutex>
 #include <optional>
@@ -74,6 +76,8 @@ class LinuxLauncher final : public Launcher {
 }  // namespace
 
 std::unique_ptr<Launcher> make_launcher(const Options& options) { return std::make_unique<LinuxLauncher>(options); }
+
+int affinity_cpu_count() { return CPU_SETSIZE; }
 
 std::size_t usable_cpus(const std::vector<int>& affinity) {
   return std::max<std::size_t>(1, affinity.empty() ? std::thread::hardware_concurrency() : affinity.size());

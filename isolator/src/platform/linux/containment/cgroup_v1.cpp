@@ -5,7 +5,7 @@
 #include "counter_file.hpp"
 #include "limit_files.hpp"
 
-#include "../log.hpp"
+#include "log.hpp"
 
 #include <isolator/errors.hpp>
 

@@ -4,7 +4,7 @@
 #include "backend.hpp"
 #include "cgroupfs.hpp"
 
-#include "../log.hpp"
+#include "log.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -4,7 +4,7 @@
 
 #include "../spawn.hpp"
 #include "cgroupfs.hpp"
-#include "../platform/child_process.hpp"
+#include "platform/child_process.hpp"
 
 #include <isolator/limits.hpp>
 #include <isolator/probe.hpp>
