@@ -116,7 +116,8 @@ void EchoChild::round_trip() {
 void run_tiny_child(const std::string& tiny_child, const std::string& plugin) {
   char* argv[] = {const_cast<char*>(tiny_child.c_str()), const_cast<char*>(plugin.c_str()), nullptr};
   pid_t pid = 0;
-  if (const int error = ::posix_spawn(&pid, tiny_child.c_str(), nullptr, nullptr, argv, environ); error != 0) {
+  if (const int error = ::posix_spawn(&pid, tiny_child.c_str(), nullptr, nullptr, argv, environ);
+      error != 0) {
     errno = error;
     fail("posix_spawn " + tiny_child);
   }

@@ -237,7 +237,8 @@ void register_all() {
   repeated(benchmark::RegisterBenchmark("throughput/pool2_pipelined/scheduler", pool_pipelined))
       ->Setup(make_pool)
       ->Teardown(drop_pool);
-  repeated(benchmark::RegisterBenchmark("cold/tiny_c_child/scheduler", tiny_child))->Unit(benchmark::kMicrosecond);
+  repeated(benchmark::RegisterBenchmark("cold/tiny_c_child/scheduler", tiny_child))
+      ->Unit(benchmark::kMicrosecond);
   repeated(benchmark::RegisterBenchmark("cold/invoke_rlimit/scheduler", cold_call,
                                         with_containment(isolator::Containment::rlimit)))
       ->Unit(benchmark::kMicrosecond);
@@ -253,7 +254,8 @@ void register_all() {
   repeated(benchmark::RegisterBenchmark("restart/crash_to_next_result/scheduler", restart_after_crash))
       ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("memory/pihost_idle", pihost_idle_memory)->Iterations(1);
-  repeated(benchmark::RegisterBenchmark("bulk/raw_socket_1MiB/scheduler", raw_bulk))->Unit(benchmark::kMicrosecond);
+  repeated(benchmark::RegisterBenchmark("bulk/raw_socket_1MiB/scheduler", raw_bulk))
+      ->Unit(benchmark::kMicrosecond);
   repeated(benchmark::RegisterBenchmark("bulk/invoke_1MiB_argument/scheduler", bulk_arguments))
       ->Unit(benchmark::kMicrosecond);
 }

@@ -1,5 +1,5 @@
 // The README's plugin example, built and called by ctest so that it cannot rot.
-#include <isolator/plugin.hpp>   // only for the export macro and the data functions
+#include <isolator/plugin.hpp>  // only for the export macro and the data functions
 
 #include <cstdio>
 

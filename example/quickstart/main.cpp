@@ -19,7 +19,6 @@ int main(int argc, char** argv) {
     std::cout << "method returned " << *r.code << " in " << r.usage.wall.count() << " us\n";
     return 0;
   }
-  std::cout << "call failed (" << isolator::to_string(r.failure->kind)
-            << "): " << r.failure->message << '\n';
+  std::cout << "call failed (" << isolator::to_string(r.failure->kind) << "): " << r.failure->message << '\n';
   return 1;
 }

@@ -65,8 +65,7 @@ void add_options(CLI::App& app, Settings& s) {
   app.add_option("-n,--repeat", s.repeat, "invoke N times on the same isolator (default 1)")
       ->check(CLI::PositiveNumber);
   app.add_option_function<std::string>(
-         "--timeout",
-         [&s](const std::string& text) { s.timeout = samplehost::parse_duration(text); },
+         "--timeout", [&s](const std::string& text) { s.timeout = samplehost::parse_duration(text); },
          "per-call wall-clock limit: 250ms, 5s, 1m")
       ->type_name("DUR");
   app.add_flag("--json", s.json, "one JSON object per line on stdout for every event and result");
@@ -90,7 +89,8 @@ void add_options(CLI::App& app, Settings& s) {
          "CPUs the child may run on: 0,2-3")
       ->type_name("CPULIST");
   app.add_option_function<std::string>(
-         "--cpu-time", [&s](const std::string& t) { s.limits.cpu_time_per_call = samplehost::parse_duration(t); },
+         "--cpu-time",
+         [&s](const std::string& t) { s.limits.cpu_time_per_call = samplehost::parse_duration(t); },
          "CPU time one call may use: 200ms, 2s")
       ->type_name("DUR");
   app.add_option_function<std::string>(
@@ -128,7 +128,8 @@ void add_options(CLI::App& app, Settings& s) {
          "--restart-window", [&s](const std::string& t) { s.restart_window = samplehost::parse_duration(t); },
          "the window restarts are counted in (default 30s)")
       ->type_name("DUR");
-  app.add_option("--retry", s.retries, "run a call again on a new child when its child died under it, N times")
+  app.add_option("--retry", s.retries,
+                 "run a call again on a new child when its child died under it, N times")
       ->type_name("N");
   auto* pool = app.add_option("--pool", s.pool,
                               "run the calls on a pool of N warm children (all at once; output "
@@ -202,9 +203,8 @@ int run(const Settings& settings) {
     reporter.output(stream, line);
   };
 
-  const std::string library = settings.library.empty()
-                                  ? bundled_samplelib()
-                                  : std::filesystem::absolute(settings.library).string();
+  const std::string library = settings.library.empty() ? bundled_samplelib()
+                                                       : std::filesystem::absolute(settings.library).string();
   if (settings.pool > 0) return run_pool(settings, options, library, reporter);
 
   std::unique_ptr<isolator::ProcessIsolator> isolator;

@@ -12,13 +12,9 @@ namespace {
 using json = nlohmann::ordered_json;
 
 // Plugin output need not be UTF-8; replace what is not, rather than fail to print it.
-std::string dump(const json& object) {
-  return object.dump(-1, ' ', false, json::error_handler_t::replace);
-}
+std::string dump(const json& object) { return object.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-json optional_number(const std::optional<int>& value) {
-  return value ? json(*value) : json(nullptr);
-}
+json optional_number(const std::optional<int>& value) { return value ? json(*value) : json(nullptr); }
 
 json usage_json(const isolator::Usage& usage) {
   return {{"wall_us", usage.wall.count()},
@@ -28,9 +24,8 @@ json usage_json(const isolator::Usage& usage) {
 }
 
 std::string human_usage(const isolator::Usage& usage) {
-  return "wall " + std::to_string(usage.wall.count()) + " us, cpu " +
-         std::to_string(usage.cpu_user.count()) + " us user + " +
-         std::to_string(usage.cpu_sys.count()) + " us sys, peak rss " +
+  return "wall " + std::to_string(usage.wall.count()) + " us, cpu " + std::to_string(usage.cpu_user.count()) +
+         " us user + " + std::to_string(usage.cpu_sys.count()) + " us sys, peak rss " +
          std::to_string(usage.peak_rss_bytes / 1024) + " KiB";
 }
 
@@ -43,8 +38,7 @@ void Reporter::print(const std::string& line) {
 
 void Reporter::event(const isolator::Event& event) {
   if (const auto* started = std::get_if<isolator::StartedEvent>(&event)) {
-    print(json_ ? dump({{"event", "started"}, {"pid", started->pid},
-                        {"containment", started->containment}})
+    print(json_ ? dump({{"event", "started"}, {"pid", started->pid}, {"containment", started->containment}})
                 : "started pihost pid " + std::to_string(started->pid) +
                       " (containment: " + started->containment + ")");
   } else if (const auto* failed = std::get_if<isolator::StartFailedEvent>(&event)) {
@@ -56,8 +50,10 @@ void Reporter::event(const isolator::Event& event) {
             std::to_string(attempt->delay.count()) + " ms");
     }
   } else if (const auto* restarted = std::get_if<isolator::RestartedEvent>(&event)) {
-    print(json_ ? dump({{"event", "restart"}, {"old_pid", restarted->old_pid},
-                        {"new_pid", restarted->new_pid}, {"attempt", restarted->attempt},
+    print(json_ ? dump({{"event", "restart"},
+                        {"old_pid", restarted->old_pid},
+                        {"new_pid", restarted->new_pid},
+                        {"attempt", restarted->attempt},
                         {"delay_ms", restarted->delay.count()}})
                 : "restarted: pid " + std::to_string(restarted->new_pid) + " replaces pid " +
                       std::to_string(restarted->old_pid));
@@ -68,21 +64,26 @@ void Reporter::event(const isolator::Event& event) {
   } else if (const auto* exited = std::get_if<isolator::ExitedEvent>(&event)) {
     const json signal = exited->signal ? json(isolator::signal_name(*exited->signal)) : json(nullptr);
     const std::string cause(isolator::to_string(exited->cause));
-    print(json_ ? dump({{"event", "exited"}, {"pid", exited->pid},
-                        {"exit_code", optional_number(exited->exit_code)}, {"signal", signal},
-                        {"cause", cause}})
-                : "pihost pid " + std::to_string(exited->pid) +
-                      (exited->signal ? " was killed by " + isolator::signal_name(*exited->signal)
-                                      : " exited with code " + std::to_string(exited->exit_code.value_or(-1))) +
-                      " (" + cause + ")");
+    print(json_
+              ? dump({{"event", "exited"},
+                      {"pid", exited->pid},
+                      {"exit_code", optional_number(exited->exit_code)},
+                      {"signal", signal},
+                      {"cause", cause}})
+              : "pihost pid " + std::to_string(exited->pid) +
+                    (exited->signal ? " was killed by " + isolator::signal_name(*exited->signal)
+                                    : " exited with code " + std::to_string(exited->exit_code.value_or(-1))) +
+                    " (" + cause + ")");
   }
 }
 
 void Reporter::output(isolator::OutputStream stream, std::string_view line) {
   const std::string stream_name(isolator::to_string(stream));
   const int call = current_call_.load();
-  print(json_ ? dump({{"event", "output"}, {"call", call > 0 ? json(call) : json(nullptr)},
-                      {"stream", stream_name}, {"line", std::string(line)}})
+  print(json_ ? dump({{"event", "output"},
+                      {"call", call > 0 ? json(call) : json(nullptr)},
+                      {"stream", stream_name},
+                      {"line", std::string(line)}})
               : "[" + stream_name + "] " + std::string(line));
 }
 

@@ -14,8 +14,8 @@ void check_sendable(const Invocation& invocation, std::size_t max_frame_bytes) {
                 std::to_string(invocation.args.size()));
   }
   // The largest id: the check holds whatever id the call gets.
-  const std::size_t body = wire::invoke_frame_bytes(std::numeric_limits<std::uint64_t>::max(), invocation.library,
-                                                    invocation.symbol, invocation.args) -
+  const std::size_t body = wire::invoke_frame_bytes(std::numeric_limits<std::uint64_t>::max(),
+                                                    invocation.library, invocation.symbol, invocation.args) -
                            wire::frame_header_bytes;
   if (body > max_frame_bytes) {
     throw Error("the call's library path, symbol and arguments make a message of " + std::to_string(body) +

@@ -19,11 +19,11 @@ void CallOutput::move_into(CallResult& result) {
   result.output = std::move(lines_);
   result.output_truncated = dropped_lines_ > 0;
   if (result.output_truncated) {
-    result.output.push_back(OutputLine{
-        OutputStream::err, "[isolator: output truncated: " + std::to_string(dropped_lines_) +
-                               " more lines (" + std::to_string(dropped_bytes_) +
-                               " bytes) not kept; the limit is " + std::to_string(max_bytes_) +
-                               " bytes per call]"});
+    result.output.push_back(
+        OutputLine{OutputStream::err, "[isolator: output truncated: " + std::to_string(dropped_lines_) +
+                                          " more lines (" + std::to_string(dropped_bytes_) +
+                                          " bytes) not kept; the limit is " + std::to_string(max_bytes_) +
+                                          " bytes per call]"});
   }
 }
 

@@ -32,12 +32,14 @@ enum class Cancellation { none, installed };
 /// executor, where the caller emits its signal (Asio's slots are not thread-safe).
 inline void deliver(boost::asio::any_completion_executor work, ProcessIsolator::Handler handler,
                     CallResult result, Cancellation cancellation = Cancellation::none) {
-  boost::asio::dispatch(work, [handler = std::move(handler), result = std::move(result), cancellation]() mutable {
-    if (cancellation == Cancellation::installed) {
-      if (auto slot = boost::asio::get_associated_cancellation_slot(handler); slot.is_connected()) slot.clear();
-    }
-    guarded("a completion handler", [&] { std::move(handler)(std::move(result)); });
-  });
+  boost::asio::dispatch(
+      work, [handler = std::move(handler), result = std::move(result), cancellation]() mutable {
+        if (cancellation == Cancellation::installed) {
+          if (auto slot = boost::asio::get_associated_cancellation_slot(handler); slot.is_connected())
+            slot.clear();
+        }
+        guarded("a completion handler", [&] { std::move(handler)(std::move(result)); });
+      });
 }
 
 }  // namespace isolator::detail

@@ -50,8 +50,8 @@ const PoolOptions& validated(const PoolOptions& options) {
     throw OptionsError("PoolOptions::max_calls_per_child must be positive");
   }
   if (options.threads && (*options.threads == 0 || *options.threads > options.size)) {
-    throw OptionsError("PoolOptions::threads is " + std::to_string(*options.threads) + "; it must be from 1 to " +
-                       "PoolOptions::size (" + std::to_string(options.size) +
+    throw OptionsError("PoolOptions::threads is " + std::to_string(*options.threads) +
+                       "; it must be from 1 to " + "PoolOptions::size (" + std::to_string(options.size) +
                        "): more threads than children would idle");
   }
   detail::validated(options.isolator);
@@ -118,8 +118,9 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     auto work = asio::prefer(asio::get_associated_executor(handler, asio::system_executor()),
                              asio::execution::outstanding_work.tracked);
     auto slot = asio::get_associated_cancellation_slot(handler);
-    PoolCall call{next_id_++, std::make_shared<const Invocation>(std::move(invocation)), std::move(handler),
-                  std::move(work), Clock::now(), detail::Cancellation::none};
+    PoolCall call{next_id_++,         std::make_shared<const Invocation>(std::move(invocation)),
+                  std::move(handler), std::move(work),
+                  Clock::now(),       detail::Cancellation::none};
     Actions actions;
     {
       std::lock_guard lock(mutex_);
@@ -128,7 +129,8 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
         throw Error("the pool's queue is full: " + std::to_string(queue_.size()) +
                     " calls wait for a child (PoolOptions::max_queue); try again later");
       }
-      if (detail::CancelRelay::install(slot, relay_, call.id)) call.cancellation = detail::Cancellation::installed;
+      if (detail::CancelRelay::install(slot, relay_, call.id))
+        call.cancellation = detail::Cancellation::installed;
       queue_.push_back(std::move(call));
       pump(actions);
     }
@@ -141,13 +143,14 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     std::lock_guard lock(mutex_);
     PoolMetrics m = counters_;
     m.queue_length = queue_.size();
-    m.failed_children = static_cast<std::size_t>(
-        std::count_if(views_.begin(), views_.end(), [](const detail::PoolChild& c) { return c.state == State::failed; }));
+    m.failed_children = static_cast<std::size_t>(std::count_if(
+        views_.begin(), views_.end(), [](const detail::PoolChild& c) { return c.state == State::failed; }));
     if (!latencies_.empty()) {
       std::vector<std::int64_t> sorted(latencies_.begin(), latencies_.end());
       std::sort(sorted.begin(), sorted.end());
       const auto at = [&](double q) {
-        return std::chrono::microseconds(sorted[static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1))]);
+        return std::chrono::microseconds(
+            sorted[static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1))]);
       };
       m.latency_p50 = at(0.50);
       m.latency_p90 = at(0.90);
@@ -216,10 +219,10 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
         : strand(on), supervisor(on, options, std::move(launcher), observer), idle_timer(on) {}
     asio::strand<asio::io_context::executor_type> strand;
     detail::Supervisor supervisor;
-    asio::steady_timer idle_timer;       // on the strand only
-    std::optional<PoolCall> in_flight;   // the pool's call its child runs (guarded by mutex_)
-    std::uint64_t child_call_id = 0;     // its id in the supervisor (guarded by mutex_)
-    std::uint64_t period = 0;            // bumped whenever it takes a call: older idle timers do nothing
+    asio::steady_timer idle_timer;      // on the strand only
+    std::optional<PoolCall> in_flight;  // the pool's call its child runs (guarded by mutex_)
+    std::uint64_t child_call_id = 0;    // its id in the supervisor (guarded by mutex_)
+    std::uint64_t period = 0;           // bumped whenever it takes a call: older idle timers do nothing
   };
   // What to do once the lock is released, in order.
   struct Action {
@@ -276,7 +279,8 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
       ++counters_.failures;
       ++counters_.failures_by_kind[std::string(to_string(result.failure->kind))];
     }
-    latencies_.push_back(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - call.queued).count());
+    latencies_.push_back(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - call.queued).count());
     if (latencies_.size() > latency_window) latencies_.pop_front();
     actions.completions.emplace_back(std::move(call), std::move(result));
   }
@@ -310,17 +314,18 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     switch (action.kind) {
       case Action::send: {
         const auto& invocation = *action.invocation;
-        auto frame = std::make_shared<const std::string>(
-            wire::encode_frame(wire::Invoke{action.id, invocation.library, invocation.symbol, invocation.args}));
-        detail::PendingCall call{action.id,
-                                 Invocation{invocation.library, invocation.symbol, {}, invocation.options},
-                                 std::move(frame),
-                                 Handler([this, &slot](CallResult result) { on_done(slot, std::move(result)); }),
-                                 asio::prefer(asio::any_completion_executor(slot.strand),
-                                              asio::execution::outstanding_work.tracked),
-                                 detail::Cancellation::none,
-                                 false,
-                                 invocation.options.retries};
+        auto frame = std::make_shared<const std::string>(wire::encode_frame(
+            wire::Invoke{action.id, invocation.library, invocation.symbol, invocation.args}));
+        detail::PendingCall call{
+            action.id,
+            Invocation{invocation.library, invocation.symbol, {}, invocation.options},
+            std::move(frame),
+            Handler([this, &slot](CallResult result) { on_done(slot, std::move(result)); }),
+            asio::prefer(asio::any_completion_executor(slot.strand),
+                         asio::execution::outstanding_work.tracked),
+            detail::Cancellation::none,
+            false,
+            invocation.options.retries};
         supervisor.submit(std::move(call));
         return;
       }
@@ -382,7 +387,8 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
           }
         }
         pump(actions);
-        if (!view.busy && options_.idle_timeout) actions.push_back(Action{Action::arm_idle_timer, index, {}, 0, slot.period});
+        if (!view.busy && options_.idle_timeout)
+          actions.push_back(Action{Action::arm_idle_timer, index, {}, 0, slot.period});
       }
     }
     run(std::move(actions), true);
@@ -444,7 +450,8 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
         if (it->id != id) continue;
         PoolCall call = std::move(*it);
         queue_.erase(it);
-        finish(actions, std::move(call), failed(FailureKind::cancelled, "the caller cancelled the call before it was sent"));
+        finish(actions, std::move(call),
+               failed(FailureKind::cancelled, "the caller cancelled the call before it was sent"));
         break;
       }
       for (std::size_t i = 0; i < slots_.size() && actions.completions.empty(); ++i) {
@@ -466,7 +473,8 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
       std::lock_guard lock(mutex_);
       shut_down_ = true;
       while (!queue_.empty()) {
-        finish(abandoned, take_next(), failed(FailureKind::shutdown, "the pool shut down before the call was sent"));
+        finish(abandoned, take_next(),
+               failed(FailureKind::shutdown, "the pool shut down before the call was sent"));
       }
     }
     run(std::move(abandoned), true);

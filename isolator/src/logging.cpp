@@ -21,8 +21,8 @@ std::shared_ptr<spdlog::logger>& current() {
 std::shared_ptr<spdlog::logger> make_default() {
   // Not registered with spdlog's global registry, so it cannot clash with an application's
   // own logger of the same name.
-  auto logger = std::make_shared<spdlog::logger>(
-      "isolator", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("isolator",
+                                                 std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
   logger->set_level(spdlog::level::info);
   return logger;
 }

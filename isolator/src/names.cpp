@@ -41,9 +41,7 @@ std::string_view to_string(ExitCause cause) {
   return "unknown";
 }
 
-std::string_view to_string(OutputStream stream) {
-  return stream == OutputStream::out ? "stdout" : "stderr";
-}
+std::string_view to_string(OutputStream stream) { return stream == OutputStream::out ? "stdout" : "stderr"; }
 
 std::string signal_name(int signal) {
   // sigabbrev_np gives "SEGV" for 11, and null for numbers without a name (real-time ones).

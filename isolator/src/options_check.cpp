@@ -63,12 +63,13 @@ const Options& validated(const Options& options) {
   if (limits.cpu_percent && !(*limits.cpu_percent > 0)) {
     throw OptionsError("Options::limits.cpu_percent must be positive");
   }
-  if (limits.max_pids && *limits.max_pids == 0) throw OptionsError("Options::limits.max_pids must be positive");
+  if (limits.max_pids && *limits.max_pids == 0)
+    throw OptionsError("Options::limits.max_pids must be positive");
   if (limits.cpu_time_per_call) positive(*limits.cpu_time_per_call, "Options::limits.cpu_time_per_call");
   for (int cpu : limits.cpu_affinity) {
     if (cpu < 0 || cpu >= affinity_cpu_count()) {
-      throw OptionsError("Options::limits.cpu_affinity names CPU " + std::to_string(cpu) +
-                         ", outside 0.." + std::to_string(affinity_cpu_count() - 1));
+      throw OptionsError("Options::limits.cpu_affinity names CPU " + std::to_string(cpu) + ", outside 0.." +
+                         std::to_string(affinity_cpu_count() - 1));
     }
   }
   for (const auto& name : options.inherit_environment) {

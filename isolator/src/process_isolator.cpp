@@ -58,15 +58,21 @@ class ProcessIsolator::Impl {
     const std::uint64_t id = supervisor_.next_id();
     // The arguments move into the frame: it is all a retry or a requeue needs (the same id
     // gives the same bytes), and a large argument is not kept twice.
-    auto frame = std::make_shared<const std::string>(
-        wire::encode_frame(wire::Invoke{id, invocation.library, invocation.symbol, std::move(invocation.args)}));
+    auto frame = std::make_shared<const std::string>(wire::encode_frame(
+        wire::Invoke{id, invocation.library, invocation.symbol, std::move(invocation.args)}));
     invocation.args.clear();
     auto work = asio::prefer(asio::get_associated_executor(handler, threads_.executor()),
                              asio::execution::outstanding_work.tracked);
     auto slot = asio::get_associated_cancellation_slot(handler);
     const unsigned retries = invocation.options.retries;
-    detail::PendingCall call{id,    std::move(invocation),         std::move(frame), std::move(handler),
-                             std::move(work), detail::Cancellation::none, false,           retries};
+    detail::PendingCall call{id,
+                             std::move(invocation),
+                             std::move(frame),
+                             std::move(handler),
+                             std::move(work),
+                             detail::Cancellation::none,
+                             false,
+                             retries};
     std::lock_guard lock(accept_mutex_);
     if (!accepting_) throw ShutDownError("the isolator is shut down; create a new one to make calls");
     // Per-operation cancellation (asio::bind_cancellation_slot, a coroutine's cancellation...):
@@ -74,15 +80,16 @@ class ProcessIsolator::Impl {
     // Installed here, on the initiating thread, once the call is sure to be accepted; removed
     // on the handler's executor as the call completes (Asio's slots are not thread-safe).
     if (detail::CancelRelay::install(slot, relay_, id)) call.cancellation = detail::Cancellation::installed;
-    asio::post(threads_.context(), [this, call = std::move(call)]() mutable { supervisor_.submit(std::move(call)); });
+    asio::post(threads_.context(),
+               [this, call = std::move(call)]() mutable { supervisor_.submit(std::move(call)); });
   }
 
   void set_data(const std::string& key, std::string value) {
     std::string frame = wire::encode_frame(wire::SetData{key, value});
     if (frame.size() - wire::frame_header_bytes > options_.max_frame_bytes) {
       throw Error("set_data(\"" + key.substr(0, 64) + "\"): a value of " + std::to_string(value.size()) +
-                  " bytes does not fit in Options::max_frame_bytes (" + std::to_string(options_.max_frame_bytes) +
-                  ")");
+                  " bytes does not fit in Options::max_frame_bytes (" +
+                  std::to_string(options_.max_frame_bytes) + ")");
     }
     std::lock_guard lock(accept_mutex_);
     if (!accepting_) throw ShutDownError("the isolator is shut down; set_data is not possible");
@@ -107,8 +114,9 @@ class ProcessIsolator::Impl {
       std::lock_guard lock(accept_mutex_);
       if (!accepting_) throw ShutDownError("the isolator is shut down; get_data is not possible");
       asio::post(threads_.context(), [this, id, key, frame = std::move(frame), answer]() mutable {
-        supervisor_.get_data(id, key, std::move(frame),
-                             [answer](std::optional<std::string> value) { answer->set_value(std::move(value)); });
+        supervisor_.get_data(id, key, std::move(frame), [answer](std::optional<std::string> value) {
+          answer->set_value(std::move(value));
+        });
       });
     }
     return future.get();
@@ -156,7 +164,8 @@ class ProcessIsolator::Impl {
       impl->accepting_ = false;
       impl->threads_.release(std::shared_ptr<Impl>(std::move(self)));
       // Posted, not run here: the caller is inside one of this isolator's handlers.
-      asio::post(impl->threads_.context(), [impl] { impl->supervisor_.stop([impl] { impl->threads_.stop(); }); });
+      asio::post(impl->threads_.context(),
+                 [impl] { impl->supervisor_.stop([impl] { impl->threads_.stop(); }); });
     });
   }
 
@@ -207,7 +216,8 @@ CallResult ProcessIsolator::invoke(Invocation invocation) {
   }
   std::promise<CallResult> promise;
   auto future = promise.get_future();
-  start_invoke(std::move(invocation), Handler([&promise](CallResult result) { promise.set_value(std::move(result)); }));
+  start_invoke(std::move(invocation),
+               Handler([&promise](CallResult result) { promise.set_value(std::move(result)); }));
   return future.get();
 }
 
@@ -215,7 +225,9 @@ void ProcessIsolator::start_invoke(Invocation invocation, Handler handler) {
   impl_->submit(std::move(invocation), std::move(handler));
 }
 
-void ProcessIsolator::set_data(const std::string& key, std::string value) { impl_->set_data(key, std::move(value)); }
+void ProcessIsolator::set_data(const std::string& key, std::string value) {
+  impl_->set_data(key, std::move(value));
+}
 
 std::optional<std::string> ProcessIsolator::get_data(const std::string& key) { return impl_->get_data(key); }
 

@@ -11,11 +11,11 @@
 
 namespace pihost {
 
+using isolator::wire::exit_internal_error;
 using isolator::wire::Failed;
 using isolator::wire::FailureReason;
 using isolator::wire::Invoke;
 using isolator::wire::Result;
-using isolator::wire::exit_internal_error;
 
 namespace {
 
@@ -102,12 +102,14 @@ void CallRunner::execute(Invoke& invoke) {
 
   if (out_of_memory) {
     channel_.send(Failed{invoke.id, FailureReason::memory_limit,
-                         "'" + invoke.symbol + "' ran out of memory (std::bad_alloc) under its "
-                         "address-space limit (RLIMIT_AS) of " + std::to_string(address_space_limit()) +
-                         " bytes", usage});
+                         "'" + invoke.symbol +
+                             "' ran out of memory (std::bad_alloc) under its "
+                             "address-space limit (RLIMIT_AS) of " +
+                             std::to_string(address_space_limit()) + " bytes",
+                         usage});
   } else if (threw) {
-    channel_.send(Failed{invoke.id, FailureReason::threw,
-                         bounded("'" + invoke.symbol + "' threw: " + thrown), usage});
+    channel_.send(
+        Failed{invoke.id, FailureReason::threw, bounded("'" + invoke.symbol + "' threw: " + thrown), usage});
   } else {
     channel_.send(Result{invoke.id, code, usage});
   }

@@ -23,8 +23,7 @@ constexpr int channel_fd_floor = 100;
 
 }  // namespace
 
-Channel::Channel(const std::string& path, std::size_t max_frame_bytes)
-    : reader_(max_frame_bytes) {
+Channel::Channel(const std::string& path, std::size_t max_frame_bytes) : reader_(max_frame_bytes) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (path.size() >= sizeof(address.sun_path)) {

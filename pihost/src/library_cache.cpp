@@ -27,7 +27,10 @@ std::string elf_problem(const std::string& path) {
   const ssize_t n = ::read(fd, magic, sizeof(magic));
   ::close(fd);
   if (n == 0) return "the file is empty";
-  if (n < 4 || std::memcmp(magic, "\x7f" "ELF", 4) != 0) {
+  if (n < 4 || std::memcmp(magic,
+                           "\x7f"
+                           "ELF",
+                           4) != 0) {
     return "it does not start with the ELF magic bytes (is it a text file or an archive?)";
   }
   return {};
@@ -50,24 +53,21 @@ Resolution LibraryCache::load(const std::string& path, void*& handle) {
                                    : "cannot access " + quoted(path) + ": " + std::strerror(error));
   }
   if (S_ISDIR(st.st_mode)) {
-    return failure(FailureReason::not_a_library,
-                   quoted(path) + " is a directory, not a shared library");
+    return failure(FailureReason::not_a_library, quoted(path) + " is a directory, not a shared library");
   }
   if (!S_ISREG(st.st_mode)) {
     return failure(FailureReason::not_a_library,
                    quoted(path) + " is not a regular file, so not a shared library");
   }
   if (auto problem = elf_problem(path); !problem.empty()) {
-    return failure(FailureReason::not_a_library,
-                   quoted(path) + " is not an ELF shared library: " + problem);
+    return failure(FailureReason::not_a_library, quoted(path) + " is not an ELF shared library: " + problem);
   }
   handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const std::string error = ::dlerror();
     // A dependency that cannot be found is a missing file, not a bad library.
     const bool missing_dependency = error.find("cannot open shared object file") != std::string::npos;
-    return failure(missing_dependency ? FailureReason::library_not_found
-                                      : FailureReason::not_a_library,
+    return failure(missing_dependency ? FailureReason::library_not_found : FailureReason::not_a_library,
                    "dlopen " + quoted(path) + " failed: " + error);
   }
   return {};

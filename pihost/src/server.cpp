@@ -61,8 +61,8 @@ bool Server::handle(wire::Message& message) {
   } else if (auto* get = std::get_if<wire::GetData>(&message)) {
     auto value = DataStore::instance().get(get->key);
     if (value && value->size() + frame_overhead_bytes > channel_.max_frame_bytes()) {
-      std::fprintf(stderr, "pihost: the value of '%s' (%zu bytes) is too large to send\n",
-                   get->key.c_str(), value->size());
+      std::fprintf(stderr, "pihost: the value of '%s' (%zu bytes) is too large to send\n", get->key.c_str(),
+                   value->size());
       value.reset();
     }
     channel_.send(wire::DataValue{get->id, value.has_value(), value.value_or("")});

@@ -62,10 +62,10 @@ class Server {
 
   std::mutex mutex_;
   std::condition_variable released_;
-  bool call_running_ = false;     // set by the main thread around each call
+  bool call_running_ = false;  // set by the main thread around each call
   std::chrono::steady_clock::time_point call_started_{};
-  bool timer_armed_ = false;      // the relief timer will expire (or has, unseen)
-  bool relief_reading_ = false;   // the relief thread holds the channel
+  bool timer_armed_ = false;                   // the relief timer will expire (or has, unseen)
+  bool relief_reading_ = false;                // the relief thread holds the channel
   std::deque<isolator::wire::Invoke> queued_;  // calls the relief thread read
 };
 

@@ -9,9 +9,7 @@
 namespace pihost {
 namespace {
 
-std::int64_t micros(const timeval& t) {
-  return static_cast<std::int64_t>(t.tv_sec) * 1'000'000 + t.tv_usec;
-}
+std::int64_t micros(const timeval& t) { return static_cast<std::int64_t>(t.tv_sec) * 1'000'000 + t.tv_usec; }
 
 // Both files are opened per call, not kept open: a plugin sees no descriptors of pihost's
 // but the channel and the host watch (docs/architecture.md). Plain system calls, no stdio.

@@ -137,8 +137,8 @@ class FieldReader {
 
   void expect_fields(std::uint32_t count) const {
     if (array_.size != count + 1) {
-      throw ProtocolError(std::string(message_) + ": expected " + std::to_string(count) +
-                          " fields, got " + std::to_string(array_.size - 1));
+      throw ProtocolError(std::string(message_) + ": expected " + std::to_string(count) + " fields, got " +
+                          std::to_string(array_.size - 1));
     }
   }
 
@@ -151,8 +151,8 @@ class FieldReader {
     const auto& o = array_.ptr[index];
     if (o.type == msgpack::type::NEGATIVE_INTEGER) return o.via.i64;
     if (o.type != msgpack::type::POSITIVE_INTEGER) {
-      throw ProtocolError(std::string(message_) + "." + std::string(field) +
-                          ": expected integer, got " + std::string(type_name(o.type)));
+      throw ProtocolError(std::string(message_) + "." + std::string(field) + ": expected integer, got " +
+                          std::string(type_name(o.type)));
     }
     const auto value = o.via.u64;
     if (value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
@@ -191,9 +191,8 @@ class FieldReader {
     for (std::uint32_t i = 0; i < list.size; ++i) {
       const auto& item = list.ptr[i];
       if (item.type != msgpack::type::STR) {
-        throw ProtocolError(std::string(message_) + "." + std::string(field) + "[" +
-                            std::to_string(i) + "]: expected str, got " +
-                            std::string(type_name(item.type)));
+        throw ProtocolError(std::string(message_) + "." + std::string(field) + "[" + std::to_string(i) +
+                            "]: expected str, got " + std::string(type_name(item.type)));
       }
       out.emplace_back(item.via.str.ptr, item.via.str.size);
     }
@@ -208,8 +207,8 @@ class FieldReader {
     if (list.size != 4) {
       throw ProtocolError(name + ": expected 4 fields, got " + std::to_string(list.size));
     }
-    return Usage{inner.i64(0, "wall_us"), inner.i64(1, "cpu_user_us"),
-                 inner.i64(2, "cpu_sys_us"), inner.i64(3, "peak_rss_bytes")};
+    return Usage{inner.i64(0, "wall_us"), inner.i64(1, "cpu_user_us"), inner.i64(2, "cpu_sys_us"),
+                 inner.i64(3, "peak_rss_bytes")};
   }
 
  private:
@@ -218,15 +217,13 @@ class FieldReader {
     const auto& o = array_.ptr[index];
     if (o.type != type) {
       throw ProtocolError(std::string(message_) + "." + std::string(field) + ": expected " +
-                          std::string(type_name(type)) + ", got " +
-                          std::string(type_name(o.type)));
+                          std::string(type_name(type)) + ", got " + std::string(type_name(o.type)));
     }
     return o;
   }
 
   ProtocolError out_of_range(std::string_view field) const {
-    return ProtocolError(std::string(message_) + "." + std::string(field) +
-                         ": integer out of range");
+    return ProtocolError(std::string(message_) + "." + std::string(field) + ": integer out of range");
   }
 
   const msgpack::object_array& array_;
@@ -254,8 +251,7 @@ Message decode_fields(MessageType type, const msgpack::object_array& array) {
     case MessageType::invoke: {
       FieldReader r(array, "Invoke");
       r.expect_fields(4);
-      return Invoke{r.u64(1, "id"), r.str(2, "library"), r.str(3, "symbol"),
-                    r.str_array(4, "args")};
+      return Invoke{r.u64(1, "id"), r.str(2, "library"), r.str(3, "symbol"), r.str_array(4, "args")};
     }
     case MessageType::result: {
       FieldReader r(array, "Result");
@@ -265,8 +261,8 @@ Message decode_fields(MessageType type, const msgpack::object_array& array) {
     case MessageType::failed: {
       FieldReader r(array, "Failed");
       r.expect_fields(4);
-      return Failed{r.u64(1, "id"), failure_reason(r.bounded<std::uint8_t>(2, "reason")),
-                    r.str(3, "message"), r.usage(4)};
+      return Failed{r.u64(1, "id"), failure_reason(r.bounded<std::uint8_t>(2, "reason")), r.str(3, "message"),
+                    r.usage(4)};
     }
     case MessageType::set_data: {
       FieldReader r(array, "SetData");
@@ -388,8 +384,7 @@ Message decode(std::string_view body) {
     throw ProtocolError(std::string("malformed msgpack: ") + e.what());
   }
   if (offset != body.size()) {
-    throw ProtocolError(std::to_string(body.size() - offset) +
-                        " trailing bytes after the message");
+    throw ProtocolError(std::to_string(body.size() - offset) + " trailing bytes after the message");
   }
   const msgpack::object& root = handle.get();
   if (root.type != msgpack::type::ARRAY) {
@@ -408,7 +403,7 @@ Message decode(std::string_view body) {
 }
 
 std::string_view message_name(const Message& message) {
-  static constexpr std::string_view names[] = {"Hello",   "Invoke",  "Result",    "Failed", "SetData",
+  static constexpr std::string_view names[] = {"Hello",   "Invoke",    "Result",  "Failed", "SetData",
                                                "GetData", "DataValue", "Started", "Ping",   "Pong"};
   return names[message.index()];
 }

@@ -118,8 +118,7 @@ TEST_F(CallTest, StaticInitializerCrashingAtLoadIsCrashed) {
 }
 
 TEST_F(CallTest, MissingSymbolIsSymbolNotFound) {
-  expect_failure(call(plugin("args"), "no_such_method"), FailureKind::symbol_not_found,
-                 "no_such_method");
+  expect_failure(call(plugin("args"), "no_such_method"), FailureKind::symbol_not_found, "no_such_method");
 }
 
 TEST_F(CallTest, MissingFileIsLibraryNotFound) {
@@ -225,8 +224,8 @@ TEST_F(CallTest, HostDataIsReplayedIntoAReplacementChild) {
 }
 
 TEST_F(CallTest, TimeoutKillsTheChildAndSaysSo) {
-  const auto r = isolator_->invoke(Invocation{plugin("sleep"), "method", {"10000"},
-                                              CallOptions{std::chrono::milliseconds(200)}});
+  const auto r = isolator_->invoke(
+      Invocation{plugin("sleep"), "method", {"10000"}, CallOptions{std::chrono::milliseconds(200)}});
   expect_failure(r, FailureKind::timeout, "timeout of 200 ms");
   EXPECT_EQ(r.failure->signal, SIGKILL);
   EXPECT_TRUE(call(plugin("args"), "echo", {"1"}).ok()) << "the next call gets a fresh child";
@@ -234,9 +233,9 @@ TEST_F(CallTest, TimeoutKillsTheChildAndSaysSo) {
 
 TEST_F(CallTest, CallsQueuedBehindATimedOutCallRunOnTheNextChild) {
   const int first = isolator_->pid();
-  auto slow = isolator_->async_invoke(Invocation{plugin("sleep"), "method", {"10000"},
-                                                 CallOptions{std::chrono::milliseconds(200)}},
-                                      boost::asio::use_future);
+  auto slow = isolator_->async_invoke(
+      Invocation{plugin("sleep"), "method", {"10000"}, CallOptions{std::chrono::milliseconds(200)}},
+      boost::asio::use_future);
   std::vector<std::future<CallResult>> queued;
   for (int i = 0; i < 3; ++i) {
     queued.push_back(isolator_->async_invoke(Invocation{plugin("args"), "echo", {std::to_string(i)}, {}},

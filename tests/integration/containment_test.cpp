@@ -17,8 +17,8 @@ namespace {
 using namespace std::chrono_literals;
 using test::plugin;
 
-#define SKIP_UNLESS_POSSIBLE(limits)                                                   \
-  if (const auto why = test::cannot(GetParam(), limits); !why.empty()) {               \
+#define SKIP_UNLESS_POSSIBLE(limits)                                                     \
+  if (const auto why = test::cannot(GetParam(), limits); !why.empty()) {                 \
     GTEST_SKIP() << to_string(GetParam()) << " cannot do this on this machine: " << why; \
   }
 
@@ -33,7 +33,8 @@ std::vector<std::filesystem::path> cgroup_dirs_of(int pid) {
     const std::string controllers = line.substr(first + 1, second - first - 1);
     const std::string path = line.substr(second + 1);
     if (path.find("isolator-") == std::string::npos) continue;
-    const std::string mount = controllers.empty() ? "/sys/fs/cgroup/unified" : "/sys/fs/cgroup/" + controllers;
+    const std::string mount = controllers.empty() ? "/sys/fs/cgroup/unified"
+                                                  : "/sys/fs/cgroup/" + controllers;
     dirs.emplace_back(mount + path);
   }
   return dirs;
@@ -89,7 +90,8 @@ TEST_P(ContainmentTest, MemoryBombIsMemoryLimit) {
   limits.memory_bytes = limit;
   SKIP_UNLESS_POSSIBLE(limits);
 #ifdef ISOLATOR_TEST_SANITIZED
-  if (GetParam() == Containment::rlimit) GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space";
+  if (GetParam() == Containment::rlimit)
+    GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space";
 #endif
   auto isolator = make(limits);
   const auto r = isolator->invoke(plugin("memory_bomb"), "method", {"2048"});

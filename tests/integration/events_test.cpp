@@ -86,7 +86,7 @@ TEST(Events, ACallbackExecutorReceivesEveryEventAndLineInOrderAndNothingWaitsFor
     callbacks.run();
   });
   runner.join();
-  const std::vector<std::string> expected{"started", "out:echo 1", "exited",    "started",
+  const std::vector<std::string> expected{"started",   "out:echo 1", "exited", "started",
                                           "restarted", "out:echo 2", "exited"};
   std::lock_guard lock(seen.mutex);
   EXPECT_EQ(seen.order, expected);
@@ -169,9 +169,8 @@ TEST(Events, ExitCauseOfAShutdownIsRequested) {
 }
 
 TEST(Events, ExitCauseOfACrashIsCrashed) {
-  const auto exit = first_exit(test::options(), [](ProcessIsolator& i) {
-    EXPECT_FALSE(i.invoke(plugin("segv"), "method", {}).ok());
-  });
+  const auto exit = first_exit(
+      test::options(), [](ProcessIsolator& i) { EXPECT_FALSE(i.invoke(plugin("segv"), "method", {}).ok()); });
   EXPECT_EQ(exit.cause, ExitCause::crashed);
   EXPECT_EQ(exit.signal, SIGSEGV);
 }

@@ -101,7 +101,8 @@ TEST(Hardening, TheDenyListMakesPtraceAndKeyctlFailWithEpermAndCallsStillWork) {
 }
 
 TEST(Hardening, BothTogetherAndAcrossARestart) {
-  if (const auto why = unavailable("no-network") + unavailable("deny-syscalls"); !why.empty()) GTEST_SKIP() << why;
+  if (const auto why = unavailable("no-network") + unavailable("deny-syscalls"); !why.empty())
+    GTEST_SKIP() << why;
   Options options = test::options();
   options.hardening.no_network = true;
   options.hardening.deny_syscalls = true;

@@ -94,8 +94,8 @@ TEST(Lifecycle, PendingCallsCompleteWithShutdown) {
                                         boost::asio::use_future);
   std::vector<std::future<CallResult>> queued;
   for (int i = 0; i < 3; ++i) {
-    queued.push_back(isolator->async_invoke(Invocation{plugin("args"), "echo", {"1"}, {}},
-                                            boost::asio::use_future));
+    queued.push_back(
+        isolator->async_invoke(Invocation{plugin("args"), "echo", {"1"}, {}}, boost::asio::use_future));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the sleep start
   isolator->shutdown();
@@ -119,8 +119,8 @@ TEST(Lifecycle, PendingCallsCompleteWithinTheGracePeriodPlus200ms) {
   auto isolator = ProcessIsolator::create(options);
   std::vector<std::future<CallResult>> pending;
   for (int i = 0; i < 4; ++i) {
-    pending.push_back(isolator->async_invoke(Invocation{plugin("args"), "echo", {"1"}, {}},
-                                             boost::asio::use_future));
+    pending.push_back(
+        isolator->async_invoke(Invocation{plugin("args"), "echo", {"1"}, {}}, boost::asio::use_future));
   }
   const auto outcome = test::stop_with_calls_in_flight([&] { isolator->shutdown(); }, pending);
   EXPECT_EQ(outcome.completed_with_shutdown, pending.size());
@@ -165,8 +165,7 @@ TEST(Lifecycle, ChildDiesWhenTheHostIsKilled) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  std::vector<std::string> args{test::samplehost(), "--json", "-l", test::plugin("sleep"),
-                                "--", "20000"};
+  std::vector<std::string> args{test::samplehost(), "--json", "-l", test::plugin("sleep"), "--", "20000"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -37,7 +37,8 @@ class HostProcess {
     argv.push_back(nullptr);
     std::vector<std::string> env_strings;
     for (char** e = environ; *e != nullptr; ++e) {
-      if (tmpdir.empty() || (std::strncmp(*e, "TMPDIR=", 7) != 0 && std::strncmp(*e, "XDG_RUNTIME_DIR=", 16) != 0)) {
+      if (tmpdir.empty() ||
+          (std::strncmp(*e, "TMPDIR=", 7) != 0 && std::strncmp(*e, "XDG_RUNTIME_DIR=", 16) != 0)) {
         env_strings.emplace_back(*e);
       }
     }
@@ -173,14 +174,16 @@ TEST(Sweep, TheNextHostRemovesWhatDeadHostsLeftAndKeepsWhatLiveOnesUse) {
   const std::string dead = "isolator-" + std::to_string(dead_pid()) + "-12345";
   // Our own pid with a start time that is not ours: a reused pid must not keep it alive.
   const std::string reused = "isolator-" + std::to_string(::getpid()) + "-1";
-  std::vector<std::filesystem::path> stale{tmp.path() / (dead + "-AbCdEf"), tmp.path() / (reused + "-GhIjKl")};
+  std::vector<std::filesystem::path> stale{tmp.path() / (dead + "-AbCdEf"),
+                                           tmp.path() / (reused + "-GhIjKl")};
   if (auto memory = std::filesystem::path("/sys/fs/cgroup/memory"); ::access(memory.c_str(), W_OK) == 0) {
     // Under this process's own memory cgroup, where a host puts its cgroups.
     std::ifstream own("/proc/self/cgroup");
     std::string line;
     while (std::getline(own, line)) {
       if (line.find(":memory:") != std::string::npos) {
-        const auto base = memory / std::filesystem::path(line.substr(line.find(":memory:") + 8)).relative_path();
+        const auto base = memory /
+                          std::filesystem::path(line.substr(line.find(":memory:") + 8)).relative_path();
         stale.push_back(base / dead);
         stale.push_back(base / dead / "child-0");
       }

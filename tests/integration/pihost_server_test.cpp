@@ -69,7 +69,8 @@ class ScriptedHost {
 
   void send(const wire::Message& message) {
     const std::string frame = wire::encode_frame(message);
-    ASSERT_EQ(::send(connection_, frame.data(), frame.size(), MSG_NOSIGNAL), static_cast<ssize_t>(frame.size()));
+    ASSERT_EQ(::send(connection_, frame.data(), frame.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(frame.size()));
   }
 
   wire::Message receive() {

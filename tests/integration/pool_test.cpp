@@ -86,10 +86,11 @@ TEST(Pool, ACancelledCallCompletesCancelledWhetherQueuedOrRunning) {
   std::promise<CallResult> running;
   std::promise<CallResult> queued;
   pool->async_invoke(Invocation{plugin("sleep"), "method", {"10000"}, {}},
-                     boost::asio::bind_cancellation_slot(cancel_running.slot(),
-                                                         [&](CallResult r) { running.set_value(std::move(r)); }));
-  pool->async_invoke(echo(1), boost::asio::bind_cancellation_slot(
-                                  cancel_queued.slot(), [&](CallResult r) { queued.set_value(std::move(r)); }));
+                     boost::asio::bind_cancellation_slot(
+                         cancel_running.slot(), [&](CallResult r) { running.set_value(std::move(r)); }));
+  pool->async_invoke(echo(1), boost::asio::bind_cancellation_slot(cancel_queued.slot(), [&](CallResult r) {
+                       queued.set_value(std::move(r));
+                     }));
   auto after = pool->async_invoke(echo(9), boost::asio::use_future);
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(pool->metrics().queue_length, 2u) << "one child: the echoes wait in the pool's queue";
@@ -239,7 +240,8 @@ TEST(Pool, PastTheQueueBoundACallIsRefusedAtOnce) {
   PoolOptions options = pool_options(1);
   options.max_queue = 1;
   auto pool = IsolatorPool::create(options);
-  auto running = pool->async_invoke(Invocation{plugin("sleep"), "method", {"300"}, {}}, boost::asio::use_future);
+  auto running = pool->async_invoke(Invocation{plugin("sleep"), "method", {"300"}, {}},
+                                    boost::asio::use_future);
   auto queued = pool->async_invoke(echo(2), boost::asio::use_future);
   EXPECT_EQ(pool->metrics().queue_length, 1u);
   EXPECT_THROW(pool->async_invoke(echo(3), boost::asio::use_future), Error);
@@ -257,7 +259,8 @@ TEST(Pool, ACallTooLargeToSendIsRefusedWhenMadeAndEveryChildStaysInService) {
   const Invocation too_many{plugin("args"), "echo", std::vector<std::string>(65537, ""), {}};
   EXPECT_THROW(pool->invoke(too_large), Error) << "with the child free";
   EXPECT_THROW(pool->invoke(too_many), Error);
-  auto running = pool->async_invoke(Invocation{plugin("sleep"), "method", {"200"}, {}}, boost::asio::use_future);
+  auto running = pool->async_invoke(Invocation{plugin("sleep"), "method", {"200"}, {}},
+                                    boost::asio::use_future);
   EXPECT_THROW(pool->async_invoke(too_large, boost::asio::use_future), Error) << "with the child busy";
   ASSERT_TRUE(running.get().ok());
   const auto r = pool->invoke(echo(4));
@@ -316,7 +319,8 @@ TEST(Pool, EveryCallCompletesWithinOneGracePeriodPlus200ms) {
 
 TEST(Pool, ShutdownCompletesWaitingCallsWithShutdown) {
   auto pool = IsolatorPool::create(pool_options(1));
-  auto running = pool->async_invoke(Invocation{plugin("sleep"), "method", {"5000"}, {}}, boost::asio::use_future);
+  auto running = pool->async_invoke(Invocation{plugin("sleep"), "method", {"5000"}, {}},
+                                    boost::asio::use_future);
   auto queued = pool->async_invoke(echo(1), boost::asio::use_future);
   std::this_thread::sleep_for(50ms);
   pool->shutdown();
@@ -335,7 +339,8 @@ TEST(Pool, AChildAtItsRestartLimitTakesNoCallsUntilReset) {
   // The child's supervisor gives up a moment after the crashed call completes (once the
   // death is read), and metrics() tells it from then on.
   const auto failed_children_reach = [&pool](std::size_t count) {
-    for (int i = 0; i < 200 && pool->metrics().failed_children < count; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 200 && pool->metrics().failed_children < count; ++i)
+      std::this_thread::sleep_for(10ms);
     return pool->metrics().failed_children;
   };
   const int survivor = pool->pids()[1];
@@ -359,7 +364,8 @@ TEST(Pool, AChildAtItsRestartLimitTakesNoCallsUntilReset) {
   std::set<int> pids;
   std::vector<std::future<CallResult>> calls;
   for (int i = 0; i < 8; ++i) {
-    calls.push_back(pool->async_invoke(Invocation{plugin("sleep"), "method", {"50"}, {}}, boost::asio::use_future));
+    calls.push_back(
+        pool->async_invoke(Invocation{plugin("sleep"), "method", {"50"}, {}}, boost::asio::use_future));
   }
   for (auto& call : calls) {
     const auto r = call.get();
@@ -436,7 +442,8 @@ TEST(Pool, AHandlerCannotWaitForItsPoolButMayDestroyIt) {
     for (int i = 0; i < 100 && test::process_exists(pid); ++i) std::this_thread::sleep_for(50ms);
     EXPECT_FALSE(test::process_exists(pid)) << "child " << pid << " was stopped by the reaper";
   }
-  for (int i = 0; i < 100 && !test::things_named_for(::getpid()).empty(); ++i) std::this_thread::sleep_for(50ms);
+  for (int i = 0; i < 100 && !test::things_named_for(::getpid()).empty(); ++i)
+    std::this_thread::sleep_for(50ms);
   EXPECT_EQ(test::things_named_for(::getpid()), std::vector<std::string>{}) << "the reaper removed them";
 }
 

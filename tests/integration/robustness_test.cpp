@@ -36,8 +36,7 @@ bool dies_within(int pid, std::chrono::milliseconds limit) {
 // with it: that call never started, so it runs on a new child.
 TEST(Robustness, ACallTheDyingChildNeverStartedRunsOnTheNextChild) {
   auto isolator = ProcessIsolator::create(test::fake_options("reply_then_crash"));
-  auto first = isolator->async_invoke(Invocation{plugin("args"), "echo", {"1"}, {}},
-                                      boost::asio::use_future);
+  auto first = isolator->async_invoke(Invocation{plugin("args"), "echo", {"1"}, {}}, boost::asio::use_future);
   auto second = isolator->async_invoke(Invocation{plugin("args"), "echo", {"2"}, {}},
                                        boost::asio::use_future);
   const auto a = first.get();
@@ -115,9 +114,7 @@ TEST(Robustness, OversizeDataIsRefusedAndTheIsolatorKeepsWorking) {
   auto isolator = ProcessIsolator::create(options);
   EXPECT_THROW(isolator->set_data("big", std::string(100 * 1024, 'x')), Error);
   EXPECT_THROW(isolator->invoke(plugin("args"), "echo", {std::string(100 * 1024, 'x')}), Error);
-  EXPECT_THROW(isolator->invoke(plugin("args"), "method",
-                                std::vector<std::string>(65537, "")),
-               Error);
+  EXPECT_THROW(isolator->invoke(plugin("args"), "method", std::vector<std::string>(65537, "")), Error);
   const auto r = isolator->invoke(plugin("args"), "echo", {"3"});
   ASSERT_TRUE(r.ok()) << r.failure->message;
   EXPECT_EQ(isolator->pid(), r.pid);
@@ -173,10 +170,9 @@ TEST(Robustness, HandlersBoundToAnotherContextKeepItRunningUntilTheyRun) {
   auto isolator = ProcessIsolator::create(test::options());
   boost::asio::io_context app;
   int code = -1;
-  isolator->async_invoke(Invocation{plugin("sleep"), "method", {"50"}, {}},
-                         boost::asio::bind_executor(app, [&code](CallResult r) {
-                           code = r.code.value_or(-2);
-                         }));
+  isolator->async_invoke(
+      Invocation{plugin("sleep"), "method", {"50"}, {}},
+      boost::asio::bind_executor(app, [&code](CallResult r) { code = r.code.value_or(-2); }));
   app.run();  // returns only once the handler has run: the call counts as work for `app`
   EXPECT_EQ(code, 7);
 }

@@ -8,9 +8,9 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include <future>
 #include <csignal>
 #include <ctime>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -181,7 +181,8 @@ TEST(Supervision, RestartsOlderThanTheWindowAreForgotten) {
   ASSERT_TRUE(isolator->invoke(plugin("args"), "echo", {"1"}).ok());
   std::this_thread::sleep_for(400ms);
   ASSERT_FALSE(isolator->invoke(plugin("crash_at_load"), "method", {}).ok());  // two more
-  ASSERT_TRUE(isolator->invoke(plugin("args"), "echo", {"2"}).ok()) << "four storm deaths, but not in one window";
+  ASSERT_TRUE(isolator->invoke(plugin("args"), "echo", {"2"}).ok())
+      << "four storm deaths, but not in one window";
   const auto attempts = recorder.all<RestartAttemptEvent>();
   ASSERT_EQ(attempts.size(), 4u);
   EXPECT_EQ(attempts[0].attempt, 1u);

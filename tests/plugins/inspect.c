@@ -19,12 +19,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,7 +68,6 @@ ISOLATOR_PLUGIN_EXPORT int get_cwd(int argc, char** argv) {
   return 0;
 }
 
-
 ISOLATOR_PLUGIN_EXPORT int close_fd(int argc, char** argv) {
   if (argc < 2) return -1;
   return close(atoi(argv[1]));
@@ -79,7 +78,7 @@ ISOLATOR_PLUGIN_EXPORT int spawn_sleeper(int argc, char** argv) {
   (void)argv;
   const pid_t pid = fork();
   if (pid == 0) {
-    sleep(30);  /* bounded: a test that fails still leaves nothing behind for long */
+    sleep(30); /* bounded: a test that fails still leaves nothing behind for long */
     _exit(0);
   }
   printf("%d\n", (int)pid);
@@ -138,7 +137,8 @@ ISOLATOR_PLUGIN_EXPORT int process_state(int argc, char** argv) {
   FILE* status = fopen("/proc/self/status", "re");
   char line[256];
   while (status != NULL && fgets(line, sizeof line, status) != NULL) {
-    if (strncmp(line, "SigBlk:", 7) == 0 || strncmp(line, "SigIgn:", 7) == 0 || strncmp(line, "SigCgt:", 7) == 0) {
+    if (strncmp(line, "SigBlk:", 7) == 0 || strncmp(line, "SigIgn:", 7) == 0 ||
+        strncmp(line, "SigCgt:", 7) == 0) {
       fputs(line, stdout);
     }
   }

@@ -10,9 +10,7 @@ ISOLATOR_PLUGIN_EXPORT int method(int, char**) { throw std::runtime_error("boom 
 
 ISOLATOR_PLUGIN_EXPORT int throw_int(int, char**) { throw 42; }
 
-ISOLATOR_PLUGIN_EXPORT int throw_huge(int, char**) {
-  throw std::runtime_error(std::string(17'000'000, 'x'));
-}
+ISOLATOR_PLUGIN_EXPORT int throw_huge(int, char**) { throw std::runtime_error(std::string(17'000'000, 'x')); }
 
 // Throws and catches inside the plugin; returns 7 plus the exceptions the plugin's C++
 // runtime believes are still in flight (0 when it is healthy).

@@ -4,6 +4,4 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-ISOLATOR_PLUGIN_EXPORT int method(int argc, char** argv) {
-  _exit(argc > 1 ? atoi(argv[1]) : 0);
-}
+ISOLATOR_PLUGIN_EXPORT int method(int argc, char** argv) { _exit(argc > 1 ? atoi(argv[1]) : 0); }

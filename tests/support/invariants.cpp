@@ -50,8 +50,7 @@ class NothingLeftBehind : public ::testing::Environment {
   }
 };
 
-[[maybe_unused]] const auto* registered =
-    ::testing::AddGlobalTestEnvironment(new NothingLeftBehind);
+[[maybe_unused]] const auto* registered = ::testing::AddGlobalTestEnvironment(new NothingLeftBehind);
 
 }  // namespace
 }  // namespace isolator::test

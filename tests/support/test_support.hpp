@@ -16,8 +16,8 @@
 #include <future>
 #include <optional>
 #include <string>
-#include <vector>
 #include <thread>
+#include <vector>
 
 namespace isolator::test {
 
@@ -47,11 +47,13 @@ inline Options options() {
   o.pihost_path = pihost();
 #ifdef ISOLATOR_TEST_SANITIZED
   o.environment.emplace_back(
-      "ASAN_OPTIONS", "handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0:allow_user_segv_handler=1:disable_coredump=0");
+      "ASAN_OPTIONS",
+      "handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigfpe=0:handle_sigill=0:detect_leaks=0:allow_user_segv_handler=1:disable_coredump=0");
   o.environment.emplace_back("UBSAN_OPTIONS", "halt_on_error=1");
   // A race in pihost ends it with code 66, which fails the test that saw it.
-  o.environment.emplace_back("TSAN_OPTIONS",
-                             "handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigfpe=0:handle_sigill=0:halt_on_error=1:exitcode=66:disable_coredump=0");
+  o.environment.emplace_back(
+      "TSAN_OPTIONS",
+      "handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigfpe=0:handle_sigill=0:halt_on_error=1:exitcode=66:disable_coredump=0");
 #endif
   return o;
 }
@@ -127,8 +129,10 @@ inline long long resident_bytes() {
 /// ("isolator-<pid>-..."), in the places an isolator creates them.
 inline std::vector<std::string> things_named_for(int pid) {
   std::vector<std::filesystem::path> places{std::filesystem::temp_directory_path(),
-                                            "/sys/fs/cgroup/unified", "/sys/fs/cgroup/pids",
-                                            "/sys/fs/cgroup/cpu",     "/sys/fs/cgroup/cpuacct",
+                                            "/sys/fs/cgroup/unified",
+                                            "/sys/fs/cgroup/pids",
+                                            "/sys/fs/cgroup/cpu",
+                                            "/sys/fs/cgroup/cpuacct",
                                             "/sys/fs/cgroup/freezer"};
   std::FILE* own = std::fopen("/proc/self/cgroup", "r");
   char line[512];

@@ -19,8 +19,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr LimitKind every_kind[] = {LimitKind::memory, LimitKind::cpu, LimitKind::pids,
-                                    LimitKind::affinity, LimitKind::cpu_time};
+constexpr LimitKind every_kind[] = {LimitKind::memory, LimitKind::cpu, LimitKind::pids, LimitKind::affinity,
+                                    LimitKind::cpu_time};
 
 // A usable backend enforcing every limit except `missing`, each of those saying why not.
 BackendCheck usable(Containment backend, std::initializer_list<LimitKind> missing = {}) {
@@ -116,10 +116,10 @@ TEST(BackendChoice, UnrequestedLimitsThatCannotBeEnforcedDoNotMatter) {
   EXPECT_FALSE(choice.fallback) << choice.why;
 
   // With nothing requested, the strongest usable backend is chosen whatever it lacks.
-  const auto unlimited = choose_backend({refused(Containment::cgroup_v2, "no"),
-                                         usable(Containment::cgroup_v1, {LimitKind::memory}),
-                                         usable(Containment::rlimit)},
-                                        Limits{});
+  const auto unlimited = choose_backend(
+      {refused(Containment::cgroup_v2, "no"), usable(Containment::cgroup_v1, {LimitKind::memory}),
+       usable(Containment::rlimit)},
+      Limits{});
   EXPECT_EQ(unlimited.index, 1u);
   EXPECT_TRUE(unlimited.fallback) << "cgroup v2 was refused: " << unlimited.why;
 }

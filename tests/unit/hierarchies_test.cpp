@@ -13,11 +13,10 @@ constexpr const char* hybrid_mountinfo =
     "31 25 0:27 / /sys/fs/cgroup/memory rw,nosuid shared:6 - cgroup cgroup rw,memory\n"
     "32 25 0:28 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:7 - cgroup cgroup rw,cpu,cpuacct\n"
     "33 25 0:29 / /sys/fs/cgroup/pids rw,nosuid - cgroup cgroup rw,pids\n";
-constexpr const char* hybrid_cgroup =
-    "5:pids:/user.slice\n"
-    "4:cpu,cpuacct:/user.slice/app\n"
-    "3:memory:/app\n"
-    "0::/user.slice/app.service\n";
+constexpr const char* hybrid_cgroup = "5:pids:/user.slice\n"
+                                      "4:cpu,cpuacct:/user.slice/app\n"
+                                      "3:memory:/app\n"
+                                      "0::/user.slice/app.service\n";
 
 TEST(Hierarchies, FindsEachV1ControllerAndTheV2Directory) {
   const auto h = Hierarchies::parse(hybrid_mountinfo, hybrid_cgroup);
@@ -34,16 +33,16 @@ TEST(Hierarchies, PureV2HasNoV1Directories) {
   const auto h = Hierarchies::parse(
       "35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n",
       "0::/user.slice/user-1000.slice/session-2.scope\n");
-  EXPECT_EQ(h.v2_directory(), std::filesystem::path("/sys/fs/cgroup/user.slice/user-1000.slice/session-2.scope"));
+  EXPECT_EQ(h.v2_directory(),
+            std::filesystem::path("/sys/fs/cgroup/user.slice/user-1000.slice/session-2.scope"));
   EXPECT_EQ(h.v1_directory("memory"), std::nullopt);
 }
 
 TEST(Hierarchies, AContainersMountRootIsStrippedFromItsOwnPath) {
   // In a container the cgroup2 mount's root is the container's cgroup, which
   // /proc/self/cgroup may still show in full.
-  const auto h = Hierarchies::parse(
-      "700 690 0:30 /docker/abc /sys/fs/cgroup ro,nosuid - cgroup2 cgroup rw\n",
-      "0::/docker/abc/worker\n");
+  const auto h = Hierarchies::parse("700 690 0:30 /docker/abc /sys/fs/cgroup ro,nosuid - cgroup2 cgroup rw\n",
+                                    "0::/docker/abc/worker\n");
   EXPECT_EQ(h.v2_directory(), std::filesystem::path("/sys/fs/cgroup/worker"));
   const auto at_root = Hierarchies::parse("700 690 0:30 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup rw\n",
                                           "0::/docker/abc\n");
@@ -54,7 +53,8 @@ TEST(Hierarchies, NothingReadableIsNoHierarchy) {
   const auto h = Hierarchies::parse("", "");
   EXPECT_EQ(h.v2_directory(), std::nullopt);
   EXPECT_EQ(h.v1_directory("memory"), std::nullopt);
-  const auto truncated = Hierarchies::parse("31 25 0:27 / /sys/fs/cgroup/memory rw -\n3 garbage\n", "3:memory");
+  const auto truncated = Hierarchies::parse("31 25 0:27 / /sys/fs/cgroup/memory rw -\n3 garbage\n",
+                                            "3:memory");
   EXPECT_EQ(truncated.v1_directory("memory"), std::nullopt);
 }
 

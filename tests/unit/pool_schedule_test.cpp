@@ -17,12 +17,14 @@ PoolChild child(State state, bool busy = false) {
 }
 
 TEST(PoolSchedule, AnIdleRunningChildTakesTheCallBeforeOneThatIsRestarting) {
-  const std::vector<PoolChild> children{child(State::no_child), child(State::ready, true), child(State::ready)};
+  const std::vector<PoolChild> children{child(State::no_child), child(State::ready, true),
+                                        child(State::ready)};
   EXPECT_EQ(choose_child(children), 2u);
 }
 
 TEST(PoolSchedule, WithNoRunningChildFreeACallWaitsOnOneThatIsStartingOrStopped) {
-  const std::vector<PoolChild> children{child(State::ready, true), child(State::failed), child(State::no_child)};
+  const std::vector<PoolChild> children{child(State::ready, true), child(State::failed),
+                                        child(State::no_child)};
   EXPECT_EQ(choose_child(children), 2u);
 }
 

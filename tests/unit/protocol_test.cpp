@@ -117,8 +117,7 @@ class Body {
 testing::AssertionResult RejectedWith(std::string_view body, std::string_view needle) {
   try {
     const Message decoded = decode(body);
-    return testing::AssertionFailure() << "decode accepted the body as "
-                                       << message_name(decoded);
+    return testing::AssertionFailure() << "decode accepted the body as " << message_name(decoded);
   } catch (const ProtocolError& e) {
     const std::string what = e.what();
     if (what.find(needle) != std::string::npos) {
@@ -143,9 +142,7 @@ std::optional<std::string> feed_error(FrameReader& reader, std::string_view byte
   return std::nullopt;
 }
 
-void feed(FrameReader& reader, std::string_view bytes) {
-  reader.feed(bytes.data(), bytes.size());
-}
+void feed(FrameReader& reader, std::string_view bytes) { reader.feed(bytes.data(), bytes.size()); }
 
 /// Feeds `bytes` one at a time, taking every frame as soon as it is complete.
 std::vector<std::string> feed_byte_by_byte(FrameReader& reader, std::string_view bytes) {
@@ -159,8 +156,7 @@ std::vector<std::string> feed_byte_by_byte(FrameReader& reader, std::string_view
 
 const Usage sample_usage{1500, 1200, 300, 4 << 20};
 
-const FailureReason all_reasons[] = {FailureReason::library_not_found,
-                                     FailureReason::not_a_library,
+const FailureReason all_reasons[] = {FailureReason::library_not_found, FailureReason::not_a_library,
                                      FailureReason::symbol_not_found, FailureReason::threw,
                                      FailureReason::memory_limit};
 
@@ -174,9 +170,10 @@ TEST(CodecRoundTrip, Hello) {
 }
 
 TEST(CodecRoundTrip, InvokeWithSeveralArgsIncludingEmptyAndBinaryBytes) {
-  const Message message =
-      Invoke{std::numeric_limits<std::uint64_t>::max(), "/opt/lib/libplugin.so", "run",
-             {"", "plain", std::string("\0nul\xff\x80\x01", 7), "", "utf-8 \xc3\xa9"}};
+  const Message message = Invoke{std::numeric_limits<std::uint64_t>::max(),
+                                 "/opt/lib/libplugin.so",
+                                 "run",
+                                 {"", "plain", std::string("\0nul\xff\x80\x01", 7), "", "utf-8 \xc3\xa9"}};
   EXPECT_EQ(decode(encode(message)), message);
 }
 
@@ -192,9 +189,10 @@ TEST(CodecRoundTrip, ResultWithNegativeCode) {
 
 TEST(CodecRoundTrip, ResultWithExtremeCodesAndNegativeUsage) {
   const Message lowest = Result{1, std::numeric_limits<std::int32_t>::min(), {-1, -2, -3, -4}};
-  const Message highest = Result{2, std::numeric_limits<std::int32_t>::max(),
-                                 {std::numeric_limits<std::int64_t>::max(), 0, 0,
-                                  std::numeric_limits<std::int64_t>::min()}};
+  const Message highest = Result{
+      2,
+      std::numeric_limits<std::int32_t>::max(),
+      {std::numeric_limits<std::int64_t>::max(), 0, 0, std::numeric_limits<std::int64_t>::min()}};
   EXPECT_EQ(decode(encode(lowest)), lowest);
   EXPECT_EQ(decode(encode(highest)), highest);
 }
@@ -235,8 +233,7 @@ TEST(CodecRoundTrip, DataValueNotFound) {
 TEST(CodecLayout, EncodeWritesTheDocumentedArrays) {
   EXPECT_EQ(encode(Hello{1, 77}), Body().array(3).integer(1).integer(1).integer(77).build());
   EXPECT_EQ(encode(Invoke{5, "lib", "sym", {"a", ""}}),
-            Body().array(5).integer(2).integer(5).str("lib").str("sym")
-                .array(2).str("a").str("").build());
+            Body().array(5).integer(2).integer(5).str("lib").str("sym").array(2).str("a").str("").build());
   EXPECT_EQ(encode(Result{6, -3, {1, 2, 3, 4}}),
             Body().array(4).integer(3).integer(6).integer(-3).usage().build());
   EXPECT_EQ(encode(Failed{8, FailureReason::symbol_not_found, "m", {1, 2, 3, 4}}),
@@ -280,8 +277,7 @@ TEST(EncodeFrame, SmallFrameHasExpectedPrefixBytes) {
   const Message message = GetData{1, "k"};
   const std::string body = encode(message);
   ASSERT_LT(body.size(), 256u);
-  EXPECT_EQ(encode_frame(message),
-            raw_bytes({0, 0, 0, static_cast<unsigned>(body.size())}) + body);
+  EXPECT_EQ(encode_frame(message), raw_bytes({0, 0, 0, static_cast<unsigned>(body.size())}) + body);
 }
 
 TEST(MessageName, NamesEveryType) {
@@ -308,8 +304,7 @@ TEST(DecodeBombs, Array32ClaimingFourBillionElementsThrowsProtocolError) {
 
 TEST(DecodeBombs, Array32JustAboveMaxArgsInTinyBodyThrowsProtocolError) {
   const auto n = static_cast<std::uint32_t>(max_args + 1);
-  EXPECT_THROW(decode(raw_bytes({0xdd, (n >> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff,
-                                 n & 0xff})),
+  EXPECT_THROW(decode(raw_bytes({0xdd, (n >> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff})),
                ProtocolError);
 }
 
@@ -331,15 +326,19 @@ TEST(DecodeBombs, Bin32ClaimingHugeSizeInTinyBodyThrowsProtocolError) {
 }
 
 TEST(DecodeBombs, InvokeArgsArray32BombThrowsProtocolError) {
-  const std::string body = Body().header(MessageType::invoke, 4).integer(1).str("lib")
-                               .str("sym").raw(raw_bytes({0xdd, 0xff, 0xff, 0xff, 0xff}))
+  const std::string body = Body()
+                               .header(MessageType::invoke, 4)
+                               .integer(1)
+                               .str("lib")
+                               .str("sym")
+                               .raw(raw_bytes({0xdd, 0xff, 0xff, 0xff, 0xff}))
                                .build();
   EXPECT_THROW(decode(body), ProtocolError);
 }
 
 TEST(DecodeBombs, SetDataValueBin32BombThrowsProtocolError) {
-  const std::string body = Body().header(MessageType::set_data, 2).str("k")
-                               .raw(raw_bytes({0xc6, 0xff, 0xff, 0xff, 0xff})).build();
+  const std::string body =
+      Body().header(MessageType::set_data, 2).str("k").raw(raw_bytes({0xc6, 0xff, 0xff, 0xff, 0xff})).build();
   EXPECT_THROW(decode(body), ProtocolError);
 }
 
@@ -357,9 +356,7 @@ TEST(DecodeLimits, InvokeWithMoreThanMaxArgsIsRejected) {
 // Malformed msgpack: truncation, trailing bytes, nesting, non-array bodies
 // ---------------------------------------------------------------------------------------
 
-TEST(DecodeMalformed, EmptyBodyThrowsProtocolError) {
-  EXPECT_THROW(decode(""), ProtocolError);
-}
+TEST(DecodeMalformed, EmptyBodyThrowsProtocolError) { EXPECT_THROW(decode(""), ProtocolError); }
 
 TEST(DecodeMalformed, TruncatedInvokeMentionsTruncated) {
   std::string body = encode(Invoke{1, "lib", "sym", {"arg one", "arg two"}});
@@ -409,8 +406,16 @@ TEST(DecodeMalformed, DepthLimitIsExactlyMaxDepth) {
 }
 
 TEST(DecodeMalformed, InvokeArgNestedBeyondMaxDepthIsRejected) {
-  const std::string body = Body().header(MessageType::invoke, 4).integer(1).str("lib")
-                               .str("sym").array(1).array(1).array(1).str("deep").build();
+  const std::string body = Body()
+                               .header(MessageType::invoke, 4)
+                               .integer(1)
+                               .str("lib")
+                               .str("sym")
+                               .array(1)
+                               .array(1)
+                               .array(1)
+                               .str("deep")
+                               .build();
   EXPECT_TRUE(RejectedWith(body, "nesting"));
 }
 
@@ -430,18 +435,19 @@ TEST(DecodeMalformed, BodyThatIsAStringIsRejected) {
   EXPECT_THROW(decode(Body().str("Hello").build()), ProtocolError);
 }
 
-TEST(DecodeMalformed, EmptyArrayIsRejected) {
-  EXPECT_TRUE(RejectedWith(Body().array(0).build(), "array"));
-}
+TEST(DecodeMalformed, EmptyArrayIsRejected) { EXPECT_TRUE(RejectedWith(Body().array(0).build(), "array")); }
 
-TEST(DecodeMalformed, ReservedByteC1IsRejected) {
-  EXPECT_THROW(decode(raw_bytes({0xc1})), ProtocolError);
-}
+TEST(DecodeMalformed, ReservedByteC1IsRejected) { EXPECT_THROW(decode(raw_bytes({0xc1})), ProtocolError); }
 
 TEST(DecodeMalformed, ExtObjectIsRejected) {
   // fixext1 as Invoke's library.
-  const std::string body = Body().header(MessageType::invoke, 4).integer(1)
-                               .raw(raw_bytes({0xd4, 0x01, 0x00})).str("sym").array(0).build();
+  const std::string body = Body()
+                               .header(MessageType::invoke, 4)
+                               .integer(1)
+                               .raw(raw_bytes({0xd4, 0x01, 0x00}))
+                               .str("sym")
+                               .array(0)
+                               .build();
   EXPECT_THROW(decode(body), ProtocolError);
 }
 
@@ -450,35 +456,32 @@ TEST(DecodeMalformed, ExtObjectIsRejected) {
 // ---------------------------------------------------------------------------------------
 
 TEST(DecodeTypeTag, UnknownType99IsRejected) {
-  EXPECT_TRUE(RejectedWith(Body().array(3).integer(99).integer(1).integer(2).build(),
-                           "unknown message type"));
+  EXPECT_TRUE(
+      RejectedWith(Body().array(3).integer(99).integer(1).integer(2).build(), "unknown message type"));
 }
 
 TEST(DecodeTypeTag, TypeZeroIsRejected) {
-  EXPECT_TRUE(RejectedWith(Body().array(3).integer(0).integer(1).integer(2).build(),
-                           "unknown message type"));
+  EXPECT_TRUE(RejectedWith(Body().array(3).integer(0).integer(1).integer(2).build(), "unknown message type"));
 }
 
 TEST(DecodeTypeTag, TypeOneAboveLastIsRejected) {
   const auto past_last = static_cast<int>(MessageType::pong) + 1;
-  EXPECT_TRUE(RejectedWith(Body().array(3).integer(past_last).integer(1).integer(2).build(),
-                           "unknown message type"));
+  EXPECT_TRUE(
+      RejectedWith(Body().array(3).integer(past_last).integer(1).integer(2).build(), "unknown message type"));
 }
 
 TEST(DecodeTypeTag, StringTagIsRejected) {
-  EXPECT_TRUE(RejectedWith(Body().array(3).str("Hello").integer(1).integer(2).build(),
-                           "message type"));
+  EXPECT_TRUE(RejectedWith(Body().array(3).str("Hello").integer(1).integer(2).build(), "message type"));
 }
 
 TEST(DecodeTypeTag, NegativeTagIsRejected) {
-  EXPECT_THROW(decode(Body().array(3).integer(-1).integer(1).integer(2).build()),
-               ProtocolError);
+  EXPECT_THROW(decode(Body().array(3).integer(-1).integer(1).integer(2).build()), ProtocolError);
 }
 
 TEST(DecodeTypeTag, TagBeyond8BitsIsNotTruncatedToAValidType) {
   // 257 would be Hello (1) if the tag were narrowed to uint8 before checking.
-  EXPECT_TRUE(RejectedWith(Body().array(3).integer(257).integer(1).integer(2).build(),
-                           "unknown message type"));
+  EXPECT_TRUE(
+      RejectedWith(Body().array(3).integer(257).integer(1).integer(2).build(), "unknown message type"));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -491,8 +494,7 @@ TEST(DecodeArity, ResultWithTwoFieldsIsRejected) {
 }
 
 TEST(DecodeArity, ResultWithFourFieldsIsRejected) {
-  const std::string body =
-      Body().header(MessageType::result, 4).integer(1).integer(0).usage().nil().build();
+  const std::string body = Body().header(MessageType::result, 4).integer(1).integer(0).usage().nil().build();
   EXPECT_TRUE(RejectedWith(body, "expected 3 fields"));
 }
 
@@ -501,16 +503,16 @@ TEST(DecodeArity, EveryMessageRejectsOneFieldTooFewOrTooMany) {
     MessageType type;
     std::uint32_t fields;
   };
-  const Shape shapes[] = {{MessageType::hello, 2},    {MessageType::invoke, 4},
-                          {MessageType::result, 3},   {MessageType::failed, 4},
-                          {MessageType::set_data, 2}, {MessageType::get_data, 2},
+  const Shape shapes[] = {{MessageType::hello, 2},      {MessageType::invoke, 4},
+                          {MessageType::result, 3},     {MessageType::failed, 4},
+                          {MessageType::set_data, 2},   {MessageType::get_data, 2},
                           {MessageType::data_value, 3}, {MessageType::started, 1},
                           {MessageType::ping, 1},       {MessageType::pong, 1}};
   for (const Shape& shape : shapes) {
     const std::string expected = "expected " + std::to_string(shape.fields) + " fields";
     for (const std::uint32_t count : {0u, shape.fields - 1, shape.fields + 1}) {
-      SCOPED_TRACE(testing::Message() << "type " << static_cast<int>(shape.type) << " with "
-                                      << count << " fields");
+      SCOPED_TRACE(testing::Message()
+                   << "type " << static_cast<int>(shape.type) << " with " << count << " fields");
       Body body;
       body.header(shape.type, count);
       for (std::uint32_t i = 0; i < count; ++i) body.nil();
@@ -520,16 +522,32 @@ TEST(DecodeArity, EveryMessageRejectsOneFieldTooFewOrTooMany) {
 }
 
 TEST(DecodeArity, UsageWithThreeFieldsIsRejected) {
-  const std::string body = Body().header(MessageType::result, 3).integer(1).integer(0)
-                               .array(3).integer(1).integer(2).integer(3).build();
+  const std::string body = Body()
+                               .header(MessageType::result, 3)
+                               .integer(1)
+                               .integer(0)
+                               .array(3)
+                               .integer(1)
+                               .integer(2)
+                               .integer(3)
+                               .build();
   EXPECT_TRUE(RejectedWith(body, "Result.usage"));
   EXPECT_TRUE(RejectedWith(body, "expected 4 fields"));
 }
 
 TEST(DecodeArity, UsageWithFiveFieldsIsRejected) {
-  const std::string body = Body().header(MessageType::failed, 4).integer(1).integer(4).str("m")
-                               .array(5).integer(1).integer(2).integer(3).integer(4)
-                               .integer(5).build();
+  const std::string body = Body()
+                               .header(MessageType::failed, 4)
+                               .integer(1)
+                               .integer(4)
+                               .str("m")
+                               .array(5)
+                               .integer(1)
+                               .integer(2)
+                               .integer(3)
+                               .integer(4)
+                               .integer(5)
+                               .build();
   EXPECT_TRUE(RejectedWith(body, "Failed.usage"));
   EXPECT_TRUE(RejectedWith(body, "expected 4 fields"));
 }
@@ -539,44 +557,59 @@ TEST(DecodeArity, UsageWithFiveFieldsIsRejected) {
 // ---------------------------------------------------------------------------------------
 
 TEST(DecodeFieldType, InvokeIdAsStringNamesInvokeId) {
-  const std::string body = Body().header(MessageType::invoke, 4).str("1").str("lib")
-                               .str("sym").array(0).build();
+  const std::string body =
+      Body().header(MessageType::invoke, 4).str("1").str("lib").str("sym").array(0).build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.id"));
 }
 
 TEST(DecodeFieldType, InvokeIdNegativeNamesInvokeId) {
-  const std::string body = Body().header(MessageType::invoke, 4).integer(-1).str("lib")
-                               .str("sym").array(0).build();
+  const std::string body =
+      Body().header(MessageType::invoke, 4).integer(-1).str("lib").str("sym").array(0).build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.id"));
 }
 
 TEST(DecodeFieldType, InvokeLibraryAsBinNamesInvokeLibrary) {
-  const std::string body = Body().header(MessageType::invoke, 4).integer(1).bin("lib")
-                               .str("sym").array(0).build();
+  const std::string body =
+      Body().header(MessageType::invoke, 4).integer(1).bin("lib").str("sym").array(0).build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.library"));
 }
 
 TEST(DecodeFieldType, InvokeSymbolAsNilNamesInvokeSymbol) {
-  const std::string body = Body().header(MessageType::invoke, 4).integer(1).str("lib")
-                               .nil().array(0).build();
+  const std::string body = Body().header(MessageType::invoke, 4).integer(1).str("lib").nil().array(0).build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.symbol"));
 }
 
 TEST(DecodeFieldType, InvokeArgsNotAnArrayNamesInvokeArgs) {
-  const std::string body = Body().header(MessageType::invoke, 4).integer(1).str("lib")
-                               .str("sym").str("a b c").build();
+  const std::string body =
+      Body().header(MessageType::invoke, 4).integer(1).str("lib").str("sym").str("a b c").build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.args"));
 }
 
 TEST(DecodeFieldType, InvokeArgIntegerNamesItsIndex) {
-  const std::string body = Body().header(MessageType::invoke, 4).integer(1).str("lib")
-                               .str("sym").array(3).str("a").integer(42).str("c").build();
+  const std::string body = Body()
+                               .header(MessageType::invoke, 4)
+                               .integer(1)
+                               .str("lib")
+                               .str("sym")
+                               .array(3)
+                               .str("a")
+                               .integer(42)
+                               .str("c")
+                               .build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.args[1]"));
 }
 
 TEST(DecodeFieldType, InvokeArgBinNamesItsIndex) {
-  const std::string body = Body().header(MessageType::invoke, 4).integer(1).str("lib")
-                               .str("sym").array(3).str("a").str("b").bin("c").build();
+  const std::string body = Body()
+                               .header(MessageType::invoke, 4)
+                               .integer(1)
+                               .str("lib")
+                               .str("sym")
+                               .array(3)
+                               .str("a")
+                               .str("b")
+                               .bin("c")
+                               .build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.args[2]"));
 }
 
@@ -591,26 +624,32 @@ TEST(DecodeFieldType, HelloPidAsFloatNamesHelloPid) {
 }
 
 TEST(DecodeFieldType, ResultCodeAsStringNamesResultCode) {
-  const std::string body =
-      Body().header(MessageType::result, 3).integer(1).str("0").usage().build();
+  const std::string body = Body().header(MessageType::result, 3).integer(1).str("0").usage().build();
   EXPECT_TRUE(RejectedWith(body, "Result.code"));
 }
 
 TEST(DecodeFieldType, ResultUsageNotAnArrayNamesResultUsage) {
-  const std::string body =
-      Body().header(MessageType::result, 3).integer(1).integer(0).integer(5).build();
+  const std::string body = Body().header(MessageType::result, 3).integer(1).integer(0).integer(5).build();
   EXPECT_TRUE(RejectedWith(body, "Result.usage"));
 }
 
 TEST(DecodeFieldType, UsageFieldAsStringNamesTheUsageField) {
-  const std::string body = Body().header(MessageType::result, 3).integer(1).integer(0)
-                               .array(4).integer(1).integer(2).str("3").integer(4).build();
+  const std::string body = Body()
+                               .header(MessageType::result, 3)
+                               .integer(1)
+                               .integer(0)
+                               .array(4)
+                               .integer(1)
+                               .integer(2)
+                               .str("3")
+                               .integer(4)
+                               .build();
   EXPECT_TRUE(RejectedWith(body, "Result.usage.cpu_sys_us"));
 }
 
 TEST(DecodeFieldType, FailedMessageAsIntegerNamesFailedMessage) {
-  const std::string body = Body().header(MessageType::failed, 4).integer(1).integer(4)
-                               .integer(0).usage().build();
+  const std::string body =
+      Body().header(MessageType::failed, 4).integer(1).integer(4).integer(0).usage().build();
   EXPECT_TRUE(RejectedWith(body, "Failed.message"));
 }
 
@@ -630,8 +669,7 @@ TEST(DecodeFieldType, GetDataIdAsNilNamesGetDataId) {
 }
 
 TEST(DecodeFieldType, DataValueFoundAsIntegerNamesDataValueFound) {
-  const std::string body =
-      Body().header(MessageType::data_value, 3).integer(1).integer(1).bin("v").build();
+  const std::string body = Body().header(MessageType::data_value, 3).integer(1).integer(1).bin("v").build();
   EXPECT_TRUE(RejectedWith(body, "DataValue.found"));
 }
 
@@ -646,60 +684,68 @@ TEST(DecodeFieldType, DataValueValueAsStrNamesDataValueValue) {
 // ---------------------------------------------------------------------------------------
 
 TEST(DecodeRange, ResultCodeTwoToTheFortyIsRejected) {
-  const std::string body = Body().header(MessageType::result, 3).integer(1)
-                               .integer(std::int64_t{1} << 40).usage().build();
+  const std::string body =
+      Body().header(MessageType::result, 3).integer(1).integer(std::int64_t{1} << 40).usage().build();
   EXPECT_TRUE(RejectedWith(body, "Result.code"));
 }
 
 TEST(DecodeRange, ResultCodeJustOutsideInt32IsRejected) {
   const std::int64_t above = std::int64_t{std::numeric_limits<std::int32_t>::max()} + 1;
   const std::int64_t below = std::int64_t{std::numeric_limits<std::int32_t>::min()} - 1;
-  EXPECT_TRUE(RejectedWith(
-      Body().header(MessageType::result, 3).integer(1).integer(above).usage().build(),
-      "Result.code"));
-  EXPECT_TRUE(RejectedWith(
-      Body().header(MessageType::result, 3).integer(1).integer(below).usage().build(),
-      "Result.code"));
+  EXPECT_TRUE(RejectedWith(Body().header(MessageType::result, 3).integer(1).integer(above).usage().build(),
+                           "Result.code"));
+  EXPECT_TRUE(RejectedWith(Body().header(MessageType::result, 3).integer(1).integer(below).usage().build(),
+                           "Result.code"));
 }
 
 TEST(DecodeRange, HelloVersionAboveUint32IsRejected) {
-  const std::string body = Body().header(MessageType::hello, 2)
-                               .integer(std::uint64_t{1} << 32).integer(1).build();
+  const std::string body =
+      Body().header(MessageType::hello, 2).integer(std::uint64_t{1} << 32).integer(1).build();
   EXPECT_TRUE(RejectedWith(body, "Hello.version"));
 }
 
 TEST(DecodeRange, HelloPidAboveInt64IsRejected) {
-  const std::string body = Body().header(MessageType::hello, 2).integer(1)
-                               .integer(std::numeric_limits<std::uint64_t>::max()).build();
+  const std::string body = Body()
+                               .header(MessageType::hello, 2)
+                               .integer(1)
+                               .integer(std::numeric_limits<std::uint64_t>::max())
+                               .build();
   EXPECT_TRUE(RejectedWith(body, "Hello.pid"));
 }
 
 TEST(DecodeRange, UsageWallAboveInt64IsRejected) {
-  const std::string body = Body().header(MessageType::result, 3).integer(1).integer(0)
-                               .array(4).integer(std::uint64_t{1} << 63).integer(2)
-                               .integer(3).integer(4).build();
+  const std::string body = Body()
+                               .header(MessageType::result, 3)
+                               .integer(1)
+                               .integer(0)
+                               .array(4)
+                               .integer(std::uint64_t{1} << 63)
+                               .integer(2)
+                               .integer(3)
+                               .integer(4)
+                               .build();
   EXPECT_TRUE(RejectedWith(body, "Result.usage.wall_us"));
 }
 
 TEST(DecodeRange, FailedWithUnknownReasonNumbersIsRejected) {
   for (const int reason : {0, 6, 99, 255}) {
     SCOPED_TRACE(reason);
-    const std::string body = Body().header(MessageType::failed, 4).integer(1).integer(reason)
-                                 .str("m").usage().build();
+    const std::string body =
+        Body().header(MessageType::failed, 4).integer(1).integer(reason).str("m").usage().build();
     EXPECT_TRUE(RejectedWith(body, "reason"));
   }
 }
 
 TEST(DecodeRange, FailedReasonBeyond8BitsIsNotTruncatedToAValidReason) {
   // 257 would be library_not_found (1) if narrowed to uint8 before checking.
-  const std::string body = Body().header(MessageType::failed, 4).integer(1).integer(257)
-                               .str("m").usage().build();
+  const std::string body =
+      Body().header(MessageType::failed, 4).integer(1).integer(257).str("m").usage().build();
   EXPECT_TRUE(RejectedWith(body, "Failed.reason"));
 }
 
 TEST(DecodeRange, FailedReasonNegativeIsRejected) {
-  const std::string body = Body().header(MessageType::failed, 4).integer(1).integer(-1)
-                               .str("m").usage().build();
+  const std::string body =
+      Body().header(MessageType::failed, 4).integer(1).integer(-1).str("m").usage().build();
   EXPECT_TRUE(RejectedWith(body, "Failed.reason"));
 }
 
@@ -750,8 +796,7 @@ TEST(FrameReader, OversizeErrorWithDefaultMaximumNamesBothNumbers) {
   const auto error = feed_error(reader, raw_bytes({0xff, 0xff, 0xff, 0xff}));
   ASSERT_TRUE(error.has_value());
   EXPECT_NE(error->find("4294967295"), std::string::npos) << *error;
-  EXPECT_NE(error->find(std::to_string(default_max_frame_bytes)), std::string::npos)
-      << *error;
+  EXPECT_NE(error->find(std::to_string(default_max_frame_bytes)), std::string::npos) << *error;
 }
 
 TEST(FrameReader, ZeroLengthPrefixThrows) {
@@ -779,9 +824,8 @@ TEST(FrameReader, OversizePrefixAfterATakenFrameThrowsOnItsFourthByte) {
 }
 
 TEST(FrameReader, FramesFedOneByteAtATimeComeOutInOrder) {
-  const std::vector<Message> messages = {
-      Hello{protocol_version, 1}, Invoke{2, "lib", "sym", {"", "x"}},
-      SetData{"k", std::string("\0\0", 2)}, DataValue{3, false, ""}};
+  const std::vector<Message> messages = {Hello{protocol_version, 1}, Invoke{2, "lib", "sym", {"", "x"}},
+                                         SetData{"k", std::string("\0\0", 2)}, DataValue{3, false, ""}};
   std::string stream;
   for (const Message& m : messages) stream += encode_frame(m);
 
@@ -863,8 +907,7 @@ TEST(FrameReader, TwoFramesInOneFeed) {
   const std::string first = encode(Hello{protocol_version, 10});
   const std::string second = encode(Result{1, -5, sample_usage});
   FrameReader reader;
-  feed(reader, encode_frame(Hello{protocol_version, 10}) +
-                   encode_frame(Result{1, -5, sample_usage}));
+  feed(reader, encode_frame(Hello{protocol_version, 10}) + encode_frame(Result{1, -5, sample_usage}));
   EXPECT_EQ(reader.next(), first);
   EXPECT_EQ(reader.next(), second);
   EXPECT_EQ(reader.next(), std::nullopt);

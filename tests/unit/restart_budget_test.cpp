@@ -17,7 +17,8 @@ struct Fixture {
   RestartBudget budget;
 
   explicit Fixture(const Supervision& policy)
-      : budget(policy, [this] { return now; }, [this] { return jitter; }) {}
+      : budget(
+            policy, [this] { return now; }, [this] { return jitter; }) {}
 
   void advance(milliseconds by) { now += by; }
 };
@@ -43,7 +44,7 @@ TEST(RestartBudget, FirstStormRestartWaitsTheInitialBackoff) {
 
 TEST(RestartBudget, StormBackoffDoublesUpToTheCap) {
   Fixture f(policy(100, milliseconds(30'000), milliseconds(10), milliseconds(100)));
-  const milliseconds expected[] = {milliseconds(10), milliseconds(20), milliseconds(40), milliseconds(80),
+  const milliseconds expected[] = {milliseconds(10),  milliseconds(20),  milliseconds(40), milliseconds(80),
                                    milliseconds(100), milliseconds(100), milliseconds(100)};
   unsigned attempt = 0;
   for (const auto delay : expected) {
@@ -133,10 +134,9 @@ TEST(RestartBudget, InMethodDeathsNeverGiveUp) {
 
 TEST(RestartBudget, InMethodBackoffGrowsWithTheStreakAndIsCapped) {
   Fixture f(policy(5, milliseconds(30'000), milliseconds(10), milliseconds(2'000)));
-  const milliseconds expected[] = {milliseconds(10),  milliseconds(20),  milliseconds(40),
-                                   milliseconds(80),  milliseconds(160), milliseconds(320),
-                                   milliseconds(640), milliseconds(1'280), milliseconds(2'000),
-                                   milliseconds(2'000)};
+  const milliseconds expected[] = {
+      milliseconds(10),  milliseconds(20),  milliseconds(40),    milliseconds(80),    milliseconds(160),
+      milliseconds(320), milliseconds(640), milliseconds(1'280), milliseconds(2'000), milliseconds(2'000)};
   for (const auto delay : expected) EXPECT_EQ(f.budget.on_death(Kind::in_method).delay, delay);
   for (int i = 0; i < 300; ++i) EXPECT_EQ(f.budget.on_death(Kind::in_method).delay, milliseconds(2'000));
 }

@@ -12,7 +12,7 @@ namespace isolator {
 
 /// A child finished its handshake and takes calls.
 struct StartedEvent {
-  int pid = 0;  ///< the new child's pid
+  int pid = 0;              ///< the new child's pid
   std::string containment;  ///< the backend confining it: "cgroup-v2", "cgroup-v1", "rlimit"
 };
 
@@ -40,9 +40,9 @@ std::string_view to_string(ExitCause cause);
 
 /// A child is gone (and reaped).
 struct ExitedEvent {
-  int pid = 0;  ///< the child's pid (reaped: it may be reused from now on)
-  std::optional<int> exit_code;  ///< set when it exited
-  std::optional<int> signal;     ///< set when a signal killed it
+  int pid = 0;                          ///< the child's pid (reaped: it may be reused from now on)
+  std::optional<int> exit_code;         ///< set when it exited
+  std::optional<int> signal;            ///< set when a signal killed it
   ExitCause cause = ExitCause::exited;  ///< why it ended
 };
 
@@ -57,8 +57,8 @@ struct RestartAttemptEvent {
 
 /// A restarted child took over from the dead one.
 struct RestartedEvent {
-  int old_pid = 0;  ///< the dead child's pid
-  int new_pid = 0;  ///< its replacement's
+  int old_pid = 0;                     ///< the dead child's pid
+  int new_pid = 0;                     ///< its replacement's
   unsigned attempt = 0;                ///< as in the RestartAttemptEvent this restart followed
   std::chrono::milliseconds delay{0};  ///< the backoff it waited, as in that event
 };
@@ -68,7 +68,7 @@ struct RestartLimitEvent {
   unsigned attempts = 0;  ///< restarts made within the window before giving up
 };
 
-using Event = std::variant<StartedEvent, StartFailedEvent, ExitedEvent, RestartAttemptEvent,
-                           RestartedEvent, RestartLimitEvent>;
+using Event = std::variant<StartedEvent, StartFailedEvent, ExitedEvent, RestartAttemptEvent, RestartedEvent,
+                           RestartLimitEvent>;
 
 }  // namespace isolator

@@ -28,8 +28,7 @@ extern "C" {
  * not, -1 when `key` or `size` is NULL, or `buffer` is NULL with a non-zero `capacity`
  * (a NULL `buffer` with capacity 0 asks for the size only); -1 also when memory ran out. Thread-safe. Provided by
  * pihost (NULL outside pihost). */
-__attribute__((weak)) int isolator_data_get(const char* key, void* buffer, size_t capacity,
-                                            size_t* size);
+__attribute__((weak)) int isolator_data_get(const char* key, void* buffer, size_t capacity, size_t* size);
 
 /* Stores a copy of `size` bytes at `data` under `key`, replacing any previous value; the
  * host reads it back with ProcessIsolator::get_data. Returns 0 on success, -1 when `key` is

@@ -18,8 +18,8 @@ struct LimitCheck {
   /// needs to know which limit this is uses `kind`.
   std::string limit;
   bool enforceable = false;  ///< whether it can be enforced (provided) here
-  std::string how;       ///< the mechanism ("memory.max", "RLIMIT_AS", ...) or why not
-  std::string fix;       ///< what to do to make it enforceable, when it is not
+  std::string how;           ///< the mechanism ("memory.max", "RLIMIT_AS", ...) or why not
+  std::string fix;           ///< what to do to make it enforceable, when it is not
   /// Which limit this is; empty for a hardening measure. Last, so that the aggregate
   /// initialisation of the fields above stays valid.
   std::optional<LimitKind> kind = std::nullopt;
@@ -28,10 +28,10 @@ struct LimitCheck {
 /// One containment backend on this machine.
 struct BackendCheck {
   Containment backend = Containment::rlimit;  ///< which backend
-  bool usable = false;                         ///< whether it can confine a child here
-  std::string detail;  ///< where its cgroups go, or why it cannot be used
-  std::string fix;     ///< what to do to make it usable, when it is not
-  std::vector<LimitCheck> limits;  ///< each limit under this backend
+  bool usable = false;                        ///< whether it can confine a child here
+  std::string detail;                         ///< where its cgroups go, or why it cannot be used
+  std::string fix;                            ///< what to do to make it usable, when it is not
+  std::vector<LimitCheck> limits;             ///< each limit under this backend
 };
 
 /// What probe() found: every backend, the one Options would choose, the hardening measures.
@@ -41,7 +41,7 @@ struct ProbeReport {
   /// machine provides each, how, and the fix when it does not.
   std::vector<LimitCheck> hardening;
   Containment chosen = Containment::rlimit;  ///< what Options::containment selects here
-  std::string why_chosen;  ///< the reason for that choice
+  std::string why_chosen;                    ///< the reason for that choice
 
   /// A readable multi-line report, one backend after another, then the choice and the
   /// hardening measures.

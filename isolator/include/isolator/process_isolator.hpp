@@ -46,10 +46,10 @@ namespace isolator {
 /// One method call: the plugin's absolute path, the exported symbol, the arguments
 /// (argv[1..] of the method).
 struct Invocation {
-  std::string library;             ///< absolute path of the plugin's shared object
-  std::string symbol = "method";   ///< `extern "C" int symbol(int argc, char** argv)`
-  std::vector<std::string> args;   ///< argv[1..argc-1]; any bytes (argv[0] is `library`)
-  CallOptions options;             ///< this call's deadline and retries
+  std::string library;            ///< absolute path of the plugin's shared object
+  std::string symbol = "method";  ///< `extern "C" int symbol(int argc, char** argv)`
+  std::vector<std::string> args;  ///< argv[1..argc-1]; any bytes (argv[0] is `library`)
+  CallOptions options;            ///< this call's deadline and retries
 };
 
 /// Resource usage of the child as a whole, read from /proc at the time of asking: of the
@@ -115,9 +115,7 @@ class ProcessIsolator {
   template <class CompletionToken>
   auto async_invoke(Invocation invocation, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(CallResult)>(
-        [this](auto handler, Invocation inv) {
-          start_invoke(std::move(inv), Handler(std::move(handler)));
-        },
+        [this](auto handler, Invocation inv) { start_invoke(std::move(inv), Handler(std::move(handler))); },
         token, std::move(invocation));
   }
 

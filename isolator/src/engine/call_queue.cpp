@@ -36,9 +36,9 @@ ActiveCall& CallQueue::send_next(int pid) {
   waiting_.pop_front();
   const auto& options = call.invocation.options;
   const auto timeout = options.timeout ? options.timeout : default_timeout_;
-  auto& active = in_flight_.emplace_back(
-      ActiveCall{std::move(call), CallOutput(max_output_bytes_), std::nullopt, pid, false,
-                 std::chrono::steady_clock::time_point::max(), timeout});
+  auto& active = in_flight_.emplace_back(ActiveCall{std::move(call), CallOutput(max_output_bytes_),
+                                                    std::nullopt, pid, false,
+                                                    std::chrono::steady_clock::time_point::max(), timeout});
   if (timeout) active.deadline = std::chrono::steady_clock::now() + *timeout;
   if (in_flight_.size() == 1) watch_oldest();
   return active;
@@ -69,7 +69,8 @@ void CallQueue::finish(ActiveCall& call, CallResult result, const std::string& c
 }
 
 PendingCall CallQueue::take_back(ActiveCall& call) {
-  const auto it = std::find_if(in_flight_.begin(), in_flight_.end(), [&](const ActiveCall& c) { return &c == &call; });
+  const auto it = std::find_if(in_flight_.begin(), in_flight_.end(),
+                               [&](const ActiveCall& c) { return &c == &call; });
   const bool was_oldest = it == in_flight_.begin();
   PendingCall pending = std::move(it->call);
   in_flight_.erase(it);
@@ -82,7 +83,8 @@ CallQueue::Cancelled CallQueue::cancel(std::uint64_t id) {
     if (it->id != id) continue;
     PendingCall call = std::move(*it);
     waiting_.erase(it);
-    complete(std::move(call), failed(FailureKind::cancelled, "the caller cancelled the call before it was sent"));
+    complete(std::move(call),
+             failed(FailureKind::cancelled, "the caller cancelled the call before it was sent"));
     return Cancelled::waiting;
   }
   return find(id) ? Cancelled::in_flight : Cancelled::unknown;
@@ -120,11 +122,12 @@ void CallQueue::watch_cpu(std::uint64_t id) {
   const auto limit = *cpu_limit_;
   if (*used >= limit) {
     auto& call = in_flight_.front();
-    runner_.overran(call, cpu_limit_failure(call.call.invocation, *used, limit, call.pid), ExitCause::cpu_limit);
+    runner_.overran(call, cpu_limit_failure(call.call.invocation, *used, limit, call.pid),
+                    ExitCause::cpu_limit);
     return;
   }
   const auto wait = std::max<std::chrono::microseconds>(std::chrono::milliseconds(2),
-                                                       (limit - *used) / static_cast<long>(cpus_));
+                                                        (limit - *used) / static_cast<long>(cpus_));
   cpu_timer_.expires_after(wait);
   cpu_timer_.async_wait([this, id](error_code error) {
     if (!error && watched_ == id) watch_cpu(id);

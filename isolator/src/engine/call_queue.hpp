@@ -38,7 +38,7 @@ struct PendingCall {
   // Keeps the handler's executor from running out of work while the call is pending.
   boost::asio::any_completion_executor work;
   Cancellation cancellation = Cancellation::none;  // whether the caller's slot has our handler
-  bool requeued = false;  // sent once to a child that died before starting it
+  bool requeued = false;                           // sent once to a child that died before starting it
   unsigned retries_left = 0;
 };
 
@@ -75,7 +75,8 @@ class CallQueue {
   /// be reached); `max_output_bytes`: each call's output budget.
   CallQueue(const boost::asio::any_io_executor& executor, Runner& runner,
             std::optional<std::chrono::milliseconds> default_timeout,
-            std::optional<std::chrono::microseconds> cpu_limit, std::size_t cpus, std::size_t max_output_bytes);
+            std::optional<std::chrono::microseconds> cpu_limit, std::size_t cpus,
+            std::size_t max_output_bytes);
 
   // ---- waiting calls --------------------------------------------------------------------
   void add(PendingCall call) { waiting_.push_back(std::move(call)); }

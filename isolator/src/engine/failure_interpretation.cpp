@@ -36,9 +36,10 @@ std::string pihost_named(int pid) { return "pihost (pid " + std::to_string(pid) 
 
 Failure death_failure(int pid, const ExitStatus& status, const Invocation& running, bool method_started) {
   const std::string pihost = pihost_named(pid);
-  const std::string during = method_started ? " while running " + describe_call(running)
-                                            : " while loading " + running.library + " for '" + running.symbol +
-                                                  "', before the method ran (a static initializer?)";
+  const std::string during = method_started
+                                 ? " while running " + describe_call(running)
+                                 : " while loading " + running.library + " for '" + running.symbol +
+                                       "', before the method ran (a static initializer?)";
   Failure result;
   result.exit_code = status.exit_code;
   result.signal = status.signal;
@@ -71,11 +72,10 @@ Failure timeout_failure(const Invocation& call, std::chrono::milliseconds timeou
 
 Failure cpu_limit_failure(const Invocation& call, std::chrono::microseconds used,
                           std::chrono::microseconds limit, int pid) {
-  return failure(FailureKind::cpu_limit, "the call to " + describe_call(call) + " used " +
-                                             std::to_string(used.count() / 1000) +
-                                             " ms of CPU time, past its limit of " +
-                                             std::to_string(limit.count() / 1000) + " ms; " +
-                                             pihost_named(pid) + " was killed");
+  return failure(FailureKind::cpu_limit,
+                 "the call to " + describe_call(call) + " used " + std::to_string(used.count() / 1000) +
+                     " ms of CPU time, past its limit of " + std::to_string(limit.count() / 1000) + " ms; " +
+                     pihost_named(pid) + " was killed");
 }
 
 Failure cancelled_failure(const Invocation& call, int pid) {

@@ -52,9 +52,9 @@ class IoThreads {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::vector<std::thread> threads_;
   std::vector<std::thread::id> ids_;
-  std::shared_ptr<void> owner_;          // set by release()
+  std::shared_ptr<void> owner_;  // set by release()
   std::atomic<bool> released_{false};
-  std::atomic<std::size_t> left_{0};     // threads that have returned from run(), after release()
+  std::atomic<std::size_t> left_{0};  // threads that have returned from run(), after release()
 };
 
 }  // namespace isolator::detail

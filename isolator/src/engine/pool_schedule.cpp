@@ -21,10 +21,12 @@ std::optional<std::size_t> choose_child(const std::vector<PoolChild>& children) 
 }
 
 bool all_failed(const std::vector<PoolChild>& children) {
-  return std::all_of(children.begin(), children.end(), [](const PoolChild& c) { return c.state == State::failed; });
+  return std::all_of(children.begin(), children.end(),
+                     [](const PoolChild& c) { return c.state == State::failed; });
 }
 
-AfterCall after_call(const PoolChild& child, const PoolOptions& options, std::optional<std::int64_t> rss_bytes) {
+AfterCall after_call(const PoolChild& child, const PoolOptions& options,
+                     std::optional<std::int64_t> rss_bytes) {
   if (options.max_calls_per_child && child.calls >= *options.max_calls_per_child) return AfterCall::recycle;
   if (options.recycle_above_rss_bytes && rss_bytes && *rss_bytes > *options.recycle_above_rss_bytes) {
     return AfterCall::recycle;

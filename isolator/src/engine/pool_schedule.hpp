@@ -17,9 +17,9 @@ namespace isolator::detail {
 
 /// One child of the pool, as the pool sees it.
 struct PoolChild {
-  State state = State::no_child;  ///< its supervisor's state, as last reported
-  bool busy = false;              ///< a call of the pool is on it
-  std::size_t calls = 0;          ///< calls its current child process has run
+  State state = State::no_child;                 ///< its supervisor's state, as last reported
+  bool busy = false;                             ///< a call of the pool is on it
+  std::size_t calls = 0;                         ///< calls its current child process has run
   std::chrono::steady_clock::time_point born{};  ///< when its current child process started
 };
 
@@ -38,7 +38,8 @@ enum class AfterCall {
 };
 
 /// `rss_bytes`: the child's resident size now (read only when the rule needs it).
-AfterCall after_call(const PoolChild& child, const PoolOptions& options, std::optional<std::int64_t> rss_bytes);
+AfterCall after_call(const PoolChild& child, const PoolOptions& options,
+                     std::optional<std::int64_t> rss_bytes);
 
 /// Whether a child must be replaced before it takes a call (PoolOptions::max_age).
 bool too_old(const PoolChild& child, const PoolOptions& options, std::chrono::steady_clock::time_point now);

@@ -24,8 +24,8 @@ Supervisor::Supervisor(const asio::any_io_executor& executor, const Options& opt
       limits_(launcher_->limits()),
       observer_(observer),
       budget_(options.supervision),
-      queue_(executor, *this, options.call_timeout, limits_.cpu_time_per_call, usable_cpus(limits_.cpu_affinity),
-             options.max_output_bytes_per_call),
+      queue_(executor, *this, options.call_timeout, limits_.cpu_time_per_call,
+             usable_cpus(limits_.cpu_affinity), options.max_output_bytes_per_call),
       stop_timer_(executor),
       restart_timer_(executor),
       heartbeat_timer_(executor) {}
@@ -133,7 +133,8 @@ void Supervisor::on_child_start_failed(ChildProcess& child, std::string message)
 
 void Supervisor::submit(PendingCall call) {
   if (stopping()) {
-    complete(std::move(call), failed(FailureKind::shutdown, "the isolator shut down before the call was sent"));
+    complete(std::move(call),
+             failed(FailureKind::shutdown, "the isolator shut down before the call was sent"));
     return;
   }
   if (phase_ == Phase::failed) {
@@ -213,7 +214,8 @@ void Supervisor::answer_data_waiters() {
 void Supervisor::on_child_message(ChildProcess& child, wire::Message message) {
   if (!is_current(child)) return;
   if (wire::sender_of(message) != wire::Sender::child) {
-    child.fail_protocol("pihost sent " + std::string(wire::message_name(message)) + ", which only the host may send");
+    child.fail_protocol("pihost sent " + std::string(wire::message_name(message)) +
+                        ", which only the host may send");
     return;
   }
   if (std::holds_alternative<wire::Pong>(message)) {
@@ -326,7 +328,8 @@ void Supervisor::on_child_exit(ChildProcess& child, ExitStatus status) {
     if (!call->started && !call->cause && !call->call.requeued) {
       // The child died before the call began (a thread of an earlier call crashed it, or a
       // library's initializers did): the method never ran, so it runs on the next child.
-      log().info("pihost pid {} died before call {} started; it goes to a new child", child.pid(), call->call.id);
+      log().info("pihost pid {} died before call {} started; it goes to a new child", child.pid(),
+                 call->call.id);
       PendingCall pending = queue_.take_back(*call);
       pending.requeued = true;
       queue_.requeue(std::move(pending));
@@ -336,7 +339,8 @@ void Supervisor::on_child_exit(ChildProcess& child, ExitStatus status) {
     if (!call->cause && oom) {
       call->cause = memory_limit_failure(call->call.invocation, limits_.memory_bytes, containment_);
     }
-    Failure failure = call->cause ? *call->cause : death_failure(child.pid(), status, call->call.invocation, call->started);
+    Failure failure = call->cause ? *call->cause
+                                  : death_failure(child.pid(), status, call->call.invocation, call->started);
     failure.exit_code = status.exit_code;
     failure.signal = status.signal;
     if (!retry(*call, failure)) {
@@ -359,7 +363,8 @@ void Supervisor::on_child_exit(ChildProcess& child, ExitStatus status) {
 }
 
 bool Supervisor::retired_exit(ChildProcess& child, const ExitStatus& status) {
-  const auto it = std::find_if(retired_.begin(), retired_.end(), [&](const Retired& r) { return r.child.get() == &child; });
+  const auto it = std::find_if(retired_.begin(), retired_.end(),
+                               [&](const Retired& r) { return r.child.get() == &child; });
   if (it == retired_.end()) return false;
   notifier_.event(ExitedEvent{child.pid(), status.exit_code, status.signal, ExitCause::requested});
   it->timer->cancel();
@@ -374,7 +379,8 @@ void Supervisor::after_death(const ExitStatus& status, DeathKind kind) {
   const bool abnormal = status.signal || !status.exit_code || *status.exit_code != 0;
   switch (options_.supervision.restart) {
     case RestartPolicy::never:
-      enter_failed("the child died and Options::supervision.restart is never; call reset() to start a new one");
+      enter_failed(
+          "the child died and Options::supervision.restart is never; call reset() to start a new one");
       return;
     case RestartPolicy::on_failure:
       if (!abnormal) {
@@ -389,8 +395,8 @@ void Supervisor::after_death(const ExitStatus& status, DeathKind kind) {
   if (decision.give_up) {
     notifier_.event(RestartLimitEvent{decision.restarts_in_window});
     const auto restarts = decision.restarts_in_window;
-    enter_failed("the child was restarted " + std::to_string(restarts) + (restarts == 1 ? " time" : " times") +
-                 " within " +
+    enter_failed("the child was restarted " + std::to_string(restarts) +
+                 (restarts == 1 ? " time" : " times") + " within " +
                  std::to_string(options_.supervision.restart_window.count()) +
                  " ms without running a method (Options::supervision.max_restarts) and died again; "
                  "call reset() to try again");
@@ -496,7 +502,8 @@ void Supervisor::stop_child() {
     stop_timer_.expires_after(policy.terminate_timeout);
     stop_timer_.async_wait([this, policy](error_code again) {
       if (again || !child_) return;
-      log().warn("pihost pid {} ignored SIGTERM for {} ms; SIGKILL", child_->pid(), policy.terminate_timeout.count());
+      log().warn("pihost pid {} ignored SIGTERM for {} ms; SIGKILL", child_->pid(),
+                 policy.terminate_timeout.count());
       kill_child(ExitCause::requested);
     });
   });
@@ -511,8 +518,9 @@ void Supervisor::stop(std::function<void()> done) {
   if (phase_ == Phase::stopping) return;
   enter(Phase::stopping);
   queue_.fail_waiting(FailureKind::shutdown, "the isolator shut down before the call was sent");
-  queue_.record_cause_for_all(
-      Failure{FailureKind::shutdown, "the isolator shut down while the call was running", std::nullopt, std::nullopt});
+  queue_.record_cause_for_all(Failure{FailureKind::shutdown,
+                                      "the isolator shut down while the call was running", std::nullopt,
+                                      std::nullopt});
   answer_data_waiters();
   restart_timer_.cancel();
   if (start_done_) std::exchange(start_done_, nullptr)("the isolator shut down while its child was starting");

@@ -185,10 +185,10 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   std::map<std::string, std::string> data_;  // replayed into every new child
   std::map<std::uint64_t, DataWaiter> data_waiters_;
   std::string failed_reason_;
-  int previous_pid_ = 0;                // the dead child a restart replaces
-  RestartAttemptEvent last_attempt_;    // the restart under way, for its RestartedEvent
+  int previous_pid_ = 0;                 // the dead child a restart replaces
+  RestartAttemptEvent last_attempt_;     // the restart under way, for its RestartedEvent
   std::optional<ExitCause> kill_cause_;  // why the supervisor killed the current child
-  std::uint64_t child_generation_ = 0;  // which child the heartbeat watches
+  std::uint64_t child_generation_ = 0;   // which child the heartbeat watches
   std::uint64_t ping_seq_ = 0;
   std::chrono::steady_clock::time_point last_pong_{};
   std::shared_ptr<ChildProcess> replaced_;  // replacing: the old child, until the new one is ready

@@ -113,8 +113,8 @@ void Child::spawn(const ChildSpec& spec) {
 
   SpawnRequest request;
   request.executable = spec.pihost;
-  request.args = {std::string(wire::flag_channel), socket_path_.string(),
-                  std::string(wire::flag_host_pid), std::to_string(::getpid()),
+  request.args = {std::string(wire::flag_channel),         socket_path_.string(),
+                  std::string(wire::flag_host_pid),        std::to_string(::getpid()),
                   std::string(wire::flag_max_frame_bytes), std::to_string(spec.max_frame_bytes)};
   if (spec.allow_core_dumps) request.args.emplace_back(wire::flag_core_dumps);
   request.environment = spec.environment;
@@ -145,10 +145,10 @@ void Child::spawn(const ChildSpec& spec) {
     }
     self->listener_.on_child_output(*self, stream, std::move(line));
   };
-  stdout_ = std::make_shared<OutputPipe>(executor_, std::move(spawned.stdout_read),
-                                         OutputStream::out, spec.max_line_bytes, on_line);
-  stderr_ = std::make_shared<OutputPipe>(executor_, std::move(spawned.stderr_read),
-                                         OutputStream::err, spec.max_line_bytes, on_line);
+  stdout_ = std::make_shared<OutputPipe>(executor_, std::move(spawned.stdout_read), OutputStream::out,
+                                         spec.max_line_bytes, on_line);
+  stderr_ = std::make_shared<OutputPipe>(executor_, std::move(spawned.stderr_read), OutputStream::err,
+                                         spec.max_line_bytes, on_line);
   stdout_->start();
   stderr_->start();
   watch_exit();
@@ -182,18 +182,16 @@ void Child::listen() {
 }
 
 void Child::watch_exit() {
-  pidfd_.async_wait(asio::posix::stream_descriptor::wait_read,
-                    [self = shared_from_this()](error_code error) {
-                      if (error == asio::error::operation_aborted) return;
-                      self->on_exit();
-                    });
+  pidfd_.async_wait(asio::posix::stream_descriptor::wait_read, [self = shared_from_this()](error_code error) {
+    if (error == asio::error::operation_aborted) return;
+    self->on_exit();
+  });
 }
 
 void Child::accept() {
   acceptor_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](error_code error) {
     if (error || self->exited_) return;  // closed: the start is over one way or another
-    const int fd = ::accept4(self->acceptor_.native_handle(), nullptr, nullptr,
-                             SOCK_CLOEXEC | SOCK_NONBLOCK);
+    const int fd = ::accept4(self->acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) {
         self->accept();
@@ -298,16 +296,15 @@ void Child::on_message(wire::Message message) {
   if (start_failed_) return;  // a Hello that arrives after the start was given up
   const auto* hello = std::get_if<wire::Hello>(&message);
   if (hello == nullptr) {
-    fail_protocol("pihost's first message was " + std::string(wire::message_name(message)) +
-                  ", not Hello");
+    fail_protocol("pihost's first message was " + std::string(wire::message_name(message)) + ", not Hello");
   } else if (hello->version != wire::protocol_version) {
     fail_protocol("pihost " + pihost_.string() + " speaks protocol version " +
                   std::to_string(hello->version) + ", this library speaks version " +
                   std::to_string(wire::protocol_version) +
                   "; use the pihost built with this library (Options::pihost_path, ISOLATOR_PIHOST)");
   } else if (hello->pid != pid_) {
-    fail_protocol("pihost's Hello names pid " + std::to_string(hello->pid) +
-                  ", but its pid is " + std::to_string(pid_));
+    fail_protocol("pihost's Hello names pid " + std::to_string(hello->pid) + ", but its pid is " +
+                  std::to_string(pid_));
   } else {
     ready_ = true;
     timer_.cancel();
@@ -317,8 +314,7 @@ void Child::on_message(wire::Message message) {
 
 void Child::on_start_timeout() {
   if (ready_ || exited_) return;
-  std::string message = "pihost (pid " + std::to_string(pid_) +
-                        ") did not complete its handshake within " +
+  std::string message = "pihost (pid " + std::to_string(pid_) + ") did not complete its handshake within " +
                         std::to_string(start_timeout_.count()) + " ms";
   if (!refused_peers_.empty()) {
     message += "; connections refused because they did not come from pihost:";

@@ -117,7 +117,7 @@ class Child final : public ChildProcess, public std::enable_shared_from_this<Chi
   boost::asio::local::stream_protocol::acceptor acceptor_;
   boost::asio::local::stream_protocol::socket socket_;
   boost::asio::steady_timer timer_;  // start timeout, then the wait for exit after EOF
-  std::unique_ptr<LinuxBox> box_;  // created before the spawn, removed once the exit is reported
+  std::unique_ptr<LinuxBox> box_;    // created before the spawn, removed once the exit is reported
   boost::asio::posix::stream_descriptor pidfd_;  // readable once the child has exited
   std::shared_ptr<OutputPipe> stdout_;
   std::shared_ptr<OutputPipe> stderr_;

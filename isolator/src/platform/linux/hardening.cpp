@@ -51,14 +51,36 @@ bool seccomp_filters_available() {
 
 #if defined(__x86_64__)
 constexpr long denied_syscalls[] = {
-    SYS_ptrace,        SYS_process_vm_readv, SYS_process_vm_writev, SYS_mount,
-    SYS_umount2,       SYS_pivot_root,       SYS_chroot,            SYS_kexec_load,
-    SYS_kexec_file_load, SYS_init_module,    SYS_finit_module,      SYS_delete_module,
-    SYS_reboot,        SYS_swapon,           SYS_swapoff,           SYS_acct,
-    SYS_bpf,           SYS_perf_event_open,  SYS_keyctl,            SYS_add_key,
-    SYS_request_key,   SYS_userfaultfd,      SYS_open_by_handle_at, SYS_name_to_handle_at,
-    SYS_iopl,          SYS_ioperm,           SYS_syslog,            SYS_quotactl,
-    SYS_setns,         SYS_unshare,
+    SYS_ptrace,
+    SYS_process_vm_readv,
+    SYS_process_vm_writev,
+    SYS_mount,
+    SYS_umount2,
+    SYS_pivot_root,
+    SYS_chroot,
+    SYS_kexec_load,
+    SYS_kexec_file_load,
+    SYS_init_module,
+    SYS_finit_module,
+    SYS_delete_module,
+    SYS_reboot,
+    SYS_swapon,
+    SYS_swapoff,
+    SYS_acct,
+    SYS_bpf,
+    SYS_perf_event_open,
+    SYS_keyctl,
+    SYS_add_key,
+    SYS_request_key,
+    SYS_userfaultfd,
+    SYS_open_by_handle_at,
+    SYS_name_to_handle_at,
+    SYS_iopl,
+    SYS_ioperm,
+    SYS_syslog,
+    SYS_quotactl,
+    SYS_setns,
+    SYS_unshare,
 };
 
 std::vector<sock_filter> deny_list_program() {
@@ -96,9 +118,10 @@ std::vector<LimitCheck> check_hardening() {
   } else if (unprivileged_userns()) {
     checks.push_back({"no-network", true, "a user and a network namespace of its own", ""});
   } else {
-    checks.push_back({"no-network", false, "no CAP_SYS_ADMIN, and unprivileged user namespaces are off",
-                      "sysctl -w kernel.unprivileged_userns_clone=1 (Debian) or user.max_user_namespaces > 0, "
-                      "or run the host with CAP_SYS_ADMIN"});
+    checks.push_back(
+        {"no-network", false, "no CAP_SYS_ADMIN, and unprivileged user namespaces are off",
+         "sysctl -w kernel.unprivileged_userns_clone=1 (Debian) or user.max_user_namespaces > 0, "
+         "or run the host with CAP_SYS_ADMIN"});
   }
   if (seccomp_filters_available()) {
     checks.push_back({"deny-syscalls", true, "a seccomp filter (EPERM for the denied calls)", ""});
@@ -118,8 +141,9 @@ void require_hardening(const Hardening& hardening) {
   for (const auto& check : check_hardening()) {
     const bool asked = check.limit == "no-network" ? hardening.no_network : hardening.deny_syscalls;
     if (asked && !check.enforceable) {
-      throw StartError("Options::hardening asks for " + check.limit + ", which this machine cannot provide: " +
-                       check.how + (check.fix.empty() ? "" : "; fix: " + check.fix));
+      throw StartError("Options::hardening asks for " + check.limit +
+                       ", which this machine cannot provide: " + check.how +
+                       (check.fix.empty() ? "" : "; fix: " + check.fix));
     }
   }
 }

@@ -24,9 +24,9 @@ void require_hardening(const Hardening& hardening);
 
 /// What the child applies before exec.
 struct HardeningPlan {
-  bool new_network = false;     ///< unshare a network namespace
-  bool new_user = false;        ///< with a user namespace (not root): the maps below
-  std::string uid_map;          ///< "UID UID 1": the host's user, as itself
+  bool new_network = false;  ///< unshare a network namespace
+  bool new_user = false;     ///< with a user namespace (not root): the maps below
+  std::string uid_map;       ///< "UID UID 1": the host's user, as itself
   std::string gid_map;
   std::vector<sock_filter> seccomp;  ///< empty: no filter
 };

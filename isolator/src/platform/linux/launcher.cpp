@@ -6,8 +6,8 @@
 #include "log.hpp"
 #include "options_check.hpp"
 #include "pihost_locator.hpp"
-#include "private_directory.hpp"
 #include "platform/child_process.hpp"
+#include "private_directory.hpp"
 
 #include <sched.h>
 
@@ -75,7 +75,9 @@ class LinuxLauncher final : public Launcher {
 
 }  // namespace
 
-std::unique_ptr<Launcher> make_launcher(const Options& options) { return std::make_unique<LinuxLauncher>(options); }
+std::unique_ptr<Launcher> make_launcher(const Options& options) {
+  return std::make_unique<LinuxLauncher>(options);
+}
 
 int affinity_cpu_count() { return CPU_SETSIZE; }
 

@@ -30,7 +30,8 @@ std::string refusal(const std::filesystem::path& path) {
 std::filesystem::path installed_pihost() {
 #ifdef ISOLATOR_INSTALLED_PIHOST
   Dl_info info{};
-  if (::dladdr(reinterpret_cast<void*>(&installed_pihost), &info) == 0 || info.dli_fname == nullptr) return {};
+  if (::dladdr(reinterpret_cast<void*>(&installed_pihost), &info) == 0 || info.dli_fname == nullptr)
+    return {};
   std::error_code error;
   const auto binary = std::filesystem::canonical(info.dli_fname, error);
   if (error) return {};

@@ -27,8 +27,7 @@ PrivateDirectory::PrivateDirectory() {
   std::string pattern = (base_directory() / (cgroupfs::host_tag() + "-XXXXXX")).string();
   // mkdtemp creates the directory with mode 0700 and never reuses an existing path.
   if (::mkdtemp(pattern.data()) == nullptr) {
-    throw StartError("cannot create a private directory " + pattern + ": " +
-                     std::strerror(errno) +
+    throw StartError("cannot create a private directory " + pattern + ": " + std::strerror(errno) +
                      " (set TMPDIR or XDG_RUNTIME_DIR to a writable directory)");
   }
   path_ = pattern;
@@ -37,10 +36,11 @@ PrivateDirectory::PrivateDirectory() {
   struct stat made {};
   if (::lstat(pattern.c_str(), &made) != 0 || !S_ISDIR(made.st_mode) || made.st_uid != ::geteuid() ||
       (made.st_mode & 0777) != 0700) {
-    const std::string what = S_ISLNK(made.st_mode) ? "a symbolic link" : "not a directory of ours with mode 0700";
+    const std::string what = S_ISLNK(made.st_mode) ? "a symbolic link"
+                                                   : "not a directory of ours with mode 0700";
     ::rmdir(pattern.c_str());
-    throw StartError("the private directory " + pattern + " is " + what +
-                     "; refusing to use it (is " + base_directory().string() + " shared and writable by others?)");
+    throw StartError("the private directory " + pattern + " is " + what + "; refusing to use it (is " +
+                     base_directory().string() + " shared and writable by others?)");
   }
 }
 

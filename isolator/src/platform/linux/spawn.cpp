@@ -59,8 +59,8 @@ struct KernelSigaction {
   std::uint64_t mask;
 };
 
-__attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void child_fail(ChildPlan* plan,
-                                                                                   const char* step) {
+__attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void child_fail(
+    ChildPlan* plan, const char* step) {
   plan->error = errno;
   plan->step = step;
   ::syscall(SYS_exit_group, 127);
@@ -68,7 +68,8 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void
 }
 
 // Writes `text` to the /proc file `path` of the calling process.
-__attribute__((no_sanitize("address", "undefined", "thread"))) bool write_proc(const char* path, const char* text) {
+__attribute__((no_sanitize("address", "undefined", "thread"))) bool write_proc(const char* path,
+                                                                               const char* text) {
   const long fd = ::syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return false;
   std::size_t length = 0;
@@ -116,9 +117,11 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int child_main(vo
   // A fixed file mode mask, not whatever the host had; and no privileges gained through exec
   // (setuid or file-capability binaries a plugin might run).
   ::syscall(SYS_umask, 022);
-  if (::syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1UL, 0UL, 0UL, 0UL) != 0) child_fail(plan, "set no_new_privs");
+  if (::syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1UL, 0UL, 0UL, 0UL) != 0)
+    child_fail(plan, "set no_new_privs");
   if (plan->new_user) {
-    if (::syscall(SYS_unshare, CLONE_NEWUSER | CLONE_NEWNET) != 0) child_fail(plan, "enter new user and network namespaces");
+    if (::syscall(SYS_unshare, CLONE_NEWUSER | CLONE_NEWNET) != 0)
+      child_fail(plan, "enter new user and network namespaces");
     if (!write_proc("/proc/self/setgroups", "deny") || !write_proc("/proc/self/uid_map", plan->uid_map) ||
         !write_proc("/proc/self/gid_map", plan->gid_map)) {
       child_fail(plan, "map its user in its user namespace");
@@ -138,8 +141,7 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int child_main(vo
   child_fail(plan, "exec");
 }
 
-std::string spawn_problem(const std::filesystem::path& executable, const std::string& what,
-                          int error) {
+std::string spawn_problem(const std::filesystem::path& executable, const std::string& what, int error) {
   return "cannot start " + executable.string() + ": " + what + ": " + std::strerror(error);
 }
 
@@ -265,7 +267,7 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
     // CLONE_VM|CLONE_VFORK: no copy of the host's page tables (a large host spawns as fast
     // as a small one), and this thread waits until the child has exec'ed or died.
     pid = libc_clone()(child_main, stack.top(), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan,
-                  &pidfd);
+                       &pidfd);
     clone_error = errno;
   }
   if (pid < 0) throw StartError(spawn_problem(exe, "clone", clone_error));

@@ -48,8 +48,8 @@ class FrameReader {
 
   std::size_t max_frame_bytes_;
   std::string buffer_;
-  std::size_t consumed_ = 0;   // bytes at the front of buffer_ already handed out
-  std::size_t validated_ = 0;  // bytes at the front of buffer_ holding complete, sound frames
+  std::size_t consumed_ = 0;          // bytes at the front of buffer_ already handed out
+  std::size_t validated_ = 0;         // bytes at the front of buffer_ holding complete, sound frames
   std::optional<std::string> error_;  // the bad length prefix seen, if any
 };
 

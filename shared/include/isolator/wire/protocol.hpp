@@ -162,7 +162,6 @@ struct Pong {
   bool operator==(const Pong&) const = default;
 };
 
-using Message = std::variant<Hello, Invoke, Result, Failed, SetData, GetData, DataValue, Started,
-                             Ping, Pong>;
+using Message = std::variant<Hello, Invoke, Result, Failed, SetData, GetData, DataValue, Started, Ping, Pong>;
 
 }  // namespace isolator::wire

@@ -89,7 +89,6 @@ std::unique_ptr<Backend> make_rlimit_backend();
 /// Removes the cgroups and private directories of hosts that are gone (their pid no longer
 /// runs with the start time in the name), killing what is left in those cgroups. Runs once
 /// per process; never throws (problems are logged).
-void sweep_stale_once(const std::filesystem::path& private_base,
-                      const std::filesystem::path& cgroup_v2_base);
+void sweep_stale_once(const std::filesystem::path& private_base, const std::filesystem::path& cgroup_v2_base);
 
 }  // namespace isolator::detail

@@ -64,7 +64,8 @@ class CgroupV1Box final : public LinuxBox {
       // Frozen processes can neither fork nor exit, so the list is complete and every pid
       // in it stays theirs while they are killed.
       if (cgroupfs::write(*freezer / "freezer.state", "FROZEN").empty()) {
-        for (int i = 0; i < 100 && cgroupfs::read(*freezer / "freezer.state").value_or("") != "FROZEN\n"; ++i) {
+        for (int i = 0; i < 100 && cgroupfs::read(*freezer / "freezer.state").value_or("") != "FROZEN\n";
+             ++i) {
           std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
         for (int pid : cgroupfs::procs(*freezer)) ::kill(pid, SIGKILL);
@@ -98,9 +99,7 @@ class CgroupV1Box final : public LinuxBox {
     }
   }
 
-  bool oom_killed_since_begin() override {
-    return oom_control_.read("oom_kill").value_or(0) > oom_baseline_;
-  }
+  bool oom_killed_since_begin() override { return oom_control_.read("oom_kill").value_or(0) > oom_baseline_; }
 
   std::chrono::microseconds cpu_since_begin() override {
     const auto now = cpu_usage_.read();
@@ -180,16 +179,15 @@ class CgroupV1Backend final : public Backend {
     }
     const std::string fix = "make this process's cgroup writable in that hierarchy";
     c.limits.push_back(limit_check(LimitKind::memory, has("memory"),
-                                   "memory.limit_in_bytes and memory.memsw.limit_in_bytes",
-                                   problem("memory"), fix));
-    c.limits.push_back(limit_check(LimitKind::cpu, has("cpu"),
-                                   "cpu.cfs_quota_us over cpu.cfs_period_us", problem("cpu"), fix));
-    c.limits.push_back(limit_check(LimitKind::pids, has("pids"), "pids.max",
-                                   problem("pids"), fix));
+                                   "memory.limit_in_bytes and memory.memsw.limit_in_bytes", problem("memory"),
+                                   fix));
+    c.limits.push_back(limit_check(LimitKind::cpu, has("cpu"), "cpu.cfs_quota_us over cpu.cfs_period_us",
+                                   problem("cpu"), fix));
+    c.limits.push_back(limit_check(LimitKind::pids, has("pids"), "pids.max", problem("pids"), fix));
     c.limits.push_back(affinity_check());
     c.limits.push_back(limit_check(LimitKind::cpu_time, has("cpuacct"),
-                                   "cpuacct.usage, watched by the host during each call",
-                                   problem("cpuacct"), fix));
+                                   "cpuacct.usage, watched by the host during each call", problem("cpuacct"),
+                                   fix));
     return c;
   }
 
@@ -200,8 +198,8 @@ class CgroupV1Backend final : public Backend {
       const fs::path host_dir = base / cgroupfs::host_tag();
       fs::path failed;
       if (const int error = cgroupfs::make_child_dir(host_dir, child, failed); error != 0) {
-        throw StartError("cannot create cgroup " + failed.string() + ": " + std::strerror(error) +
-                         " (make " + base.string() + " writable, or choose another containment)");
+        throw StartError("cannot create cgroup " + failed.string() + ": " + std::strerror(error) + " (make " +
+                         base.string() + " writable, or choose another containment)");
       }
       dirs[controller] = host_dir / child;
     }

@@ -150,17 +150,18 @@ class CgroupV2Backend final : public Backend {
       const std::string name(to_string(kind));
       const bool offered = c.usable && listed(available_, name);
       return limit_check(kind, offered, how,
-                         c.usable ? "the '" + name + "' controller is not offered in " +
-                                        base_.string() + "/cgroup.controllers"
+                         c.usable ? "the '" + name + "' controller is not offered in " + base_.string() +
+                                        "/cgroup.controllers"
                                   : problem_,
                          // Only worked out when it is needed: it reads /proc.
-                         offered                 ? std::string()
+                         offered ? std::string()
                          : hierarchies_.v1_directory(name)
                              // A hybrid machine: the controller is bound to a v1 hierarchy and
                              // cannot be enabled in v2 at all.
-                             ? "'" + name + "' is bound to cgroup v1 here (a hybrid hierarchy): use "
-                               "Containment::cgroup_v1 (or automatic), or boot with "
-                               "systemd.unified_cgroup_hierarchy=1 for pure cgroup v2"
+                             ? "'" + name +
+                                   "' is bound to cgroup v1 here (a hybrid hierarchy): use "
+                                   "Containment::cgroup_v1 (or automatic), or boot with "
+                                   "systemd.unified_cgroup_hierarchy=1 for pure cgroup v2"
                              : "enable '" + name + "' for the delegated subtree (systemd: Delegate=" + name +
                                    "; or write +" + name + " to the parent's cgroup.subtree_control)");
     };
@@ -169,8 +170,8 @@ class CgroupV2Backend final : public Backend {
     c.limits.push_back(controller(LimitKind::pids, "pids.max"));
     c.limits.push_back(affinity_check());
     c.limits.push_back(limit_check(LimitKind::cpu_time, c.usable,
-                                   "cpu.stat usage_usec, watched by the host during each call",
-                                   problem_, c.fix));
+                                   "cpu.stat usage_usec, watched by the host during each call", problem_,
+                                   c.fix));
     return c;
   }
 
@@ -186,14 +187,13 @@ class CgroupV2Backend final : public Backend {
     const fs::path dir = host_dir / child;
     auto box = std::make_unique<CgroupV2Box>(dir);
     const auto offered = cgroupfs::read(dir / "cgroup.controllers").value_or("");
-    for (const auto& [requested, name] : {std::pair{limits.memory_bytes.has_value(), "memory"},
-                                          std::pair{limits.max_pids.has_value(), "pids"},
-                                          std::pair{limits.cpu_percent.has_value(), "cpu"}}) {
+    for (const auto& [requested, name] :
+         {std::pair{limits.memory_bytes.has_value(), "memory"},
+          std::pair{limits.max_pids.has_value(), "pids"}, std::pair{limits.cpu_percent.has_value(), "cpu"}}) {
       if (requested && !listed(offered, name)) {
-        throw StartError(std::string("the '") + name + "' controller is not available in " +
-                         dir.string() + " (enable it for " + base_.string() +
-                         "'s subtree: systemd Delegate=yes, or +" + name +
-                         " in the parent's cgroup.subtree_control)");
+        throw StartError(std::string("the '") + name + "' controller is not available in " + dir.string() +
+                         " (enable it for " + base_.string() + "'s subtree: systemd Delegate=yes, or +" +
+                         name + " in the parent's cgroup.subtree_control)");
       }
     }
     if (limits.memory_bytes) {
@@ -202,8 +202,7 @@ class CgroupV2Backend final : public Backend {
       if (fs::exists(dir / "memory.swap.max")) set_and_verify(dir / "memory.swap.max", "0", "0");
     }
     if (limits.max_pids) {
-      set_and_verify(dir / "pids.max", std::to_string(*limits.max_pids),
-                     std::to_string(*limits.max_pids));
+      set_and_verify(dir / "pids.max", std::to_string(*limits.max_pids), std::to_string(*limits.max_pids));
     }
     if (limits.cpu_percent) {
       const auto value = std::to_string(cpu_quota_us(*limits.cpu_percent)) + " " +

@@ -70,9 +70,7 @@ bool in_comma_list(std::string_view list, std::string_view word) {
 
 }  // namespace
 
-Hierarchies Hierarchies::read() {
-  return parse(slurp("/proc/self/mountinfo"), slurp("/proc/self/cgroup"));
-}
+Hierarchies Hierarchies::read() { return parse(slurp("/proc/self/mountinfo"), slurp("/proc/self/cgroup")); }
 
 Hierarchies Hierarchies::parse(std::string_view mountinfo, std::string_view cgroup) {
   Hierarchies h;
@@ -122,7 +120,8 @@ std::optional<fs::path> Hierarchies::v1_directory(std::string_view controller) c
   const auto own = own_path(controller);
   if (!own) return std::nullopt;
   for (const auto& mount : mounts_) {
-    if (!mount.v2 && in_comma_list(mount.super_options, controller)) return join(mount.point, mount.root, *own);
+    if (!mount.v2 && in_comma_list(mount.super_options, controller))
+      return join(mount.point, mount.root, *own);
   }
   return std::nullopt;
 }

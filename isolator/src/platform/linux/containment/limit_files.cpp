@@ -25,13 +25,13 @@ void set_and_verify(const std::filesystem::path& file, const std::string& value,
   }
   const auto back = cgroupfs::read(file).value_or("(unreadable)");
   if (back.rfind(expected, 0) != 0) {
-    throw StartError("the limit did not stick: wrote '" + value + "' to " + file.string() +
-                     ", read back '" + back.substr(0, back.find('\n')) + "'");
+    throw StartError("the limit did not stick: wrote '" + value + "' to " + file.string() + ", read back '" +
+                     back.substr(0, back.find('\n')) + "'");
   }
 }
 
-LimitCheck limit_check(LimitKind kind, bool available,
-                       const std::string& how, const std::string& why, const std::string& fix) {
+LimitCheck limit_check(LimitKind kind, bool available, const std::string& how, const std::string& why,
+                       const std::string& fix) {
   const std::string name(to_string(kind));
   if (available) return LimitCheck{name, true, how, "", kind};
   return LimitCheck{name, false, why.empty() ? "not supported by this backend" : why, fix, kind};

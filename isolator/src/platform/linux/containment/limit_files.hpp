@@ -23,13 +23,12 @@ std::string page_rounded(std::uint64_t bytes);
 
 /// Writes `value` to `file`, reads it back, and throws StartError unless the file then
 /// starts with `expected` (a limit that silently did not stick is an error).
-void set_and_verify(const std::filesystem::path& file, const std::string& value,
-                    const std::string& expected);
+void set_and_verify(const std::filesystem::path& file, const std::string& value, const std::string& expected);
 
 /// A LimitCheck for `kind` (named by to_string(kind)): enforceable by `how` when
 /// `available`; when it is not, `why` and `fix` explain.
-LimitCheck limit_check(LimitKind kind, bool available,
-                       const std::string& how, const std::string& why, const std::string& fix);
+LimitCheck limit_check(LimitKind kind, bool available, const std::string& how, const std::string& why,
+                       const std::string& fix);
 
 /// Affinity is set by sched_setaffinity before exec under every backend.
 LimitCheck affinity_check();

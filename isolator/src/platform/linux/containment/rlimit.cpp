@@ -58,16 +58,13 @@ class RlimitBackend final : public Backend {
     c.usable = true;
     c.detail = "rlimits on pihost, its process group and pihost's cleanup of its descendants";
     c.limits.push_back(limit_check(LimitKind::memory, true,
-                                   "RLIMIT_AS: address space per process, not the group's memory",
-                                   "", ""));
-    c.limits.push_back(limit_check(LimitKind::cpu, false, "",
-                                   "a CPU share needs the cgroup cpu controller",
+                                   "RLIMIT_AS: address space per process, not the group's memory", "", ""));
+    c.limits.push_back(limit_check(LimitKind::cpu, false, "", "a CPU share needs the cgroup cpu controller",
                                    "use a cgroup backend"));
-    c.limits.push_back(limit_check(
-        LimitKind::pids, nproc_binds(),
-        "RLIMIT_NPROC: counts every process of the user, not only the child's",
-        "RLIMIT_NPROC does not bind root (CAP_SYS_RESOURCE/CAP_SYS_ADMIN)",
-        "run the host as an unprivileged user, or use a cgroup backend"));
+    c.limits.push_back(limit_check(LimitKind::pids, nproc_binds(),
+                                   "RLIMIT_NPROC: counts every process of the user, not only the child's",
+                                   "RLIMIT_NPROC does not bind root (CAP_SYS_RESOURCE/CAP_SYS_ADMIN)",
+                                   "run the host as an unprivileged user, or use a cgroup backend"));
     c.limits.push_back(affinity_check());
     c.limits.push_back(limit_check(LimitKind::cpu_time, true,
                                    "pihost's CPU time in /proc, watched by the host during each call "

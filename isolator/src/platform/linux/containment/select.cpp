@@ -1,6 +1,6 @@
 // The one place a backend is chosen, and the self-check that explains the choice.
-#include "backend.hpp"
 #include "../hardening.hpp"
+#include "backend.hpp"
 
 #include <isolator/errors.hpp>
 #include <isolator/probe.hpp>
@@ -29,8 +29,8 @@ std::string_view to_string(LimitKind kind) {
 }
 
 std::optional<LimitKind> parse_limit_kind(std::string_view name) {
-  for (const auto kind : {LimitKind::memory, LimitKind::cpu, LimitKind::pids, LimitKind::affinity,
-                          LimitKind::cpu_time}) {
+  for (const auto kind :
+       {LimitKind::memory, LimitKind::cpu, LimitKind::pids, LimitKind::affinity, LimitKind::cpu_time}) {
     if (to_string(kind) == name) return kind;
   }
   return std::nullopt;
@@ -80,8 +80,10 @@ CheckChoice choose_backend(const std::vector<BackendCheck>& checks, const Limits
     const auto count = enforced_count(check, limits, missing);
     if (missing.empty()) {
       return CheckChoice{i, !refusals.empty(),
-                         name + " is the strongest backend that works here and enforces every "
-                                "requested limit" + refusals};
+                         name +
+                             " is the strongest backend that works here and enforces every "
+                             "requested limit" +
+                             refusals};
     }
     refusals += "; " + name + " cannot enforce " + missing;
     if (best == checks.size() || count > best_count) {
@@ -140,8 +142,8 @@ std::string ProbeReport::to_text() const {
             " — " + backend.detail + "\n";
     if (!backend.fix.empty()) text += "    fix: " + backend.fix + "\n";
     for (const auto& limit : backend.limits) {
-      text += "    " + limit.limit + ": " + (limit.enforceable ? "enforceable" : "not enforceable") +
-              " — " + limit.how + "\n";
+      text += "    " + limit.limit + ": " + (limit.enforceable ? "enforceable" : "not enforceable") + " — " +
+              limit.how + "\n";
       if (!limit.fix.empty()) text += "        fix: " + limit.fix + "\n";
     }
   }
