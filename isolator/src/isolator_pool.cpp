@@ -133,10 +133,10 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
         call.cancellation = detail::Cancellation::installed;
       queue_.push_back(std::move(call));
       pump(actions);
+      // A call refused at once (every child failed) is completed on a pool thread, not here:
+      // a handler must not run before its initiating function returns.
+      post_locked(actions, /*defer_completions=*/true);
     }
-    // A call refused at once (every child failed) is completed on a pool thread, not here:
-    // a handler must not run before its initiating function returns.
-    run(std::move(actions), /*complete_here=*/false);
   }
 
   PoolMetrics metrics() const {
@@ -177,8 +177,8 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
         actions.push_back(Action{Action::reset, i, {}});
       }
       pump(actions);
+      post_locked(actions, true);
     }
-    run(std::move(actions), false);
   }
 
   /// Stops every child (at once, so that the pool stops within one grace period) and waits.
@@ -285,27 +285,30 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     actions.completions.emplace_back(std::move(call), std::move(result));
   }
 
-  // ---- off the lock -----------------------------------------------------------------------
-
-  // Delivers the completions (here, or from a pool thread where a handler must not run
-  // inline), then posts each action to its child's strand.
-  void run(Actions actions, bool complete_here) {
-    // Actions first: a handler may make the next call at once, and it must find the child
-    // already recycling (say), not overtake it.
+  // Under the lock: posts each action to its child's strand, in order, and with
+  // `defer_completions` the completions to a pool thread. Posting under the lock keeps the
+  // order the lock decided: a call given to a child reaches its strand before a later
+  // recycle, cancellation or stop of that child, and before shutdown can stop the threads.
+  // (A post never runs its handler inline.)
+  void post_locked(Actions& actions, bool defer_completions) {
     for (auto& action : actions) {
       auto& slot = *slots_[action.slot];
       asio::post(slot.strand, [this, &slot, action = std::move(action)] { perform(slot, action); });
     }
-    if (!actions.completions.empty()) {
-      if (complete_here) {
-        for (auto& [call, result] : actions.completions) complete(std::move(call), std::move(result));
-      } else {
-        auto shared = std::make_shared<decltype(actions.completions)>(std::move(actions.completions));
-        asio::post(threads_.context(), [shared] {
-          for (auto& [call, result] : *shared) complete(std::move(call), std::move(result));
-        });
-      }
+    actions.clear();
+    if (defer_completions && !actions.completions.empty()) {
+      auto shared = std::make_shared<decltype(actions.completions)>(std::move(actions.completions));
+      actions.completions.clear();
+      asio::post(threads_.context(), [shared] {
+        for (auto& [call, result] : *shared) complete(std::move(call), std::move(result));
+      });
     }
+  }
+
+  // Off the lock: runs the completions' handlers (on their executors).
+  static void complete_all(Actions& actions) {
+    for (auto& [call, result] : actions.completions) complete(std::move(call), std::move(result));
+    actions.completions.clear();
   }
 
   // On the slot's strand.
@@ -390,8 +393,9 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
         if (!view.busy && options_.idle_timeout)
           actions.push_back(Action{Action::arm_idle_timer, index, {}, 0, slot.period});
       }
+      post_locked(actions, false);
     }
-    run(std::move(actions), true);
+    complete_all(actions);
   }
 
   // On the slot's strand, when its idle timer expires.
@@ -410,6 +414,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
         return;
       }
       ++counters_.recycled;
+      views_[index].state = State::no_child;  // the next call goes to a child that runs
     }
     slot.supervisor.stop_idle();
   }
@@ -426,10 +431,14 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
       if (state == State::ready) {  // a new child process
         view.calls = 0;
         view.born = Clock::now();
+        // Armed here too, not only after a call: a child that never gets one is stopped.
+        if (!view.busy && options_.idle_timeout) {
+          actions.push_back(Action{Action::arm_idle_timer, index, {}, 0, slots_[index]->period});
+        }
       }
       pump(actions);
+      post_locked(actions, true);
     }
-    run(std::move(actions), false);
   }
 
   void on_restarted(detail::Supervisor&) override {
@@ -461,8 +470,9 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
           break;
         }
       }
+      post_locked(actions, false);
     }
-    run(std::move(actions), true);
+    complete_all(actions);
   }
 
   // Refuses new calls, completes the queued ones with `shutdown`, and stops every child at
@@ -477,7 +487,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
                failed(FailureKind::shutdown, "the pool shut down before the call was sent"));
       }
     }
-    run(std::move(abandoned), true);
+    complete_all(abandoned);
     auto remaining = std::make_shared<std::atomic<std::size_t>>(slots_.size());
     auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
     for (auto& slot : slots_) {

@@ -31,7 +31,7 @@ class ProcessIsolator::Impl {
         supervisor_(threads_.executor(), options_, std::move(launcher_)) {}
 
   ~Impl() {
-    shutdown();
+    stop_once();
     relay_->detach();  // a caller's slot may still cancel: into nothing
   }
   Impl(const Impl&) = delete;
@@ -138,11 +138,20 @@ class ProcessIsolator::Impl {
   /// Blocks until the child is stopped and every call completed; idempotent. Throws Error on
   /// the I/O thread, where it would wait for itself.
   void shutdown() {
+    // Before call_once: on the I/O thread, waiting for another thread's shutdown would wait
+    // for this very thread.
+    if (on_io_thread()) {
+      throw Error("shutdown() was called from the isolator's own I/O thread (a callback or a "
+                  "completion handler), where it would wait for itself");
+    }
+    stop_once();
+  }
+
+ private:
+  // The shutdown itself, once; also from the destructor, which the I/O thread runs when the
+  // isolator was released there (the shutdown is then done already).
+  void stop_once() {
     std::call_once(shutdown_once_, [this] {
-      if (on_io_thread()) {
-        throw Error("shutdown() was called from the isolator's own I/O thread (a callback or a "
-                    "completion handler), where it would wait for itself");
-      }
       std::promise<void> done;
       auto future = done.get_future();
       {
@@ -155,6 +164,7 @@ class ProcessIsolator::Impl {
     });
   }
 
+ public:
   /// For a ProcessIsolator destroyed on its own I/O thread (from one of its handlers):
   /// shuts down without waiting, and the I/O thread destroys `self` when it is done.
   static void release_from_own_thread(std::unique_ptr<Impl> self) {

@@ -514,6 +514,38 @@ TEST(Pool, AReplacementThatCannotStartKeepsTheOldChild) {
   EXPECT_EQ(pool->metrics().recycled, 0u);
 }
 
+// The same when the replacement times out its handshake: the old child, whose Pongs were not
+// read while the replacement started, is not then mistaken for a wedged one and killed.
+TEST(Pool, AnOldChildKeptAfterASlowReplacementIsNotKilledByItsHeartbeat) {
+  test::SwitchedPihost pihost;
+  PoolOptions options = pool_options(1, pihost);
+  options.max_calls_per_child = 1;
+  options.isolator.start_timeout = 300ms;
+  options.isolator.supervision.heartbeat_interval = 50ms;
+  options.isolator.supervision.heartbeat_timeout = 200ms;
+  auto pool = IsolatorPool::create(options);
+  pihost.slow(true);  // each start now takes 2 s: past the start timeout
+  const auto first = pool->invoke(echo(1));
+  ASSERT_TRUE(first.ok()) << first.failure->message;
+  const auto second = pool->invoke(echo(2));  // waits for the replacement to fail
+  ASSERT_TRUE(second.ok()) << second.failure->message;
+  EXPECT_EQ(second.pid, first.pid) << "the old child was kept";
+  std::this_thread::sleep_for(400ms);  // two heartbeat timeouts
+  EXPECT_EQ(pool->pids(), std::vector<int>{first.pid}) << "and its heartbeat did not kill it";
+}
+
+// A child that never gets a call is stopped after the idle timeout too, not only one that
+// finished a call.
+TEST(Pool, AChildThatNeverGetsACallIsStoppedWhenIdle) {
+  PoolOptions options = pool_options(2);
+  options.idle_timeout = 50ms;
+  auto pool = IsolatorPool::create(options);
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(pool->pids(), (std::vector<int>{0, 0}));
+  EXPECT_EQ(pool->metrics().recycled, 2u);
+  EXPECT_TRUE(pool->invoke(echo(1)).ok()) << "and started again when a call needs it";
+}
+
 // shutdown() does not start the children queued to replace others: it waits at most for
 // the one start under way.
 TEST(Pool, ShutdownStartsNoReplacementItNoLongerNeeds) {

@@ -73,16 +73,22 @@ void Supervisor::start_child(Phase phase) {
 }
 
 void Supervisor::start_failed(const std::string& message) {
-  log().error("cannot start pihost: {}", message);
-  notifier_.event(StartFailedEvent{message});
+  if (stopping()) {
+    // A start the stop itself cut short (it kills a child still starting) is no failure.
+    log().debug("pihost start cut short by the stop: {}", message);
+  } else {
+    log().error("cannot start pihost: {}", message);
+    notifier_.event(StartFailedEvent{message});
+  }
   if (start_done_) std::exchange(start_done_, nullptr)(message);
-  if (phase_ == Phase::replacing) {
+  if (phase_ == Phase::replacing && replaced_) {
     // The old child is still there and well: it stays in service. The new one's exit, if it
     // was spawned, is no longer current.
     log().warn("the replacement of pihost pid {} could not start; keeping it", replaced_->pid());
     child_ = std::move(replaced_);
     pid_ = child_->pid();
     enter(Phase::ready);
+    last_pong_ = std::chrono::steady_clock::now();  // its Pongs were not read meanwhile
     if (options_.supervision.heartbeat_interval.count() > 0) heartbeat(++child_generation_);
     pump();
     return;
@@ -111,7 +117,7 @@ void Supervisor::on_child_ready(ChildProcess& child) {
   log().debug("pihost pid {} started ({})", child.pid(), launcher_->pihost());
   const bool restarted = phase_ == Phase::restarting;
   const bool recycled = phase_ == Phase::replacing;
-  if (recycled) retire(std::move(replaced_));
+  if (recycled && replaced_) retire(std::move(replaced_));
   enter(Phase::ready);
   if (recycled && observer_) observer_->on_recycled(*this);
   notifier_.event(StartedEvent{child.pid(), containment_});
@@ -312,7 +318,16 @@ bool Supervisor::retry(ActiveCall& call, const Failure& failure) {
 }
 
 void Supervisor::on_child_exit(ChildProcess& child, ExitStatus status) {
-  if (retired_exit(child, status) || !is_current(child)) return;
+  if (retired_exit(child, status)) return;
+  if (replaced_ && &child == replaced_.get()) {
+    // The child being replaced died while its replacement starts: nothing is left to keep
+    // if the replacement fails, which then goes as any failed start.
+    notifier_.event(ExitedEvent{child.pid(), status.exit_code, status.signal,
+                                exit_cause(std::nullopt, false, false, status)});
+    replaced_.reset();
+    return;
+  }
+  if (!is_current(child)) return;
   pid_ = 0;
   const bool oom = child.box().oom_killed_since_begin();
   notifier_.event(ExitedEvent{child.pid(), status.exit_code, status.signal,
@@ -320,10 +335,11 @@ void Supervisor::on_child_exit(ChildProcess& child, ExitStatus status) {
   // Seen by the pool before the calls complete: it must not give the next call to a child
   // that is gone.
   if (!stopping()) enter(Phase::no_child);
-  kill_cause_.reset();
   // Whether the method was running when the child died: that is the call's failure; a death
   // before any method ran (between calls, or loading a library) is the child's own.
-  DeathKind kind = DeathKind::before_method;
+  // A kill the caller asked for (a cancellation) is never a storm, even before the method.
+  DeathKind kind = kill_cause_ == ExitCause::cancelled ? DeathKind::in_method : DeathKind::before_method;
+  kill_cause_.reset();
   while (auto* call = queue_.oldest()) {
     if (!call->started && !call->cause && !call->call.requeued) {
       // The child died before the call began (a thread of an earlier call crashed it, or a
@@ -456,14 +472,15 @@ void Supervisor::heartbeat(std::uint64_t generation) {
 // ---- stopping ------------------------------------------------------------------------------
 
 void Supervisor::recycle() {
-  if (phase_ != Phase::ready || !idle()) return;
+  if (phase_ != Phase::ready || !idle() || !child_ || !child_->ready()) return;
+  kill_cause_.reset();
   replaced_ = std::move(child_);
   heartbeat_timer_.cancel();
   start_child(Phase::replacing);
 }
 
 void Supervisor::stop_idle() {
-  if (phase_ != Phase::ready || !idle()) return;
+  if (phase_ != Phase::ready || !idle() || !child_ || !child_->ready()) return;
   pid_ = 0;
   heartbeat_timer_.cancel();
   retire(std::move(child_));
@@ -472,17 +489,20 @@ void Supervisor::stop_idle() {
 
 // As stop_child(), for a child that is no longer current.
 void Supervisor::retire(std::shared_ptr<ChildProcess> child) {
+  if (child->exited()) return;  // its exit was reported already: nothing to stop or wait for
   child->close_channel();
-  auto timer = std::make_unique<asio::steady_timer>(executor_);
+  // Shared with its handlers: the entry (and its timer) goes as the child's exit is reported,
+  // which may be just as the timer fires.
+  auto timer = std::make_shared<asio::steady_timer>(executor_);
   const auto& policy = options_.shutdown;
   timer->expires_after(policy.graceful_timeout);
-  timer->async_wait([weak = std::weak_ptr<ChildProcess>(child), policy, raw = timer.get()](error_code error) {
+  timer->async_wait([weak = std::weak_ptr<ChildProcess>(child), policy, timer](error_code error) {
     auto living = weak.lock();
-    if (error || !living) return;
+    if (error || !living || living->exited()) return;
     living->stop(StopSignal::ask);
-    raw->expires_after(policy.terminate_timeout);
-    raw->async_wait([weak](error_code again) {
-      if (auto still = weak.lock(); !again && still) still->stop(StopSignal::force);
+    timer->expires_after(policy.terminate_timeout);
+    timer->async_wait([weak, timer](error_code again) {
+      if (auto still = weak.lock(); !again && still && !still->exited()) still->stop(StopSignal::force);
     });
   });
   retired_.push_back(Retired{std::move(child), std::move(timer)});

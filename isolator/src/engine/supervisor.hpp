@@ -196,7 +196,7 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   // with the timer that escalates its stop.
   struct Retired {
     std::shared_ptr<ChildProcess> child;
-    std::unique_ptr<boost::asio::steady_timer> timer;
+    std::shared_ptr<boost::asio::steady_timer> timer;
   };
   std::vector<Retired> retired_;
   StartDone start_done_;

@@ -99,6 +99,8 @@ class ChildProcess {
   /// True while the child has said Hello and is not exited, broken or being killed: only
   /// then may a call be sent to it.
   virtual bool ready() const = 0;
+  /// True once its exit has been reported (on_child_exit).
+  virtual bool exited() const = 0;
 
   /// Queues an encoded frame (wire::encode_frame) for the child. Dropped silently once the
   /// channel is closed.

@@ -64,7 +64,7 @@ class Child final : public ChildProcess, public std::enable_shared_from_this<Chi
   /// True while the child has said Hello and is not exited, broken or being killed: only
   /// then may a call be sent to it.
   bool ready() const override { return ready_ && !doomed_; }
-  bool exited() const { return exited_; }
+  bool exited() const override { return exited_; }
 
   /// Queues an encoded frame (wire::encode_frame) for the child. Dropped silently once the
   /// channel is closed.
