@@ -1,12 +1,12 @@
-// IsolatorPool: N supervisors on one io_context run by a few threads of the pool's own, and
-// the rules that feed them calls. This file is the facade: a bounded FIFO queue, the
+// IsolatorPool: N supervisors spread over a few I/O threads of the pool's own, and the rules
+// that feed them calls. This file is the facade: a bounded FIFO queue, the
 // children as the pool sees them (updated by their supervisors' reports, never read back by
 // snapshot), recycling and idle timers, metrics, and the blocking create() and shutdown().
 //
 // Threads: the pool's lock guards the queue, the children's views and the counters. It is
 // never held while anything waits: starting and stopping children are asynchronous
-// operations of their supervisors, each on its own strand. Work for a supervisor is posted
-// to its strand after the lock is released; completions are delivered after it too.
+// operations of their supervisors, each on its thread. Work for a supervisor is posted to its
+// thread under the lock (so in the order the lock decided); completions are delivered after.
 #include "call_check.hpp"
 #include "completion.hpp"
 #include "engine/cancel_relay.hpp"
@@ -24,7 +24,6 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/system_executor.hpp>
 
 #include <algorithm>
@@ -72,9 +71,10 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
       : options_(validated(options)),
         threads_(detail::pool_threads(options_, std::thread::hardware_concurrency())) {
     for (std::size_t i = 0; i < options_.size; ++i) {
-      auto strand = asio::make_strand(threads_.context());
+      // Children spread over the threads, each thread's context running its children alone.
       auto launcher = detail::make_launcher(options_.isolator);
-      slots_.push_back(std::make_unique<Slot>(strand, options_.isolator, std::move(launcher), this));
+      slots_.push_back(
+          std::make_unique<Slot>(threads_.executor(i), options_.isolator, std::move(launcher), this));
       views_.emplace_back();
     }
   }
@@ -94,7 +94,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     std::promise<void> all_started;
     auto future = all_started.get_future();
     for (auto& slot : slots_) {
-      asio::post(slot->strand, [&, slot = slot.get()] {
+      asio::post(slot->executor, [&, slot = slot.get()] {
         slot->supervisor.start([&, remaining, first_error, error_mutex](std::optional<std::string> error) {
           if (error) {
             std::lock_guard lock(*error_mutex);
@@ -214,12 +214,12 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     detail::Cancellation cancellation = detail::Cancellation::none;
   };
   struct Slot {
-    Slot(const asio::strand<asio::io_context::executor_type>& on, const Options& options,
-         std::unique_ptr<detail::Launcher> launcher, detail::Supervisor::Observer* observer)
-        : strand(on), supervisor(on, options, std::move(launcher), observer), idle_timer(on) {}
-    asio::strand<asio::io_context::executor_type> strand;
+    Slot(const asio::any_io_executor& on, const Options& options, std::unique_ptr<detail::Launcher> launcher,
+         detail::Supervisor::Observer* observer)
+        : executor(on), supervisor(on, options, std::move(launcher), observer), idle_timer(on) {}
+    asio::any_io_executor executor;  // its thread's: everything of this child runs there
     detail::Supervisor supervisor;
-    asio::steady_timer idle_timer;      // on the strand only
+    asio::steady_timer idle_timer;      // on the thread only
     std::optional<PoolCall> in_flight;  // the pool's call its child runs (guarded by mutex_)
     std::uint64_t child_call_id = 0;    // its id in the supervisor (guarded by mutex_)
     std::uint64_t period = 0;           // bumped whenever it takes a call: older idle timers do nothing
@@ -285,21 +285,21 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     actions.completions.emplace_back(std::move(call), std::move(result));
   }
 
-  // Under the lock: posts each action to its child's strand, in order, and with
+  // Under the lock: posts each action to its child's thread, in order, and with
   // `defer_completions` the completions to a pool thread. Posting under the lock keeps the
-  // order the lock decided: a call given to a child reaches its strand before a later
+  // order the lock decided: a call given to a child reaches its thread before a later
   // recycle, cancellation or stop of that child, and before shutdown can stop the threads.
   // (A post never runs its handler inline.)
   void post_locked(Actions& actions, bool defer_completions) {
     for (auto& action : actions) {
       auto& slot = *slots_[action.slot];
-      asio::post(slot.strand, [this, &slot, action = std::move(action)] { perform(slot, action); });
+      asio::post(slot.executor, [this, &slot, action = std::move(action)] { perform(slot, action); });
     }
     actions.clear();
     if (defer_completions && !actions.completions.empty()) {
       auto shared = std::make_shared<decltype(actions.completions)>(std::move(actions.completions));
       actions.completions.clear();
-      asio::post(threads_.context(), [shared] {
+      asio::post(threads_.executor(), [shared] {
         for (auto& [call, result] : *shared) complete(std::move(call), std::move(result));
       });
     }
@@ -311,7 +311,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     actions.completions.clear();
   }
 
-  // On the slot's strand.
+  // On the slot's thread.
   void perform(Slot& slot, const Action& action) {
     auto& supervisor = slot.supervisor;
     switch (action.kind) {
@@ -324,7 +324,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
             Invocation{invocation.library, invocation.symbol, {}, invocation.options},
             std::move(frame),
             Handler([this, &slot](CallResult result) { on_done(slot, std::move(result)); }),
-            asio::prefer(asio::any_completion_executor(slot.strand),
+            asio::prefer(asio::any_completion_executor(slot.executor),
                          asio::execution::outstanding_work.tracked),
             detail::Cancellation::none,
             false,
@@ -357,7 +357,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     return slots_.size();
   }
 
-  // On the slot's strand: its child completed the pool's call.
+  // On the slot's thread: its child completed the pool's call.
   void on_done(Slot& slot, CallResult result) {
     const std::size_t index = index_of(slot);
     Actions actions;
@@ -398,7 +398,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     complete_all(actions);
   }
 
-  // On the slot's strand, when its idle timer expires.
+  // On the slot's thread, when its idle timer expires.
   void stop_if_still_idle(Slot& slot, std::uint64_t period) {
     const std::size_t index = index_of(slot);
     {
@@ -419,7 +419,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     slot.supervisor.stop_idle();
   }
 
-  // Supervisor::Observer, on the supervisor's strand.
+  // Supervisor::Observer, on the supervisor's thread.
   void on_state(detail::Supervisor& supervisor, State state) override {
     const std::size_t index = index_of(supervisor);
     if (index == slots_.size()) return;  // still being built
@@ -491,7 +491,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     auto remaining = std::make_shared<std::atomic<std::size_t>>(slots_.size());
     auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
     for (auto& slot : slots_) {
-      asio::post(slot->strand, [slot = slot.get(), remaining, shared_done] {
+      asio::post(slot->executor, [slot = slot.get(), remaining, shared_done] {
         slot->idle_timer.cancel();
         slot->supervisor.stop([remaining, shared_done] {
           if (--*remaining == 0) (*shared_done)();
@@ -516,7 +516,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
   std::deque<std::int64_t> latencies_;
   std::once_flag shutdown_once_;
   const std::shared_ptr<detail::CancelRelay> relay_ = std::make_shared<detail::CancelRelay>(
-      [this](std::uint64_t id) { asio::post(threads_.context(), [this, id] { cancel(id); }); });
+      [this](std::uint64_t id) { asio::post(threads_.executor(), [this, id] { cancel(id); }); });
 };
 
 std::unique_ptr<IsolatorPool> IsolatorPool::create(PoolOptions options) {

@@ -41,7 +41,7 @@ class ProcessIsolator::Impl {
   void start() {
     std::promise<void> started;
     auto future = started.get_future();
-    asio::post(threads_.context(), [this, &started] {
+    asio::post(threads_.executor(), [this, &started] {
       supervisor_.start([&started](std::optional<std::string> error) {
         if (error) {
           started.set_exception(std::make_exception_ptr(StartError(*error)));
@@ -80,7 +80,7 @@ class ProcessIsolator::Impl {
     // Installed here, on the initiating thread, once the call is sure to be accepted; removed
     // on the handler's executor as the call completes (Asio's slots are not thread-safe).
     if (detail::CancelRelay::install(slot, relay_, id)) call.cancellation = detail::Cancellation::installed;
-    asio::post(threads_.context(),
+    asio::post(threads_.executor(),
                [this, call = std::move(call)]() mutable { supervisor_.submit(std::move(call)); });
   }
 
@@ -93,9 +93,10 @@ class ProcessIsolator::Impl {
     }
     std::lock_guard lock(accept_mutex_);
     if (!accepting_) throw ShutDownError("the isolator is shut down; set_data is not possible");
-    asio::post(threads_.context(), [this, key, value = std::move(value), frame = std::move(frame)]() mutable {
-      supervisor_.set_data(key, std::move(value), std::move(frame));
-    });
+    asio::post(threads_.executor(),
+               [this, key, value = std::move(value), frame = std::move(frame)]() mutable {
+                 supervisor_.set_data(key, std::move(value), std::move(frame));
+               });
   }
 
   std::optional<std::string> get_data(const std::string& key) {
@@ -113,7 +114,7 @@ class ProcessIsolator::Impl {
     {
       std::lock_guard lock(accept_mutex_);
       if (!accepting_) throw ShutDownError("the isolator is shut down; get_data is not possible");
-      asio::post(threads_.context(), [this, id, key, frame = std::move(frame), answer]() mutable {
+      asio::post(threads_.executor(), [this, id, key, frame = std::move(frame), answer]() mutable {
         supervisor_.get_data(id, key, std::move(frame), [answer](std::optional<std::string> value) {
           answer->set_value(std::move(value));
         });
@@ -132,7 +133,7 @@ class ProcessIsolator::Impl {
     std::lock_guard lock(accept_mutex_);
     if (!accepting_) throw ShutDownError("the isolator is shut down; create a new one");
     supervisor_.leave_failed_now();
-    asio::post(threads_.context(), [this] { supervisor_.reset(); });
+    asio::post(threads_.executor(), [this] { supervisor_.reset(); });
   }
 
   /// Blocks until the child is stopped and every call completed; idempotent. Throws Error on
@@ -157,7 +158,7 @@ class ProcessIsolator::Impl {
       {
         std::lock_guard lock(accept_mutex_);
         accepting_ = false;
-        asio::post(threads_.context(), [this, &done] { supervisor_.stop([&done] { done.set_value(); }); });
+        asio::post(threads_.executor(), [this, &done] { supervisor_.stop([&done] { done.set_value(); }); });
       }
       future.get();
       threads_.stop_and_join();
@@ -174,7 +175,7 @@ class ProcessIsolator::Impl {
       impl->accepting_ = false;
       impl->threads_.release(std::shared_ptr<Impl>(std::move(self)));
       // Posted, not run here: the caller is inside one of this isolator's handlers.
-      asio::post(impl->threads_.context(),
+      asio::post(impl->threads_.executor(),
                  [impl] { impl->supervisor_.stop([impl] { impl->threads_.stop(); }); });
     });
   }
@@ -189,7 +190,7 @@ class ProcessIsolator::Impl {
   bool accepting_ = true;
   std::once_flag shutdown_once_;
   const std::shared_ptr<detail::CancelRelay> relay_ = std::make_shared<detail::CancelRelay>(
-      [this](std::uint64_t id) { asio::post(threads_.context(), [this, id] { supervisor_.cancel(id); }); });
+      [this](std::uint64_t id) { asio::post(threads_.executor(), [this, id] { supervisor_.cancel(id); }); });
 };
 
 std::unique_ptr<ProcessIsolator> ProcessIsolator::create(Options options) {

@@ -7,18 +7,18 @@
 
 namespace isolator::detail {
 
-IoThreads::IoThreads(std::size_t count) : work_(boost::asio::make_work_guard(io_)) {
+IoThreads::IoThreads(std::size_t count) {
   count = std::max<std::size_t>(1, count);
-  ids_.resize(count);
+  for (std::size_t i = 0; i < count; ++i) contexts_.push_back(std::make_unique<Context>());
   threads_.reserve(count);
   try {
-    for (std::size_t i = 0; i < count; ++i) threads_.emplace_back([this, i] { run(i); });
+    for (auto& context : contexts_) threads_.emplace_back([this, c = context.get()] { run(*c); });
   } catch (...) {
     stop_and_join();
     throw;
   }
   // Filled before any work can be posted: the threads read it only from handlers.
-  for (std::size_t i = 0; i < threads_.size(); ++i) ids_[i] = threads_[i].get_id();
+  for (const auto& thread : threads_) ids_.push_back(thread.get_id());
 }
 
 IoThreads::~IoThreads() {
@@ -26,16 +26,15 @@ IoThreads::~IoThreads() {
 }
 
 bool IoThreads::in_this_thread() const {
-  const auto self = std::this_thread::get_id();
-  return std::find(ids_.begin(), ids_.end(), self) != ids_.end();
+  return std::find(ids_.begin(), ids_.end(), std::this_thread::get_id()) != ids_.end();
 }
 
-void IoThreads::run(std::size_t) {
+void IoThreads::run(Context& context) {
   on_an_isolator_io_thread = true;
   // A handler that throws must not take the isolator (or the process) down with it.
   while (true) {
     try {
-      io_.run();
+      context.io.run();
       break;
     } catch (const std::exception& e) {
       log().error("an isolator I/O handler threw (carrying on): {}", e.what());
@@ -54,8 +53,7 @@ void IoThreads::run(std::size_t) {
 }
 
 void IoThreads::stop_and_join() {
-  work_.reset();
-  io_.stop();
+  stop();
   for (auto& thread : threads_) {
     if (thread.joinable()) thread.join();
   }
@@ -67,8 +65,10 @@ void IoThreads::release(std::shared_ptr<void> owner) {
 }
 
 void IoThreads::stop() {
-  work_.reset();
-  io_.stop();
+  for (auto& context : contexts_) {
+    context->work.reset();
+    context->io.stop();
+  }
 }
 
 }  // namespace isolator::detail

@@ -5,7 +5,7 @@
 // slot's State: one enum, changed in one function.
 //
 // A ProcessIsolator is one Supervisor on its own I/O thread; an IsolatorPool runs N of them,
-// each on a strand of the pool's io_context. Nothing here blocks.
+// spread over the pool's I/O threads. Nothing here blocks.
 //
 // Threads: pid(), state() and next_id() may be called from any thread. Everything else must
 // be called on the executor given to the constructor, and every callback (Observer, the
