@@ -213,5 +213,16 @@ TEST(Lifecycle, LoggerIsReplaceable) {
   EXPECT_EQ(logger()->name(), "isolator");
 }
 
+// A ProcessIsolator runs one thread of its own (named "isolator-io"), gone with it.
+TEST(Lifecycle, AnIsolatorRunsOneThreadOfItsOwn) {
+  const std::size_t before = test::library_threads();
+  {
+    auto isolator = ProcessIsolator::create(test::options());
+    EXPECT_EQ(test::library_threads() - before, 1u);
+    EXPECT_TRUE(isolator->invoke(plugin("args"), "echo", {"1"}).ok());
+  }
+  EXPECT_EQ(test::library_threads(), before);
+}
+
 }  // namespace
 }  // namespace isolator

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <optional>
 #include <string>
@@ -242,6 +243,19 @@ class SwitchedPihost {
   }
   TempDir dir_;
 };
+
+/// The library's I/O threads in this process now: they are named "isolator-io" (a
+/// sanitizer's own threads, say, are not).
+inline std::size_t library_threads() {
+  std::size_t count = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    count += name == "isolator-io";
+  }
+  return count;
+}
 
 /// Points $TMPDIR at `dir` (and hides $XDG_RUNTIME_DIR, which would take precedence) for
 /// the scope, so that the private directories of the isolators created meanwhile land there.

@@ -2,6 +2,7 @@
 
 #include "../io_thread_mark.hpp"
 #include "../log.hpp"
+#include "../platform/child_process.hpp"
 
 #include <algorithm>
 
@@ -31,6 +32,7 @@ bool IoThreads::in_this_thread() const {
 
 void IoThreads::run(Context& context) {
   on_an_isolator_io_thread = true;
+  name_this_thread("isolator-io");
   // A handler that throws must not take the isolator (or the process) down with it.
   while (true) {
     try {

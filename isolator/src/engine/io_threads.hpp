@@ -9,7 +9,8 @@
 // pool of 2 with 5,000 calls in flight took 1.20x as long with strands; docs/architecture.md).
 //
 // A handler that throws is logged and the thread carries on. Each thread is marked
-// (on_an_isolator_io_thread), so that code which would block there can refuse.
+// (on_an_isolator_io_thread), so that code which would block there can refuse, and named
+// "isolator-io" for the operator (top -H, /proc/PID/task/*/comm).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -54,7 +55,11 @@ class IoThreads {
 
  private:
   struct Context {
-    boost::asio::io_context io{1};  // the hint: one thread runs it
+    // The default concurrency hint, although one thread runs it: with the hint 1, Asio keeps
+    // what this thread posts in a private queue that joins the shared one only after the
+    // handler, so another thread's later post could run first, and the pool relies on its
+    // posts keeping their order (pool_test's recycling tests failed under TSan's timing).
+    boost::asio::io_context io;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
   };
   void run(Context& context);

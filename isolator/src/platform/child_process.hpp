@@ -155,6 +155,9 @@ std::unique_ptr<Launcher> make_launcher(const Options& options);
 /// The CPU time and memory of process `pid` now; all zero when it cannot be read.
 ResourceUsage read_process_usage(int pid);
 
+/// Names the calling thread (up to 15 characters show), where the system allows.
+void name_this_thread(const char* name);
+
 /// How many CPU numbers an affinity may name (0 to this minus one).
 int affinity_cpu_count();
 

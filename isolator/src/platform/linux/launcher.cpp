@@ -9,6 +9,7 @@
 #include "platform/child_process.hpp"
 #include "private_directory.hpp"
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <mutex>
@@ -80,6 +81,8 @@ std::unique_ptr<Launcher> make_launcher(const Options& options) {
 }
 
 int affinity_cpu_count() { return CPU_SETSIZE; }
+
+void name_this_thread(const char* name) { ::pthread_setname_np(::pthread_self(), name); }
 
 std::size_t usable_cpus(const std::vector<int>& affinity) {
   return std::max<std::size_t>(1, affinity.empty() ? std::thread::hardware_concurrency() : affinity.size());
