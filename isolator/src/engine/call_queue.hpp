@@ -83,7 +83,6 @@ class CallQueue {
   /// Back to the front: a call that never ran, or is retried, goes before later ones.
   void requeue(PendingCall call) { waiting_.push_front(std::move(call)); }
   bool has_waiting() const { return !waiting_.empty(); }
-  std::size_t waiting_count() const { return waiting_.size(); }
   /// Completes every waiting call with a failure of `kind`.
   void fail_waiting(FailureKind kind, const std::string& message);
 

@@ -34,7 +34,6 @@ class IoThreads {
   IoThreads(const IoThreads&) = delete;
   IoThreads& operator=(const IoThreads&) = delete;
 
-  std::size_t size() const { return threads_.size(); }
   /// The executor of thread `index % size()`.
   boost::asio::any_io_executor executor(std::size_t index = 0) {
     return contexts_[index % contexts_.size()]->io.get_executor();

@@ -98,8 +98,6 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
 
   /// True when no call waits or runs.
   bool idle() const { return !queue_.has_waiting() && !queue_.has_in_flight(); }
-  /// Number of calls waiting (not yet sent).
-  std::size_t waiting() const { return queue_.waiting_count(); }
 
   /// Replaces the running, idle child by a fresh one. The old one is kept until the new one
   /// is ready, then stopped gracefully (as at shutdown); a replacement that cannot start

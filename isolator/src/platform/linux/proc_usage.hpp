@@ -1,11 +1,5 @@
-// Reads a process's CPU time and memory from /proc.
+// Reads a process's CPU time and memory from /proc: the Linux side of the seam's
+// read_process_usage() (declared, with its contract, in platform/child_process.hpp).
 #pragma once
 
-#include <isolator/process_isolator.hpp>
-
-namespace isolator::detail {
-
-/// The usage of process `pid` now; all zero when it cannot be read (the process is gone).
-ResourceUsage read_process_usage(int pid);
-
-}  // namespace isolator::detail
+#include "platform/child_process.hpp"
