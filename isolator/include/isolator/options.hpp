@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -69,6 +70,40 @@ struct Supervision {
   /// killed and replaced, and the call it was running fails with `timeout`. Must be longer
   /// than heartbeat_interval (the silence is checked once per interval).
   std::chrono::milliseconds heartbeat_timeout{5'000};
+};
+
+/// What keeps the plugin away from the host. It is on by default: with no option set, a plugin
+/// cannot signal the host or any process outside its child, cannot read or write the host's
+/// memory, environment or descriptors, cannot reach another isolator's channel or files,
+/// cannot leave its cgroup or change its limits, and holds no capability. See
+/// docs/sandbox.md for each measure (its own PID, mount, user, IPC and cgroup namespaces, a
+/// read-only view of the host's files, a seccomp filter) and what each stops.
+///
+/// A measure this machine cannot provide (for instance unprivileged user namespaces, which
+/// some distributions turn off) is logged once at warn level, naming the measure, why it is
+/// missing and the fix; `probe()` and `samplehost --check` report the same. With
+/// `require` set, its absence fails the start instead.
+///
+/// One trust domain: a plugin shares pihost's process, so it can forge the results of its own
+/// child's calls. It cannot reach another child, another isolator, or a later call after its
+/// child is replaced.
+struct Protection {
+  /// The host trusts its plugins: none of the measures above (the limits, the containment and
+  /// Options::hardening still apply). samplehost `--trusted-plugin`.
+  bool trusted_plugin = false;
+  /// A measure this machine cannot provide fails the start with a StartError naming it and
+  /// the fix, rather than a warning. samplehost `--require-protection`.
+  bool require = false;
+  /// The user and group the child runs as when the host runs as root (euid 0), so that the
+  /// plugin owns none of root's files and reaches no root-only socket. The pihost executable
+  /// and the plugins must be readable by this user; give a user of its own rather than
+  /// sharing `nobody` with other services. Ignored when the host is not root: the child then
+  /// runs as the host's own user.
+  std::uint32_t root_host_uid = 65534;
+  std::uint32_t root_host_gid = 65534;
+  /// Paths (directories or files) outside the child's working directory and /tmp that the
+  /// plugin may write. Everything else of the host's filesystem is read-only to it.
+  std::vector<std::filesystem::path> writable_paths;
 };
 
 /// Optional confinement beyond the limits, off by default. A measure asked for that this
@@ -152,6 +187,9 @@ struct Options {
 
   /// Network isolation and a system-call deny list for the child; see Hardening.
   Hardening hardening;
+
+  /// What keeps the plugin away from the host; on by default. See Protection.
+  Protection protection;
 
   /// When a requested limit cannot be enforced by the chosen backend: true fails the start
   /// with a StartError naming the limit, the reason and the fix; false logs a warning and
