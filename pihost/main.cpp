@@ -1,6 +1,7 @@
 // pihost: the child process that runs plugin methods for one ProcessIsolator.
 //
-//   pihost --channel PATH --host-pid PID [--max-frame-bytes N] [--core-dumps]
+//   pihost --channel PATH (--host-pid PID | --host-outside) [--max-frame-bytes N] [--core-dumps]
+//   pihost --pid-namespace-init
 //
 // Started by the host library, never by hand. It arms its death signal, connects to the
 // host's socket at PATH, says Hello, then serves Invoke/SetData/GetData until the host
@@ -8,6 +9,7 @@
 // contract: isolator/wire/pihost_contract.hpp.
 #include "src/channel.hpp"
 #include "src/host_watch.hpp"
+#include "src/pid_namespace_init.hpp"
 #include "src/server.hpp"
 
 #include <isolator/wire/codec.hpp>
@@ -30,7 +32,8 @@ namespace wire = isolator::wire;
 
 struct Arguments {
   std::string channel;
-  pid_t host_pid = 0;
+  pid_t host_pid = 0;        // 0 with --host-outside: the parent has no pid in pihost's namespace
+  bool host_outside = false;
   std::size_t max_frame_bytes = wire::default_max_frame_bytes;
   bool core_dumps = false;  // --core-dumps: stay dumpable (Options::allow_core_dumps)
 };
@@ -65,6 +68,10 @@ Arguments parse(int argc, char** argv) {
       args.core_dumps = true;
       continue;
     }
+    if (flag == wire::flag_host_outside) {
+      args.host_outside = true;
+      continue;
+    }
     if (i + 1 >= argc) usage_error("missing value for " + flag);
     const char* value = argv[++i];
     if (flag == wire::flag_channel) {
@@ -77,9 +84,9 @@ Arguments parse(int argc, char** argv) {
       usage_error("unknown option " + flag);
     }
   }
-  if (args.channel.empty() || args.host_pid == 0) {
-    usage_error(std::string(wire::flag_channel) + " and " + std::string(wire::flag_host_pid) +
-                " are required");
+  if (args.channel.empty() || (args.host_pid == 0) == !args.host_outside) {
+    usage_error(std::string(wire::flag_channel) + " and one of " + std::string(wire::flag_host_pid) + " or " +
+                std::string(wire::flag_host_outside) + " are required");
   }
   return args;
 }
@@ -87,6 +94,7 @@ Arguments parse(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && argv[1] == wire::flag_pid_namespace_init) pihost::be_pid_namespace_init();
   const Arguments args = parse(argc, argv);
   // exec made pihost dumpable again: unless core dumps were asked for, no core and no
   // ptrace by other processes of the user.

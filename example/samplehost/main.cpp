@@ -42,6 +42,8 @@ struct Settings {
   bool require_limits = false;
   bool no_network = false;
   bool deny_syscalls = false;
+  bool trusted_plugin = false;
+  bool require_protection = false;
   bool check = false;
   std::optional<isolator::RestartPolicy> restart;
   std::optional<unsigned> max_restarts;
@@ -111,6 +113,10 @@ void add_options(CLI::App& app, Settings& s) {
   app.add_flag("--no-network", s.no_network, "give the child no network at all (its own network namespace)");
   app.add_flag("--deny-syscalls", s.deny_syscalls,
                "make ptrace, mount, bpf, keyctl, perf_event_open and other calls fail (seccomp)");
+  app.add_flag("--trusted-plugin", s.trusted_plugin,
+               "run the plugin without the default sandbox (it can then reach the host: only for plugins you trust)");
+  app.add_flag("--require-protection", s.require_protection,
+               "fail the start when this machine cannot provide a measure of the default sandbox");
   app.add_option_function<std::string>(
          "--restart",
          [&s](const std::string& t) {
@@ -190,6 +196,8 @@ int run(const Settings& settings) {
   options.require_limits = settings.require_limits;
   options.hardening.no_network = settings.no_network;
   options.hardening.deny_syscalls = settings.deny_syscalls;
+  options.protection.trusted_plugin = settings.trusted_plugin;
+  options.protection.require = settings.require_protection;
   if (settings.max_output) options.max_output_bytes_per_call = *settings.max_output;
   if (settings.restart) options.supervision.restart = *settings.restart;
   if (settings.max_restarts) options.supervision.max_restarts = *settings.max_restarts;

@@ -14,7 +14,8 @@ namespace isolator {
 /// One limit under one backend (or one hardening measure).
 struct LimitCheck {
   /// The limit's name, to_string(*kind): "memory", "cpu", "pids", "affinity", "cpu-time";
-  /// or the hardening measure's: "no-network", "deny-syscalls". For display: code that
+  /// or the hardening measure's: "no-network", "deny-syscalls"; or the protection's:
+  /// "sandbox", "other-uid". For display: code that
   /// needs to know which limit this is uses `kind`.
   std::string limit;
   bool enforceable = false;  ///< whether it can be enforced (provided) here
@@ -40,11 +41,16 @@ struct ProbeReport {
   /// The measures of Options::hardening: "no-network" and "deny-syscalls", whether this
   /// machine provides each, how, and the fix when it does not.
   std::vector<LimitCheck> hardening;
+  /// Options::protection, the sandbox on by default: "sandbox" (whether this machine can make
+  /// its namespaces and mounts, found by starting /bin/true under them once per process) and,
+  /// when the host runs as root, "other-uid" (whether the sandbox user can reach pihost).
+  /// Empty when Options::protection.trusted_plugin is set.
+  std::vector<LimitCheck> protection;
   Containment chosen = Containment::rlimit;  ///< what Options::containment selects here
   std::string why_chosen;                    ///< the reason for that choice
 
-  /// A readable multi-line report, one backend after another, then the choice and the
-  /// hardening measures.
+  /// A readable multi-line report, one backend after another, then the choice, the hardening
+  /// measures and the protection.
   std::string to_text() const;
 };
 

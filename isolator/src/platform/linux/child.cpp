@@ -36,6 +36,8 @@ namespace {
 constexpr std::chrono::milliseconds exit_after_eof_grace{2000};
 // How many of the child's stderr lines before its handshake a start error quotes.
 constexpr std::size_t start_stderr_lines = 10;
+// pihost's pid in a sandbox's PID namespace: its init is 1, and pihost is started next.
+constexpr int sandboxed_pihost_pid = 2;
 
 std::string describe(const ExitStatus& status) {
   if (status.signal) return "was killed by " + signal_name(*status.signal);
@@ -80,20 +82,25 @@ Child::Child(const asio::any_io_executor& executor, const ChildSpec& spec, Child
 
 namespace {
 
-// The child's working directory, `directory`/work. An earlier child's plugin ran as this
-// user with "work" as its working directory, so it may have replaced it with a symlink (to
-// anywhere) or a file: what is not a directory of ours is removed, never followed, and made
-// again.
-void make_working_directory(const std::filesystem::path& workdir) {
+// The child's working directory, `directory`/work, owned by the user pihost runs as. An
+// earlier child's plugin ran as that user with "work" as its working directory, so it may
+// have replaced it with a symlink (to anywhere) or a file: what is not a directory of that
+// user is removed, never followed, and made again.
+void make_working_directory(const std::filesystem::path& workdir, uid_t owner, gid_t group) {
   const auto fail = [&](const char* what) {
     throw StartError("cannot " + std::string(what) + " the child's working directory " + workdir.string() +
                      ": " + std::strerror(errno));
   };
-  if (::mkdir(workdir.c_str(), 0700) == 0) return;
+  const auto make = [&] {
+    if (::mkdir(workdir.c_str(), 0700) != 0) return false;
+    if (owner != ::geteuid() && ::chown(workdir.c_str(), owner, group) != 0) fail("hand over");
+    return true;
+  };
+  if (make()) return;
   if (errno != EEXIST) fail("create");
   struct stat st {};
   if (::lstat(workdir.c_str(), &st) != 0) fail("inspect");
-  if (S_ISDIR(st.st_mode) && st.st_uid == ::geteuid()) {
+  if (S_ISDIR(st.st_mode) && st.st_uid == owner) {
     if ((st.st_mode & 07777) != 0700 && ::chmod(workdir.c_str(), 0700) != 0) fail("restore the mode of");
     return;
   }
@@ -101,21 +108,33 @@ void make_working_directory(const std::filesystem::path& workdir) {
              "removing it, without following it",
              workdir.string());
   if (::unlink(workdir.c_str()) != 0 && ::rmdir(workdir.c_str()) != 0) fail("remove what replaced");
-  if (::mkdir(workdir.c_str(), 0700) != 0) fail("create");
+  if (!make()) fail("create");
 }
 
 }  // namespace
 
 void Child::spawn(const ChildSpec& spec) {
+  sandboxed_ = spec.sandbox.enabled;
+  peer_uid_ = sandbox_child_uid(spec.sandbox);
   const auto workdir = spec.directory / "work";
-  make_working_directory(workdir);
+  make_working_directory(workdir, peer_uid_, sandbox_child_gid(spec.sandbox));
   listen();
+  if (peer_uid_ != ::geteuid() && ::chown(socket_path_.c_str(), peer_uid_, sandbox_child_gid(spec.sandbox)) != 0) {
+    throw StartError("cannot hand the channel " + socket_path_.string() + " to uid " + std::to_string(peer_uid_) +
+                     ": " + std::strerror(errno));
+  }
 
   SpawnRequest request;
   request.executable = spec.pihost;
-  request.args = {std::string(wire::flag_channel),         socket_path_.string(),
-                  std::string(wire::flag_host_pid),        std::to_string(::getpid()),
-                  std::string(wire::flag_max_frame_bytes), std::to_string(spec.max_frame_bytes)};
+  request.args = {std::string(wire::flag_channel), socket_path_.string()};
+  if (sandboxed_) {
+    // The host has no pid in pihost's PID namespace.
+    request.args.emplace_back(wire::flag_host_outside);
+  } else {
+    request.args.insert(request.args.end(), {std::string(wire::flag_host_pid), std::to_string(::getpid())});
+  }
+  request.args.insert(request.args.end(),
+                      {std::string(wire::flag_max_frame_bytes), std::to_string(spec.max_frame_bytes)});
   if (spec.allow_core_dumps) request.args.emplace_back(wire::flag_core_dumps);
   request.environment = spec.environment;
   request.working_directory = workdir;
@@ -129,6 +148,7 @@ void Child::spawn(const ChildSpec& spec) {
   box_->prepare(request);
   if (!spec.allow_core_dumps) request.rlimits.push_back({RLIMIT_CORE, 0});
   request.hardening = spec.hardening;
+  if (sandboxed_) request.sandbox = &spec.sandbox;
   SpawnedProcess spawned = spawn_process(request);
   pid_ = spawned.pid;
   box_->adopt(pid_);
@@ -225,11 +245,11 @@ bool Child::accept_peer(int fd) {
                              std::strerror(errno));
     return false;
   }
-  if (credentials.pid == pid_ && credentials.uid == ::geteuid()) return true;
+  if (credentials.pid == pid_ && credentials.uid == peer_uid_) return true;
   refused_peers_.push_back("pid " + std::to_string(credentials.pid) + " uid " +
                            std::to_string(credentials.uid));
   log().warn("refused a connection to {} from pid {} uid {}: only pihost pid {} uid {} may connect",
-             socket_path_.string(), credentials.pid, credentials.uid, pid_, ::geteuid());
+             socket_path_.string(), credentials.pid, credentials.uid, pid_, peer_uid_);
   return false;
 }
 
@@ -302,9 +322,9 @@ void Child::on_message(wire::Message message) {
                   std::to_string(hello->version) + ", this library speaks version " +
                   std::to_string(wire::protocol_version) +
                   "; use the pihost built with this library (Options::pihost_path, ISOLATOR_PIHOST)");
-  } else if (hello->pid != pid_) {
+  } else if (const int own_pid = sandboxed_ ? sandboxed_pihost_pid : pid_; hello->pid != own_pid) {
     fail_protocol("pihost's Hello names pid " + std::to_string(hello->pid) + ", but its pid is " +
-                  std::to_string(pid_));
+                  std::to_string(own_pid) + (sandboxed_ ? " in its PID namespace" : ""));
   } else {
     ready_ = true;
     timer_.cancel();

@@ -3,9 +3,10 @@
 // made there.
 //
 // Start: bind the socket in the private directory, spawn pihost, accept the one connection
-// whose SO_PEERCRED names the spawned pid and our uid (others are refused and logged), unlink
-// the socket path, and wait for a Hello with our protocol version, all within the start
-// timeout.
+// whose SO_PEERCRED names the spawned pid and pihost's uid (ours, or the sandbox user's when
+// the host is root; others are refused and logged), unlink the socket path, and wait for a
+// Hello with our protocol version and pihost's pid as pihost sees it (2 in the sandbox's PID
+// namespace), all within the start timeout.
 //
 // End: the child is watched through its pidfd, never with waitpid(-1) or a SIGCHLD handler.
 // When it dies, its status is read without reaping it (the zombie keeps its pid, and so its
@@ -16,6 +17,7 @@
 #include "containment/backend.hpp"
 #include "hardening.hpp"
 #include "output_pipe.hpp"
+#include "sandbox.hpp"
 #include "platform/child_process.hpp"
 
 #include <isolator/wire/frame_reader.hpp>
@@ -47,6 +49,7 @@ struct ChildSpec {
   std::size_t max_line_bytes = 0;
   Backend* backend = nullptr;  ///< confines the child; outlives it
   Limits limits;               ///< the limits the backend enforces (only those)
+  SandboxPlan sandbox;         ///< Options::protection, planned once per isolator
 };
 
 class Child final : public ChildProcess, public std::enable_shared_from_this<Child> {
@@ -127,6 +130,8 @@ class Child final : public ChildProcess, public std::enable_shared_from_this<Chi
   std::vector<std::string> start_stderr_;  // stderr lines before the handshake, for errors
   std::vector<std::string> refused_peers_;
   std::string accept_error_;  // why accepting failed, for the start error
+  uid_t peer_uid_ = 0;        // the uid pihost runs as (the sandbox user when the host is root)
+  bool sandboxed_ = false;    // pihost is PID 2 of its own PID namespace
   int pid_ = -1;
   bool ready_ = false;
   bool doomed_ = false;  // exited, broken, failed to start, or signalled by the host

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstddef>
+#include <iterator>
 #include <fstream>
 
 namespace isolator::detail {
@@ -50,6 +52,17 @@ bool seccomp_filters_available() {
 }
 
 #if defined(__x86_64__)
+#if !defined(SYS_pidfd_getfd)
+#define SYS_pidfd_getfd 438
+#endif
+// Refused in the default sandbox: what reaches past its namespaces.
+constexpr long sandbox_denied_syscalls[] = {
+    SYS_pidfd_getfd,
+    SYS_keyctl,
+    SYS_add_key,
+    SYS_request_key,
+};
+
 constexpr long denied_syscalls[] = {
     SYS_ptrace,
     SYS_process_vm_readv,
@@ -83,7 +96,7 @@ constexpr long denied_syscalls[] = {
     SYS_unshare,
 };
 
-std::vector<sock_filter> deny_list_program() {
+std::vector<sock_filter> deny_list_program(const std::vector<long>& calls) {
   constexpr std::uint32_t x32_bit = 0x40000000;
   const auto statement = [](std::uint16_t code, std::uint32_t k) { return sock_filter{code, 0, 0, k}; };
   const auto jump = [](std::uint16_t code, std::uint32_t k, std::uint8_t if_true, std::uint8_t if_false) {
@@ -95,11 +108,11 @@ std::vector<sock_filter> deny_list_program() {
   program.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0));
   program.push_back(statement(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
   program.push_back(statement(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)));
-  const std::size_t denied = std::size(denied_syscalls);
+  const std::size_t denied = calls.size();
   // x32 calls (their own numbering) jump straight to the refusal at the end.
   program.push_back(jump(BPF_JMP | BPF_JGE | BPF_K, x32_bit, static_cast<std::uint8_t>(denied + 1), 0));
   for (std::size_t i = 0; i < denied; ++i) {
-    program.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<std::uint32_t>(denied_syscalls[i]),
+    program.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<std::uint32_t>(calls[i]),
                            static_cast<std::uint8_t>(denied - i), 0));
   }
   program.push_back(statement(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
@@ -148,9 +161,9 @@ void require_hardening(const Hardening& hardening) {
   }
 }
 
-HardeningPlan plan_hardening(const Hardening& hardening) {
+HardeningPlan plan_hardening(const Hardening& hardening, bool sandboxed) {
   HardeningPlan plan;
-  if (hardening.no_network) {
+  if (hardening.no_network && !sandboxed) {
     plan.new_network = true;
     if (!has_cap_sys_admin()) {
       plan.new_user = true;
@@ -159,7 +172,14 @@ HardeningPlan plan_hardening(const Hardening& hardening) {
     }
   }
 #if defined(__x86_64__)
-  if (hardening.deny_syscalls) plan.seccomp = deny_list_program();
+  std::vector<long> denied;
+  if (hardening.deny_syscalls) denied.assign(std::begin(denied_syscalls), std::end(denied_syscalls));
+  if (sandboxed) {
+    for (const long call : sandbox_denied_syscalls) {
+      if (std::find(denied.begin(), denied.end(), call) == denied.end()) denied.push_back(call);
+    }
+  }
+  if (!denied.empty() && seccomp_filters_available()) plan.seccomp = deny_list_program(denied);
 #endif
   return plan;
 }

@@ -22,7 +22,7 @@ std::vector<LimitCheck> check_hardening();
 /// machine does not provide.
 void require_hardening(const Hardening& hardening);
 
-/// What the child applies before exec.
+/// What the child applies before exec, outside the sandbox.
 struct HardeningPlan {
   bool new_network = false;  ///< unshare a network namespace
   bool new_user = false;     ///< with a user namespace (not root): the maps below
@@ -31,6 +31,10 @@ struct HardeningPlan {
   std::vector<sock_filter> seccomp;  ///< empty: no filter
 };
 
-HardeningPlan plan_hardening(const Hardening& hardening);
+/// What the child applies before exec. `sandboxed`: the default sandbox (sandbox.hpp) makes
+/// the namespaces, so only the seccomp filter is planned here, and it also refuses
+/// pidfd_getfd and the kernel keyring calls (keyctl, add_key, request_key), which reach what
+/// the host's user holds outside the sandbox.
+HardeningPlan plan_hardening(const Hardening& hardening, bool sandboxed);
 
 }  // namespace isolator::detail

@@ -8,8 +8,14 @@
 #include "pihost_locator.hpp"
 #include "platform/child_process.hpp"
 #include "private_directory.hpp"
+#include "sandbox.hpp"
+#include "spawn.hpp"
 
 #include <pthread.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <sched.h>
 
 #include <mutex>
@@ -54,13 +60,24 @@ class LinuxLauncher final : public Launcher {
     spec_.max_frame_bytes = options.max_frame_bytes;
     spec_.allow_core_dumps = options.allow_core_dumps;
     require_hardening(options.hardening);
-    spec_.hardening = plan_hardening(options.hardening);
+    hardening_ = options.hardening;
+    require_protection_ = options.protection.require;
     spec_.max_line_bytes = options.max_line_bytes;
+    plan_protection(options);
   }
 
   std::shared_ptr<ChildProcess> start(const boost::asio::any_io_executor& executor,
                                       ChildListener& listener) override {
-    return Child::start(executor, spec_, listener);
+    if (!spec_.sandbox.enabled) return Child::start(executor, spec_, listener);
+    try {
+      return Child::start(executor, spec_, listener);
+    } catch (const SandboxSetupError& e) {
+      // The machine cannot make the sandbox (the first spawn in this process to try finds
+      // out): say so once, then run without it, unless protection is required.
+      remember_sandbox_unavailable(e.what());
+      give_up_sandbox();
+      return Child::start(executor, spec_, listener);
+    }
   }
 
   const std::string& containment() const override { return containment_; }
@@ -68,7 +85,55 @@ class LinuxLauncher final : public Launcher {
   std::string pihost() const override { return spec_.pihost.string(); }
 
  private:
+  void plan_protection(const Options& options) {
+    const bool trusted = options.protection.trusted_plugin;
+    if (!trusted && sandbox_unavailable_reason().empty()) {
+      SandboxChoice choice = plan_sandbox(options, spec_.pihost, spec_.directory);
+      for (const auto& missing : choice.missing) report_missing(missing.limit, missing.how, missing.fix);
+      spec_.sandbox = std::move(choice.plan);
+      hand_over_directory(sandbox_child_uid(spec_.sandbox), sandbox_child_gid(spec_.sandbox));
+    } else if (!trusted) {
+      report_missing("sandbox", sandbox_unavailable_reason(), sandbox_fix());
+    }
+    spec_.hardening = plan_hardening(hardening_, spec_.sandbox.enabled);
+  }
+
+  void give_up_sandbox() {
+    report_missing("sandbox", sandbox_unavailable_reason(), sandbox_fix());
+    spec_.sandbox = SandboxPlan{};
+    hand_over_directory(::geteuid(), ::getegid());
+    spec_.hardening = plan_hardening(hardening_, false);
+  }
+
+  // Throws when protection is required; otherwise a warning, once per process and reason.
+  void report_missing(const std::string& measure, const std::string& why, const std::string& fix) {
+    const std::string text = "protection missing: " + measure + ": " + why + "; fix: " + fix;
+    if (require_protection_) {
+      throw StartError(text + " (Options::protection.require is set, so the start fails)");
+    }
+    if (said_for_the_first_time(text)) log().warn("{}", text);
+  }
+
+  // The private directory belongs to the user pihost runs as (the sandbox user when the host
+  // is root): it holds pihost's channel and working directory.
+  void hand_over_directory(uid_t uid, gid_t gid) {
+    if (uid == ::geteuid() && gid == ::getegid() && !handed_over_) return;
+    if (::chown(spec_.directory.c_str(), uid, gid) != 0) {
+      throw StartError("cannot hand the private directory " + spec_.directory.string() + " to uid " +
+                       std::to_string(uid) + ": " + std::strerror(errno));
+    }
+    const auto work = spec_.directory / "work";
+    if (::lchown(work.c_str(), uid, gid) != 0 && errno != ENOENT) {
+      throw StartError("cannot hand the working directory " + work.string() + " to uid " + std::to_string(uid) +
+                       ": " + std::strerror(errno));
+    }
+    handed_over_ = uid != ::geteuid();
+  }
+
   std::unique_ptr<Backend> backend_;
+  Hardening hardening_;
+  bool require_protection_ = false;
+  bool handed_over_ = false;
   std::string containment_;
   std::optional<PrivateDirectory> directory_;
   ChildSpec spec_;

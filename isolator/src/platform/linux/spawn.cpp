@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -18,12 +19,45 @@
 
 #include <csignal>
 #include <cstring>
+#include <optional>
 #include <pthread.h>
 
 namespace isolator::detail {
 namespace {
 
 constexpr std::size_t child_stack_bytes = 64 * 1024;
+
+using CloneFunction = int (*)(int (*)(void*), void*, int, void*, ...);
+
+// A WritableBind as the child reads it: C strings only, and the detached copy of the path's
+// mount the child takes before anything covers it.
+struct BindStep {
+  const char* path = nullptr;
+  bool directory = true;
+  const char* const* make_first = nullptr;
+  std::size_t make_first_count = 0;
+  int tree = -1;
+};
+
+// The sandbox (sandbox.hpp) as the child reads it.
+struct SandboxSteps {
+  bool switch_user = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  const char* uid_map = nullptr;
+  const char* gid_map = nullptr;
+  int namespaces = 0;
+  const char* const* hide = nullptr;
+  std::size_t hide_count = 0;
+  const char* const* fresh = nullptr;
+  std::size_t fresh_count = 0;
+  BindStep* binds = nullptr;
+  std::size_t bind_count = 0;
+  const char* workdir = nullptr;
+  char* const* init_argv = nullptr;
+  void* second_stack_top = nullptr;  // for the init, then for pihost (after the init's exec)
+  CloneFunction clone = nullptr;
+};
 
 // Everything the child needs, prepared by the parent: between clone and exec the child
 // shares the parent's memory and may neither allocate nor take a lock, so it only reads this
@@ -46,8 +80,11 @@ struct ChildPlan {
   const char* uid_map = nullptr;
   const char* gid_map = nullptr;
   const sock_fprog* seccomp = nullptr;  // null: no filter
+  const SandboxSteps* sandbox = nullptr;  // null: pihost is the cloned child itself
   int error = 0;
   const char* step = nullptr;
+  bool sandbox_step = false;  // the failed step was one of the sandbox's
+  pid_t worker_pid = 0;       // sandbox: pihost, the host's child (0 until it exists)
 };
 
 // The kernel's own sigaction layout, for rt_sigaction without libc (or a sanitizer's
@@ -67,6 +104,12 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void
   __builtin_unreachable();
 }
 
+__attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void sandbox_fail(
+    ChildPlan* plan, const char* step) {
+  plan->sandbox_step = true;
+  child_fail(plan, step);
+}
+
 // Writes `text` to the /proc file `path` of the calling process.
 __attribute__((no_sanitize("address", "undefined", "thread"))) bool write_proc(const char* path,
                                                                                const char* text) {
@@ -82,6 +125,133 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) bool write_proc(c
 __attribute__((no_sanitize("address", "undefined", "thread"))) bool move_fd(int from, int to) {
   if (from == to) return ::syscall(SYS_fcntl, to, F_SETFD, 0) == 0;  // keep it across exec
   return ::syscall(SYS_dup3, from, to, 0) == to;
+}
+
+char* const no_environment[] = {nullptr};
+
+// The PID namespace's init (PID 1), sharing the helper's memory until its exec: it gives the
+// namespace its own /proc, then becomes `pihost --pid-namespace-init`.
+__attribute__((no_sanitize("address", "undefined", "thread"))) int init_main(void* argument) {
+  auto* plan = static_cast<ChildPlan*>(argument);
+  if (::syscall(SYS_mount, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    sandbox_fail(plan, "mount its own /proc");
+  }
+  ::syscall(SYS_execve, plan->path, plan->sandbox->init_argv, no_environment);
+  child_fail(plan, "exec its PID namespace's init");
+}
+
+// pihost, PID 2 of the namespace and the host's own child (CLONE_PARENT).
+__attribute__((no_sanitize("address", "undefined", "thread"))) int worker_main(void* argument) {
+  auto* plan = static_cast<ChildPlan*>(argument);
+  // Its own session and process group: the host signals the group by pihost's pid.
+  if (::syscall(SYS_setsid) < 0) child_fail(plan, "setsid");
+  if (plan->seccomp != nullptr &&
+      ::syscall(SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, plan->seccomp, 0UL, 0UL) != 0) {
+    child_fail(plan, "install its seccomp filter");
+  }
+  ::syscall(SYS_execve, plan->path, plan->argv, plan->envp);
+  child_fail(plan, "exec");
+}
+
+__attribute__((no_sanitize("address", "undefined", "thread"))) bool make_directory(const char* path) {
+  return ::syscall(SYS_mkdirat, AT_FDCWD, path, 0755) == 0 || errno == EEXIST;
+}
+
+#if !defined(OPEN_TREE_CLONE)
+#define OPEN_TREE_CLONE 1
+#endif
+#if !defined(MOVE_MOUNT_F_EMPTY_PATH)
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+
+// The sandboxed spawn, after the common steps (cgroups, rlimits, stdio, working directory,
+// no_new_privs): namespaces, mounts, capabilities, then the init and pihost. Exits when
+// pihost has exec'ed, which releases the host's thread.
+__attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void sandbox_main(ChildPlan* plan) {
+  const SandboxSteps& box = *plan->sandbox;
+  if (box.switch_user) {
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0) sandbox_fail(plan, "drop its supplementary groups");
+    if (::syscall(SYS_setresgid, box.gid, box.gid, box.gid) != 0) sandbox_fail(plan, "become the sandbox group");
+    if (::syscall(SYS_setresuid, box.uid, box.uid, box.uid) != 0) sandbox_fail(plan, "become the sandbox user");
+    // The change of user made it undumpable, which would leave its /proc files root's.
+    ::syscall(SYS_prctl, PR_SET_DUMPABLE, 1UL, 0UL, 0UL, 0UL);
+  }
+  if (::syscall(SYS_unshare, CLONE_NEWUSER) != 0) sandbox_fail(plan, "enter a user namespace");
+  if (!write_proc("/proc/self/setgroups", "deny") || !write_proc("/proc/self/uid_map", box.uid_map) ||
+      !write_proc("/proc/self/gid_map", box.gid_map)) {
+    sandbox_fail(plan, "map its user in its user namespace");
+  }
+  if (::syscall(SYS_unshare, box.namespaces) != 0) sandbox_fail(plan, "enter its own mount, PID, IPC and cgroup namespaces");
+  if (::syscall(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    sandbox_fail(plan, "make its mounts private");
+  }
+  // The writable paths, taken as detached copies of their mounts before the mounts below
+  // make them read-only or cover them; put back in place last.
+  for (std::size_t i = 0; i < box.bind_count; ++i) {
+    BindStep& bind = box.binds[i];
+    bind.tree = static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, bind.path, OPEN_TREE_CLONE | O_CLOEXEC));
+    if (bind.tree < 0) sandbox_fail(plan, "take a writable path (open_tree, Linux 5.2)");
+  }
+  mount_attr read_only{};
+  read_only.attr_set = MOUNT_ATTR_RDONLY;
+  if (::syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &read_only, sizeof(read_only)) != 0) {
+    sandbox_fail(plan, "make the host's files read-only (mount_setattr, Linux 5.12)");
+  }
+  for (std::size_t i = 0; i < box.hide_count; ++i) {
+    if (::syscall(SYS_mount, "isolator-hidden", box.hide[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "size=4k,mode=0555") != 0) {
+      sandbox_fail(plan, "hide the cgroup filesystem");
+    }
+  }
+  for (std::size_t i = 0; i < box.fresh_count; ++i) {
+    if (::syscall(SYS_mount, "isolator-tmp", box.fresh[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+      sandbox_fail(plan, "mount a private tmpfs");
+    }
+  }
+  for (std::size_t i = 0; i < box.bind_count; ++i) {
+    const BindStep& bind = box.binds[i];
+    for (std::size_t d = 0; d < bind.make_first_count; ++d) {
+      if (!make_directory(bind.make_first[d])) sandbox_fail(plan, "make a mount point for a writable path");
+    }
+    if (!bind.directory) {
+      const long file = ::syscall(SYS_openat, AT_FDCWD, bind.path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      if (file < 0) sandbox_fail(plan, "make a mount point for a writable file");
+      ::syscall(SYS_close, file);
+    }
+    if (::syscall(SYS_move_mount, bind.tree, "", AT_FDCWD, bind.path, MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+      sandbox_fail(plan, "put a writable path back in place");
+    }
+    ::syscall(SYS_close, bind.tree);
+  }
+  if (::syscall(SYS_chdir, box.workdir) != 0) sandbox_fail(plan, "enter its working directory in the sandbox");
+  // What exec could give back: nothing. (Exec as a non-root user of the namespace already
+  // leaves the permitted and effective sets empty.)
+  for (unsigned long capability = 0; capability < 64; ++capability) {
+    if (::syscall(SYS_prctl, PR_CAPBSET_DROP, capability, 0UL, 0UL, 0UL) != 0 && errno == EINVAL) break;
+  }
+  ::syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0UL, 0UL, 0UL);
+  if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) child_fail(plan, "close inherited descriptors");
+  const std::uint64_t no_signals = 0;
+  ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &no_signals, nullptr, sizeof(no_signals));
+
+  // The first process of the new PID namespace is its init; it shares this memory (and the
+  // second stack) until its exec, for which this helper waits (CLONE_VFORK).
+  const int init = box.clone(init_main, box.second_stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, plan);
+  if (init < 0) sandbox_fail(plan, "start its PID namespace's init");
+  if (plan->step != nullptr) ::syscall(SYS_exit_group, 127);
+  // pihost: the host thread's child, not this helper's, so the host reads its status.
+  const int worker = box.clone(worker_main, box.second_stack_top, CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, plan);
+  if (worker < 0) {
+    ::syscall(SYS_kill, init, SIGKILL);
+    child_fail(plan, "start pihost");
+  }
+  plan->worker_pid = worker;
+  if (plan->step != nullptr) {
+    ::syscall(SYS_kill, init, SIGKILL);
+    ::syscall(SYS_exit_group, 127);
+  }
+  ::syscall(SYS_exit_group, 0);
+  __builtin_unreachable();
 }
 
 // Runs in the child, on its own small stack, until execve. It shares the host's memory, so
@@ -119,6 +289,7 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int child_main(vo
   ::syscall(SYS_umask, 022);
   if (::syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1UL, 0UL, 0UL, 0UL) != 0)
     child_fail(plan, "set no_new_privs");
+  if (plan->sandbox != nullptr) sandbox_main(plan);
   if (plan->new_user) {
     if (::syscall(SYS_unshare, CLONE_NEWUSER | CLONE_NEWNET) != 0)
       child_fail(plan, "enter new user and network namespaces");
@@ -187,7 +358,6 @@ class AllSignalsBlocked {
 // host's memory, so the bookkeeping corrupts the parent's own (TSan then misses every
 // happens-before of the spawning thread, e.g. its join). Under TSan, glibc's clone is
 // called directly: the child runs no instrumented code, so TSan need not know about it.
-using CloneFunction = int (*)(int (*)(void*), void*, int, void*, ...);
 CloneFunction libc_clone() {
 #if defined(__SANITIZE_THREAD__)
   static const auto function = [] {
@@ -257,6 +427,49 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
                      const_cast<sock_filter*>(hardening.seccomp.data())};
   if (!hardening.seccomp.empty()) plan.seccomp = &seccomp;
 
+  // The sandbox's steps, as C strings that live until the spawn returns.
+  SandboxSteps box;
+  std::vector<const char*> hide;
+  std::vector<const char*> fresh;
+  std::vector<std::vector<const char*>> make_first;
+  std::vector<BindStep> binds;
+  std::vector<std::string> init_argv_strings;
+  std::vector<char*> init_argv;
+  std::optional<ChildStack> second_stack;
+  if (request.sandbox != nullptr) {
+    const SandboxPlan& sandbox = *request.sandbox;
+    if (!second_stack.emplace().ok()) throw StartError(spawn_problem(exe, "mmap a stack", errno));
+    box.switch_user = sandbox.switch_uid.has_value();
+    box.uid = sandbox.switch_uid.value_or(0);
+    box.gid = sandbox.switch_gid.value_or(0);
+    box.uid_map = sandbox.uid_map.c_str();
+    box.gid_map = sandbox.gid_map.c_str();
+    box.namespaces = sandbox.namespaces;
+    for (const auto& point : sandbox.hide) hide.push_back(point.c_str());
+    for (const auto& point : sandbox.fresh_tmpfs) fresh.push_back(point.c_str());
+    for (const auto& bind : sandbox.writable) {
+      auto& directories = make_first.emplace_back();
+      for (const auto& directory : bind.make_first) directories.push_back(directory.c_str());
+    }
+    for (std::size_t i = 0; i < sandbox.writable.size(); ++i) {
+      const auto& bind = sandbox.writable[i];
+      binds.push_back(BindStep{bind.path.c_str(), bind.directory, make_first[i].data(), make_first[i].size()});
+    }
+    box.hide = hide.data();
+    box.hide_count = hide.size();
+    box.fresh = fresh.data();
+    box.fresh_count = fresh.size();
+    box.binds = binds.data();
+    box.bind_count = binds.size();
+    box.workdir = sandbox.workdir.c_str();
+    init_argv_strings = {exe.string(), sandbox.init_flag};
+    init_argv = pointers(init_argv_strings);
+    box.init_argv = init_argv.data();
+    box.second_stack_top = second_stack->top();
+    box.clone = libc_clone();
+    plan.sandbox = &box;
+  }
+
   ChildStack stack;
   if (!stack.ok()) throw StartError(spawn_problem(exe, "mmap a stack", errno));
   int pidfd = -1;
@@ -275,9 +488,26 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
   if (plan.step != nullptr) {
     siginfo_t info{};
     ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED);  // our child: reap it
-    throw StartError(spawn_problem(exe, std::string("the child could not ") + plan.step, plan.error));
+    if (plan.worker_pid > 0) ::waitpid(plan.worker_pid, nullptr, 0);  // ours too, and dead
+    const std::string problem = spawn_problem(exe, std::string("the child could not ") + plan.step, plan.error);
+    if (plan.sandbox_step) throw SandboxSetupError(problem);
+    throw StartError(problem);
   }
-  return SpawnedProcess{pid, std::move(owned_pidfd), std::move(out.read), std::move(err.read)};
+  if (plan.sandbox == nullptr) {
+    return SpawnedProcess{pid, std::move(owned_pidfd), std::move(out.read), std::move(err.read)};
+  }
+  // The helper has exited (it released this thread by exiting, not by exec): reap it, and
+  // take pihost, our own child, whose pid no other process can reap or reuse.
+  siginfo_t helper{};
+  ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &helper, WEXITED);
+  UniqueFd worker_pidfd(static_cast<int>(::syscall(SYS_pidfd_open, plan.worker_pid, 0)));
+  if (!worker_pidfd) {
+    const int error = errno;
+    ::kill(plan.worker_pid, SIGKILL);
+    ::waitpid(plan.worker_pid, nullptr, 0);
+    throw StartError(spawn_problem(exe, "pidfd_open of pihost", error));
+  }
+  return SpawnedProcess{plan.worker_pid, std::move(worker_pidfd), std::move(out.read), std::move(err.read)};
 }
 
 }  // namespace isolator::detail

@@ -14,7 +14,10 @@
 #pragma once
 
 #include "hardening.hpp"
+#include "sandbox.hpp"
 #include "unique_fd.hpp"
+
+#include <isolator/errors.hpp>
 
 #include <sched.h>
 #include <sys/resource.h>
@@ -41,6 +44,17 @@ struct SpawnRequest {
   std::vector<ResourceLimit> rlimits;
   std::optional<cpu_set_t> affinity;
   HardeningPlan hardening;  ///< namespaces and the seccomp filter, applied last before exec
+  /// The default sandbox (sandbox.hpp), or null for none. With it the child set up here is a
+  /// short-lived helper: it makes the namespaces and mounts, starts the PID namespace's
+  /// init, then pihost as the calling thread's own child, and exits.
+  const SandboxPlan* sandbox = nullptr;
+};
+
+/// A spawn that failed while making the sandbox (a namespace, a mount, the user switch): the
+/// machine does not provide it. Any other failure is a plain StartError.
+class SandboxSetupError : public StartError {
+ public:
+  using StartError::StartError;
 };
 
 struct SpawnedProcess {

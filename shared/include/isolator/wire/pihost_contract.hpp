@@ -12,15 +12,26 @@ namespace isolator::wire {
 
 // ---- pihost's command line --------------------------------------------------------------
 //
-//   pihost --channel PATH --host-pid PID [--max-frame-bytes N] [--core-dumps]
+//   pihost --channel PATH (--host-pid PID | --host-outside) [--max-frame-bytes N] [--core-dumps]
+//   pihost --pid-namespace-init
 //
-// Each flag but --core-dumps takes one value, the next argument. The host builds this line
-// (Child::spawn); pihost refuses any other with exit_usage.
+// Each flag but --host-outside and --core-dumps takes one value, the next argument. The host
+// builds this line (Child::spawn); pihost refuses any other with exit_usage. The second form
+// is the first process of a sandboxed child's PID namespace (docs/sandbox.md), started by the
+// host's spawner beside pihost; it must be the only argument.
 
 /// The path of the host's listening Unix socket, which pihost connects to. Required.
 inline constexpr std::string_view flag_channel = "--channel";
-/// The host's pid, in decimal: pihost watches it and leaves when it is gone. Required.
+/// The host's pid, in decimal: pihost watches it and leaves when it is gone. Required unless
+/// --host-outside is given.
 inline constexpr std::string_view flag_host_pid = "--host-pid";
+/// No value: pihost runs in a PID namespace of its own, where the host has no pid (its parent
+/// reads as 0). pihost then watches its parent through the death signal and getppid() only.
+inline constexpr std::string_view flag_host_outside = "--host-outside";
+/// No value, alone: be the init (PID 1) of a sandboxed child's PID namespace. It waits for
+/// pihost (PID 2) to end, reaping what is reparented to it, then exits, which makes the
+/// kernel kill everything left in the namespace.
+inline constexpr std::string_view flag_pid_namespace_init = "--pid-namespace-init";
 /// The largest frame pihost accepts, in bytes (positive, decimal). Optional; default
 /// default_max_frame_bytes. The host passes its own Options::max_frame_bytes.
 inline constexpr std::string_view flag_max_frame_bytes = "--max-frame-bytes";

@@ -1,6 +1,7 @@
 // The one place a backend is chosen, and the self-check that explains the choice.
 #include "../hardening.hpp"
 #include "backend.hpp"
+#include "../sandbox.hpp"
 
 #include <isolator/errors.hpp>
 #include <isolator/probe.hpp>
@@ -124,6 +125,7 @@ ProbeReport probe(const Options& options) {
   auto backends = detail::all_backends(options.cgroup_v2_base);
   for (const auto& backend : backends) report.backends.push_back(backend->check());
   report.hardening = detail::check_hardening();
+  if (!options.protection.trusted_plugin) report.protection = detail::check_sandbox(options);
   if (options.containment == Containment::automatic) {
     auto choice = detail::choose_backend(report.backends, options.limits);
     report.chosen = report.backends[choice.index].backend;
@@ -150,6 +152,16 @@ std::string ProbeReport::to_text() const {
   text += "chosen: " + std::string(to_string(chosen)) + " (" + why_chosen + ")\n";
   text += "hardening (Options::hardening, off by default):\n";
   for (const auto& measure : hardening) {
+    text += "    " + measure.limit + ": " + (measure.enforceable ? "available" : "NOT available") + " — " +
+            measure.how + "\n";
+    if (!measure.fix.empty()) text += "        fix: " + measure.fix + "\n";
+  }
+  if (protection.empty()) {
+    text += "protection (Options::protection): off, the plugins are trusted\n";
+  } else {
+    text += "protection (Options::protection, on by default):\n";
+  }
+  for (const auto& measure : protection) {
     text += "    " + measure.limit + ": " + (measure.enforceable ? "available" : "NOT available") + " — " +
             measure.how + "\n";
     if (!measure.fix.empty()) text += "        fix: " + measure.fix + "\n";

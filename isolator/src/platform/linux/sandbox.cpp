@@ -1,0 +1,278 @@
+#include "sandbox.hpp"
+
+#include "private_directory.hpp"
+#include "spawn.hpp"
+
+#include <isolator/errors.hpp>
+#include <isolator/wire/pihost_contract.hpp>
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <system_error>
+
+namespace isolator::detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool is_under(const fs::path& path, const fs::path& directory) {
+  auto p = path.begin();
+  for (auto d = directory.begin(); d != directory.end(); ++d, ++p) {
+    if (d->empty()) continue;  // a trailing separator
+    if (p == path.end() || *p != *d) return false;
+  }
+  return true;
+}
+
+// A mountinfo field with its octal escapes (\040 for a space...) undone.
+std::string unescape(const std::string& field) {
+  std::string out;
+  for (std::size_t i = 0; i < field.size(); ++i) {
+    if (field[i] == '\\' && i + 3 < field.size()) {
+      out.push_back(static_cast<char>(std::stoi(field.substr(i + 1, 3), nullptr, 8)));
+      i += 3;
+    } else {
+      out.push_back(field[i]);
+    }
+  }
+  return out;
+}
+
+// Where the cgroup filesystems are mounted: /sys/fs/cgroup (a tmpfs of v1 controllers, or
+// the v2 hierarchy) and any cgroup mount elsewhere. Covering /sys/fs/cgroup covers what is
+// under it.
+std::vector<std::string> cgroup_mount_points() {
+  std::vector<std::string> found;
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  std::string line;
+  bool sys_fs_cgroup = false;
+  while (std::getline(mountinfo, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, mount_point;
+    fields >> id >> parent >> device >> root >> mount_point;
+    const auto separator = line.find(" - ");
+    if (separator == std::string::npos) continue;
+    std::istringstream after(line.substr(separator + 3));
+    std::string type;
+    after >> type;
+    const std::string point = unescape(mount_point);
+    if (point == "/sys/fs/cgroup") sys_fs_cgroup = true;
+    if (type == "cgroup" || type == "cgroup2") found.push_back(point);
+  }
+  std::vector<std::string> cover;
+  if (sys_fs_cgroup) cover.emplace_back("/sys/fs/cgroup");
+  for (const auto& point : found) {
+    if (sys_fs_cgroup && is_under(point, "/sys/fs/cgroup")) continue;
+    if (std::find(cover.begin(), cover.end(), point) == cover.end()) cover.push_back(point);
+  }
+  return cover;
+}
+
+// Whether `uid`/`gid` may search every directory on the way to `path` and read and execute
+// `path` itself (root's override aside); the first place that stops them otherwise.
+std::optional<std::string> unreachable_by(const fs::path& path, uid_t uid, gid_t gid, bool executable) {
+  const auto allowed = [&](const struct stat& st, mode_t user, mode_t group, mode_t other) {
+    if (st.st_uid == uid) return (st.st_mode & user) == user;
+    if (st.st_gid == gid) return (st.st_mode & group) == group;
+    return (st.st_mode & other) == other;
+  };
+  std::error_code error;
+  const fs::path canonical = fs::canonical(path, error);
+  if (error) return path.string() + ": " + error.message();
+  fs::path walked = "/";
+  for (auto part = canonical.begin(); part != canonical.end(); ++part) {
+    if (part == canonical.begin()) continue;  // the root
+    struct stat st {};
+    if (::stat(walked.c_str(), &st) != 0) return walked.string() + ": " + std::strerror(errno);
+    if (!allowed(st, S_IXUSR, S_IXGRP, S_IXOTH)) return "the directory " + walked.string() + " is not searchable";
+    walked /= *part;
+  }
+  struct stat st {};
+  if (::stat(canonical.c_str(), &st) != 0) return canonical.string() + ": " + std::strerror(errno);
+  if (executable && !allowed(st, S_IRUSR | S_IXUSR, S_IRGRP | S_IXGRP, S_IROTH | S_IXOTH)) {
+    return canonical.string() + " is not readable and executable";
+  }
+  return std::nullopt;
+}
+
+// The fresh tmpfs mounts a path falls under, if any.
+std::optional<fs::path> fresh_cover_of(const fs::path& path, const std::vector<std::string>& fresh) {
+  for (const auto& cover : fresh) {
+    if (path != cover && is_under(path, cover)) return fs::path(cover);
+  }
+  return std::nullopt;
+}
+
+WritableBind writable_bind(const fs::path& path, const std::vector<std::string>& fresh) {
+  WritableBind bind;
+  bind.path = path.string();
+  bind.directory = fs::is_directory(path);
+  if (const auto cover = fresh_cover_of(path, fresh)) {
+    // Under a fresh tmpfs the path does not exist yet: its directories are made first.
+    fs::path made = *cover;
+    const fs::path relative = path.lexically_relative(*cover);
+    for (auto part = relative.begin(); part != relative.end(); ++part) {
+      made /= *part;
+      if (!bind.directory && std::next(part) == relative.end()) break;  // the file itself
+      bind.make_first.push_back(made.string());
+    }
+  }
+  return bind;
+}
+
+std::mutex unavailable_mutex;
+std::string unavailable_reason;
+
+}  // namespace
+
+std::string sandbox_fix() {
+  return "allow unprivileged user namespaces (user.max_user_namespaces > 0; on Ubuntu 23.10 and later "
+         "kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile for the host; "
+         "kernel.unprivileged_userns_clone=1 where it exists), run Linux 5.12 or later, and do not run the host "
+         "in a container that masks /proc; or set Options::protection.trusted_plugin (samplehost "
+         "--trusted-plugin) for plugins you trust";
+}
+
+std::string sandbox_unavailable_reason() {
+  std::lock_guard lock(unavailable_mutex);
+  return unavailable_reason;
+}
+
+void remember_sandbox_unavailable(const std::string& reason) {
+  std::lock_guard lock(unavailable_mutex);
+  if (unavailable_reason.empty()) unavailable_reason = reason;
+}
+
+SandboxChoice plan_sandbox(const Options& options, const fs::path& pihost, const fs::path& private_directory) {
+  SandboxChoice choice;
+  SandboxPlan& plan = choice.plan;
+  const auto& protection = options.protection;
+  if (protection.trusted_plugin) return choice;
+  plan.enabled = true;
+
+  const uid_t uid = ::geteuid();
+  const gid_t gid = ::getegid();
+  fs::path directory = fs::weakly_canonical(private_directory);
+  if (uid == 0) {
+    const uid_t sandbox_uid = protection.root_host_uid;
+    const gid_t sandbox_gid = protection.root_host_gid;
+    auto blocked = unreachable_by(pihost, sandbox_uid, sandbox_gid, true);
+    if (!blocked) blocked = unreachable_by(directory.parent_path(), sandbox_uid, sandbox_gid, false);
+    if (!blocked) {
+      plan.switch_uid = sandbox_uid;
+      plan.switch_gid = sandbox_gid;
+      plan.uid_map = std::to_string(sandbox_uid) + " " + std::to_string(sandbox_uid) + " 1";
+      plan.gid_map = std::to_string(sandbox_gid) + " " + std::to_string(sandbox_gid) + " 1";
+      plan.child_uid = sandbox_uid;
+    } else {
+      // Root stays root outside, but is not root inside: exec leaves no capability.
+      plan.uid_map = std::to_string(sandbox_uid) + " 0 1";
+      plan.gid_map = std::to_string(sandbox_gid) + " 0 1";
+      plan.child_uid = 0;
+      choice.missing.push_back(
+          {"other-uid", false,
+           "the host runs as root, but uid " + std::to_string(sandbox_uid) + " cannot reach pihost or the private "
+               "directory (" + *blocked + "), so the child keeps root's files: they stay read-only to it, "
+               "but it can reach root-only sockets",
+           "make pihost and the plugins readable by uid " + std::to_string(sandbox_uid) +
+               " (no private directory on their path), or set Options::protection.root_host_uid to a user "
+               "that can read them, or do not run the host as root"});
+    }
+  } else {
+    plan.uid_map = std::to_string(uid) + " " + std::to_string(uid) + " 1";
+    plan.gid_map = std::to_string(gid) + " " + std::to_string(gid) + " 1";
+    plan.child_uid = uid;
+  }
+  plan.namespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWCGROUP;
+  if (options.hardening.no_network) plan.namespaces |= CLONE_NEWNET;
+
+  plan.hide = cgroup_mount_points();
+  plan.fresh_tmpfs.emplace_back("/tmp");
+  if (fs::is_directory("/dev/shm")) plan.fresh_tmpfs.emplace_back("/dev/shm");
+  // Other isolators' private directories sit beside this one: the base is covered too.
+  const fs::path base = directory.parent_path();
+  if (!fresh_cover_of(base, plan.fresh_tmpfs) &&
+      std::find(plan.fresh_tmpfs.begin(), plan.fresh_tmpfs.end(), base.string()) == plan.fresh_tmpfs.end()) {
+    plan.fresh_tmpfs.push_back(base.string());
+  }
+
+  plan.writable.push_back(writable_bind(directory, plan.fresh_tmpfs));
+  for (const auto& path : protection.writable_paths) {
+    std::error_code error;
+    const fs::path canonical = fs::canonical(path, error);
+    if (error) {
+      throw StartError("Options::protection.writable_paths names " + path.string() + ", which cannot be used: " +
+                       error.message() + "; give an existing file or directory");
+    }
+    plan.writable.push_back(writable_bind(canonical, plan.fresh_tmpfs));
+  }
+  plan.workdir = (directory / "work").string();
+  plan.init_flag = std::string(wire::flag_pid_namespace_init);
+  return choice;
+}
+
+uid_t sandbox_child_uid(const SandboxPlan& plan) { return plan.enabled ? plan.child_uid : ::geteuid(); }
+
+gid_t sandbox_child_gid(const SandboxPlan& plan) {
+  if (!plan.enabled) return ::getegid();
+  return plan.switch_gid.value_or(::getegid());
+}
+
+std::vector<LimitCheck> check_sandbox(const Options& options) {
+  // Once per process: the answer is the machine's, and a trial costs a spawn.
+  static std::once_flag once;
+  static std::string trial_failure;
+  std::call_once(once, [] {
+    try {
+      PrivateDirectory directory;
+      fs::create_directory(directory.path() / "work");
+      Options trial;
+      const SandboxChoice choice = plan_sandbox(trial, "/bin/true", directory.path());
+      const uid_t uid = sandbox_child_uid(choice.plan);
+      const gid_t gid = sandbox_child_gid(choice.plan);
+      if (uid != ::geteuid() && (::chown(directory.path().c_str(), uid, gid) != 0 ||
+                                 ::chown((directory.path() / "work").c_str(), uid, gid) != 0)) {
+        throw std::system_error(errno, std::generic_category(), "chown of the trial's directory");
+      }
+      SpawnRequest request;
+      request.executable = "/bin/true";
+      request.working_directory = directory.path() / "work";
+      request.sandbox = &choice.plan;
+      SpawnedProcess spawned = spawn_process(request);
+      siginfo_t info{};
+      ::waitid(P_PIDFD, static_cast<id_t>(spawned.pidfd.get()), &info, WEXITED);
+    } catch (const SandboxSetupError& e) {
+      trial_failure = e.what();
+    } catch (const std::exception& e) {
+      trial_failure = std::string("the trial could not run: ") + e.what();
+    }
+  });
+  std::vector<LimitCheck> checks;
+  const std::string failure = !trial_failure.empty() ? trial_failure : sandbox_unavailable_reason();
+  if (failure.empty()) {
+    checks.push_back({"sandbox", true,
+                      "user, mount, PID, IPC and cgroup namespaces of its own; its own /proc; the host's files "
+                      "read-only; cgroupfs hidden; private /tmp and /dev/shm; no capabilities",
+                      ""});
+  } else {
+    checks.push_back({"sandbox", false, failure, sandbox_fix()});
+  }
+  if (::geteuid() == 0 && !options.protection.trusted_plugin) {
+    const uid_t uid = options.protection.root_host_uid;
+    checks.push_back({"other-uid", true, "the host is root: the child runs as uid " + std::to_string(uid), ""});
+  }
+  return checks;
+}
+
+}  // namespace isolator::detail

@@ -1,0 +1,94 @@
+// Options::protection on Linux: what the default sandbox is made of, planned once per
+// isolator on the host, applied by the spawner (spawn.cpp) between clone and exec.
+//
+// The child of a sandboxed spawn, in the order the spawner applies it:
+//  1. when the host is root and the sandbox user can reach pihost, it becomes that user
+//     (Protection::root_host_uid/gid, no supplementary groups);
+//  2. a user namespace of its own, mapping its single uid and gid; when the host is root
+//     and no other user can be had, root is mapped to a non-zero uid inside, so that exec
+//     leaves no capability;
+//  3. mount, PID, IPC and cgroup namespaces (and network and UTS ones for Hardening);
+//  4. in the mount namespace: private propagation; every mount read-only; an empty read-only
+//     tmpfs over the cgroup filesystems; fresh tmpfs on /tmp, /dev/shm and the private
+//     directory's base; the private directory and Protection::writable_paths, taken before,
+//     put back writable; the working directory entered again;
+//  5. an empty capability bounding set and no ambient capabilities;
+//  6. a PID namespace init (pihost --pid-namespace-init, PID 1) that mounts the namespace's
+//     own /proc; then pihost itself, PID 2, created as the host's own child (CLONE_PARENT),
+//     so the host watches and reaps it exactly as an unsandboxed pihost;
+//  7. in pihost's process only: its own session, then the seccomp filter, then exec.
+#pragma once
+
+#include "unique_fd.hpp"
+
+#include <isolator/options.hpp>
+#include <isolator/probe.hpp>
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace isolator::detail {
+
+/// A path left writable inside the sandbox: a copy of its mount, taken before the host's
+/// mounts are made read-only and put back at the same path.
+struct WritableBind {
+  std::string path;                     ///< canonical
+  bool directory = true;                ///< a directory (else a file)
+  std::vector<std::string> make_first;  ///< directories to create first, under a fresh tmpfs
+};
+
+struct SandboxPlan {
+  bool enabled = false;
+  /// Root host, sandbox user reachable: become this uid and gid before the user namespace.
+  std::optional<uid_t> switch_uid;
+  std::optional<gid_t> switch_gid;
+  std::string uid_map;  ///< "INSIDE OUTSIDE 1"
+  std::string gid_map;
+  int namespaces = 0;  ///< CLONE_NEW* flags besides CLONE_NEWUSER
+  std::vector<std::string> hide;            ///< covered by an empty read-only tmpfs
+  std::vector<std::string> fresh_tmpfs;     ///< covered by a fresh writable tmpfs (mode 1777)
+  std::vector<WritableBind> writable;       ///< bound back writable, in this order
+  std::string workdir;                      ///< entered again once the mounts are made
+  uid_t child_uid = 0;                      ///< the uid the host sees the child as
+  std::string init_flag;                    ///< pihost's flag for the PID namespace init
+};
+
+/// What a sandbox would be made of here, and which parts are missing. Used by the launcher
+/// and by probe().
+struct SandboxChoice {
+  SandboxPlan plan;
+  /// Measures this machine cannot provide, each with why and the fix ("other-uid": the host
+  /// is root but the sandbox user cannot reach pihost).
+  std::vector<LimitCheck> missing;
+};
+
+/// Plans the sandbox of one isolator: `pihost` is the executable, `private_directory` the
+/// isolator's private directory (its working directory is `private_directory`/work).
+/// Throws StartError when a writable path does not exist.
+SandboxChoice plan_sandbox(const Options& options, const std::filesystem::path& pihost,
+                           const std::filesystem::path& private_directory);
+
+/// The uid (and gid) the child will run as, as the host sees it: the host's own, or the
+/// sandbox user's.
+uid_t sandbox_child_uid(const SandboxPlan& plan);
+gid_t sandbox_child_gid(const SandboxPlan& plan);
+
+/// The checks of the sandbox for probe(): "sandbox" (whether the namespaces and mounts can be
+/// made here, found by starting /bin/true under them once per process) and, for a root host,
+/// "other-uid".
+std::vector<LimitCheck> check_sandbox(const Options& options);
+
+/// Why the sandbox cannot be made in this process, once a spawn found it; empty while none
+/// has failed. Remembered for the life of the process.
+std::string sandbox_unavailable_reason();
+void remember_sandbox_unavailable(const std::string& reason);
+
+/// The fix to say beside a failure of the sandbox's set-up.
+std::string sandbox_fix();
+
+}  // namespace isolator::detail
