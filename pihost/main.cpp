@@ -11,6 +11,7 @@
 #include "src/host_watch.hpp"
 #include "src/pid_namespace_init.hpp"
 #include "src/server.hpp"
+#include "src/usage_meter.hpp"
 
 #include <isolator/wire/codec.hpp>
 #include <isolator/wire/pihost_contract.hpp>
@@ -96,6 +97,7 @@ Arguments parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (argc == 2 && argv[1] == wire::flag_pid_namespace_init) pihost::be_pid_namespace_init();
   const Arguments args = parse(argc, argv);
+  pihost::UsageMeter::prepare();  // while still dumpable
   // exec made pihost dumpable again: unless core dumps were asked for, no core and no
   // ptrace by other processes of the user.
   if (!args.core_dumps) ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -49,8 +49,11 @@ Resolution LibraryCache::load(const std::string& path, void*& handle) {
   if (::stat(path.c_str(), &st) != 0) {
     const int error = errno;
     return failure(FailureReason::library_not_found,
-                   error == ENOENT ? "no such file: " + quoted(path)
-                                   : "cannot access " + quoted(path) + ": " + std::strerror(error));
+                   error == ENOENT  ? "no such file: " + quoted(path)
+                   : error == EACCES ? "cannot access " + quoted(path) + ": " + std::strerror(error) +
+                                           " (pihost runs as uid " + std::to_string(::geteuid()) +
+                                           ": the library and every directory above it must be readable by that user)"
+                                     : "cannot access " + quoted(path) + ": " + std::strerror(error));
   }
   if (S_ISDIR(st.st_mode)) {
     return failure(FailureReason::not_a_library, quoted(path) + " is a directory, not a shared library");

@@ -11,14 +11,26 @@ namespace {
 
 std::int64_t micros(const timeval& t) { return static_cast<std::int64_t>(t.tv_sec) * 1'000'000 + t.tv_usec; }
 
-// Both files are opened per call, not kept open: a plugin sees no descriptors of pihost's
-// but the channel and the host watch (docs/architecture.md). Plain system calls, no stdio.
+// /proc/self/clear_refs is opened once, at start, while pihost is still dumpable: once it
+// is not, the file belongs to root and a non-root pihost (a sandboxed one among them) could no
+// longer open it. The open descriptor stays usable. /proc/self/status is opened per call.
+int clear_refs_fd() {
+  static const int fd = [] {
+    const int opened = ::open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+    if (opened < 0) return -1;
+    const int high = ::fcntl(opened, F_DUPFD_CLOEXEC, 100);  // out of the plugin's way
+    if (high < 0) return opened;
+    ::close(opened);
+    return high;
+  }();
+  return fd;
+}
+
 void reset_peak_rss() {
   // "5" resets VmHWM to the current RSS (Documentation/filesystems/proc.rst, clear_refs).
-  const int fd = ::open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  [[maybe_unused]] const ssize_t n = ::write(fd, "5", 1);
-  ::close(fd);
+  if (const int fd = clear_refs_fd(); fd >= 0) {
+    [[maybe_unused]] const ssize_t n = ::write(fd, "5", 1);
+  }
 }
 
 struct ResidentSet {
@@ -45,6 +57,8 @@ ResidentSet resident_set() {
 }
 
 }  // namespace
+
+void UsageMeter::prepare() { clear_refs_fd(); }
 
 void UsageMeter::start() {
   if (peak_above_current_) reset_peak_rss();

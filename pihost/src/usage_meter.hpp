@@ -12,12 +12,16 @@ namespace pihost {
 /// start() just before a call, stop() just after it; one meter serves every call, on the
 /// thread that runs calls. The peak RSS is the process's VmHWM, which start() resets to the current
 /// RSS through /proc/self/clear_refs so that it belongs to this call; the reset is skipped
-/// when the last stop() found VmHWM equal to VmRSS (nothing to reset, and the open, write
-/// and close are a visible part of a warm call's cost). RSS that falls between two calls
-/// then counts towards the next call's peak. Where the kernel refuses the reset (a non-root
-/// pihost that is not dumpable), the peak is the peak since pihost started.
+/// when the last stop() found VmHWM equal to VmRSS (nothing to reset, and the write
+/// is a visible part of a warm call's cost). RSS that falls between two calls then counts
+/// towards the next call's peak. Where the kernel refuses the reset, the peak is the peak
+/// since pihost started.
 class UsageMeter {
  public:
+  /// Opens /proc/self/clear_refs, at a descriptor of 100 or more, kept for the reset. Call
+  /// once, before pihost makes itself undumpable (the file is then root's).
+  static void prepare();
+
   void start();
   isolator::wire::Usage stop();
 

@@ -22,6 +22,8 @@
 //   half_frame_stop      on Invoke, sends Started and half a Result, then stops (SIGSTOP)
 //   linger               stays alive after the channel closes (dies of SIGTERM)
 //   stubborn             stays alive after the channel closes and ignores SIGTERM
+#include "src/pid_namespace_init.hpp"
+
 #include <isolator/wire/codec.hpp>
 #include <isolator/wire/frame_reader.hpp>
 #include <isolator/wire/pihost_contract.hpp>
@@ -83,6 +85,7 @@ void sleep_forever() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && argv[1] == isolator::wire::flag_pid_namespace_init) pihost::be_pid_namespace_init();
   std::string channel;
   for (int i = 1; i + 1 < argc; ++i) {
     if (argv[i] == flag_channel) channel = argv[i + 1];

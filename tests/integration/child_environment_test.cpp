@@ -19,35 +19,44 @@ namespace {
 
 using test::plugin;
 
-// Below 100 the child holds exactly stdio; above, pihost's own three: the channel, the
-// pidfd through which its watchdog watches the host, and the relief thread's timer.
-// Nothing of the host's.
-TEST(ChildEnvironment, ChildHasOnlyStdioAndPihostsOwnThree) {
+// Below 100 the child holds exactly stdio; above, pihost's own: the channel, the
+// clear_refs file through which it resets the peak RSS per call, the relief thread's timer,
+// and, outside the sandbox only, the pidfd through which its watchdog watches the host (a
+// sandboxed pihost cannot see the host). Nothing of the host's.
+void expect_only_stdio_and_pihosts_own(bool trusted) {
   // A descriptor the host opened without close-on-exec must not reach the child.
   const int leaked = ::dup(0);
   ASSERT_GE(leaked, 0);
-  auto isolator = ProcessIsolator::create(test::options());
+  auto options = test::options();
+  options.protection.trusted_plugin = trusted;
+  auto isolator = ProcessIsolator::create(options);
   const auto r = isolator->invoke(plugin("inspect"), "list_fds", {});
   ::close(leaked);
   ASSERT_TRUE(r.ok()) << r.failure->message;
   std::vector<std::string> lines;
   for (const auto& line : r.output) lines.push_back(line.text);
-  ASSERT_EQ(lines.size(), 6u);
+  const std::size_t own = trusted ? 4 : 3;
+  ASSERT_EQ(lines.size(), 3 + own);
   EXPECT_EQ(lines[0], "fd 0 -> /dev/null");
   EXPECT_EQ(lines[1].rfind("fd 1 -> pipe:", 0), 0u) << lines[1];
   EXPECT_EQ(lines[2].rfind("fd 2 -> pipe:", 0), 0u) << lines[2];
   std::string kinds;
-  for (std::size_t i = 3; i < 6; ++i) {
+  for (std::size_t i = 3; i < lines.size(); ++i) {
     int fd = 0;
-    char kind[64] = {};
-    ASSERT_EQ(std::sscanf(lines[i].c_str(), "fd %d -> %63s", &fd, kind), 2) << lines[i];
+    char kind[256] = {};
+    ASSERT_EQ(std::sscanf(lines[i].c_str(), "fd %d -> %255s", &fd, kind), 2) << lines[i];
     EXPECT_GE(fd, 100) << lines[i];
     kinds += std::string(kind) + " ";
   }
   EXPECT_NE(kinds.find("socket:"), std::string::npos) << kinds;
-  EXPECT_NE(kinds.find("pidfd"), std::string::npos) << kinds;
+  EXPECT_NE(kinds.find("clear_refs"), std::string::npos) << kinds;
   EXPECT_NE(kinds.find("timerfd"), std::string::npos) << kinds;
+  EXPECT_EQ(kinds.find("pidfd") != std::string::npos, trusted) << kinds;
 }
+
+TEST(ChildEnvironment, ChildHasOnlyStdioAndPihostsOwnThree) { expect_only_stdio_and_pihosts_own(false); }
+
+TEST(ChildEnvironment, TrustedChildHasOnlyStdioAndPihostsOwnFour) { expect_only_stdio_and_pihosts_own(true); }
 
 TEST(ChildEnvironment, HostSecretsAreInvisibleUnlessAllowed) {
   ::setenv("ISOLATOR_TEST_SECRET", "hunter2", 1);

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -112,23 +113,34 @@ std::vector<std::string> leftovers_of(const std::vector<int>& hosts) {
   return found;
 }
 
-class OrphanTest : public ::testing::TestWithParam<Containment> {};
+// Which way the child runs: sandboxed (the default) or trusted.
+struct OrphanCase {
+  Containment containment;
+  bool trusted;
+};
+
+class OrphanTest : public ::testing::TestWithParam<OrphanCase> {};
 
 // The host (a samplehost) is SIGKILLed in the middle of a call whose plugin left a
 // grandchild that started its own session, double-forked, cleared its death signal and
-// changed its process group. Seven rounds per backend.
+// changed its process group. Seven rounds per backend, sandboxed and trusted.
 TEST_P(OrphanTest, EscapingGrandchildrenDieWithAKilledHost) {
-  if (const auto why = test::cannot(GetParam()); !why.empty()) {
-    GTEST_SKIP() << to_string(GetParam()) << " cannot run here: " << why;
+  const Containment containment = GetParam().containment;
+  if (const auto why = test::cannot(containment); !why.empty()) {
+    GTEST_SKIP() << to_string(containment) << " cannot run here: " << why;
   }
   std::vector<int> killed_hosts;
   for (int round = 0; round < 7; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    HostProcess host({"--json", "--containment", std::string(to_string(GetParam())), "-l",
-                      test::plugin("escape"), "--", "20000"});
+    std::vector<std::string> args{"--json", "--containment", std::string(to_string(containment))};
+    if (GetParam().trusted) args.emplace_back("--trusted-plugin");
+    args.insert(args.end(), {"-l", test::plugin("escape"), "--", "20000"});
+    HostProcess host(args);
     killed_hosts.push_back(host.pid());
     const int pihost = number_after(host.line_with("\"started\""), "\"pid\":");
-    const int escaped = number_after(host.line_with("escaped "), "escaped ");
+    const int reported = number_after(host.line_with("escaped "), "escaped ");
+    // Sandboxed, the plugin's pid is its PID namespace's number, not ours.
+    const int escaped = GetParam().trusted ? reported : test::outer_pid(pihost, reported);
     ASSERT_GT(pihost, 0);
     ASSERT_GT(escaped, 0);
     ASSERT_TRUE(test::process_alive(escaped));
@@ -144,9 +156,13 @@ TEST_P(OrphanTest, EscapingGrandchildrenDieWithAKilledHost) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, OrphanTest,
-                         ::testing::Values(Containment::cgroup_v2, Containment::cgroup_v1,
-                                           Containment::rlimit),
-                         [](const auto& param) { return test::identifier(param.param); });
+                         ::testing::Values(OrphanCase{Containment::cgroup_v2, false}, OrphanCase{Containment::cgroup_v1, false},
+                                           OrphanCase{Containment::rlimit, false}, OrphanCase{Containment::cgroup_v2, true},
+                                           OrphanCase{Containment::cgroup_v1, true}, OrphanCase{Containment::rlimit, true}),
+                         [](const auto& param) {
+                           return test::identifier(param.param.containment) +
+                                  (param.param.trusted ? "_trusted" : "_sandboxed");
+                         });
 
 // A pid that ran and is gone (ours, reaped), for names of dead hosts.
 int dead_pid() {

@@ -157,17 +157,21 @@ TEST(StartError, AChannelPathTooLongForAUnixSocketFailsCleanlyAndSaysWhatToDo) {
   EXPECT_TRUE(std::filesystem::is_empty(deep)) << "the private directory was left behind";
 }
 
-TEST(StartError, ThePrivateDirectoryIsMode0700AndOwnedByTheHostsUser) {
+// Owned by the user pihost runs as: the host's own, or under a root host the sandbox user's
+// (Options::protection.root_host_uid), when that user can reach it.
+TEST(StartError, ThePrivateDirectoryIsMode0700AndOwnedByTheUserPihostRunsAs) {
   test::TempDir dir;
   ScopedEnv xdg("XDG_RUNTIME_DIR", dir.path().string());
-  auto isolator = ProcessIsolator::create(test::options());
+  const auto options = test::options();
+  auto isolator = ProcessIsolator::create(options);
+  const uid_t pihost_user = ::geteuid() == 0 ? options.protection.root_host_uid : ::geteuid();
   int found = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
     struct stat st {};
     ASSERT_EQ(::lstat(entry.path().c_str(), &st), 0);
     EXPECT_TRUE(S_ISDIR(st.st_mode)) << entry.path();
     EXPECT_EQ(st.st_mode & 0777, 0700u) << entry.path();
-    EXPECT_EQ(st.st_uid, ::geteuid()) << entry.path();
+    EXPECT_EQ(st.st_uid, pihost_user) << entry.path();
     ++found;
   }
   EXPECT_EQ(found, 1) << "one private directory, made under XDG_RUNTIME_DIR";

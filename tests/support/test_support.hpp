@@ -16,6 +16,7 @@
 #include <fstream>
 #include <future>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -159,6 +160,33 @@ inline std::vector<std::string> things_named_for(int pid) {
 
 /// True while `pid` runs: false once it is gone or a zombie (a dead orphan may wait a while
 /// for its new parent to reap it; it is dead all the same).
+// The pid, as this process sees it, of the process that is `inner` in the PID namespace of
+// `member` (the plugin reports its pid as its own namespace numbers it); 0 when none is.
+inline int outer_pid(int member, int inner) {
+  std::error_code error;
+  const auto namespace_of = [&](int pid) {
+    return std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/ns/pid", error).string();
+  };
+  const std::string wanted = namespace_of(member);
+  if (wanted.empty()) return 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const int pid = std::stoi(name);
+    if (namespace_of(pid) != wanted) continue;
+    std::ifstream status(entry.path() / "status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("NSpid:", 0) != 0) continue;
+      std::istringstream numbers(line.substr(6));
+      int last = 0;
+      for (int n = 0; numbers >> n;) last = n;
+      if (last == inner) return pid;
+    }
+  }
+  return 0;
+}
+
 inline bool process_alive(int pid) {
   std::FILE* stat = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
   if (stat == nullptr) return false;
@@ -178,6 +206,10 @@ class TempDir {
   TempDir() {
     std::string pattern = (std::filesystem::temp_directory_path() / "isolator-test-XXXXXX").string();
     path_ = ::mkdtemp(pattern.data());
+    // Searchable by others: under a root host the sandboxed child runs as another user
+    // (Options::protection.root_host_uid), and loads the plugins the tests put here.
+    std::filesystem::permissions(path_, std::filesystem::perms::others_exec | std::filesystem::perms::group_exec,
+                                 std::filesystem::perm_options::add);
   }
   ~TempDir() {
     std::error_code ignored;

@@ -42,7 +42,7 @@ struct ProbeReport {
   /// machine provides each, how, and the fix when it does not.
   std::vector<LimitCheck> hardening;
   /// Options::protection, the sandbox on by default: "sandbox" (whether this machine can make
-  /// its namespaces and mounts, found by starting /bin/true under them once per process) and,
+  /// its namespaces and mounts, found by starting pihost under them once per process) and,
   /// when the host runs as root, "other-uid" (whether the sandbox user can reach pihost).
   /// Empty when Options::protection.trusted_plugin is set.
   std::vector<LimitCheck> protection;

@@ -72,10 +72,9 @@ class LinuxLauncher final : public Launcher {
     try {
       return Child::start(executor, spec_, listener);
     } catch (const SandboxSetupError& e) {
-      // The machine cannot make the sandbox (the first spawn in this process to try finds
-      // out): say so once, then run without it, unless protection is required.
-      remember_sandbox_unavailable(e.what());
-      give_up_sandbox();
+      // The machine cannot make the sandbox (this isolator's first spawn finds out): say so
+      // (once per process and reason), then run without it, unless protection is required.
+      give_up_sandbox(e.what());
       return Child::start(executor, spec_, listener);
     }
   }
@@ -87,19 +86,17 @@ class LinuxLauncher final : public Launcher {
  private:
   void plan_protection(const Options& options) {
     const bool trusted = options.protection.trusted_plugin;
-    if (!trusted && sandbox_unavailable_reason().empty()) {
+    if (!trusted) {
       SandboxChoice choice = plan_sandbox(options, spec_.pihost, spec_.directory);
       for (const auto& missing : choice.missing) report_missing(missing.limit, missing.how, missing.fix);
       spec_.sandbox = std::move(choice.plan);
       hand_over_directory(sandbox_child_uid(spec_.sandbox), sandbox_child_gid(spec_.sandbox));
-    } else if (!trusted) {
-      report_missing("sandbox", sandbox_unavailable_reason(), sandbox_fix());
     }
     spec_.hardening = plan_hardening(hardening_, spec_.sandbox.enabled);
   }
 
-  void give_up_sandbox() {
-    report_missing("sandbox", sandbox_unavailable_reason(), sandbox_fix());
+  void give_up_sandbox(const std::string& why) {
+    report_missing("sandbox", why, sandbox_fix());
     spec_.sandbox = SandboxPlan{};
     hand_over_directory(::geteuid(), ::getegid());
     spec_.hardening = plan_hardening(hardening_, false);

@@ -1,5 +1,6 @@
 #include "sandbox.hpp"
 
+#include "pihost_locator.hpp"
 #include "private_directory.hpp"
 #include "spawn.hpp"
 
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <system_error>
 
@@ -103,6 +105,7 @@ std::optional<std::string> unreachable_by(const fs::path& path, uid_t uid, gid_t
   if (executable && !allowed(st, S_IRUSR | S_IXUSR, S_IRGRP | S_IXGRP, S_IROTH | S_IXOTH)) {
     return canonical.string() + " is not readable and executable";
   }
+  if (!executable && !allowed(st, S_IXUSR, S_IXGRP, S_IXOTH)) return "the directory " + canonical.string() + " is not searchable";
   return std::nullopt;
 }
 
@@ -131,9 +134,6 @@ WritableBind writable_bind(const fs::path& path, const std::vector<std::string>&
   return bind;
 }
 
-std::mutex unavailable_mutex;
-std::string unavailable_reason;
-
 }  // namespace
 
 std::string sandbox_fix() {
@@ -142,16 +142,6 @@ std::string sandbox_fix() {
          "kernel.unprivileged_userns_clone=1 where it exists), run Linux 5.12 or later, and do not run the host "
          "in a container that masks /proc; or set Options::protection.trusted_plugin (samplehost "
          "--trusted-plugin) for plugins you trust";
-}
-
-std::string sandbox_unavailable_reason() {
-  std::lock_guard lock(unavailable_mutex);
-  return unavailable_reason;
-}
-
-void remember_sandbox_unavailable(const std::string& reason) {
-  std::lock_guard lock(unavailable_mutex);
-  if (unavailable_reason.empty()) unavailable_reason = reason;
 }
 
 SandboxChoice plan_sandbox(const Options& options, const fs::path& pihost, const fs::path& private_directory) {
@@ -198,15 +188,19 @@ SandboxChoice plan_sandbox(const Options& options, const fs::path& pihost, const
   if (options.hardening.no_network) plan.namespaces |= CLONE_NEWNET;
 
   plan.hide = cgroup_mount_points();
-  plan.fresh_tmpfs.emplace_back("/tmp");
+  // The host's POSIX shared memory and semaphores live in /dev/shm: the child gets its own.
   if (fs::is_directory("/dev/shm")) plan.fresh_tmpfs.emplace_back("/dev/shm");
-  // Other isolators' private directories sit beside this one: the base is covered too.
+  // /tmp stays the host's, writable (plugins are loaded from it, and expect to write it).
+  // A private directory base elsewhere ($XDG_RUNTIME_DIR: the user's session sockets, and
+  // other isolators' private directories) is covered.
   const fs::path base = directory.parent_path();
-  if (!fresh_cover_of(base, plan.fresh_tmpfs) &&
+  if (!is_under(base, "/tmp") && !fresh_cover_of(base, plan.fresh_tmpfs) &&
       std::find(plan.fresh_tmpfs.begin(), plan.fresh_tmpfs.end(), base.string()) == plan.fresh_tmpfs.end()) {
     plan.fresh_tmpfs.push_back(base.string());
   }
 
+  // /tmp stays writable: a copy of its mount is put back like a writable path.
+  if (fs::is_directory("/tmp")) plan.writable.push_back(writable_bind("/tmp", {}));
   plan.writable.push_back(writable_bind(directory, plan.fresh_tmpfs));
   for (const auto& path : protection.writable_paths) {
     std::error_code error;
@@ -231,14 +225,16 @@ gid_t sandbox_child_gid(const SandboxPlan& plan) {
 
 std::vector<LimitCheck> check_sandbox(const Options& options) {
   // Once per process: the answer is the machine's, and a trial costs a spawn.
+  // The trial runs pihost's init and then pihost without arguments, which exits at once.
   static std::once_flag once;
   static std::string trial_failure;
-  std::call_once(once, [] {
+  std::call_once(once, [&options] {
     try {
+      const fs::path pihost = locate_pihost(options.pihost_path);
       PrivateDirectory directory;
       fs::create_directory(directory.path() / "work");
       Options trial;
-      const SandboxChoice choice = plan_sandbox(trial, "/bin/true", directory.path());
+      const SandboxChoice choice = plan_sandbox(trial, pihost, directory.path());
       const uid_t uid = sandbox_child_uid(choice.plan);
       const gid_t gid = sandbox_child_gid(choice.plan);
       if (uid != ::geteuid() && (::chown(directory.path().c_str(), uid, gid) != 0 ||
@@ -246,7 +242,7 @@ std::vector<LimitCheck> check_sandbox(const Options& options) {
         throw std::system_error(errno, std::generic_category(), "chown of the trial's directory");
       }
       SpawnRequest request;
-      request.executable = "/bin/true";
+      request.executable = pihost;
       request.working_directory = directory.path() / "work";
       request.sandbox = &choice.plan;
       SpawnedProcess spawned = spawn_process(request);
@@ -259,7 +255,7 @@ std::vector<LimitCheck> check_sandbox(const Options& options) {
     }
   });
   std::vector<LimitCheck> checks;
-  const std::string failure = !trial_failure.empty() ? trial_failure : sandbox_unavailable_reason();
+  const std::string& failure = trial_failure;
   if (failure.empty()) {
     checks.push_back({"sandbox", true,
                       "user, mount, PID, IPC and cgroup namespaces of its own; its own /proc; the host's files "
@@ -269,8 +265,17 @@ std::vector<LimitCheck> check_sandbox(const Options& options) {
     checks.push_back({"sandbox", false, failure, sandbox_fix()});
   }
   if (::geteuid() == 0 && !options.protection.trusted_plugin) {
-    const uid_t uid = options.protection.root_host_uid;
-    checks.push_back({"other-uid", true, "the host is root: the child runs as uid " + std::to_string(uid), ""});
+    LimitCheck other{"other-uid", true,
+                     "the host is root: the child runs as uid " + std::to_string(options.protection.root_host_uid), ""};
+    try {
+      PrivateDirectory directory;
+      for (auto& missing : plan_sandbox(options, locate_pihost(options.pihost_path), directory.path()).missing) {
+        if (missing.limit == "other-uid") other = std::move(missing);
+      }
+    } catch (const std::exception& e) {
+      other = {"other-uid", false, std::string("not checked: ") + e.what(), ""};
+    }
+    checks.push_back(std::move(other));
   }
   return checks;
 }

@@ -79,14 +79,9 @@ uid_t sandbox_child_uid(const SandboxPlan& plan);
 gid_t sandbox_child_gid(const SandboxPlan& plan);
 
 /// The checks of the sandbox for probe(): "sandbox" (whether the namespaces and mounts can be
-/// made here, found by starting /bin/true under them once per process) and, for a root host,
+/// made here, found by starting pihost under them once per process) and, for a root host,
 /// "other-uid".
 std::vector<LimitCheck> check_sandbox(const Options& options);
-
-/// Why the sandbox cannot be made in this process, once a spawn found it; empty while none
-/// has failed. Remembered for the life of the process.
-std::string sandbox_unavailable_reason();
-void remember_sandbox_unavailable(const std::string& reason);
 
 /// The fix to say beside a failure of the sandbox's set-up.
 std::string sandbox_fix();

@@ -243,7 +243,11 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void
   const int worker = box.clone(worker_main, box.second_stack_top, CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, plan);
   if (worker < 0) {
     ::syscall(SYS_kill, init, SIGKILL);
-    child_fail(plan, "start pihost");
+    // ENOMEM: the namespace's init has already exited (a pihost of another build, which does
+    // not know --pid-namespace-init, exits at once).
+    child_fail(plan, errno == ENOMEM ? "start pihost, because its PID namespace's init (pihost "
+                                       "--pid-namespace-init) had already exited (is pihost from this build?)"
+                                     : "start pihost");
   }
   plan->worker_pid = worker;
   if (plan->step != nullptr) {

@@ -59,7 +59,10 @@ void sweep_private_directories(const fs::path& base) {
   for (const auto& entry : fs::directory_iterator(base, error)) {
     const auto name = entry.path().filename().string();
     struct stat st {};
-    if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
+    // Ours; for a root host also the sandbox user's (a sandboxed child's private directory
+    // is handed to that user).
+    if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+        (st.st_uid != ::geteuid() && ::geteuid() != 0)) {
       continue;
     }
     if (!cgroupfs::names_a_dead_host(name)) continue;
