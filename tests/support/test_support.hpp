@@ -158,8 +158,12 @@ inline std::vector<std::string> things_named_for(int pid) {
 }
 
 /// The isolator cgroup directories of `pid`, one per hierarchy, from /proc/PID/cgroup (v1
-/// hierarchies mounted at /sys/fs/cgroup/CONTROLLERS, v2 at /sys/fs/cgroup/unified, as here).
+/// hierarchies mounted at /sys/fs/cgroup/CONTROLLERS; v2 at /sys/fs/cgroup/unified on a
+/// hybrid machine like this one, at /sys/fs/cgroup on a pure v2 one).
 inline std::vector<std::filesystem::path> cgroup_dirs_of(int pid) {
+  const std::string v2_mount = std::filesystem::exists("/sys/fs/cgroup/cgroup.controllers")
+                                   ? "/sys/fs/cgroup"
+                                   : "/sys/fs/cgroup/unified";
   std::vector<std::filesystem::path> dirs;
   std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
   std::string line;
@@ -169,8 +173,7 @@ inline std::vector<std::filesystem::path> cgroup_dirs_of(int pid) {
     const std::string controllers = line.substr(first + 1, second - first - 1);
     const std::string path = line.substr(second + 1);
     if (path.find("isolator-") == std::string::npos) continue;
-    const std::string mount = controllers.empty() ? "/sys/fs/cgroup/unified"
-                                                  : "/sys/fs/cgroup/" + controllers;
+    const std::string mount = controllers.empty() ? v2_mount : "/sys/fs/cgroup/" + controllers;
     dirs.emplace_back(mount + path);
   }
   return dirs;
