@@ -68,6 +68,32 @@ void warm_invoke(benchmark::State& state, Placement placement) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// The same warm call under cgroup v1 with a memory, a pids and a CPU-share limit: the limit
+// files a box writes, which the host reads again at call boundaries, so this is the figure
+// that shows what watching them costs (automatic containment above sets no limit here).
+void warm_invoke_limited(benchmark::State& state, Placement placement) {
+  bench::HostPin pin(placement);
+  isolator::Options options = base_options(placement);
+  options.containment = isolator::Containment::cgroup_v1;
+  options.limits.memory_bytes = 256ull << 20;
+  options.limits.max_pids = 64;
+  options.limits.cpu_percent = 100;
+  options.require_limits = true;
+  std::unique_ptr<isolator::ProcessIsolator> isolator;
+  try {
+    isolator = isolator::ProcessIsolator::create(options);
+  } catch (const isolator::Error& e) {
+    state.SkipWithError((std::string("cgroup v1 with limits cannot run here: ") + e.what()).c_str());
+    return;
+  }
+  for (int i = 0; i < 1000; ++i) check(isolator->invoke(noop_call()), state);
+  for (auto _ : state) {
+    auto result = isolator->invoke(noop_call());
+    benchmark::DoNotOptimize(result);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 // ---- throughput --------------------------------------------------------------------------
 
 // Keeps `in_flight` async calls outstanding until `total` have completed.
@@ -229,6 +255,8 @@ void register_all() {
     repeated(benchmark::RegisterBenchmark(("warm_rtt/raw_echo/" + where).c_str(), raw_echo, p));
     repeated(benchmark::RegisterBenchmark(("warm_rtt/invoke/" + where).c_str(), warm_invoke, p));
   }
+  repeated(benchmark::RegisterBenchmark("warm_rtt/invoke_cgroup_v1_limits/same_cpu", warm_invoke_limited,
+                                        Placement::same_cpu));
   repeated(benchmark::RegisterBenchmark("throughput/one_child_pipelined/scheduler", one_child_pipelined));
   repeated(benchmark::RegisterBenchmark("throughput/pool2_blocking/scheduler", pool_blocking))
       ->Threads(2)

@@ -61,6 +61,12 @@ def main():
     row("warm round trip left to the scheduler", "scheduler vs same_cpu", f"{sched:.1f} µs",
         f"same CPU {same:.1f} µs", f"{sched / same:.2f}×", "≤ 1.5× the same-CPU figure",
         sched / same <= 1.5)
+    limited = med.get("warm_rtt/invoke_cgroup_v1_limits/same_cpu")
+    if limited is not None and not limited.get("error_occurred"):
+        ours = micros(limited)
+        row("warm call round trip, cgroup v1 with memory, pids and CPU limits", "same_cpu",
+            f"{ours:.1f} µs", f"no limits (automatic) {same:.1f} µs", f"{ours / same:.2f}×",
+            "(reported, no target)", None)
 
     # Throughput.
     def per_second(name):

@@ -22,6 +22,7 @@ std::string_view to_string(FailureKind kind) {
     case FailureKind::restart_limit: return "restart_limit";
     case FailureKind::cancelled: return "cancelled";
     case FailureKind::shutdown: return "shutdown";
+    case FailureKind::limits_changed: return "limits_changed";
   }
   return "unknown";
 }
@@ -37,6 +38,7 @@ std::string_view to_string(ExitCause cause) {
     case ExitCause::heartbeat: return "heartbeat";
     case ExitCause::cancelled: return "cancelled";
     case ExitCause::protocol_error: return "protocol_error";
+    case ExitCause::limits_changed: return "limits_changed";
   }
   return "unknown";
 }

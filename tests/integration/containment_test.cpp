@@ -15,30 +15,13 @@ namespace isolator {
 namespace {
 
 using namespace std::chrono_literals;
+using test::cgroup_dirs_of;
 using test::plugin;
 
 #define SKIP_UNLESS_POSSIBLE(limits)                                                     \
   if (const auto why = test::cannot(GetParam(), limits); !why.empty()) {                 \
     GTEST_SKIP() << to_string(GetParam()) << " cannot do this on this machine: " << why; \
   }
-
-// The cgroup directories of `pid`, one per hierarchy, from /proc/PID/cgroup.
-std::vector<std::filesystem::path> cgroup_dirs_of(int pid) {
-  std::vector<std::filesystem::path> dirs;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto first = line.find(':');
-    const auto second = line.find(':', first + 1);
-    const std::string controllers = line.substr(first + 1, second - first - 1);
-    const std::string path = line.substr(second + 1);
-    if (path.find("isolator-") == std::string::npos) continue;
-    const std::string mount = controllers.empty() ? "/sys/fs/cgroup/unified"
-                                                  : "/sys/fs/cgroup/" + controllers;
-    dirs.emplace_back(mount + path);
-  }
-  return dirs;
-}
 
 class ContainmentTest : public ::testing::TestWithParam<Containment> {
  protected:

@@ -158,6 +158,28 @@ inline std::vector<std::string> things_named_for(int pid) {
   return found;
 }
 
+/// The isolator cgroup directories of `pid`, one per hierarchy, from /proc/PID/cgroup (v1
+/// hierarchies mounted at /sys/fs/cgroup/CONTROLLERS; v2 at /sys/fs/cgroup/unified on a
+/// hybrid machine like this one, at /sys/fs/cgroup on a pure v2 one).
+inline std::vector<std::filesystem::path> cgroup_dirs_of(int pid) {
+  const std::string v2_mount = std::filesystem::exists("/sys/fs/cgroup/cgroup.controllers")
+                                   ? "/sys/fs/cgroup"
+                                   : "/sys/fs/cgroup/unified";
+  std::vector<std::filesystem::path> dirs;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto first = line.find(':');
+    const auto second = line.find(':', first + 1);
+    const std::string controllers = line.substr(first + 1, second - first - 1);
+    const std::string path = line.substr(second + 1);
+    if (path.find("isolator-") == std::string::npos) continue;
+    const std::string mount = controllers.empty() ? v2_mount : "/sys/fs/cgroup/" + controllers;
+    dirs.emplace_back(mount + path);
+  }
+  return dirs;
+}
+
 /// True while `pid` runs: false once it is gone or a zombie (a dead orphan may wait a while
 /// for its new parent to reap it; it is dead all the same).
 // The pid, as this process sees it, of the process that is `inner` in the PID namespace of

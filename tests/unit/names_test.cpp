@@ -1,4 +1,5 @@
 #include <isolator/call_result.hpp>
+#include <isolator/events.hpp>
 
 #include <gtest/gtest.h>
 
@@ -22,6 +23,20 @@ TEST(Names, FailureKindsAreSpelledAsInTheEnum) {
   EXPECT_EQ(to_string(FailureKind::restart_limit), "restart_limit");
   EXPECT_EQ(to_string(FailureKind::cancelled), "cancelled");
   EXPECT_EQ(to_string(FailureKind::shutdown), "shutdown");
+  EXPECT_EQ(to_string(FailureKind::limits_changed), "limits_changed");
+}
+
+TEST(Names, ExitCausesAreSpelledAsInTheEnum) {
+  EXPECT_EQ(to_string(ExitCause::requested), "requested");
+  EXPECT_EQ(to_string(ExitCause::exited), "exited");
+  EXPECT_EQ(to_string(ExitCause::crashed), "crashed");
+  EXPECT_EQ(to_string(ExitCause::memory_limit), "memory_limit");
+  EXPECT_EQ(to_string(ExitCause::timeout), "timeout");
+  EXPECT_EQ(to_string(ExitCause::cpu_limit), "cpu_limit");
+  EXPECT_EQ(to_string(ExitCause::heartbeat), "heartbeat");
+  EXPECT_EQ(to_string(ExitCause::cancelled), "cancelled");
+  EXPECT_EQ(to_string(ExitCause::protocol_error), "protocol_error");
+  EXPECT_EQ(to_string(ExitCause::limits_changed), "limits_changed");
 }
 
 TEST(Names, SignalsHaveTheirNames) {

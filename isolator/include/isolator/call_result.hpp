@@ -31,6 +31,13 @@ enum class FailureKind {
   restart_limit,      ///< the isolator gave up restarting its child
   cancelled,          ///< the caller cancelled the call
   shutdown,           ///< the isolator shut down before the call completed
+  /// The child's limits changed during the call: a limit the containment set (a cgroup
+  /// limit file, or a hard rlimit) no longer read as set when the call returned, because the
+  /// plugin (with the privilege to) wrote it. The child was killed and is replaced; the next
+  /// call runs on a fresh child with the limits set again. The message names each limit (its
+  /// file), the value set and the value found. (Appended last: the other kinds keep their
+  /// values.)
+  limits_changed,
 };
 
 /// The kind's name exactly as spelled in the enum ("library_not_found", ...); "unknown" for

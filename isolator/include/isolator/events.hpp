@@ -32,6 +32,11 @@ enum class ExitCause {
   heartbeat,       ///< the isolator killed it: it answered no heartbeat (stopped or wedged)
   cancelled,       ///< the isolator killed it: the caller cancelled the running call
   protocol_error,  ///< the isolator killed it: it broke the wire protocol
+  /// The isolator killed it: a limit its containment set no longer read as set at a call
+  /// boundary (the plugin wrote its cgroup's limit files, or raised a hard rlimit). The call
+  /// that had just returned failed with FailureKind::limits_changed; a change found before a
+  /// call was sent fails no call (that call runs on the replacement).
+  limits_changed,
 };
 
 /// The cause's name exactly as spelled in the enum ("requested", ...); "unknown" for a value

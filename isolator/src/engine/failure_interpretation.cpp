@@ -98,6 +98,22 @@ Failure memory_limit_failure(const Invocation& call, std::optional<std::int64_t>
                      " bytes (" + containment + ")");
 }
 
+std::string describe_changes(const std::vector<ChangedLimit>& changes) {
+  std::string text;
+  for (const auto& change : changes) {
+    if (!text.empty()) text += "; ";
+    text += change.name + " was set to '" + change.set + "' and now reads '" + change.found + "'";
+  }
+  return text;
+}
+
+Failure limits_changed_failure(const Invocation& call, const std::vector<ChangedLimit>& changes, int pid) {
+  return failure(FailureKind::limits_changed,
+                 "the limits of " + pihost_named(pid) + " changed during the call to " + describe_call(call) +
+                     ": " + describe_changes(changes) +
+                     "; it was killed and will be replaced by a child with the limits set again");
+}
+
 ExitCause exit_cause(std::optional<ExitCause> kill_cause, bool stop_requested, bool oom_killed,
                      const ExitStatus& status) {
   if (kill_cause) return *kill_cause;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace isolator::detail {
 
@@ -44,6 +45,13 @@ Failure heartbeat_failure(int pid, std::chrono::milliseconds silent);
 /// The kernel's OOM killer stopped the call at the box's memory limit.
 Failure memory_limit_failure(const Invocation& call, std::optional<std::int64_t> limit_bytes,
                              const std::string& containment);
+
+/// "FILE was set to 'A' and now reads 'B'", for each change, joined by "; ". `changes`
+/// must not be empty.
+std::string describe_changes(const std::vector<ChangedLimit>& changes);
+/// The limits of the child (`pid`) no longer read as set when `call` returned; the child is
+/// being killed and will be replaced.
+Failure limits_changed_failure(const Invocation& call, const std::vector<ChangedLimit>& changes, int pid);
 
 /// Why a child ended, for its ExitedEvent: the cause the isolator recorded when it killed it
 /// stands; else a stop it asked for, the OOM killer, a signal, or an exit.

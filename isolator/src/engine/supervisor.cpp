@@ -152,12 +152,16 @@ void Supervisor::submit(PendingCall call) {
 }
 
 void Supervisor::pump() {
+  const bool limits_just_read = std::exchange(limits_read_at_reply_, false);
   if (!queue_.has_waiting() || stopping()) return;
   if (phase_ == Phase::no_child) {
     start_child(Phase::starting);  // no child (it exited normally, or was stopped when idle)
     return;
   }
   if (phase_ != Phase::ready || !child_ || !child_->ready()) return;  // on_child_ready pumps again
+  // A thread or process an earlier call left running may have changed a limit since the last
+  // reply: no call may start under it. Right after a reply the limits were just read.
+  if (!limits_just_read && !limits_hold()) return;
   while (queue_.has_waiting() && queue_.has_room()) {
     // What the child wrote before this call is sent belongs to no call (a thread an earlier
     // call left running, say); from here on, what is read belongs to this one.
@@ -166,6 +170,16 @@ void Supervisor::pump() {
     auto& call = queue_.send_next(child_->pid());
     child_->send(call.call.frame);  // kept by the call too, for a retry or a requeue
   }
+}
+
+bool Supervisor::limits_hold() {
+  const auto changed = child_->box().changed_limits();
+  if (changed.empty()) return true;
+  log().warn("pihost pid {}: its limits changed between calls: {}; killing it (the next call runs on its "
+             "replacement)",
+             child_->pid(), describe_changes(changed));
+  kill_child(ExitCause::limits_changed);
+  return false;
 }
 
 void Supervisor::overran(ActiveCall& call, Failure why, ExitCause cause) {
@@ -280,13 +294,28 @@ void Supervisor::on_reply(ChildProcess& child, ActiveCall& call, CallResult outc
   if (kernel.cpu_user) outcome.usage.cpu_user = *kernel.cpu_user;
   if (kernel.cpu_sys) outcome.usage.cpu_sys = *kernel.cpu_sys;
   if (kernel.peak_memory_bytes) outcome.usage.peak_rss_bytes = *kernel.peak_memory_bytes;
-  // The child came back from the method: whatever it returned, it survived a call.
-  if (call.started) budget_.on_call_succeeded();
+  // A limit the plugin changed (it can, as root) would hold for every later call: read them
+  // all again where the call that changed one can still be told, before its result goes out.
+  // A child no longer ready (being killed, or gone: its replies are read after its death) is
+  // replaced anyway, and a gone child's limits cannot be read.
+  const auto changed = child.ready() ? child.box().changed_limits() : std::vector<ChangedLimit>{};
+  limits_read_at_reply_ = true;  // for the pump() below, which may send the next call at once
+  // The child came back from the method: whatever it returned, it survived a call (unless
+  // it is killed for its limits below).
+  if (call.started && changed.empty()) budget_.on_call_succeeded();
   // A recorded cause stands (the deadline passed just as the reply came, say), except
   // shutdown: a call that finished during the graceful stop did finish.
   if (call.cause && call.cause->kind != FailureKind::shutdown) {
     outcome.code.reset();
     outcome.failure = call.cause;
+  } else if (!changed.empty()) {
+    outcome.code.reset();
+    outcome.failure = limits_changed_failure(call.call.invocation, changed, child.pid());
+  }
+  if (!changed.empty()) {
+    log().warn("pihost pid {}: its limits changed during call {}: {}; killing it", child.pid(), call.call.id,
+               describe_changes(changed));
+    kill_child(ExitCause::limits_changed);
   }
   queue_.finish(call, std::move(outcome), containment_);
   pump();
@@ -337,8 +366,11 @@ void Supervisor::on_child_exit(ChildProcess& child, ExitStatus status) {
   if (!stopping()) enter(Phase::no_child);
   // Whether the method was running when the child died: that is the call's failure; a death
   // before any method ran (between calls, or loading a library) is the child's own.
-  // A kill the caller asked for (a cancellation) is never a storm, even before the method.
-  DeathKind kind = kill_cause_ == ExitCause::cancelled ? DeathKind::in_method : DeathKind::before_method;
+  // A kill the caller asked for (a cancellation) is never a storm, even before the method;
+  // nor is one for changed limits, which a method made (its call may be over already).
+  DeathKind kind = kill_cause_ == ExitCause::cancelled || kill_cause_ == ExitCause::limits_changed
+                       ? DeathKind::in_method
+                       : DeathKind::before_method;
   kill_cause_.reset();
   while (auto* call = queue_.oldest()) {
     if (!call->started && !call->cause && !call->call.requeued) {

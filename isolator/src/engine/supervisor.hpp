@@ -1,8 +1,8 @@
 // The supervisor of one child slot: starts and stops pihost children as asynchronous
 // operations on its executor, feeds them calls from its CallQueue, watches them (heartbeat,
-// deadlines through the queue), records why it killed one, replays set_data into each new
-// child, and asks the RestartBudget whether and when to replace a dead one. It owns the
-// slot's State: one enum, changed in one function.
+// deadlines through the queue, their limits read again at every call boundary), records why
+// it killed one, replays set_data into each new child, and asks the RestartBudget whether and
+// when to replace a dead one. It owns the slot's State: one enum, changed in one function.
 //
 // A ProcessIsolator is one Supervisor on its own I/O thread; an IsolatorPool runs N of them,
 // spread over the pool's I/O threads. Nothing here blocks.
@@ -130,6 +130,9 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   bool stopping() const { return phase_ == Phase::stopping || phase_ == Phase::stopped; }
 
   void pump();
+  // Reads the child's limits again; when one changed, kills the child (limits_changed) and
+  // returns false.
+  bool limits_hold();
   void start_child(Phase phase);
   void start_failed(const std::string& message);
   void on_reply(ChildProcess& child, ActiveCall& call, CallResult outcome);
@@ -186,6 +189,7 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   int previous_pid_ = 0;                 // the dead child a restart replaces
   RestartAttemptEvent last_attempt_;     // the restart under way, for its RestartedEvent
   std::optional<ExitCause> kill_cause_;  // why the supervisor killed the current child
+  bool limits_read_at_reply_ = false;    // on_reply read the limits for the pump() it calls
   std::uint64_t child_generation_ = 0;   // which child the heartbeat watches
   std::uint64_t ping_seq_ = 0;
   std::chrono::steady_clock::time_point last_pong_{};

@@ -9,7 +9,8 @@
 //   output streams, and its end. The spawner and the channel are one object because on
 //   every platform the handshake binds them: the host accepts the one connection whose peer
 //   is the process it spawned;
-// - a Box: the child's containment as the engine sees it per call (baselines, OOM, CPU).
+// - a Box: the child's containment as the engine sees it per call (baselines, OOM, CPU,
+//   the limits it set, read again).
 //
 // Threads: a ChildProcess lives on the executor it was started on; every member function
 // must be called there, and every ChildListener callback is made there.
@@ -29,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace isolator::detail {
 
@@ -44,6 +46,13 @@ struct BoxUsage {
   std::optional<std::chrono::microseconds> cpu_user;
   std::optional<std::chrono::microseconds> cpu_sys;
   std::optional<std::int64_t> peak_memory_bytes;  ///< since the last begin_call, where known
+};
+
+/// A limit a Box set that no longer reads as set.
+struct ChangedLimit {
+  std::string name;   ///< where it is read: a control file's path, or "RLIMIT_AS (hard) of pid N"
+  std::string set;    ///< what it read when the box set it
+  std::string found;  ///< what it reads now; "(unreadable: ...)" when it cannot be read
 };
 
 /// A child's containment, as the call path uses it.
@@ -63,6 +72,13 @@ class Box {
 
   /// What the kernel says the call used; unknown figures stay empty.
   virtual BoxUsage call_usage() = 0;
+
+  /// Reads again every limit the box set for its child and returns those that no longer
+  /// read as they did when set (empty: every limit holds). A plugin with the privilege can
+  /// write its own limits (root can write its cgroup's files, or raise its hard rlimits);
+  /// the engine calls this at call boundaries and replaces a child whose limits changed.
+  /// A limit the box did not set is not read; a box that set none reads nothing.
+  virtual std::vector<ChangedLimit> changed_limits() = 0;
 };
 
 class ChildProcess;

@@ -4,6 +4,7 @@
 #include "cgroupfs.hpp"
 #include "counter_file.hpp"
 #include "limit_files.hpp"
+#include "limit_watch.hpp"
 
 #include "log.hpp"
 
@@ -41,6 +42,7 @@ class CgroupV1Box final : public LinuxBox {
   ~CgroupV1Box() override {
     kill_all();
     for (auto* counters : {&oom_control_, &max_usage_, &cpu_usage_, &cpu_stat_}) counters->close();
+    limits_.close();
     for (const auto& [controller, dir] : dirs_) {
       if (auto problem = cgroupfs::remove_tree(dir); !problem.empty()) {
         log().warn("cannot remove cgroup {} (the next host's sweep will): {}", dir.string(), problem);
@@ -117,6 +119,11 @@ class CgroupV1Box final : public LinuxBox {
     return usage;
   }
 
+  std::vector<ChangedLimit> changed_limits() override { return limits_.changed(); }
+
+  /// Watches a limit file make_box wrote, which read `set` (its first line) just after.
+  void watch_limit(const fs::path& file, std::string set) { limits_.watch(file, std::move(set)); }
+
  private:
   const fs::path* dir(const std::string& controller) const {
     auto found = dirs_.find(controller);
@@ -136,6 +143,7 @@ class CgroupV1Box final : public LinuxBox {
   cgroupfs::CounterFile max_usage_;
   cgroupfs::CounterFile cpu_usage_;
   cgroupfs::CounterFile cpu_stat_;
+  WatchedLimitFiles limits_;
   std::uint64_t oom_baseline_ = 0;
   std::uint64_t cpu_baseline_ns_ = 0;
   std::uint64_t user_baseline_ = 0;
@@ -204,26 +212,30 @@ class CgroupV1Backend final : public Backend {
       dirs[controller] = host_dir / child;
     }
     auto box = std::make_unique<CgroupV1Box>(dirs);  // removes the directories if a limit fails
+    // Every limit written is watched from here on (Box::changed_limits).
+    const auto set = [&box](const fs::path& file, const std::string& value, const std::string& expected) {
+      box->watch_limit(file, set_and_verify(file, value, expected));
+    };
     if (limits.memory_bytes && dirs.count("memory")) {
       const auto value = std::to_string(*limits.memory_bytes);
-      set_and_verify(dirs["memory"] / "memory.limit_in_bytes", value, page_rounded(*limits.memory_bytes));
+      set(dirs["memory"] / "memory.limit_in_bytes", value, page_rounded(*limits.memory_bytes));
       // Swap too, where the kernel accounts it: memory + swap may not exceed the same limit.
       const auto memsw = dirs["memory"] / "memory.memsw.limit_in_bytes";
       if (fs::exists(memsw)) {
         if (auto problem = cgroupfs::write(memsw, value); !problem.empty()) {
           log().warn("swap is not capped: {}", problem);
+        } else if (auto back = cgroupfs::read(memsw)) {
+          box->watch_limit(memsw, std::string(first_line(*back)));
         }
       }
     }
     if (limits.max_pids && dirs.count("pids")) {
-      set_and_verify(dirs["pids"] / "pids.max", std::to_string(*limits.max_pids),
-                     std::to_string(*limits.max_pids));
+      set(dirs["pids"] / "pids.max", std::to_string(*limits.max_pids), std::to_string(*limits.max_pids));
     }
     if (limits.cpu_percent && dirs.count("cpu")) {
       const auto quota = cpu_quota_us(*limits.cpu_percent);
-      set_and_verify(dirs["cpu"] / "cpu.cfs_period_us", std::to_string(cpu_period_us),
-                     std::to_string(cpu_period_us));
-      set_and_verify(dirs["cpu"] / "cpu.cfs_quota_us", std::to_string(quota), std::to_string(quota));
+      set(dirs["cpu"] / "cpu.cfs_period_us", std::to_string(cpu_period_us), std::to_string(cpu_period_us));
+      set(dirs["cpu"] / "cpu.cfs_quota_us", std::to_string(quota), std::to_string(quota));
     }
     return box;
   }

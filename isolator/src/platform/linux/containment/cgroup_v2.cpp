@@ -4,6 +4,7 @@
 #include "cgroupfs.hpp"
 #include "counter_file.hpp"
 #include "limit_files.hpp"
+#include "limit_watch.hpp"
 
 #include "log.hpp"
 
@@ -40,6 +41,7 @@ class CgroupV2Box final : public LinuxBox {
     kill_all();
     memory_events_.close();
     cpu_stat_.close();
+    limits_.close();
     if (auto problem = cgroupfs::remove_tree(dir_); !problem.empty()) {
       log().warn("cannot remove cgroup {} (the next host's sweep will): {}", dir_.string(), problem);
     }
@@ -97,11 +99,17 @@ class CgroupV2Box final : public LinuxBox {
     return usage;  // memory.peak cannot be reset per call on most kernels: pihost's VmHWM stands
   }
 
+  std::vector<ChangedLimit> changed_limits() override { return limits_.changed(); }
+
+  /// Watches a limit file make_box wrote, which read `set` (its first line) just after.
+  void watch_limit(const fs::path& file, std::string set) { limits_.watch(file, std::move(set)); }
+
  private:
   fs::path dir_;
   UniqueFd procs_file_;
   cgroupfs::CounterFile memory_events_;
   cgroupfs::CounterFile cpu_stat_;
+  WatchedLimitFiles limits_;
   std::uint64_t oom_baseline_ = 0;
   std::uint64_t usage_baseline_ = 0;
   std::uint64_t user_baseline_ = 0;
@@ -196,18 +204,21 @@ class CgroupV2Backend final : public Backend {
                          name + " in the parent's cgroup.subtree_control)");
       }
     }
+    // Every limit written is watched from here on (Box::changed_limits).
+    const auto set = [&box](const fs::path& file, const std::string& value, const std::string& expected) {
+      box->watch_limit(file, set_and_verify(file, value, expected));
+    };
     if (limits.memory_bytes) {
-      set_and_verify(dir / "memory.max", std::to_string(*limits.memory_bytes),
-                     page_rounded(*limits.memory_bytes));
-      if (fs::exists(dir / "memory.swap.max")) set_and_verify(dir / "memory.swap.max", "0", "0");
+      set(dir / "memory.max", std::to_string(*limits.memory_bytes), page_rounded(*limits.memory_bytes));
+      if (fs::exists(dir / "memory.swap.max")) set(dir / "memory.swap.max", "0", "0");
     }
     if (limits.max_pids) {
-      set_and_verify(dir / "pids.max", std::to_string(*limits.max_pids), std::to_string(*limits.max_pids));
+      set(dir / "pids.max", std::to_string(*limits.max_pids), std::to_string(*limits.max_pids));
     }
     if (limits.cpu_percent) {
       const auto value = std::to_string(cpu_quota_us(*limits.cpu_percent)) + " " +
                          std::to_string(cpu_period_us);
-      set_and_verify(dir / "cpu.max", value, value);
+      set(dir / "cpu.max", value, value);
     }
     return box;
   }

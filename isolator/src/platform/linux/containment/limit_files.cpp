@@ -18,8 +18,8 @@ std::string page_rounded(std::uint64_t bytes) {
   return std::to_string(bytes / page * page);
 }
 
-void set_and_verify(const std::filesystem::path& file, const std::string& value,
-                    const std::string& expected) {
+std::string set_and_verify(const std::filesystem::path& file, const std::string& value,
+                           const std::string& expected) {
   if (auto problem = cgroupfs::write(file, value); !problem.empty()) {
     throw StartError("cannot set a limit: " + problem);
   }
@@ -28,6 +28,7 @@ void set_and_verify(const std::filesystem::path& file, const std::string& value,
     throw StartError("the limit did not stick: wrote '" + value + "' to " + file.string() + ", read back '" +
                      back.substr(0, back.find('\n')) + "'");
   }
+  return back.substr(0, back.find('\n'));
 }
 
 LimitCheck limit_check(LimitKind kind, bool available, const std::string& how, const std::string& why,

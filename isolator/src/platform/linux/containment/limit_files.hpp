@@ -22,8 +22,10 @@ std::int64_t cpu_quota_us(double percent);
 std::string page_rounded(std::uint64_t bytes);
 
 /// Writes `value` to `file`, reads it back, and throws StartError unless the file then
-/// starts with `expected` (a limit that silently did not stick is an error).
-void set_and_verify(const std::filesystem::path& file, const std::string& value, const std::string& expected);
+/// starts with `expected` (a limit that silently did not stick is an error). Returns the
+/// first line read back, which the box then watches (WatchedLimitFiles).
+std::string set_and_verify(const std::filesystem::path& file, const std::string& value,
+                           const std::string& expected);
 
 /// A LimitCheck for `kind` (named by to_string(kind)): enforceable by `how` when
 /// `available`; when it is not, `why` and `fix` explain.

@@ -2,11 +2,14 @@
 // is killed through pihost's process group and pihost's own cleanup of its descendants.
 #include "backend.hpp"
 #include "limit_files.hpp"
+#include "limit_watch.hpp"
 
 #include "../proc_usage.hpp"
 
 #include <sys/resource.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 namespace isolator::detail {
 namespace {
@@ -16,11 +19,13 @@ bool nproc_binds() { return ::geteuid() != 0; }
 
 class RlimitBox final : public LinuxBox {
  public:
-  explicit RlimitBox(const Limits& limits) : limits_(limits) {}
+  explicit RlimitBox(const Limits& limits) : limits_(limits) {
+    if (limits_.memory_bytes) set_.push_back({RLIMIT_AS, *limits_.memory_bytes});
+    if (limits_.max_pids) set_.push_back({RLIMIT_NPROC, *limits_.max_pids});
+  }
 
   void prepare(SpawnRequest& request) override {
-    if (limits_.memory_bytes) request.rlimits.push_back({RLIMIT_AS, *limits_.memory_bytes});
-    if (limits_.max_pids) request.rlimits.push_back({RLIMIT_NPROC, *limits_.max_pids});
+    request.rlimits.insert(request.rlimits.end(), set_.begin(), set_.end());
   }
 
   void adopt(int pid) override { pid_ = pid; }
@@ -42,8 +47,34 @@ class RlimitBox final : public LinuxBox {
 
   BoxUsage call_usage() override { return {}; }  // pihost's rusage figures stand
 
+  // pihost's own hard limits, read from here with prlimit (one system call each; the same
+  // user may read them). Processes pihost started keep their own and are not read.
+  std::vector<ChangedLimit> changed_limits() override {
+    std::vector<ChangedLimit> changes;
+    for (const auto& limit : set_) {
+      rlimit now{};
+      const bool read = ::prlimit(pid_, static_cast<__rlimit_resource>(limit.resource), nullptr, &now) == 0;
+      if (read && now.rlim_max == limit.value) continue;  // the usual case: no name to build
+      const int error = read ? 0 : errno;
+      // Exited, not yet reaped: a dead process holds no limit (and its pid is not reused
+      // before the host reaps it).
+      if (error == ESRCH) continue;
+      const auto found = read ? std::optional<std::uint64_t>(now.rlim_max) : std::nullopt;
+      if (auto change = compare_rlimit(name(limit.resource), limit.value, found, error)) {
+        changes.push_back(std::move(*change));
+      }
+    }
+    return changes;
+  }
+
  private:
+  std::string name(int resource) const {
+    return std::string(resource == RLIMIT_AS ? "RLIMIT_AS" : "RLIMIT_NPROC") + " (hard) of pid " +
+           std::to_string(pid_);
+  }
+
   Limits limits_;
+  std::vector<ResourceLimit> set_;  // what prepare() has the child set, soft and hard
   int pid_ = 0;
   ResourceUsage baseline_;
 };
