@@ -270,6 +270,11 @@ void register_all() {
   repeated(benchmark::RegisterBenchmark("cold/invoke_rlimit/scheduler", cold_call,
                                         with_containment(isolator::Containment::rlimit)))
       ->Unit(benchmark::kMicrosecond);
+  // The default sandbox's cost: the same cold call with Options::protection.trusted_plugin.
+  isolator::Options trusted = with_containment(isolator::Containment::rlimit);
+  trusted.protection.trusted_plugin = true;
+  repeated(benchmark::RegisterBenchmark("cold/invoke_rlimit_trusted/scheduler", cold_call, trusted))
+      ->Unit(benchmark::kMicrosecond);
   repeated(benchmark::RegisterBenchmark("cold/invoke_auto/scheduler", cold_call,
                                         with_containment(isolator::Containment::automatic)))
       ->Unit(benchmark::kMicrosecond);

@@ -106,6 +106,10 @@ def main():
         row(f"cgroup cost per isolate: {label}", "scheduler", f"{added:+.2f} ms",
             f"rlimit cold call {cold_rl / 1000:.2f} ms", f"{value / cold_rl:.2f}×",
             "≤ 0.2 ms added", added <= 0.2)
+    trusted = us("cold/invoke_rlimit_trusted/scheduler")
+    row("default sandbox cost per isolate (rlimit, vs trusted_plugin)", "scheduler",
+        f"{(cold_rl - trusted) / 1000:+.2f} ms", f"trusted cold call {trusted / 1000:.2f} ms",
+        f"{cold_rl / trusted:.2f}×", "(reported, no target)", None)
 
     # Memory and bulk.
     mem = single["memory/pihost_idle"]

@@ -12,6 +12,9 @@ build=$1
 deps=${2:-}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/isolator-consumer-XXXXXX")
+# Searchable by others: as root, the sandboxed child runs as uid 65534 and loads the
+# consumer's plugin from here (docs/sandbox.md).
+chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 
 if [ "$build" = --subdirectory ] || [ "$build" = --fetchcontent ]; then

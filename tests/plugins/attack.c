@@ -746,3 +746,17 @@ ISOLATOR_PLUGIN_EXPORT int read_beside(int argc, char** argv) {
   printf("read %s\n", path);
   return 0;
 }
+
+/* `create_file PATH`: creates PATH (it must not exist). 0 when it could, else the errno. For
+ * Protection::writable_paths: only the paths given there are writable in the sandbox. */
+ISOLATOR_PLUGIN_EXPORT int create_file(int argc, char** argv) {
+  if (argc < 2) return 91;
+  const int fd = open(argv[1], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int error = errno;
+    fprintf(stderr, "create %s: %s\n", argv[1], strerror(error));
+    return error;
+  }
+  close(fd);
+  return 0;
+}

@@ -100,6 +100,7 @@ struct Protection {
   /// sharing `nobody` with other services. Ignored when the host is not root: the child then
   /// runs as the host's own user.
   std::uint32_t root_host_uid = 65534;
+  /// The group that goes with root_host_uid.
   std::uint32_t root_host_gid = 65534;
   /// Paths (directories or files) outside the child's working directory and /tmp that the
   /// plugin may write. Everything else of the host's filesystem is read-only to it.
