@@ -1,6 +1,7 @@
 #include "child.hpp"
 
 #include "log.hpp"
+#include "private_directory.hpp"
 #include "spawn.hpp"
 
 #include <isolator/errors.hpp>
@@ -78,6 +79,14 @@ Child::Child(const asio::any_io_executor& executor, const ChildSpec& spec, Child
       pidfd_(executor),
       reader_(spec.max_frame_bytes) {}
 
+Child::~Child() {
+  // A start that failed after listen() never reaches on_exit, which unlinks the socket file
+  // otherwise; unlinked here, it leaves the private directory removable without opening it
+  // (no descriptor may be left when the start failed for want of one).
+  error_code ignored;
+  std::filesystem::remove(socket_path_, ignored);
+}
+
 namespace {
 
 // The child's working directory, `directory`/work. An earlier child's plugin ran as this
@@ -107,7 +116,7 @@ void make_working_directory(const std::filesystem::path& workdir) {
 }  // namespace
 
 void Child::spawn(const ChildSpec& spec) {
-  const auto workdir = spec.directory / "work";
+  const auto workdir = spec.directory / PrivateDirectory::working_directory_name;
   make_working_directory(workdir);
   listen();
 

@@ -57,6 +57,8 @@ class Child final : public ChildProcess, public std::enable_shared_from_this<Chi
                                       ChildListener& listener);
 
   Child(const boost::asio::any_io_executor& executor, const ChildSpec& spec, ChildListener& listener);
+  /// Unlinks the channel's socket file, if it is still there.
+  ~Child() override;
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
 
