@@ -1,10 +1,13 @@
-// The file descriptors the host holds for its children, measured per backend.
+// The file descriptors the host holds for its children, measured per backend; and a start
+// that runs out of them says so, how many a child needs, and the fix.
 //
-// The documented figures below are docs/limits.md's ("File descriptors"): keep them in step.
+// The documented figures below are docs/limits.md's ("File descriptors") and the start
+// error's (isolator/src/platform/linux/descriptor_hint.cpp): keep the three in step.
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/resource.h>
 
 #include <cstring>
@@ -54,6 +57,14 @@ class ScopedSoftFdLimit {
   rlimit saved_{};
 };
 
+// The lowest descriptor number free now: with the soft limit set to it, no descriptor can
+// be made at all.
+int lowest_free_descriptor() {
+  const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ::close(fd);
+  return fd;
+}
+
 // How many descriptors the objects `make` creates hold once it has returned (every child
 // started); and that destroying them closes every one.
 int held_by(const std::function<std::vector<std::shared_ptr<void>>()>& make) {
@@ -85,6 +96,22 @@ int held_by_pool(Containment containment, std::size_t size) {
   return held_by([&] {
     return std::vector<std::shared_ptr<void>>{IsolatorPool::create(pool_options(containment, size, 1))};
   });
+}
+
+void expect_contains(const std::string& text, const std::string& part) {
+  EXPECT_NE(text.find(part), std::string::npos) << text << "\nshould contain: " << part;
+}
+
+// What a start that ran out of descriptors must say, wherever it ran out.
+void expect_out_of_descriptors_message(const std::string& message, rlim_t soft_limit) {
+  expect_contains(message, "Too many open files");
+  expect_contains(message,
+                  "this process ran out of file descriptors (EMFILE: its RLIMIT_NOFILE soft limit is " +
+                      std::to_string(soft_limit) + ")");
+  expect_contains(message, "each child holds about 4 descriptors with containment rlimit, 7 with cgroup-v2, "
+                           "13 with cgroup-v1, each I/O thread 3");
+  expect_contains(message, "raise the limit (`ulimit -n`, setrlimit(RLIMIT_NOFILE)");
+  expect_contains(message, "or start fewer children");
 }
 
 class DescriptorsTest : public ::testing::TestWithParam<Containment> {
@@ -128,10 +155,58 @@ TEST_P(DescriptorsTest, APoolStartsWithinTheDocumentedBudget) {
   EXPECT_EQ(test::count_open_fds(), before);
 }
 
+TEST_P(DescriptorsTest, APoolThatRunsOutOfDescriptorsSaysSoAndTheFix) {
+  // 16 descriptors more than are open: enough for the pool's two I/O threads and a child or
+  // two, far from the 8 x 4 + 2 x 3 or more that 8 children need under any backend.
+  const int before = test::count_open_fds();
+  const auto soft_limit = static_cast<rlim_t>(before + 16);
+  std::string message = "(no StartError)";
+  {
+    ScopedSoftFdLimit limit(soft_limit);
+    try {
+      IsolatorPool::create(pool_options(GetParam(), 8, 2));
+    } catch (const StartError& e) {
+      message = e.what();
+    }
+  }
+  expect_out_of_descriptors_message(message, soft_limit);
+  EXPECT_EQ(test::count_open_fds(), before) << "the failed start closed everything it opened";
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, DescriptorsTest,
                          ::testing::Values(Containment::cgroup_v2, Containment::cgroup_v1,
                                            Containment::rlimit),
                          [](const auto& param) { return test::identifier(param.param); });
+
+// With no descriptor left at all, the first one create() needs fails it: an isolator's while
+// it chooses the containment (reading /proc/self/mountinfo), a pool's for its I/O threads'
+// event loops. Both say so, rather than choose a weaker backend or throw Asio's error.
+TEST(Descriptors, WithNoDescriptorLeftCreateSaysSoAndTheFix) {
+  const int before = test::count_open_fds();
+  const auto soft_limit = static_cast<rlim_t>(lowest_free_descriptor());
+  std::string isolator_message = "(no StartError)";
+  std::string pool_message = "(no StartError)";
+  {
+    ScopedSoftFdLimit limit(soft_limit);
+    try {
+      ProcessIsolator::create(test::options());
+    } catch (const StartError& e) {
+      isolator_message = e.what();
+    }
+    try {
+      PoolOptions options;
+      options.isolator = test::options();
+      IsolatorPool::create(options);
+    } catch (const StartError& e) {
+      pool_message = e.what();
+    }
+  }
+  expect_out_of_descriptors_message(isolator_message, soft_limit);
+  expect_contains(isolator_message, "cannot read /proc/self/mountinfo and /proc/self/cgroup");
+  expect_out_of_descriptors_message(pool_message, soft_limit);
+  expect_contains(pool_message, "cannot create the I/O threads' event loop");
+  EXPECT_EQ(test::count_open_fds(), before);
+}
 
 }  // namespace
 }  // namespace isolator

@@ -181,7 +181,11 @@ void Child::listen() {
   // Close-on-exec from birth, so that a process the application spawns meanwhile never
   // inherits it (Asio would create it without SOCK_CLOEXEC).
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) throw StartError(std::string("cannot create a Unix socket: ") + std::strerror(errno));
+  if (fd < 0) {
+    const int failure = errno;
+    throw StartError(std::string("cannot create a Unix socket: ") + std::strerror(failure) +
+                     out_of_descriptors_hint(failure));
+  }
   acceptor_.assign(asio::local::stream_protocol(), fd, error);
   if (!error) acceptor_.bind(socket_path_.string(), error);
   if (!error) acceptor_.listen(4, error);
@@ -206,7 +210,9 @@ void Child::accept() {
         self->accept();
         return;
       }
-      self->accept_error_ = std::string("cannot accept pihost's connection: ") + std::strerror(errno);
+      const int failure = errno;
+      self->accept_error_ = std::string("cannot accept pihost's connection: ") + std::strerror(failure) +
+                            out_of_descriptors_hint(failure);
       self->fail_protocol(self->accept_error_);
       return;
     }

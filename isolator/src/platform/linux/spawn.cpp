@@ -1,5 +1,7 @@
 #include "spawn.hpp"
 
+#include "platform/child_process.hpp"
+
 #include <isolator/errors.hpp>
 
 #include <dlfcn.h>
@@ -142,7 +144,8 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int child_main(vo
 }
 
 std::string spawn_problem(const std::filesystem::path& executable, const std::string& what, int error) {
-  return "cannot start " + executable.string() + ": " + what + ": " + std::strerror(error);
+  return "cannot start " + executable.string() + ": " + what + ": " + std::strerror(error) +
+         out_of_descriptors_hint(error);
 }
 
 struct Pipe {
