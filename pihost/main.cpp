@@ -33,7 +33,7 @@ namespace wire = isolator::wire;
 
 struct Arguments {
   std::string channel;
-  pid_t host_pid = 0;        // 0 with --host-outside: the parent has no pid in pihost's namespace
+  pid_t host_pid = 0;  // 0 with --host-outside: the parent has no pid in pihost's namespace
   bool host_outside = false;
   std::size_t max_frame_bytes = wire::default_max_frame_bytes;
   bool core_dumps = false;  // --core-dumps: stay dumpable (Options::allow_core_dumps)

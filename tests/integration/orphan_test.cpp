@@ -155,14 +155,14 @@ TEST_P(OrphanTest, EscapingGrandchildrenDieWithAKilledHost) {
   EXPECT_EQ(leftovers_of(killed_hosts), std::vector<std::string>{});
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, OrphanTest,
-                         ::testing::Values(OrphanCase{Containment::cgroup_v2, false}, OrphanCase{Containment::cgroup_v1, false},
-                                           OrphanCase{Containment::rlimit, false}, OrphanCase{Containment::cgroup_v2, true},
-                                           OrphanCase{Containment::cgroup_v1, true}, OrphanCase{Containment::rlimit, true}),
-                         [](const auto& param) {
-                           return test::identifier(param.param.containment) +
-                                  (param.param.trusted ? "_trusted" : "_sandboxed");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Backends, OrphanTest,
+    ::testing::Values(OrphanCase{Containment::cgroup_v2, false}, OrphanCase{Containment::cgroup_v1, false},
+                      OrphanCase{Containment::rlimit, false}, OrphanCase{Containment::cgroup_v2, true},
+                      OrphanCase{Containment::cgroup_v1, true}, OrphanCase{Containment::rlimit, true}),
+    [](const auto& param) {
+      return test::identifier(param.param.containment) + (param.param.trusted ? "_trusted" : "_sandboxed");
+    });
 
 // A pid that ran and is gone (ours, reaped), for names of dead hosts.
 int dead_pid() {

@@ -44,10 +44,14 @@ TEST(Protection, ProbeReportsTheSandboxAndUnderARootHostTheOtherUser) {
   const auto report = probe(test::options());
   ASSERT_FALSE(report.protection.empty());
   EXPECT_EQ(report.protection.at(0).limit, "sandbox");
-  if (!report.protection.at(0).enforceable) EXPECT_FALSE(report.protection.at(0).fix.empty());
+  if (!report.protection.at(0).enforceable) {
+    EXPECT_FALSE(report.protection.at(0).fix.empty());
+  }
   const bool root = ::geteuid() == 0;
   EXPECT_EQ(report.protection.size(), root ? 2u : 1u);
-  if (root) EXPECT_EQ(report.protection.at(1).limit, "other-uid");
+  if (root) {
+    EXPECT_EQ(report.protection.at(1).limit, "other-uid");
+  }
   EXPECT_NE(report.to_text().find("protection (Options::protection, on by default)"), std::string::npos);
 }
 
@@ -106,7 +110,9 @@ TEST(Protection, AMissingMeasureFailsTheStartOnlyWhenProtectionIsRequired) {
   std::ifstream status("/proc/" + std::to_string(isolator->pid()) + "/status");
   std::string line;
   while (std::getline(status, line)) {
-    if (line.rfind("CapEff:", 0) == 0) EXPECT_EQ(line, "CapEff:\t0000000000000000");
+    if (line.rfind("CapEff:", 0) == 0) {
+      EXPECT_EQ(line, "CapEff:\t0000000000000000");
+    }
   }
   isolator.reset();
 
@@ -124,9 +130,20 @@ TEST(Protection, AMissingMeasureFailsTheStartOnlyWhenProtectionIsRequired) {
 
 TEST(Protection, AWritablePathIsWritableAndTheRestOfTheHostsFilesAreNot) {
   if (const auto why = sandbox_unavailable(); !why.empty()) GTEST_SKIP() << "no sandbox here: " << why;
-  test::TempDir dir;
-  const auto shared = dir.path() / "shared";
-  const auto other = dir.path() / "other";
+  // Outside /tmp, which stays writable in the sandbox.
+  std::string pattern = "/var/tmp/isolator-test-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) GTEST_SKIP() << "cannot make a directory in /var/tmp";
+  const std::filesystem::path base = pattern;
+  struct RemoveAfter {
+    std::filesystem::path path;
+    ~RemoveAfter() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  } remove_after{base};
+  std::filesystem::permissions(base, std::filesystem::perms::others_exec, std::filesystem::perm_options::add);
+  const auto shared = base / "shared";
+  const auto other = base / "other";
   std::filesystem::create_directory(shared);
   std::filesystem::create_directory(other);
   // Writable by the child's user whoever it is: only the mount decides.

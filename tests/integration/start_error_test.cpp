@@ -140,6 +140,64 @@ class ScopedEnv {
   std::optional<std::string> previous_;
 };
 
+// $ISOLATOR_PIHOST is an explicit choice, as Options::pihost_path is: a bad one fails the
+// start, naming the variable, its value, what is wrong and the fix, instead of being passed
+// over for another pihost.
+Options without_pihost_path() {
+  Options options = test::options();
+  options.pihost_path.clear();
+  return options;
+}
+
+void expect_names_isolator_pihost(const std::string& error, const std::string& value,
+                                  const std::string& wrong) {
+  expect_contains(error, "cannot use $ISOLATOR_PIHOST as pihost: '" + value + "' " + wrong);
+  expect_contains(error, "set ISOLATOR_PIHOST to the pihost executable, or unset it");
+}
+
+TEST(StartError, IsolatorPihostNamingAMissingFileFailsTheStart) {
+  test::TempDir dir;
+  const auto missing = (dir.path() / "no-such-pihost").string();
+  ScopedEnv env("ISOLATOR_PIHOST", missing);
+  expect_names_isolator_pihost(start_error(without_pihost_path()), missing,
+                               "does not exist (No such file or directory)");
+}
+
+TEST(StartError, IsolatorPihostNamingANonExecutableFileFailsTheStart) {
+  test::TempDir dir;
+  const auto path = dir.path() / "pihost";
+  std::ofstream(path) << "not a program\n";
+  std::filesystem::permissions(path,
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  ScopedEnv env("ISOLATOR_PIHOST", path.string());
+  expect_names_isolator_pihost(start_error(without_pihost_path()), path.string(), "is not executable");
+}
+
+TEST(StartError, IsolatorPihostNamingADirectoryFailsTheStart) {
+  test::TempDir dir;  // mode 0700: executable (searchable), which must not pass for pihost
+  ScopedEnv env("ISOLATOR_PIHOST", dir.path().string());
+  expect_names_isolator_pihost(start_error(without_pihost_path()), dir.path().string(), "is a directory");
+}
+
+TEST(StartError, IsolatorPihostIsTheOneRun) {
+  // The fake pihost in exit_early mode says so on stderr: the start error quotes it.
+  Options options = test::fake_options("exit_early");
+  options.pihost_path.clear();
+  ScopedEnv env("ISOLATOR_PIHOST", test::fake_pihost());
+  expect_contains(start_error(options), "fake_pihost: exiting early on purpose");
+}
+
+TEST(StartError, AnEmptyIsolatorPihostCountsAsUnset) {
+  ScopedEnv env("ISOLATOR_PIHOST", "");
+  EXPECT_EQ(start_error(without_pihost_path()), "(no StartError)");
+}
+
+TEST(StartError, OptionsPihostPathWinsOverIsolatorPihost) {
+  test::TempDir dir;
+  ScopedEnv env("ISOLATOR_PIHOST", (dir.path() / "no-such-pihost").string());
+  EXPECT_EQ(start_error(test::options()), "(no StartError)");
+}
+
 TEST(StartError, AChannelPathTooLongForAUnixSocketFailsCleanlyAndSaysWhatToDo) {
   test::TempDir dir;
   std::filesystem::path deep = dir.path();

@@ -32,7 +32,12 @@ namespace isolator {
 struct PoolOptions {
   /// How each child is started, confined and supervised.
   Options isolator;
-  /// How many children run at once.
+  /// How many children run at once. Each holds file descriptors in this process: 4 under
+  /// the rlimit backend, up to 7 under cgroup v2, up to 13 under cgroup v1; each I/O thread
+  /// 3 more, and up to 4 more per thread while a child starts. A pool of 8 under cgroup v1 on
+  /// 2 threads needs about 8 x 13 + 2 x 3 + 2 x 4 = 118 besides what the application holds,
+  /// more than `ulimit -n 64` allows; create() then fails with a StartError that says so.
+  /// See docs/limits.md, "File descriptors".
   std::size_t size = 2;
   /// Most calls waiting for a child; past it, a call is refused with an Error at once.
   std::size_t max_queue = 1024;

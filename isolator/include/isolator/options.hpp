@@ -136,11 +136,14 @@ struct Hardening {
 /// max_frame_bytes within 4 KiB..1 GiB, max_line_bytes positive, and every environment
 /// variable name non-empty and without '='. See also Limits.
 struct Options {
-  /// The pihost executable. Empty: $ISOLATOR_PIHOST, then the pihost installed with the
-  /// library (PREFIX/libexec/isolator/pihost, PREFIX being the parent of the directory of the
-  /// binary holding the library's code), then `pihost` next to the running executable, then
-  /// the pihost of the prefix the library was built for (/usr/libexec/isolator/pihost for
-  /// the Debian package), then the build tree's; the start error lists every place tried.
+  /// The pihost executable. Empty: $ISOLATOR_PIHOST (an empty value counts as unset), then
+  /// the pihost installed with the library (PREFIX/libexec/isolator/pihost, PREFIX being the
+  /// parent of the directory of the binary holding the library's code), then `pihost` next
+  /// to the running executable, then the pihost of the prefix the library was built for
+  /// (/usr/libexec/isolator/pihost for the Debian package), then the build tree's; the start
+  /// error lists every place tried. This path or $ISOLATOR_PIHOST, when given, is the only
+  /// one tried: if it is missing, a directory or not executable, create() throws StartError
+  /// naming it, what is wrong and the fix, rather than running another pihost.
   std::filesystem::path pihost_path;
 
   /// How long a child may take from spawn to its Hello before the start fails.

@@ -55,8 +55,11 @@ struct ProbeReport {
 };
 
 /// Checks every backend against `options` (its containment, limits and cgroup base) without
-/// creating anything. Never throws for what it finds; each problem is in the report. It does
-/// not validate `options` (create() does). May be called from any thread, concurrently.
+/// creating anything. Never throws for what it finds; each problem is in the report. The
+/// one exception: when this process has no file descriptor left to read the cgroup files
+/// with, it throws StartError saying so and the fix, rather than report cgroups as absent.
+/// It does not validate `options` (create() does). May be called from any thread,
+/// concurrently.
 ProbeReport probe(const Options& options = {});
 
 }  // namespace isolator

@@ -83,7 +83,15 @@ class ProcessIsolator {
   /// StartError when no working child could be started (the message says why and where
   /// pihost was looked for), e.g. pihost not found, the requested containment or hardening
   /// not available here, a limit not enforceable under Options::require_limits, no handshake
-  /// within Options::start_timeout. Blocks until the handshake; may be called from any thread.
+  /// within Options::start_timeout, this process out of file descriptors (the message then
+  /// says so, what a child needs and the fix). Blocks until the handshake; may be called from
+  /// any thread.
+  ///
+  /// An isolator holds file descriptors in this process while it lives: 3 for its I/O thread
+  /// and, for its child, 4 under the rlimit backend, up to 7 under cgroup v2 and up to 13
+  /// under cgroup v1 (a child's channel, pidfd and output pipes, and its cgroup files), and
+  /// up to 4 more while a child starts. docs/limits.md, "File descriptors", has the figures
+  /// as measured.
   static std::unique_ptr<ProcessIsolator> create(Options options = {});
 
   /// Shuts down (see shutdown()) and releases everything. When run on the isolator's own I/O

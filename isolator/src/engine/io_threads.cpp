@@ -4,13 +4,33 @@
 #include "../log.hpp"
 #include "../platform/child_process.hpp"
 
+#include <isolator/errors.hpp>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/system_error.hpp>
+
 #include <algorithm>
+#include <string>
 
 namespace isolator::detail {
 
 IoThreads::IoThreads(std::size_t count) {
   count = std::max<std::size_t>(1, count);
-  for (std::size_t i = 0; i < count; ++i) contexts_.push_back(std::make_unique<Context>());
+  try {
+    for (std::size_t i = 0; i < count; ++i) {
+      contexts_.push_back(std::make_unique<Context>());
+      // Asio makes a context's reactor, and with it the descriptors it holds (epoll, an
+      // eventfd, a timerfd), when the first timer or socket needs it; a timer made now makes
+      // it here, where running out of descriptors can be reported as such, rather than inside
+      // whatever first makes a timer.
+      const boost::asio::steady_timer make_the_reactor_now(contexts_.back()->io);
+    }
+  } catch (const boost::system::system_error& e) {
+    // Asio's own exception would escape create() as something other than an isolator Error.
+    const bool from_errno = e.code().category() == boost::system::system_category();
+    throw StartError(std::string("cannot create the I/O threads' event loop: ") + e.what() +
+                     (from_errno ? out_of_descriptors_hint(e.code().value()) : std::string()));
+  }
   threads_.reserve(count);
   try {
     for (auto& context : contexts_) threads_.emplace_back([this, c = context.get()] { run(*c); });

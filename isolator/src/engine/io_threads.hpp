@@ -27,7 +27,10 @@ namespace isolator::detail {
 
 class IoThreads {
  public:
-  /// Starts `count` threads (at least 1), each running a context of its own.
+  /// Starts `count` threads (at least 1), each running a context of its own, whose reactor
+  /// (and its descriptors: epoll, eventfd, timerfd) is made here. Throws StartError when a
+  /// context cannot be made (out of file descriptors, say: the message then says so and the
+  /// fix).
   explicit IoThreads(std::size_t count);
   /// Stops and joins the threads, unless release() handed them the owner.
   ~IoThreads();

@@ -171,6 +171,14 @@ std::unique_ptr<Launcher> make_launcher(const Options& options);
 /// The CPU time and memory of process `pid` now; all zero when it cannot be read.
 ResourceUsage read_process_usage(int pid);
 
+/// When `error` (an errno value) says that this process (EMFILE) or the system (ENFILE) ran
+/// out of file descriptors: what a StartError's message adds, beginning with "; ": that it
+/// ran out, how many descriptors a child needs under each backend, and the fix (a higher
+/// RLIMIT_NOFILE or fewer children; for ENFILE, the system's limit). For any other error,
+/// "". Every place a start creates a descriptor appends it, so that the message says so
+/// wherever the start ran out; one text, so that the figures are stated once.
+std::string out_of_descriptors_hint(int error);
+
 /// Names the calling thread (up to 15 characters show), where the system allows.
 void name_this_thread(const char* name);
 

@@ -1,6 +1,7 @@
 #include "child.hpp"
 
 #include "log.hpp"
+#include "private_directory.hpp"
 #include "spawn.hpp"
 
 #include <isolator/errors.hpp>
@@ -80,6 +81,14 @@ Child::Child(const asio::any_io_executor& executor, const ChildSpec& spec, Child
       pidfd_(executor),
       reader_(spec.max_frame_bytes) {}
 
+Child::~Child() {
+  // A start that failed after listen() never reaches on_exit, which unlinks the socket file
+  // otherwise; unlinked here, it leaves the private directory removable without opening it
+  // (no descriptor may be left when the start failed for want of one).
+  error_code ignored;
+  std::filesystem::remove(socket_path_, ignored);
+}
+
 namespace {
 
 // The child's working directory, `directory`/work, owned by the user pihost runs as. An
@@ -116,12 +125,13 @@ void make_working_directory(const std::filesystem::path& workdir, uid_t owner, g
 void Child::spawn(const ChildSpec& spec) {
   sandboxed_ = spec.sandbox.enabled;
   peer_uid_ = sandbox_child_uid(spec.sandbox);
-  const auto workdir = spec.directory / "work";
+  const auto workdir = spec.directory / PrivateDirectory::working_directory_name;
   make_working_directory(workdir, peer_uid_, sandbox_child_gid(spec.sandbox));
   listen();
-  if (peer_uid_ != ::geteuid() && ::chown(socket_path_.c_str(), peer_uid_, sandbox_child_gid(spec.sandbox)) != 0) {
-    throw StartError("cannot hand the channel " + socket_path_.string() + " to uid " + std::to_string(peer_uid_) +
-                     ": " + std::strerror(errno));
+  if (peer_uid_ != ::geteuid() &&
+      ::chown(socket_path_.c_str(), peer_uid_, sandbox_child_gid(spec.sandbox)) != 0) {
+    throw StartError("cannot hand the channel " + socket_path_.string() + " to uid " +
+                     std::to_string(peer_uid_) + ": " + std::strerror(errno));
   }
 
   SpawnRequest request;
@@ -153,6 +163,7 @@ void Child::spawn(const ChildSpec& spec) {
   pid_ = spawned.pid;
   box_->adopt(pid_);
   pidfd_.assign(spawned.pidfd.release());
+  init_pidfd_ = std::move(spawned.init_pidfd);
 
   const std::weak_ptr<Child> weak = weak_from_this();
   auto on_line = [weak](OutputStream stream, std::string line) {
@@ -192,7 +203,11 @@ void Child::listen() {
   // Close-on-exec from birth, so that a process the application spawns meanwhile never
   // inherits it (Asio would create it without SOCK_CLOEXEC).
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) throw StartError(std::string("cannot create a Unix socket: ") + std::strerror(errno));
+  if (fd < 0) {
+    const int failure = errno;
+    throw StartError(std::string("cannot create a Unix socket: ") + std::strerror(failure) +
+                     out_of_descriptors_hint(failure));
+  }
   acceptor_.assign(asio::local::stream_protocol(), fd, error);
   if (!error) acceptor_.bind(socket_path_.string(), error);
   if (!error) acceptor_.listen(4, error);
@@ -217,7 +232,9 @@ void Child::accept() {
         self->accept();
         return;
       }
-      self->accept_error_ = std::string("cannot accept pihost's connection: ") + std::strerror(errno);
+      const int failure = errno;
+      self->accept_error_ = std::string("cannot accept pihost's connection: ") + std::strerror(failure) +
+                            out_of_descriptors_hint(failure);
       self->fail_protocol(self->accept_error_);
       return;
     }
@@ -420,12 +437,16 @@ ExitStatus Child::reap() {
                 "does the application reap children it did not start?)",
                 pid_, std::strerror(errno));
     box_->kill_all();
+    reap_init(init_pidfd_);
     return {};
   }
   ::kill(-pid_, SIGKILL);  // what the plugin left running in pihost's process group
   box_->kill_all();        // and in its cgroup, wherever it went
   siginfo_t reaped{};
   ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &reaped, WEXITED);
+  // Then its PID namespace's init, whose end kills what is left there. Not before: the init
+  // cannot finish exiting while pihost, a process of its namespace, is an unreaped zombie.
+  reap_init(init_pidfd_);
   if (info.si_code == CLD_EXITED) return ExitStatus{info.si_status, std::nullopt};
   return ExitStatus{std::nullopt, info.si_status};
 }

@@ -17,8 +17,8 @@
 #include "containment/backend.hpp"
 #include "hardening.hpp"
 #include "output_pipe.hpp"
-#include "sandbox.hpp"
 #include "platform/child_process.hpp"
+#include "sandbox.hpp"
 
 #include <isolator/wire/frame_reader.hpp>
 #include <isolator/wire/protocol.hpp>
@@ -60,6 +60,8 @@ class Child final : public ChildProcess, public std::enable_shared_from_this<Chi
                                       ChildListener& listener);
 
   Child(const boost::asio::any_io_executor& executor, const ChildSpec& spec, ChildListener& listener);
+  /// Unlinks the channel's socket file, if it is still there.
+  ~Child() override;
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
 
@@ -122,6 +124,7 @@ class Child final : public ChildProcess, public std::enable_shared_from_this<Chi
   boost::asio::steady_timer timer_;  // start timeout, then the wait for exit after EOF
   std::unique_ptr<LinuxBox> box_;    // created before the spawn, removed once the exit is reported
   boost::asio::posix::stream_descriptor pidfd_;  // readable once the child has exited
+  UniqueFd init_pidfd_;                          // sandboxed: its PID namespace's init, reaped with pihost
   std::shared_ptr<OutputPipe> stdout_;
   std::shared_ptr<OutputPipe> stderr_;
   wire::FrameReader reader_;

@@ -8,11 +8,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
-#include <iterator>
 #include <fstream>
+#include <iterator>
 
 namespace isolator::detail {
 namespace {

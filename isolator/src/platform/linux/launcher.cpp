@@ -119,10 +119,10 @@ class LinuxLauncher final : public Launcher {
       throw StartError("cannot hand the private directory " + spec_.directory.string() + " to uid " +
                        std::to_string(uid) + ": " + std::strerror(errno));
     }
-    const auto work = spec_.directory / "work";
+    const auto work = spec_.directory / PrivateDirectory::working_directory_name;
     if (::lchown(work.c_str(), uid, gid) != 0 && errno != ENOENT) {
-      throw StartError("cannot hand the working directory " + work.string() + " to uid " + std::to_string(uid) +
-                       ": " + std::strerror(errno));
+      throw StartError("cannot hand the working directory " + work.string() + " to uid " +
+                       std::to_string(uid) + ": " + std::strerror(errno));
     }
     handed_over_ = uid != ::geteuid();
   }

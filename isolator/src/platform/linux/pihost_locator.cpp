@@ -15,12 +15,18 @@
 namespace isolator::detail {
 namespace {
 
-// Why `path` cannot be run as pihost, or empty when it can.
+// Why `path` cannot be run as pihost ("does not exist", "is a directory", "is not
+// executable", each with the errno text where there is one), or empty when it can.
 std::string refusal(const std::filesystem::path& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
-  if (!S_ISREG(st.st_mode)) return "not a regular file";
-  if (::access(path.c_str(), X_OK) != 0) return std::string("not executable: ") + std::strerror(errno);
+  if (::stat(path.c_str(), &st) != 0) {
+    const int error = errno;
+    const std::string text = std::strerror(error);
+    return error == ENOENT ? "does not exist (" + text + ")" : "cannot be inspected: " + text;
+  }
+  if (S_ISDIR(st.st_mode)) return "is a directory, not the pihost executable";
+  if (!S_ISREG(st.st_mode)) return "is not a regular file";
+  if (::access(path.c_str(), X_OK) != 0) return std::string("is not executable: ") + std::strerror(errno);
   return {};
 }
 
@@ -50,30 +56,40 @@ std::filesystem::path running_executable_dir() {
 }  // namespace
 
 std::filesystem::path locate_pihost(const std::filesystem::path& configured) {
-  std::vector<std::pair<std::string, std::filesystem::path>> candidates;
+  // An explicit choice is the only candidate: falling back silently would run another pihost
+  // than the one asked for, and hide the mistake.
+  const auto explicit_choice = [](const std::filesystem::path& path, const std::string& source,
+                                  const std::string& fix) {
+    const std::string why = refusal(path);
+    if (why.empty()) return std::filesystem::absolute(path);
+    throw StartError("cannot use " + source + " as pihost: '" + path.string() + "' " + why + "; " + fix);
+  };
   if (!configured.empty()) {
-    // An explicit choice is the only candidate: falling back silently would run another pihost.
-    candidates.emplace_back("Options::pihost_path", configured);
-  } else {
-    if (const char* env = std::getenv("ISOLATOR_PIHOST"); env != nullptr && env[0] != '\0') {
-      candidates.emplace_back("$ISOLATOR_PIHOST", env);
-    }
-    if (auto installed = installed_pihost(); !installed.empty()) {
-      candidates.emplace_back("installed with the library", installed);
-    }
-    if (auto dir = running_executable_dir(); !dir.empty()) {
-      candidates.emplace_back("next to the running executable", dir / "pihost");
-    }
+    return explicit_choice(configured, "Options::pihost_path",
+                           "set Options::pihost_path to the pihost executable, or leave it empty to "
+                           "let the library find one ($ISOLATOR_PIHOST, then the pihost installed with it)");
+  }
+  if (const char* env = std::getenv("ISOLATOR_PIHOST"); env != nullptr && env[0] != '\0') {
+    return explicit_choice(env, "$ISOLATOR_PIHOST",
+                           "set ISOLATOR_PIHOST to the pihost executable, or unset it (an empty value "
+                           "counts as unset) to let the library find its own pihost");
+  }
+  std::vector<std::pair<std::string, std::filesystem::path>> candidates;
+  if (auto installed = installed_pihost(); !installed.empty()) {
+    candidates.emplace_back("installed with the library", installed);
+  }
+  if (auto dir = running_executable_dir(); !dir.empty()) {
+    candidates.emplace_back("next to the running executable", dir / "pihost");
+  }
 #ifdef ISOLATOR_INSTALL_PREFIX_PIHOST
-    // A program installed elsewhere that linked the static library: the prefix the library
-    // was built for (after the places nearer the program, so that a build tree's own pihost
-    // wins over an older installed one).
-    candidates.emplace_back("the install prefix", ISOLATOR_INSTALL_PREFIX_PIHOST);
+  // A program installed elsewhere that linked the static library: the prefix the library
+  // was built for (after the places nearer the program, so that a build tree's own pihost
+  // wins over an older installed one).
+  candidates.emplace_back("the install prefix", ISOLATOR_INSTALL_PREFIX_PIHOST);
 #endif
 #ifdef ISOLATOR_BUILD_TREE_PIHOST
-    candidates.emplace_back("the build tree", ISOLATOR_BUILD_TREE_PIHOST);
+  candidates.emplace_back("the build tree", ISOLATOR_BUILD_TREE_PIHOST);
 #endif
-  }
   std::string tried;
   for (const auto& [where, path] : candidates) {
     const std::string why = refusal(path);

@@ -45,6 +45,11 @@ PrivateDirectory::PrivateDirectory() {
 }
 
 PrivateDirectory::~PrivateDirectory() {
+  // rmdir needs no descriptor, remove_all does (it lists the directory): a start that failed
+  // for want of descriptors would otherwise leave the directory behind. The socket files are
+  // unlinked by their children; what a plugin left in the working directory needs remove_all.
+  ::rmdir((path_ / working_directory_name).c_str());
+  if (::rmdir(path_.c_str()) == 0) return;
   std::error_code error;
   // remove_all removes symlinks themselves and does not follow them.
   std::filesystem::remove_all(path_, error);

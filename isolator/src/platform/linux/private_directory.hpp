@@ -15,7 +15,11 @@ class PrivateDirectory {
 
   /// $XDG_RUNTIME_DIR, else $TMPDIR, else /tmp.
   static std::filesystem::path base_directory();
-  /// Removes the directory tree (symlinks inside are removed, never followed).
+  /// The child's working directory inside, made by the child's spawner.
+  static constexpr const char* working_directory_name = "work";
+  /// Removes the directory tree (symlinks inside are removed, never followed). What it
+  /// usually holds, an empty working directory, is removed without opening anything, so that
+  /// it goes even when the process has no file descriptor left.
   ~PrivateDirectory();
   PrivateDirectory(const PrivateDirectory&) = delete;
   PrivateDirectory& operator=(const PrivateDirectory&) = delete;

@@ -97,7 +97,8 @@ std::optional<std::string> unreachable_by(const fs::path& path, uid_t uid, gid_t
     if (part == canonical.begin()) continue;  // the root
     struct stat st {};
     if (::stat(walked.c_str(), &st) != 0) return walked.string() + ": " + std::strerror(errno);
-    if (!allowed(st, S_IXUSR, S_IXGRP, S_IXOTH)) return "the directory " + walked.string() + " is not searchable";
+    if (!allowed(st, S_IXUSR, S_IXGRP, S_IXOTH))
+      return "the directory " + walked.string() + " is not searchable";
     walked /= *part;
   }
   struct stat st {};
@@ -105,7 +106,8 @@ std::optional<std::string> unreachable_by(const fs::path& path, uid_t uid, gid_t
   if (executable && !allowed(st, S_IRUSR | S_IXUSR, S_IRGRP | S_IXGRP, S_IROTH | S_IXOTH)) {
     return canonical.string() + " is not readable and executable";
   }
-  if (!executable && !allowed(st, S_IXUSR, S_IXGRP, S_IXOTH)) return "the directory " + canonical.string() + " is not searchable";
+  if (!executable && !allowed(st, S_IXUSR, S_IXGRP, S_IXOTH))
+    return "the directory " + canonical.string() + " is not searchable";
   return std::nullopt;
 }
 
@@ -144,7 +146,8 @@ std::string sandbox_fix() {
          "--trusted-plugin) for plugins you trust";
 }
 
-SandboxChoice plan_sandbox(const Options& options, const fs::path& pihost, const fs::path& private_directory) {
+SandboxChoice plan_sandbox(const Options& options, const fs::path& pihost,
+                           const fs::path& private_directory) {
   SandboxChoice choice;
   SandboxPlan& plan = choice.plan;
   const auto& protection = options.protection;
@@ -172,8 +175,11 @@ SandboxChoice plan_sandbox(const Options& options, const fs::path& pihost, const
       plan.child_uid = 0;
       choice.missing.push_back(
           {"other-uid", false,
-           "the host runs as root, but uid " + std::to_string(sandbox_uid) + " cannot reach pihost or the private "
-               "directory (" + *blocked + "), so the child keeps root's files: they stay read-only to it, "
+           "the host runs as root, but uid " + std::to_string(sandbox_uid) +
+               " cannot reach pihost or the private "
+               "directory (" +
+               *blocked +
+               "), so the child keeps root's files: they stay read-only to it, "
                "but it can reach root-only sockets",
            "make pihost and the plugins readable by uid " + std::to_string(sandbox_uid) +
                " (no private directory on their path), or set Options::protection.root_host_uid to a user "
@@ -206,12 +212,12 @@ SandboxChoice plan_sandbox(const Options& options, const fs::path& pihost, const
     std::error_code error;
     const fs::path canonical = fs::canonical(path, error);
     if (error) {
-      throw StartError("Options::protection.writable_paths names " + path.string() + ", which cannot be used: " +
-                       error.message() + "; give an existing file or directory");
+      throw StartError("Options::protection.writable_paths names " + path.string() +
+                       ", which cannot be used: " + error.message() + "; give an existing file or directory");
     }
     plan.writable.push_back(writable_bind(canonical, plan.fresh_tmpfs));
   }
-  plan.workdir = (directory / "work").string();
+  plan.workdir = (directory / PrivateDirectory::working_directory_name).string();
   plan.init_flag = std::string(wire::flag_pid_namespace_init);
   return choice;
 }
@@ -248,6 +254,7 @@ std::vector<LimitCheck> check_sandbox(const Options& options) {
       SpawnedProcess spawned = spawn_process(request);
       siginfo_t info{};
       ::waitid(P_PIDFD, static_cast<id_t>(spawned.pidfd.get()), &info, WEXITED);
+      reap_init(spawned.init_pidfd);
     } catch (const SandboxSetupError& e) {
       trial_failure = e.what();
     } catch (const std::exception& e) {
@@ -257,19 +264,22 @@ std::vector<LimitCheck> check_sandbox(const Options& options) {
   std::vector<LimitCheck> checks;
   const std::string& failure = trial_failure;
   if (failure.empty()) {
-    checks.push_back({"sandbox", true,
-                      "user, mount, PID, IPC and cgroup namespaces of its own; its own /proc; the host's files "
-                      "read-only; cgroupfs hidden; private /tmp and /dev/shm; no capabilities",
-                      ""});
+    checks.push_back(
+        {"sandbox", true,
+         "user, mount, PID, IPC and cgroup namespaces of its own; its own /proc; the host's files "
+         "read-only; cgroupfs hidden; private /tmp and /dev/shm; no capabilities",
+         ""});
   } else {
     checks.push_back({"sandbox", false, failure, sandbox_fix()});
   }
   if (::geteuid() == 0 && !options.protection.trusted_plugin) {
-    LimitCheck other{"other-uid", true,
-                     "the host is root: the child runs as uid " + std::to_string(options.protection.root_host_uid), ""};
+    LimitCheck other{
+        "other-uid", true,
+        "the host is root: the child runs as uid " + std::to_string(options.protection.root_host_uid), ""};
     try {
       PrivateDirectory directory;
-      for (auto& missing : plan_sandbox(options, locate_pihost(options.pihost_path), directory.path()).missing) {
+      for (auto& missing :
+           plan_sandbox(options, locate_pihost(options.pihost_path), directory.path()).missing) {
         if (missing.limit == "other-uid") other = std::move(missing);
       }
     } catch (const std::exception& e) {

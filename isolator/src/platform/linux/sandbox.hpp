@@ -49,13 +49,13 @@ struct SandboxPlan {
   std::optional<gid_t> switch_gid;
   std::string uid_map;  ///< "INSIDE OUTSIDE 1"
   std::string gid_map;
-  int namespaces = 0;  ///< CLONE_NEW* flags besides CLONE_NEWUSER
-  std::vector<std::string> hide;            ///< covered by an empty read-only tmpfs
-  std::vector<std::string> fresh_tmpfs;     ///< covered by a fresh writable tmpfs (mode 1777)
-  std::vector<WritableBind> writable;       ///< bound back writable, in this order
-  std::string workdir;                      ///< entered again once the mounts are made
-  uid_t child_uid = 0;                      ///< the uid the host sees the child as
-  std::string init_flag;                    ///< pihost's flag for the PID namespace init
+  int namespaces = 0;                    ///< CLONE_NEW* flags besides CLONE_NEWUSER
+  std::vector<std::string> hide;         ///< covered by an empty read-only tmpfs
+  std::vector<std::string> fresh_tmpfs;  ///< covered by a fresh writable tmpfs (mode 1777)
+  std::vector<WritableBind> writable;    ///< bound back writable, in this order
+  std::string workdir;                   ///< entered again once the mounts are made
+  uid_t child_uid = 0;                   ///< the uid the host sees the child as
+  std::string init_flag;                 ///< pihost's flag for the PID namespace init
 };
 
 /// What a sandbox would be made of here, and which parts are missing. Used by the launcher

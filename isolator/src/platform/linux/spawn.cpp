@@ -1,5 +1,7 @@
 #include "spawn.hpp"
 
+#include "platform/child_process.hpp"
+
 #include <isolator/errors.hpp>
 
 #include <dlfcn.h>
@@ -79,12 +81,13 @@ struct ChildPlan {
   bool new_user = false;
   const char* uid_map = nullptr;
   const char* gid_map = nullptr;
-  const sock_fprog* seccomp = nullptr;  // null: no filter
+  const sock_fprog* seccomp = nullptr;    // null: no filter
   const SandboxSteps* sandbox = nullptr;  // null: pihost is the cloned child itself
   int error = 0;
   const char* step = nullptr;
   bool sandbox_step = false;  // the failed step was one of the sandbox's
   pid_t worker_pid = 0;       // sandbox: pihost, the host's child (0 until it exists)
+  pid_t init_pid = 0;         // sandbox: the PID namespace's init, the host's child too
 };
 
 // The kernel's own sigaction layout, for rt_sigaction without libc (or a sanitizer's
@@ -167,12 +170,15 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) bool make_directo
 // The sandboxed spawn, after the common steps (cgroups, rlimits, stdio, working directory,
 // no_new_privs): namespaces, mounts, capabilities, then the init and pihost. Exits when
 // pihost has exec'ed, which releases the host's thread.
-__attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void sandbox_main(ChildPlan* plan) {
+__attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void sandbox_main(
+    ChildPlan* plan) {
   const SandboxSteps& box = *plan->sandbox;
   if (box.switch_user) {
     if (::syscall(SYS_setgroups, 0, nullptr) != 0) sandbox_fail(plan, "drop its supplementary groups");
-    if (::syscall(SYS_setresgid, box.gid, box.gid, box.gid) != 0) sandbox_fail(plan, "become the sandbox group");
-    if (::syscall(SYS_setresuid, box.uid, box.uid, box.uid) != 0) sandbox_fail(plan, "become the sandbox user");
+    if (::syscall(SYS_setresgid, box.gid, box.gid, box.gid) != 0)
+      sandbox_fail(plan, "become the sandbox group");
+    if (::syscall(SYS_setresuid, box.uid, box.uid, box.uid) != 0)
+      sandbox_fail(plan, "become the sandbox user");
     // The change of user made it undumpable, which would leave its /proc files root's.
     ::syscall(SYS_prctl, PR_SET_DUMPABLE, 1UL, 0UL, 0UL, 0UL);
   }
@@ -181,7 +187,8 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void
       !write_proc("/proc/self/gid_map", box.gid_map)) {
     sandbox_fail(plan, "map its user in its user namespace");
   }
-  if (::syscall(SYS_unshare, box.namespaces) != 0) sandbox_fail(plan, "enter its own mount, PID, IPC and cgroup namespaces");
+  if (::syscall(SYS_unshare, box.namespaces) != 0)
+    sandbox_fail(plan, "enter its own mount, PID, IPC and cgroup namespaces");
   if (::syscall(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     sandbox_fail(plan, "make its mounts private");
   }
@@ -198,8 +205,8 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void
     sandbox_fail(plan, "make the host's files read-only (mount_setattr, Linux 5.12)");
   }
   for (std::size_t i = 0; i < box.hide_count; ++i) {
-    if (::syscall(SYS_mount, "isolator-hidden", box.hide[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  "size=4k,mode=0555") != 0) {
+    if (::syscall(SYS_mount, "isolator-hidden", box.hide[i], "tmpfs",
+                  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555") != 0) {
       sandbox_fail(plan, "hide the cgroup filesystem");
     }
   }
@@ -223,7 +230,8 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void
     }
     ::syscall(SYS_close, bind.tree);
   }
-  if (::syscall(SYS_chdir, box.workdir) != 0) sandbox_fail(plan, "enter its working directory in the sandbox");
+  if (::syscall(SYS_chdir, box.workdir) != 0)
+    sandbox_fail(plan, "enter its working directory in the sandbox");
   // What exec could give back: nothing. (Exec as a non-root user of the namespace already
   // leaves the permitted and effective sets empty.)
   for (unsigned long capability = 0; capability < 64; ++capability) {
@@ -236,11 +244,16 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void
 
   // The first process of the new PID namespace is its init; it shares this memory (and the
   // second stack) until its exec, for which this helper waits (CLONE_VFORK).
-  const int init = box.clone(init_main, box.second_stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, plan);
+  // Like pihost below, it is the host thread's child (CLONE_PARENT), which reaps it: it never
+  // becomes a zombie of whatever process would adopt it once this helper is gone.
+  const int init = box.clone(init_main, box.second_stack_top, CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD,
+                             plan);
   if (init < 0) sandbox_fail(plan, "start its PID namespace's init");
+  plan->init_pid = init;
   if (plan->step != nullptr) ::syscall(SYS_exit_group, 127);
   // pihost: the host thread's child, not this helper's, so the host reads its status.
-  const int worker = box.clone(worker_main, box.second_stack_top, CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, plan);
+  const int worker = box.clone(worker_main, box.second_stack_top,
+                               CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, plan);
   if (worker < 0) {
     ::syscall(SYS_kill, init, SIGKILL);
     // ENOMEM: the namespace's init has already exited (a pihost of another build, which does
@@ -317,7 +330,8 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int child_main(vo
 }
 
 std::string spawn_problem(const std::filesystem::path& executable, const std::string& what, int error) {
-  return "cannot start " + executable.string() + ": " + what + ": " + std::strerror(error);
+  return "cannot start " + executable.string() + ": " + what + ": " + std::strerror(error) +
+         out_of_descriptors_hint(error);
 }
 
 struct Pipe {
@@ -457,7 +471,8 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
     }
     for (std::size_t i = 0; i < sandbox.writable.size(); ++i) {
       const auto& bind = sandbox.writable[i];
-      binds.push_back(BindStep{bind.path.c_str(), bind.directory, make_first[i].data(), make_first[i].size()});
+      binds.push_back(
+          BindStep{bind.path.c_str(), bind.directory, make_first[i].data(), make_first[i].size()});
     }
     box.hide = hide.data();
     box.hide_count = hide.size();
@@ -491,27 +506,46 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
   UniqueFd owned_pidfd(pidfd);
   if (plan.step != nullptr) {
     siginfo_t info{};
-    ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED);  // our child: reap it
+    ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED);      // our child: reap it
     if (plan.worker_pid > 0) ::waitpid(plan.worker_pid, nullptr, 0);  // ours too, and dead
-    const std::string problem = spawn_problem(exe, std::string("the child could not ") + plan.step, plan.error);
+    if (plan.init_pid > 0) {  // ours too; killed by the helper, or exits for want of pihost
+      ::kill(plan.init_pid, SIGKILL);
+      ::waitpid(plan.init_pid, nullptr, 0);
+    }
+    const std::string problem = spawn_problem(exe, std::string("the child could not ") + plan.step,
+                                              plan.error);
     if (plan.sandbox_step) throw SandboxSetupError(problem);
     throw StartError(problem);
   }
   if (plan.sandbox == nullptr) {
-    return SpawnedProcess{pid, std::move(owned_pidfd), std::move(out.read), std::move(err.read)};
+    return SpawnedProcess{pid, std::move(owned_pidfd), std::move(out.read), std::move(err.read), UniqueFd{}};
   }
   // The helper has exited (it released this thread by exiting, not by exec): reap it, and
   // take pihost, our own child, whose pid no other process can reap or reuse.
   siginfo_t helper{};
   ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &helper, WEXITED);
   UniqueFd worker_pidfd(static_cast<int>(::syscall(SYS_pidfd_open, plan.worker_pid, 0)));
-  if (!worker_pidfd) {
+  UniqueFd init_pidfd(static_cast<int>(::syscall(SYS_pidfd_open, plan.init_pid, 0)));
+  if (!worker_pidfd || !init_pidfd) {
     const int error = errno;
-    ::kill(plan.worker_pid, SIGKILL);
-    ::waitpid(plan.worker_pid, nullptr, 0);
-    throw StartError(spawn_problem(exe, "pidfd_open of pihost", error));
+    for (const pid_t ours : {plan.worker_pid, plan.init_pid}) {
+      ::kill(ours, SIGKILL);
+      ::waitpid(ours, nullptr, 0);
+    }
+    throw StartError(spawn_problem(exe, "pidfd_open of pihost or its init", error));
   }
-  return SpawnedProcess{plan.worker_pid, std::move(worker_pidfd), std::move(out.read), std::move(err.read)};
+  SpawnedProcess spawned{plan.worker_pid, std::move(worker_pidfd), std::move(out.read), std::move(err.read),
+                         UniqueFd{}};
+  spawned.init_pidfd = std::move(init_pidfd);
+  return spawned;
+}
+
+void reap_init(UniqueFd& init_pidfd) {
+  if (!init_pidfd) return;
+  ::syscall(SYS_pidfd_send_signal, init_pidfd.get(), SIGKILL, nullptr, 0);
+  siginfo_t info{};
+  ::waitid(P_PIDFD, static_cast<id_t>(init_pidfd.get()), &info, WEXITED);
+  init_pidfd.reset();
 }
 
 }  // namespace isolator::detail

@@ -62,7 +62,16 @@ struct SpawnedProcess {
   UniqueFd pidfd;        ///< the child's pidfd (close-on-exec); it stays valid after it dies
   UniqueFd stdout_read;  ///< read end of the child's stdout (close-on-exec, blocking)
   UniqueFd stderr_read;  ///< read end of the child's stderr
+  /// Sandboxed only: the pidfd of the PID namespace's init, also the calling thread's child.
+  /// It exits when pihost does; whoever holds this must reap it (reap_init()).
+  UniqueFd init_pidfd;
 };
+
+/// Reaps a sandbox's init once its pihost has ended and been reaped (the init's exit waits
+/// until every process of its namespace is reaped, pihost included): SIGKILL (it may still be
+/// about to exit on its own), then its status, through the pidfd. Safe to call with an empty
+/// pidfd.
+void reap_init(UniqueFd& init_pidfd);
 
 /// Spawns the process from the calling thread (which becomes its parent for
 /// PR_SET_PDEATHSIG). Throws StartError naming the executable, the step that failed (joining

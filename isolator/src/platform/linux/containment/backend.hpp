@@ -24,7 +24,9 @@ namespace isolator::detail {
 class LinuxBox : public Box {
  public:
   /// Adds to the spawn what places the child in the box before it execs (cgroup.procs
-  /// files to write, rlimits to set).
+  /// files to write, rlimits to set). Throws StartError naming the file when one it needs
+  /// cannot be opened, and, when the process ran out of descriptors, saying so and the fix
+  /// (also for the statistics files the box opened when it was made).
   virtual void prepare(SpawnRequest& request) = 0;
 
   /// Tells the box pihost's pid once spawned (the rlimit box reads its usage from /proc).

@@ -6,6 +6,7 @@
 #include "limit_files.hpp"
 #include "limit_watch.hpp"
 
+#include "../descriptor_hint.hpp"
 #include "log.hpp"
 
 #include <isolator/errors.hpp>
@@ -17,6 +18,7 @@
 #include <csignal>
 #include <map>
 #include <thread>
+#include <tuple>
 
 namespace isolator::detail {
 namespace {
@@ -51,10 +53,19 @@ class CgroupV1Box final : public LinuxBox {
   }
 
   void prepare(SpawnRequest& request) override {
+    for (const auto& [counter, controller, name] :
+         {std::tuple{&oom_control_, "memory", "memory.oom_control"},
+          std::tuple{&max_usage_, "memory", "memory.max_usage_in_bytes"},
+          std::tuple{&cpu_usage_, "cpuacct", "cpuacct.usage"},
+          std::tuple{&cpu_stat_, "cpuacct", "cpuacct.stat"}}) {
+      throw_if_out_of_descriptors(counter->open_error(), "open " + file(controller, name).string());
+    }
     for (const auto& [controller, dir] : dirs_) {
       UniqueFd fd(::open((dir / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
       if (!fd) {
-        throw StartError("cannot open " + (dir / "cgroup.procs").string() + ": " + std::strerror(errno));
+        const int error = errno;
+        throw StartError("cannot open " + (dir / "cgroup.procs").string() + ": " + std::strerror(error) +
+                         out_of_descriptors_hint(error));
       }
       request.cgroup_procs.push_back(fd.get());
       procs_files_.push_back(std::move(fd));
@@ -222,7 +233,9 @@ class CgroupV1Backend final : public Backend {
       // Swap too, where the kernel accounts it: memory + swap may not exceed the same limit.
       const auto memsw = dirs["memory"] / "memory.memsw.limit_in_bytes";
       if (fs::exists(memsw)) {
-        if (auto problem = cgroupfs::write(memsw, value); !problem.empty()) {
+        int error = 0;
+        if (auto problem = cgroupfs::write(memsw, value, &error); !problem.empty()) {
+          throw_if_out_of_descriptors(error, "cap swap in " + memsw.string());
           log().warn("swap is not capped: {}", problem);
         } else if (auto back = cgroupfs::read(memsw)) {
           box->watch_limit(memsw, std::string(first_line(*back)));

@@ -6,6 +6,7 @@
 #include "limit_files.hpp"
 #include "limit_watch.hpp"
 
+#include "../descriptor_hint.hpp"
 #include "log.hpp"
 
 #include <isolator/errors.hpp>
@@ -48,9 +49,13 @@ class CgroupV2Box final : public LinuxBox {
   }
 
   void prepare(SpawnRequest& request) override {
+    throw_if_out_of_descriptors(memory_events_.open_error(), "open " + (dir_ / "memory.events").string());
+    throw_if_out_of_descriptors(cpu_stat_.open_error(), "open " + (dir_ / "cpu.stat").string());
     procs_file_.reset(::open((dir_ / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
     if (!procs_file_) {
-      throw StartError("cannot open " + (dir_ / "cgroup.procs").string() + ": " + std::strerror(errno));
+      const int error = errno;
+      throw StartError("cannot open " + (dir_ / "cgroup.procs").string() + ": " + std::strerror(error) +
+                       out_of_descriptors_hint(error));
     }
     request.cgroup_procs.push_back(procs_file_.get());
   }
@@ -132,7 +137,10 @@ class CgroupV2Backend final : public Backend {
       problem_ = base_.string() + " is not writable: " + std::strerror(errno);
       return;
     }
-    available_ = cgroupfs::read(base_ / "cgroup.controllers").value_or("");
+    int error = 0;
+    available_ = cgroupfs::read(base_ / "cgroup.controllers", &error).value_or("");
+    // Without a descriptor the controllers would look absent, and a weaker backend chosen.
+    throw_if_out_of_descriptors(error, "read " + (base_ / "cgroup.controllers").string());
   }
 
   ~CgroupV2Backend() override {
@@ -191,10 +199,19 @@ class CgroupV2Backend final : public Backend {
       throw StartError("cannot create cgroup " + failed.string() + ": " + std::strerror(error) +
                        " (the host needs a delegated cgroup v2 subtree: Delegate=yes)");
     }
-    enable_controllers(host_dir, limits);
     const fs::path dir = host_dir / child;
+    try {
+      enable_controllers(host_dir, limits);
+    } catch (const StartError&) {
+      // No box owns the directory yet (it is made once the controllers are on, so that it
+      // opens their files): removed here.
+      cgroupfs::remove_tree(dir);
+      throw;
+    }
     auto box = std::make_unique<CgroupV2Box>(dir);
-    const auto offered = cgroupfs::read(dir / "cgroup.controllers").value_or("");
+    int error = 0;
+    const auto offered = cgroupfs::read(dir / "cgroup.controllers", &error).value_or("");
+    throw_if_out_of_descriptors(error, "read " + (dir / "cgroup.controllers").string());
     for (const auto& [requested, name] :
          {std::pair{limits.memory_bytes.has_value(), "memory"},
           std::pair{limits.max_pids.has_value(), "pids"}, std::pair{limits.cpu_percent.has_value(), "cpu"}}) {
@@ -233,11 +250,16 @@ class CgroupV2Backend final : public Backend {
     if (limits.max_pids) wanted.emplace_back("pids");
     if (limits.cpu_percent) wanted.emplace_back("cpu");
     for (const fs::path& parent : {base_, host_dir}) {
-      const auto offered = cgroupfs::read(parent / "cgroup.controllers").value_or("");
-      const auto enabled = cgroupfs::read(parent / "cgroup.subtree_control").value_or("");
+      int error = 0;
+      const auto offered = cgroupfs::read(parent / "cgroup.controllers", &error).value_or("");
+      throw_if_out_of_descriptors(error, "read " + (parent / "cgroup.controllers").string());
+      const auto enabled = cgroupfs::read(parent / "cgroup.subtree_control", &error).value_or("");
+      throw_if_out_of_descriptors(error, "read " + (parent / "cgroup.subtree_control").string());
       for (const auto& name : wanted) {
         if (!listed(offered, name) || listed(enabled, name)) continue;
-        if (auto problem = cgroupfs::write(parent / "cgroup.subtree_control", "+" + name); !problem.empty()) {
+        if (auto problem = cgroupfs::write(parent / "cgroup.subtree_control", "+" + name, &error);
+            !problem.empty()) {
+          throw_if_out_of_descriptors(error, "enable the " + name + " controller in " + parent.string());
           log().debug("cannot enable the {} controller: {}", name, problem);
         }
       }

@@ -16,17 +16,25 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The whole of a small /proc file, with plain system calls (iostreams cost more than the
-// kernel here); "" when it cannot be read.
-std::string slurp(const char* file) {
-  std::string text;
+// The whole of a small /proc or cgroup file, with plain system calls (iostreams cost more
+// than the kernel here); nothing when it cannot be read, with its errno in `error`.
+std::optional<std::string> slurp(const char* file, int& error) {
   const int fd = ::open(file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return text;
+  if (fd < 0) {
+    error = errno;
+    return std::nullopt;
+  }
+  std::string text;
   char buffer[8192];
   while (true) {
     const ssize_t n = ::read(fd, buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n < 0) {
+      error = errno;
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (n == 0) break;
     text.append(buffer, static_cast<std::size_t>(n));
   }
   ::close(fd);
@@ -70,7 +78,15 @@ bool in_comma_list(std::string_view list, std::string_view word) {
 
 }  // namespace
 
-Hierarchies Hierarchies::read() { return parse(slurp("/proc/self/mountinfo"), slurp("/proc/self/cgroup")); }
+Hierarchies Hierarchies::read() {
+  int mountinfo_error = 0;
+  int cgroup_error = 0;
+  const auto mountinfo = slurp("/proc/self/mountinfo", mountinfo_error);
+  const auto cgroup = slurp("/proc/self/cgroup", cgroup_error);
+  Hierarchies h = parse(mountinfo.value_or(""), cgroup.value_or(""));
+  h.read_error_ = mountinfo_error != 0 ? mountinfo_error : cgroup_error;
+  return h;
+}
 
 Hierarchies Hierarchies::parse(std::string_view mountinfo, std::string_view cgroup) {
   Hierarchies h;
@@ -135,23 +151,28 @@ std::optional<fs::path> Hierarchies::v2_directory() const {
   return std::nullopt;
 }
 
-std::optional<std::string> read(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+std::optional<std::string> read(const fs::path& file, int* error) {
+  int failure = 0;
+  auto text = slurp(file.c_str(), failure);
+  if (error != nullptr) *error = failure;
+  return text;
 }
 
-std::string write(const fs::path& file, const std::string& value) {
+std::string write(const fs::path& file, const std::string& value, int* error) {
   const int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return file.string() + ": " + std::strerror(errno);
+  if (fd < 0) {
+    const int failure = errno;
+    if (error != nullptr) *error = failure;
+    return file.string() + ": " + std::strerror(failure);
+  }
   const ssize_t n = ::write(fd, value.data(), value.size());
-  const int error = errno;
+  const int failure = n < 0 ? errno : EIO;
   ::close(fd);
   if (n != static_cast<ssize_t>(value.size())) {
-    return file.string() + ": writing '" + value + "': " + std::strerror(n < 0 ? error : EIO);
+    if (error != nullptr) *error = failure;
+    return file.string() + ": writing '" + value + "': " + std::strerror(failure);
   }
+  if (error != nullptr) *error = 0;
   return {};
 }
 

@@ -23,6 +23,11 @@ class Hierarchies {
   /// The same from the texts of the two files (for tests).
   static Hierarchies parse(std::string_view mountinfo, std::string_view cgroup);
 
+  /// The errno of the first of the two files read() could not read, or 0. A file that could
+  /// not be read looks like a machine without cgroups; a caller that would choose a weaker
+  /// containment for it checks this first (EMFILE is no reason to confine less).
+  int read_error() const { return read_error_; }
+
   /// This process's cgroup directory in the v1 hierarchy of `controller` ("memory",
   /// "pids"...), or nothing when that controller is not mounted as v1.
   std::optional<std::filesystem::path> v1_directory(std::string_view controller) const;
@@ -45,13 +50,16 @@ class Hierarchies {
 
   std::vector<Mount> mounts_;
   std::vector<Membership> memberships_;
+  int read_error_ = 0;
 };
 
-/// The whole content of a (small) file; nothing when it cannot be read.
-std::optional<std::string> read(const std::filesystem::path& file);
+/// The whole content of a (small) file; nothing when it cannot be read, with its errno in
+/// `*error` when `error` is given.
+std::optional<std::string> read(const std::filesystem::path& file, int* error = nullptr);
 
-/// Writes `value` in one write(2). Returns "" on success, else "PATH: errno text".
-std::string write(const std::filesystem::path& file, const std::string& value);
+/// Writes `value` in one write(2). Returns "" on success, else "PATH: errno text", with the
+/// errno in `*error` when `error` is given.
+std::string write(const std::filesystem::path& file, const std::string& value, int* error = nullptr);
 
 /// The pids listed in `dir`/cgroup.procs.
 std::vector<int> procs(const std::filesystem::path& dir);

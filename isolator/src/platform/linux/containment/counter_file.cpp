@@ -19,7 +19,7 @@ std::optional<std::uint64_t> number_at(std::string_view text) {
 }  // namespace
 
 CounterFile::CounterFile(const std::filesystem::path& file)
-    : fd_(::open(file.c_str(), O_RDONLY | O_CLOEXEC)) {}
+    : fd_(::open(file.c_str(), O_RDONLY | O_CLOEXEC)), open_error_(fd_ ? 0 : errno) {}
 
 bool CounterFile::refresh() {
   size_ = 0;

@@ -21,8 +21,14 @@ namespace isolator::detail::cgroupfs {
 class CounterFile {
  public:
   /// Opens `file` for reading. A file that cannot be opened (a controller that is not
-  /// enabled, say) is not an error: every refresh() of it then fails.
+  /// enabled, say) is not an error: every refresh() of it then fails, and open_error() says
+  /// why.
   explicit CounterFile(const std::filesystem::path& file);
+
+  /// The errno of the failed open, or 0. A box fails its start when it is EMFILE or ENFILE:
+  /// a controller that is off is no problem, a missing file for want of a descriptor would
+  /// silently lose the OOM or CPU figures the call path relies on.
+  int open_error() const { return open_error_; }
 
   /// Reads the file again. False when it cannot be read (never opened, or its cgroup gone);
   /// value() then finds nothing until a refresh succeeds.
@@ -42,6 +48,7 @@ class CounterFile {
 
  private:
   UniqueFd fd_;
+  int open_error_ = 0;
   std::array<char, 4096> text_{};  // the statistics files read here are a few lines
   std::size_t size_ = 0;
 };

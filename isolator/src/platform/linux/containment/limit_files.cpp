@@ -1,5 +1,7 @@
 #include "limit_files.hpp"
 
+#include "../descriptor_hint.hpp"
+
 #include <isolator/errors.hpp>
 
 #include <unistd.h>
@@ -20,10 +22,13 @@ std::string page_rounded(std::uint64_t bytes) {
 
 std::string set_and_verify(const std::filesystem::path& file, const std::string& value,
                            const std::string& expected) {
-  if (auto problem = cgroupfs::write(file, value); !problem.empty()) {
-    throw StartError("cannot set a limit: " + problem);
+  int error = 0;
+  if (auto problem = cgroupfs::write(file, value, &error); !problem.empty()) {
+    throw StartError("cannot set a limit: " + problem + out_of_descriptors_hint(error));
   }
-  const auto back = cgroupfs::read(file).value_or("(unreadable)");
+  const auto read = cgroupfs::read(file, &error);
+  throw_if_out_of_descriptors(error, "read back the limit in " + file.string());
+  const auto back = read.value_or("(unreadable)");
   if (back.rfind(expected, 0) != 0) {
     throw StartError("the limit did not stick: wrote '" + value + "' to " + file.string() + ", read back '" +
                      back.substr(0, back.find('\n')) + "'");

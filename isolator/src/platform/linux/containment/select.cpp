@@ -1,4 +1,5 @@
 // The one place a backend is chosen, and the self-check that explains the choice.
+#include "../descriptor_hint.hpp"
 #include "../hardening.hpp"
 #include "backend.hpp"
 #include "../sandbox.hpp"
@@ -57,6 +58,8 @@ std::size_t enforced_count(const BackendCheck& check, const Limits& limits, std:
 std::vector<std::unique_ptr<Backend>> all_backends(const std::filesystem::path& v2_base) {
   std::vector<std::unique_ptr<Backend>> backends;
   const auto hierarchies = cgroupfs::Hierarchies::read();
+  // Unread, they would look like a machine without cgroups, and a weaker backend be chosen.
+  throw_if_out_of_descriptors(hierarchies.read_error(), "read /proc/self/mountinfo and /proc/self/cgroup");
   backends.push_back(make_cgroup_v2_backend(v2_base, hierarchies));
   backends.push_back(make_cgroup_v1_backend(hierarchies));
   backends.push_back(make_rlimit_backend());
