@@ -15,13 +15,14 @@ namespace {
 
 // What the host holds for one running child, as measured (cgroup v1 hybrid, Linux 6.18) by
 // tests/integration/descriptors_test.cpp (docs/limits.md, "File descriptors"; keep the three
-// in step). Every backend: the channel socket, the pidfd, the stdout and stderr pipes.
-constexpr int per_child_rlimit = 4;
+// in step). Every backend: the channel socket, the pidfd, the stdout and stderr pipes, and in
+// the default sandbox the pidfd of its PID namespace's init.
+constexpr int per_child_rlimit = 5;
 // + cgroup.procs, cpu.stat, and memory.events where the memory controller is enabled.
-constexpr int per_child_cgroup_v2 = 7;
+constexpr int per_child_cgroup_v2 = 8;
 // + cgroup.procs in each of the five hierarchies (memory, pids, cpu, cpuacct, freezer), and
 // memory.oom_control, memory.max_usage_in_bytes, cpuacct.usage, cpuacct.stat.
-constexpr int per_child_cgroup_v1 = 13;
+constexpr int per_child_cgroup_v1 = 14;
 // An io_context: epoll, its eventfd interrupter, its timerfd.
 constexpr int per_io_thread = 3;
 // While one is spawned, on its I/O thread: the listening socket, the pipes' write ends and
