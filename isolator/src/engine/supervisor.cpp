@@ -441,13 +441,14 @@ void Supervisor::after_death(const ExitStatus& status, DeathKind kind) {
   }
   const auto decision = budget_.on_death(kind);
   if (decision.give_up) {
-    notifier_.event(RestartLimitEvent{decision.restarts_in_window});
     const auto restarts = decision.restarts_in_window;
+    // The event comes once the state is failed: whoever it wakes must find it so.
     enter_failed("the child was restarted " + std::to_string(restarts) +
-                 (restarts == 1 ? " time" : " times") + " within " +
-                 std::to_string(options_.supervision.restart_window.count()) +
-                 " ms without running a method (Options::supervision.max_restarts) and died again; "
-                 "call reset() to try again");
+                     (restarts == 1 ? " time" : " times") + " within " +
+                     std::to_string(options_.supervision.restart_window.count()) +
+                     " ms without running a method (Options::supervision.max_restarts) and died again; "
+                     "call reset() to try again",
+                 [this, restarts] { notifier_.event(RestartLimitEvent{restarts}); });
     return;
   }
   restart_after(decision.delay, decision.attempt);
@@ -465,10 +466,11 @@ void Supervisor::restart_after(std::chrono::milliseconds delay, unsigned attempt
   });
 }
 
-void Supervisor::enter_failed(const std::string& reason) {
+void Supervisor::enter_failed(const std::string& reason, const std::function<void()>& announce) {
   log().error("isolator failed: {}", reason);
   failed_reason_ = reason;
   enter(Phase::failed);
+  if (announce) announce();  // after the state changed, before the waiting calls fail
   queue_.fail_waiting(FailureKind::restart_limit, reason);
 }
 

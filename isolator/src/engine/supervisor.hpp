@@ -145,7 +145,7 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   void answer_data_waiters();
   void after_death(const ExitStatus& status, DeathKind kind);
   void restart_after(std::chrono::milliseconds delay, unsigned attempt);
-  void enter_failed(const std::string& reason);
+  void enter_failed(const std::string& reason, const std::function<void()>& announce = {});
   void finish_stop();
   bool retry(ActiveCall& call, const Failure& failure);
   bool is_current(const ChildProcess& child) const { return child_.get() == &child; }

@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
+#include <optional>
+#include <sstream>
 
 namespace isolator::detail {
 namespace {
@@ -53,7 +56,17 @@ class RlimitBox final : public LinuxBox {
     std::vector<ChangedLimit> changes;
     for (const auto& limit : set_) {
       rlimit now{};
-      const bool read = ::prlimit(pid_, static_cast<__rlimit_resource>(limit.resource), nullptr, &now) == 0;
+      bool read = ::prlimit(pid_, static_cast<__rlimit_resource>(limit.resource), nullptr, &now) == 0;
+      if (!read && errno == EPERM) {
+        // A sandboxed pihost of another user (a root host's, without CAP_SYS_RESOURCE):
+        // /proc/PID/limits is readable by everyone.
+        if (const auto hard = hard_limit_from_proc(limit.resource)) {
+          now.rlim_max = *hard;
+          read = true;
+        } else {
+          errno = EPERM;
+        }
+      }
       if (read && now.rlim_max == limit.value) continue;  // the usual case: no name to build
       const int error = read ? 0 : errno;
       // Exited, not yet reaped: a dead process holds no limit (and its pid is not reused
@@ -68,6 +81,26 @@ class RlimitBox final : public LinuxBox {
   }
 
  private:
+  // The hard limit of `resource` in /proc/PID/limits ("Max address space  SOFT  HARD  bytes").
+  std::optional<rlim_t> hard_limit_from_proc(int resource) const {
+    std::ifstream limits("/proc/" + std::to_string(pid_) + "/limits");
+    const std::string label = resource == RLIMIT_AS ? "Max address space" : "Max processes";
+    std::string line;
+    while (std::getline(limits, line)) {
+      if (line.rfind(label, 0) != 0) continue;
+      std::istringstream fields(line.substr(label.size()));
+      std::string soft, hard;
+      if (!(fields >> soft >> hard)) return std::nullopt;
+      if (hard == "unlimited") return RLIM_INFINITY;
+      try {
+        return static_cast<rlim_t>(std::stoull(hard));
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    }
+    return std::nullopt;
+  }
+
   std::string name(int resource) const {
     return std::string(resource == RLIMIT_AS ? "RLIMIT_AS" : "RLIMIT_NPROC") + " (hard) of pid " +
            std::to_string(pid_);
