@@ -90,15 +90,19 @@ class LinuxLauncher final : public Launcher {
       SandboxChoice choice = plan_sandbox(options, spec_.pihost, spec_.directory);
       for (const auto& missing : choice.missing) report_missing(missing.limit, missing.how, missing.fix);
       spec_.sandbox = std::move(choice.plan);
-      hand_over_directory(sandbox_child_uid(spec_.sandbox), sandbox_child_gid(spec_.sandbox));
+      if (sandbox_child_uid(spec_.sandbox) != ::geteuid()) {
+        hand_over_private_directory(spec_.directory, sandbox_child_uid(spec_.sandbox),
+                                    sandbox_child_gid(spec_.sandbox));
+      }
     }
     spec_.hardening = plan_hardening(hardening_, spec_.sandbox.enabled);
   }
 
   void give_up_sandbox(const std::string& why) {
     report_missing("sandbox", why, sandbox_fix());
+    const bool handed_over = sandbox_child_uid(spec_.sandbox) != ::geteuid();
     spec_.sandbox = SandboxPlan{};
-    hand_over_directory(::geteuid(), ::getegid());
+    if (handed_over) hand_over_private_directory(spec_.directory, ::geteuid(), ::getegid());
     spec_.hardening = plan_hardening(hardening_, false);
   }
 
@@ -111,26 +115,9 @@ class LinuxLauncher final : public Launcher {
     if (said_for_the_first_time(text)) log().warn("{}", text);
   }
 
-  // The private directory belongs to the user pihost runs as (the sandbox user when the host
-  // is root): it holds pihost's channel and working directory.
-  void hand_over_directory(uid_t uid, gid_t gid) {
-    if (uid == ::geteuid() && gid == ::getegid() && !handed_over_) return;
-    if (::chown(spec_.directory.c_str(), uid, gid) != 0) {
-      throw StartError("cannot hand the private directory " + spec_.directory.string() + " to uid " +
-                       std::to_string(uid) + ": " + std::strerror(errno));
-    }
-    const auto work = spec_.directory / PrivateDirectory::working_directory_name;
-    if (::lchown(work.c_str(), uid, gid) != 0 && errno != ENOENT) {
-      throw StartError("cannot hand the working directory " + work.string() + " to uid " +
-                       std::to_string(uid) + ": " + std::strerror(errno));
-    }
-    handed_over_ = uid != ::geteuid();
-  }
-
   std::unique_ptr<Backend> backend_;
   Hardening hardening_;
   bool require_protection_ = false;
-  bool handed_over_ = false;
   std::string containment_;
   std::optional<PrivateDirectory> directory_;
   ChildSpec spec_;

@@ -1,11 +1,11 @@
 #include "sandbox.hpp"
 
+#include "containment/cgroupfs.hpp"
 #include "pihost_locator.hpp"
 #include "private_directory.hpp"
 #include "spawn.hpp"
 
 #include <isolator/errors.hpp>
-#include <isolator/wire/pihost_contract.hpp>
 
 #include <fcntl.h>
 #include <sched.h>
@@ -17,10 +17,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <system_error>
 
 namespace isolator::detail {
@@ -37,46 +35,15 @@ bool is_under(const fs::path& path, const fs::path& directory) {
   return true;
 }
 
-// A mountinfo field with its octal escapes (\040 for a space...) undone.
-std::string unescape(const std::string& field) {
-  std::string out;
-  for (std::size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size()) {
-      out.push_back(static_cast<char>(std::stoi(field.substr(i + 1, 3), nullptr, 8)));
-      i += 3;
-    } else {
-      out.push_back(field[i]);
-    }
-  }
-  return out;
-}
-
-// Where the cgroup filesystems are mounted: /sys/fs/cgroup (a tmpfs of v1 controllers, or
-// the v2 hierarchy) and any cgroup mount elsewhere. Covering /sys/fs/cgroup covers what is
-// under it.
+// Where the cgroup filesystems are mounted, to be covered: /sys/fs/cgroup when a hierarchy
+// is mounted there or under it (v2 itself, or the v1 controllers; covering it covers them
+// all), and any hierarchy mounted elsewhere.
 std::vector<std::string> cgroup_mount_points() {
-  std::vector<std::string> found;
-  std::ifstream mountinfo("/proc/self/mountinfo");
-  std::string line;
-  bool sys_fs_cgroup = false;
-  while (std::getline(mountinfo, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, device, root, mount_point;
-    fields >> id >> parent >> device >> root >> mount_point;
-    const auto separator = line.find(" - ");
-    if (separator == std::string::npos) continue;
-    std::istringstream after(line.substr(separator + 3));
-    std::string type;
-    after >> type;
-    const std::string point = unescape(mount_point);
-    if (point == "/sys/fs/cgroup") sys_fs_cgroup = true;
-    if (type == "cgroup" || type == "cgroup2") found.push_back(point);
-  }
+  const fs::path usual = "/sys/fs/cgroup";
   std::vector<std::string> cover;
-  if (sys_fs_cgroup) cover.emplace_back("/sys/fs/cgroup");
-  for (const auto& point : found) {
-    if (sys_fs_cgroup && is_under(point, "/sys/fs/cgroup")) continue;
-    if (std::find(cover.begin(), cover.end(), point) == cover.end()) cover.push_back(point);
+  for (const auto& point : cgroupfs::Hierarchies::read().mount_points()) {
+    const std::string covered = is_under(point, usual) ? usual.string() : point.string();
+    if (std::find(cover.begin(), cover.end(), covered) == cover.end()) cover.push_back(covered);
   }
   return cover;
 }
@@ -218,8 +185,19 @@ SandboxChoice plan_sandbox(const Options& options, const fs::path& pihost,
     plan.writable.push_back(writable_bind(canonical, plan.fresh_tmpfs));
   }
   plan.workdir = (directory / PrivateDirectory::working_directory_name).string();
-  plan.init_flag = std::string(wire::flag_pid_namespace_init);
   return choice;
+}
+
+void hand_over_private_directory(const fs::path& directory, uid_t uid, gid_t gid) {
+  if (::chown(directory.c_str(), uid, gid) != 0) {
+    throw StartError("cannot hand the private directory " + directory.string() + " to uid " +
+                     std::to_string(uid) + ": " + std::strerror(errno));
+  }
+  const auto work = directory / PrivateDirectory::working_directory_name;
+  if (::lchown(work.c_str(), uid, gid) != 0 && errno != ENOENT) {
+    throw StartError("cannot hand the working directory " + work.string() + " to uid " + std::to_string(uid) +
+                     ": " + std::strerror(errno));
+  }
 }
 
 uid_t sandbox_child_uid(const SandboxPlan& plan) { return plan.enabled ? plan.child_uid : ::geteuid(); }
@@ -238,18 +216,16 @@ std::vector<LimitCheck> check_sandbox(const Options& options) {
     try {
       const fs::path pihost = locate_pihost(options.pihost_path);
       PrivateDirectory directory;
-      fs::create_directory(directory.path() / "work");
+      fs::create_directory(directory.path() / PrivateDirectory::working_directory_name);
       Options trial;
       const SandboxChoice choice = plan_sandbox(trial, pihost, directory.path());
-      const uid_t uid = sandbox_child_uid(choice.plan);
-      const gid_t gid = sandbox_child_gid(choice.plan);
-      if (uid != ::geteuid() && (::chown(directory.path().c_str(), uid, gid) != 0 ||
-                                 ::chown((directory.path() / "work").c_str(), uid, gid) != 0)) {
-        throw std::system_error(errno, std::generic_category(), "chown of the trial's directory");
+      if (sandbox_child_uid(choice.plan) != ::geteuid()) {
+        hand_over_private_directory(directory.path(), sandbox_child_uid(choice.plan),
+                                    sandbox_child_gid(choice.plan));
       }
       SpawnRequest request;
       request.executable = pihost;
-      request.working_directory = directory.path() / "work";
+      request.working_directory = directory.path() / PrivateDirectory::working_directory_name;
       request.sandbox = &choice.plan;
       SpawnedProcess spawned = spawn_process(request);
       siginfo_t info{};
@@ -267,7 +243,7 @@ std::vector<LimitCheck> check_sandbox(const Options& options) {
     checks.push_back(
         {"sandbox", true,
          "user, mount, PID, IPC and cgroup namespaces of its own; its own /proc; the host's files "
-         "read-only; cgroupfs hidden; private /tmp and /dev/shm; no capabilities",
+         "read-only; cgroupfs hidden; a private /dev/shm; no capabilities",
          ""});
   } else {
     checks.push_back({"sandbox", false, failure, sandbox_fix()});

@@ -19,15 +19,12 @@
 //  7. in pihost's process only: its own session, then the seccomp filter, then exec.
 #pragma once
 
-#include "unique_fd.hpp"
-
 #include <isolator/options.hpp>
 #include <isolator/probe.hpp>
 
 #include <sys/types.h>
 
 #include <filesystem>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -77,6 +74,11 @@ SandboxChoice plan_sandbox(const Options& options, const std::filesystem::path& 
 /// sandbox user's.
 uid_t sandbox_child_uid(const SandboxPlan& plan);
 gid_t sandbox_child_gid(const SandboxPlan& plan);
+
+/// Gives `directory` (a private directory) and its working directory, if made, to the user
+/// pihost runs as: the sandbox user under a root host, or back to the host's. Throws
+/// StartError naming the directory.
+void hand_over_private_directory(const std::filesystem::path& directory, uid_t uid, gid_t gid);
 
 /// The checks of the sandbox for probe(): "sandbox" (whether the namespaces and mounts can be
 /// made here, found by starting pihost under them once per process) and, for a root host,

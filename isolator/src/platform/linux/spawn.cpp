@@ -3,6 +3,7 @@
 #include "platform/child_process.hpp"
 
 #include <isolator/errors.hpp>
+#include <isolator/wire/pihost_contract.hpp>
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -481,7 +482,7 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
     box.binds = binds.data();
     box.bind_count = binds.size();
     box.workdir = sandbox.workdir.c_str();
-    init_argv_strings = {exe.string(), sandbox.init_flag};
+    init_argv_strings = {exe.string(), std::string(wire::flag_pid_namespace_init)};
     init_argv = pointers(init_argv_strings);
     box.init_argv = init_argv.data();
     box.second_stack_top = second_stack->top();

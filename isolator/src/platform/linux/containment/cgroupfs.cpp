@@ -132,6 +132,12 @@ fs::path join(const fs::path& point, const std::string& root, const std::string&
 
 }  // namespace
 
+std::vector<fs::path> Hierarchies::mount_points() const {
+  std::vector<fs::path> points;
+  for (const auto& mount : mounts_) points.push_back(mount.point);
+  return points;
+}
+
 std::optional<fs::path> Hierarchies::v1_directory(std::string_view controller) const {
   const auto own = own_path(controller);
   if (!own) return std::nullopt;

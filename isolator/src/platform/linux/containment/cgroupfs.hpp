@@ -35,6 +35,9 @@ class Hierarchies {
   /// This process's cgroup directory in the cgroup v2 hierarchy, or nothing without one.
   std::optional<std::filesystem::path> v2_directory() const;
 
+  /// Where every cgroup hierarchy (v1 or v2) is mounted.
+  std::vector<std::filesystem::path> mount_points() const;
+
  private:
   struct Mount {
     std::filesystem::path point;
