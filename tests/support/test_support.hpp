@@ -3,6 +3,7 @@
 #pragma once
 
 #include <isolator/isolator.hpp>
+#include <isolator/probe.hpp>
 
 #include <dirent.h>
 #include <signal.h>
@@ -207,6 +208,16 @@ inline int outer_pid(int member, int inner) {
     }
   }
   return 0;
+}
+
+/// Why a root host's sandboxed child cannot run as Options::protection.root_host_uid here
+/// (that user cannot reach pihost, e.g. a checkout in a 0700 directory), or empty when it can
+/// (or the host is not root).
+inline std::string other_uid_unavailable() {
+  for (const auto& check : probe(options()).protection) {
+    if (check.limit == "other-uid" && !check.enforceable) return check.how;
+  }
+  return "";
 }
 
 inline bool process_alive(int pid) {

@@ -184,6 +184,13 @@ SandboxChoice plan_sandbox(const Options& options, const fs::path& pihost,
     }
     plan.writable.push_back(writable_bind(canonical, plan.fresh_tmpfs));
   }
+  const fs::path pihost_directory = fs::weakly_canonical(pihost).parent_path();
+  for (const auto& bind : plan.writable) {
+    if (bind.directory && is_under(pihost_directory, bind.path)) {
+      plan.read_only_again.push_back(pihost_directory.string());
+      break;
+    }
+  }
   plan.workdir = (directory / PrivateDirectory::working_directory_name).string();
   return choice;
 }

@@ -50,9 +50,12 @@ struct SandboxPlan {
   std::vector<std::string> hide;         ///< covered by an empty read-only tmpfs
   std::vector<std::string> fresh_tmpfs;  ///< covered by a fresh writable tmpfs (mode 1777)
   std::vector<WritableBind> writable;    ///< bound back writable, in this order
-  std::string workdir;                   ///< entered again once the mounts are made
-  uid_t child_uid = 0;                   ///< the uid the host sees the child as
-  std::string init_flag;                 ///< pihost's flag for the PID namespace init
+  /// Made read-only again after `writable`: pihost's directory when a writable path holds it
+  /// (a build tree under /tmp), so that the plugin cannot replace pihost there.
+  std::vector<std::string> read_only_again;
+  std::string workdir;    ///< entered again once the mounts are made
+  uid_t child_uid = 0;    ///< the uid the host sees the child as
+  std::string init_flag;  ///< pihost's flag for the PID namespace init
 };
 
 /// What a sandbox would be made of here, and which parts are missing. Used by the launcher

@@ -55,6 +55,8 @@ struct SandboxSteps {
   const char* const* fresh = nullptr;
   std::size_t fresh_count = 0;
   BindStep* binds = nullptr;
+  const char* const* read_only_again = nullptr;
+  std::size_t read_only_again_count = 0;
   std::size_t bind_count = 0;
   const char* workdir = nullptr;
   char* const* init_argv = nullptr;
@@ -230,6 +232,13 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void
       sandbox_fail(plan, "put a writable path back in place");
     }
     ::syscall(SYS_close, bind.tree);
+  }
+  for (std::size_t i = 0; i < box.read_only_again_count; ++i) {
+    const char* path = box.read_only_again[i];
+    if (::syscall(SYS_mount, path, path, nullptr, MS_BIND, nullptr) != 0 ||
+        ::syscall(SYS_mount_setattr, AT_FDCWD, path, 0U, &read_only, sizeof(read_only)) != 0) {
+      sandbox_fail(plan, "make pihost's directory read-only again");
+    }
   }
   if (::syscall(SYS_chdir, box.workdir) != 0)
     sandbox_fail(plan, "enter its working directory in the sandbox");
@@ -450,6 +459,7 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
   SandboxSteps box;
   std::vector<const char*> hide;
   std::vector<const char*> fresh;
+  std::vector<const char*> read_only_again;
   std::vector<std::vector<const char*>> make_first;
   std::vector<BindStep> binds;
   std::vector<std::string> init_argv_strings;
@@ -481,6 +491,9 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
     box.fresh_count = fresh.size();
     box.binds = binds.data();
     box.bind_count = binds.size();
+    for (const auto& point : sandbox.read_only_again) read_only_again.push_back(point.c_str());
+    box.read_only_again = read_only_again.data();
+    box.read_only_again_count = read_only_again.size();
     box.workdir = sandbox.workdir.c_str();
     init_argv_strings = {exe.string(), std::string(wire::flag_pid_namespace_init)};
     init_argv = pointers(init_argv_strings);
