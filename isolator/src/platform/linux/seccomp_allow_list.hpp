@@ -10,8 +10,8 @@
 //     calls): the process is killed (SECCOMP_RET_KILL_PROCESS);
 //   - an x32 call (number >= 0x40000000): EPERM;
 //   - clone3: ENOSYS. Its flags are behind a pointer the filter cannot read, so it could make
-//     namespaces unseen; glibc (2.34 and later) answers ENOSYS by calling clone instead, for
-//     pthread_create and posix_spawn alike (fork uses clone directly);
+//     namespaces unseen. glibc answers ENOSYS by calling clone instead, for pthread_create
+//     and posix_spawn alike (traced with Debian 12's glibc 2.36; fork calls clone directly);
 //   - clone: allowed unless its flags (args[0], low 32 bits: the kernel reads no more) ask
 //     for a namespace (CLONE_NEWNS, NEWUSER, NEWPID, NEWNET, NEWIPC, NEWUTS, NEWCGROUP,
 //     NEWTIME); then EPERM;
@@ -21,9 +21,9 @@
 //   - a call on strict_allowed_syscalls() or named in extra_names: allowed;
 //   - anything else: EPERM.
 //
-// Not thread-safe to call before main() (the list is a function-local static); otherwise
-// every function may be called from any thread. Nothing here installs the filter: the
-// spawner does that in the child, after PR_SET_NO_NEW_PRIVS, as it does for the deny list.
+// Every function may be called from any thread. They allocate, so the program is built before
+// the fork; nothing here installs it: the spawner does that in the child, after
+// PR_SET_NO_NEW_PRIVS, as it does for the deny list.
 #pragma once
 
 #include <linux/filter.h>
