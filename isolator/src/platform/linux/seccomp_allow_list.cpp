@@ -235,8 +235,6 @@ const char* const allowed_groups[][64] = {
 };
 // clang-format on
 
-long number_of(std::string_view known_name) { return syscall_number(known_name).value(); }
-
 // An extra name must be a call, and not one the profile promises never to allow.
 void check_extra_name(const std::string& name) {
   const std::string field = "Options::hardening (Hardening::allow_syscalls) names \"" + name + "\", ";
@@ -255,6 +253,8 @@ void check_extra_name(const std::string& name) {
 
 #if defined(__x86_64__)
 using Code = std::vector<sock_filter>;
+
+long number_of(std::string_view known_name) { return syscall_number(known_name).value(); }
 
 constexpr std::uint32_t x32_bit = 0x40000000;
 constexpr std::uint32_t namespace_flags = CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET |
