@@ -14,6 +14,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -274,6 +275,12 @@ void register_all() {
   isolator::Options trusted = with_containment(isolator::Containment::rlimit);
   trusted.protection.trusted_plugin = true;
   repeated(benchmark::RegisterBenchmark("cold/invoke_rlimit_trusted/scheduler", cold_call, trusted))
+      ->Unit(benchmark::kMicrosecond);
+  // The strict profile's cost: its own root, network and UTS namespaces, the allow-list.
+  isolator::Options strict = with_containment(isolator::Containment::rlimit);
+  strict.hardening.strict = true;
+  strict.hardening.plugin_directories = {std::filesystem::path(ISOLATOR_BENCH_PLUGIN).parent_path()};
+  repeated(benchmark::RegisterBenchmark("cold/invoke_rlimit_strict/scheduler", cold_call, strict))
       ->Unit(benchmark::kMicrosecond);
   repeated(benchmark::RegisterBenchmark("cold/invoke_auto/scheduler", cold_call,
                                         with_containment(isolator::Containment::automatic)))

@@ -110,6 +110,10 @@ def main():
     row("default sandbox cost per isolate (rlimit, vs trusted_plugin)", "scheduler",
         f"{(cold_rl - trusted) / 1000:+.2f} ms", f"trusted cold call {trusted / 1000:.2f} ms",
         f"{cold_rl / trusted:.2f}×", "(reported, no target)", None)
+    strict = us("cold/invoke_rlimit_strict/scheduler")
+    row("strict profile cost per isolate (rlimit, vs the default sandbox)", "scheduler",
+        f"{(strict - cold_rl) / 1000:+.2f} ms", f"default cold call {cold_rl / 1000:.2f} ms",
+        f"{strict / cold_rl:.2f}×", "(reported, no target)", None)
 
     # Memory and bulk.
     mem = single["memory/pihost_idle"]

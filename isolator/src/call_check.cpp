@@ -5,6 +5,7 @@
 
 #include <limits>
 #include <string>
+#include <system_error>
 
 namespace isolator::detail {
 
@@ -21,6 +22,25 @@ void check_sendable(const Invocation& invocation, std::size_t max_frame_bytes) {
     throw Error("the call's library path, symbol and arguments make a message of " + std::to_string(body) +
                 " bytes, more than Options::max_frame_bytes (" + std::to_string(max_frame_bytes) + ")");
   }
+}
+
+void check_loadable(const std::string& library, const std::vector<std::filesystem::path>& directories) {
+  namespace fs = std::filesystem;
+  const fs::path path(library);
+  // A relative path is pihost's to refuse (library_not_found, asking for an absolute one).
+  if (directories.empty() || !path.is_absolute()) return;
+  std::error_code error;
+  fs::path resolved = fs::weakly_canonical(path, error);
+  if (error) resolved = path.lexically_normal();
+  for (const auto& directory : directories) {
+    const auto relative = resolved.lexically_relative(directory);
+    if (!relative.empty() && *relative.begin() != "..") return;
+  }
+  std::string shown;
+  for (const auto& directory : directories) shown += (shown.empty() ? "" : ", ") + directory.string();
+  throw Error("the library '" + library + "'" + (resolved != path ? " (" + resolved.string() + ")" : "") +
+              " is outside the directories the strict profile (Options::hardening.strict) shows the child (" +
+              shown + "); nothing was run. Add its directory to Options::hardening.plugin_directories");
 }
 
 }  // namespace isolator::detail

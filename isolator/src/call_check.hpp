@@ -5,11 +5,19 @@
 #include <isolator/process_isolator.hpp>
 
 #include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
 
 namespace isolator::detail {
 
 /// Throws Error when `invocation` has more arguments than the protocol allows or its Invoke
 /// message would exceed `max_frame_bytes` (Options::max_frame_bytes). Copies nothing.
 void check_sendable(const Invocation& invocation, std::size_t max_frame_bytes);
+
+/// With the strict profile (`directories` not empty: see loadable_directories()), throws Error
+/// when `library`, an absolute path, lies in none of `directories` once its links are
+/// resolved: the child would not see it. (pihost refuses a relative path itself.)
+void check_loadable(const std::string& library, const std::vector<std::filesystem::path>& directories);
 
 }  // namespace isolator::detail

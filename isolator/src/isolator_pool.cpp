@@ -69,6 +69,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
  public:
   explicit Impl(PoolOptions options)
       : options_(validated(options)),
+        loadable_(detail::loadable_directories(options_.isolator)),
         threads_(detail::pool_threads(options_, std::thread::hardware_concurrency())) {
     for (std::size_t i = 0; i < options_.size; ++i) {
       // Children spread over the threads, each thread's context running its children alone.
@@ -115,6 +116,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     // Here, not when a child takes it: a queued call that cannot be sent would have no one
     // to tell, and its child would stay busy.
     detail::check_sendable(invocation, options_.isolator.max_frame_bytes);
+    detail::check_loadable(invocation.library, loadable_);
     auto work = asio::prefer(asio::get_associated_executor(handler, asio::system_executor()),
                              asio::execution::outstanding_work.tracked);
     auto slot = asio::get_associated_cancellation_slot(handler);
@@ -505,6 +507,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
   }
 
   const PoolOptions options_;
+  const std::vector<std::filesystem::path> loadable_;  // strict profile: where libraries may lie
   detail::IoThreads threads_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::atomic<std::uint64_t> next_id_{1};

@@ -82,6 +82,17 @@ const Options& validated(const Options& options) {
       throw OptionsError("Options::environment holds an invalid name '" + name + "'");
     }
   }
+  const Hardening& hardening = options.hardening;
+  if (hardening.strict && options.protection.trusted_plugin) {
+    throw OptionsError(
+        "Options::hardening.strict builds on the sandbox, which Options::protection.trusted_plugin turns off; "
+        "set one of them");
+  }
+  if (!hardening.strict && (!hardening.plugin_directories.empty() || !hardening.allow_syscalls.empty())) {
+    throw OptionsError(std::string("Options::hardening.") +
+                       (hardening.plugin_directories.empty() ? "allow_syscalls" : "plugin_directories") +
+                       " is given, but it only applies to the strict profile; set Options::hardening.strict too");
+  }
   return options;
 }
 

@@ -27,6 +27,7 @@ class ProcessIsolator::Impl {
   explicit Impl(Options options)
       : options_(detail::validated(options)),
         launcher_(detail::make_launcher(options_)),
+        loadable_(detail::loadable_directories(options_)),
         threads_(1),
         supervisor_(threads_.executor(), options_, std::move(launcher_)) {}
 
@@ -55,6 +56,7 @@ class ProcessIsolator::Impl {
 
   void submit(Invocation invocation, Handler handler) {
     detail::check_sendable(invocation, options_.max_frame_bytes);
+    detail::check_loadable(invocation.library, loadable_);
     const std::uint64_t id = supervisor_.next_id();
     // The arguments move into the frame: it is all a retry or a requeue needs (the same id
     // gives the same bytes), and a large argument is not kept twice.
@@ -183,6 +185,7 @@ class ProcessIsolator::Impl {
  private:
   const Options options_;
   std::unique_ptr<detail::Launcher> launcher_;  // moved into the supervisor
+  const std::vector<std::filesystem::path> loadable_;  // strict profile: where libraries may lie
   detail::IoThreads threads_;
   detail::Supervisor supervisor_;
   // Guards `accepting_`, so that no work is posted once shutdown has begun.

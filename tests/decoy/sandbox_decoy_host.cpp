@@ -1,7 +1,7 @@
 // sandbox_decoy_host: a host application for a hostile plugin to attack, so that no attack
 // ever aims at the test runner (tests/integration/sandbox_test.cpp starts one per attack).
 //
-//   sandbox_decoy_host --pihost PATH --plugin PATH --workdir DIR [--trusted-plugin] METHOD
+//   sandbox_decoy_host --pihost PATH --plugin PATH --workdir DIR [--trusted-plugin|--sandbox] METHOD
 //
 // It holds secrets where a plugin should never reach them: a string and a flag in its
 // memory, a variable in its environment, an unlinked file open on a descriptor, and a
@@ -12,8 +12,9 @@
 // report, 2 for bad usage, 3 when an isolator cannot start (start_error=...); killed by
 // SIGTERM when kill_host worked.
 //
-// --trusted-plugin sets Options::protection.trusted_plugin (no sandbox). Without it the
-// isolators run with Options::protection as it defaults (the sandbox of issue 17).
+// --trusted-plugin sets Options::protection.trusted_plugin (no sandbox); --sandbox sets the
+// strict profile (Options::hardening.strict, the plugin's directory as its plugin directory).
+// Without either the isolators run with Options::protection as it defaults (the sandbox).
 #include <isolator/isolator.hpp>
 
 #include <arpa/inet.h>
@@ -72,12 +73,13 @@ struct Arguments {
   std::string plugin;
   std::string workdir;
   bool trusted = false;
+  bool strict = false;
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr
       << "sandbox_decoy_host: " << problem
-      << "\nusage: sandbox_decoy_host --pihost PATH --plugin PATH --workdir DIR [--trusted-plugin] METHOD\n";
+      << "\nusage: sandbox_decoy_host --pihost PATH --plugin PATH --workdir DIR [--trusted-plugin|--sandbox] METHOD\n";
   std::exit(2);
 }
 
@@ -93,6 +95,7 @@ Arguments parse(int argc, char** argv) {
     else if (arg == "--plugin") a.plugin = value();
     else if (arg == "--workdir") a.workdir = value();
     else if (arg == "--trusted-plugin") a.trusted = true;
+    else if (arg == "--sandbox") a.strict = true;
     else if (!arg.empty() && arg[0] != '-' && a.method.empty()) a.method = arg;
     else usage("unexpected argument " + arg);
   }
@@ -222,7 +225,10 @@ int main(int argc, char** argv) {
   options.limits.max_pids = 1024;
   options.limits.cpu_percent = 100;
   options.protection.trusted_plugin = args.trusted;
-  // TODO(issue 17): a stricter profile (--sandbox) would be chosen here once there is one.
+  if (args.strict) {
+    options.hardening.strict = true;
+    options.hardening.plugin_directories = {std::filesystem::path(args.plugin).parent_path()};
+  }
 
   const int host_pid = ::getpid();
   const std::string pid_text = std::to_string(host_pid);
@@ -294,7 +300,7 @@ int main(int argc, char** argv) {
 
   std::ostringstream report;
   report << "method=" << args.method << "\n";
-  report << "mode=" << (args.trusted ? "trusted" : "default") << "\n";
+  report << "mode=" << (args.trusted ? "trusted" : args.strict ? "strict" : "default") << "\n";
   report << "host_pid=" << host_pid << "\n";
   report << "attacker_pid=" << attacker_pid << "\n";
   report << "containment=" << attacker->containment() << "\n";

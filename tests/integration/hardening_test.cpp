@@ -55,11 +55,12 @@ int code_of(ProcessIsolator& isolator, const char* method, std::vector<std::stri
   return r.code.value_or(-1);
 }
 
-TEST(Hardening, ProbeReportsBothMeasures) {
+TEST(Hardening, ProbeReportsEveryMeasure) {
   const auto report = probe(test::options());
-  ASSERT_EQ(report.hardening.size(), 2u);
+  ASSERT_EQ(report.hardening.size(), 3u);
   EXPECT_EQ(report.hardening[0].limit, "no-network");
   EXPECT_EQ(report.hardening[1].limit, "deny-syscalls");
+  EXPECT_EQ(report.hardening[2].limit, "strict");
   EXPECT_NE(report.to_text().find("hardening"), std::string::npos) << report.to_text();
 }
 

@@ -32,14 +32,6 @@ std::vector<long> status_numbers(int pid, const std::string& field) {
   return numbers;
 }
 
-// Why the sandbox cannot be made here, or empty.
-std::string sandbox_unavailable() {
-  for (const auto& check : probe(test::options()).protection) {
-    if (check.limit == "sandbox") return check.enforceable ? "" : check.how;
-  }
-  return "probe() does not report the sandbox";
-}
-
 TEST(Protection, ProbeReportsTheSandboxAndUnderARootHostTheOtherUser) {
   const auto report = probe(test::options());
   ASSERT_FALSE(report.protection.empty());
@@ -64,7 +56,7 @@ TEST(Protection, TrustedPluginsHaveNoProtectionToReport) {
 }
 
 TEST(Protection, PihostIsPid2OfItsOwnPidNamespaceAndTrustedItIsNot) {
-  if (const auto why = sandbox_unavailable(); !why.empty()) GTEST_SKIP() << "no sandbox here: " << why;
+  if (const auto why = test::sandbox_unavailable(); !why.empty()) GTEST_SKIP() << "no sandbox here: " << why;
   auto isolator = ProcessIsolator::create(test::options());
   const auto nspid = status_numbers(isolator->pid(), "NSpid:");
   ASSERT_EQ(nspid.size(), 2u) << "a PID namespace of its own";
@@ -79,7 +71,7 @@ TEST(Protection, PihostIsPid2OfItsOwnPidNamespaceAndTrustedItIsNot) {
 
 TEST(Protection, UnderARootHostTheChildRunsAsTheSandboxUser) {
   if (::geteuid() != 0) GTEST_SKIP() << "the host is not root: the child runs as the host's own user";
-  if (const auto why = sandbox_unavailable(); !why.empty()) GTEST_SKIP() << "no sandbox here: " << why;
+  if (const auto why = test::sandbox_unavailable(); !why.empty()) GTEST_SKIP() << "no sandbox here: " << why;
   if (const auto why = test::other_uid_unavailable(); !why.empty()) {
     GTEST_SKIP()
         << "the sandbox user cannot reach pihost here (Protection.AMissingMeasure… covers that case): "
@@ -100,7 +92,7 @@ TEST(Protection, UnderARootHostTheChildRunsAsTheSandboxUser) {
 // Protection::require the start fails, naming the measure and the fix.
 TEST(Protection, AMissingMeasureFailsTheStartOnlyWhenProtectionIsRequired) {
   if (::geteuid() != 0) GTEST_SKIP() << "other-uid is a measure of root hosts only";
-  if (const auto why = sandbox_unavailable(); !why.empty()) GTEST_SKIP() << "no sandbox here: " << why;
+  if (const auto why = test::sandbox_unavailable(); !why.empty()) GTEST_SKIP() << "no sandbox here: " << why;
   test::TempDir dir;
   const auto hidden = dir.path() / "root-only";
   std::filesystem::create_directory(hidden);
@@ -134,7 +126,7 @@ TEST(Protection, AMissingMeasureFailsTheStartOnlyWhenProtectionIsRequired) {
 }
 
 TEST(Protection, AWritablePathIsWritableAndTheRestOfTheHostsFilesAreNot) {
-  if (const auto why = sandbox_unavailable(); !why.empty()) GTEST_SKIP() << "no sandbox here: " << why;
+  if (const auto why = test::sandbox_unavailable(); !why.empty()) GTEST_SKIP() << "no sandbox here: " << why;
   // Outside /tmp, which stays writable in the sandbox.
   std::string pattern = "/var/tmp/isolator-test-XXXXXX";
   if (::mkdtemp(pattern.data()) == nullptr) GTEST_SKIP() << "cannot make a directory in /var/tmp";

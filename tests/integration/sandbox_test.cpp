@@ -3,19 +3,18 @@
 // process: the attack plugin (tests/plugins/attack.c) names its target by the pid the decoy
 // gives it and refuses any process not named sandbox_decoy_host.
 //
-// Three suites, to be run separately:
+// Three suites:
 //   AttackIsReal.*    with Options::protection.trusted_plugin (no sandbox): each attack WORKS,
 //                     which proves it is a real attack. Where one cannot work here even so
 //                     (it needs rights this host lacks), the test skips and says why.
-//   SandboxRefuses.*  with the default Options::protection: each attack is REFUSED.
-//                     EXPECTED TO FAIL until the default sandbox (issue 17) is wired up:
-//                     today Options::protection is not used yet, so every attack works in
-//                     both modes, and as root every one of these tests fails. (As an
-//                     unprivileged host, those whose attack needs rights the host lacks (its
-//                     cgroups, /etc, /root, pihost's directory, setns) pass without proving
-//                     anything; AttackIsReal skips them there.)
+//   SandboxRefuses.*  each attack is REFUSED, with the default Options::protection
+//                     (.../default) and with the strict profile, Options::hardening.strict
+//                     (.../strict). (As an unprivileged host, those whose attack needs rights
+//                     the host lacks (its cgroups, /etc, /root, pihost's directory, setns)
+//                     pass without proving anything; AttackIsReal skips them there.)
 //   SandboxAllows.*   ordinary work (64 MiB, files in the working directory and /tmp, a child
-//                     process, a data file beside the plugin) succeeds in both modes.
+//                     process, a data file beside the plugin) succeeds trusted, by default
+//                     and strict.
 //
 // Every test checks that the decoy ended as it should (killed by SIGTERM exactly when
 // kill_host worked, else exited 0 after its report) and left nothing behind.
@@ -39,7 +38,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-enum class Mode { trusted, sandboxed };
+enum class Mode { trusted, sandboxed, strict };
+
+std::string mode_name(Mode mode) {
+  return mode == Mode::trusted ? "trusted" : mode == Mode::sandboxed ? "default" : "strict";
+}
 
 std::string decoy() { return test::built(ISOLATOR_TEST_DECOY); }
 
@@ -111,6 +114,7 @@ DecoyRun run_decoy(const std::string& method, Mode mode) {
   std::vector<std::string> args{
       decoy(), "--pihost", test::pihost(), "--plugin", test::plugin("attack"), "--workdir", workdir.string()};
   if (mode == Mode::trusted) args.emplace_back("--trusted-plugin");
+  if (mode == Mode::strict) args.emplace_back("--sandbox");
   args.push_back(method);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -312,8 +316,7 @@ bool present(const std::filesystem::path& path) {
   return std::filesystem::exists(path, error);
 }
 
-// --- the attacks, default protection: each is refused -------------------------------------
-// EXPECTED TO FAIL until the default sandbox lands (see the file comment).
+// --- the attacks, default protection and the strict profile: each is refused ----------------
 
 // The attack was refused: the decoy lived to report, and the method said no (any code but
 // 0; 91 would be a bad call of the test's own).
@@ -323,80 +326,85 @@ void expect_refused(const DecoyRun& run) {
   EXPECT_NE(run.code(), 91) << "the plugin was called wrongly\n" << run.describe();
 }
 
-TEST(SandboxRefuses, KillHost) {
-  const auto run = run_decoy("kill_host", Mode::sandboxed);
+class SandboxRefuses : public ::testing::TestWithParam<Mode> {};
+
+TEST_P(SandboxRefuses, KillHost) {
+  const auto run = run_decoy("kill_host", GetParam());
   EXPECT_FALSE(run.killed_by(SIGTERM)) << "the plugin killed its host\n" << run.describe();
   expect_refused(run);
 }
 
-TEST(SandboxRefuses, ReadAndWriteHostMemory) {
-  const auto run = run_decoy("host_memory", Mode::sandboxed);
+TEST_P(SandboxRefuses, ReadAndWriteHostMemory) {
+  const auto run = run_decoy("host_memory", GetParam());
   expect_refused(run);
   EXPECT_EQ(run.field("memory_secret_seen"), "0") << run.describe();
   EXPECT_EQ(run.field("flag_changed"), "0") << run.describe();
 }
 
-TEST(SandboxRefuses, ReadHostEnvironment) {
-  const auto run = run_decoy("host_environ", Mode::sandboxed);
+TEST_P(SandboxRefuses, ReadHostEnvironment) {
+  const auto run = run_decoy("host_environ", GetParam());
   expect_refused(run);
   EXPECT_EQ(run.field("environ_secret_seen"), "0") << run.describe();
 }
 
-TEST(SandboxRefuses, ReopenHostFile) {
-  const auto run = run_decoy("host_fd", Mode::sandboxed);
+TEST_P(SandboxRefuses, ReopenHostFile) {
+  const auto run = run_decoy("host_fd", GetParam());
   expect_refused(run);
   EXPECT_EQ(run.field("file_secret_seen"), "0") << run.describe();
 }
 
-TEST(SandboxRefuses, StealAnotherIsolatorsChannel) {
-  const auto run = run_decoy("steal_channel", Mode::sandboxed);
+TEST_P(SandboxRefuses, StealAnotherIsolatorsChannel) {
+  const auto run = run_decoy("steal_channel", GetParam());
   expect_refused(run);
   EXPECT_EQ(run.field("victim_leaked"), "0") << run.describe();
 }
 
-TEST(SandboxRefuses, EscapeToHostCgroup) {
-  const auto run = run_decoy("escape_cgroup", Mode::sandboxed);
+TEST_P(SandboxRefuses, EscapeToHostCgroup) {
+  const auto run = run_decoy("escape_cgroup", GetParam());
   expect_refused(run);
   EXPECT_EQ(run.field("attacker_cgroups_after"), run.field("attacker_cgroups_before")) << run.describe();
 }
 
-TEST(SandboxRefuses, RaiseOwnLimits) {
-  const auto run = run_decoy("raise_limits", Mode::sandboxed);
+TEST_P(SandboxRefuses, RaiseOwnLimits) {
+  const auto run = run_decoy("raise_limits", GetParam());
   expect_refused(run);
   EXPECT_EQ(run.field("limits_raised"), "0") << run.describe();
 }
 
-TEST(SandboxRefuses, JoinHostNetworkNamespace) {
-  const auto run = run_decoy("join_host_netns", Mode::sandboxed);
+TEST_P(SandboxRefuses, JoinHostNetworkNamespace) {
+  const auto run = run_decoy("join_host_netns", GetParam());
   if (run.field("start_error") != "")
     GTEST_SKIP() << "no_network is not available here: " << run.field("start_error");
   expect_refused(run);
 }
 
-TEST(SandboxRefuses, CreateFileInEtc) {
-  const auto run = run_decoy("create_in_etc", Mode::sandboxed);
+TEST_P(SandboxRefuses, CreateFileInEtc) {
+  const auto run = run_decoy("create_in_etc", GetParam());
   expect_refused(run);
   EXPECT_FALSE(present("/etc/isolator-attack-" + run.field("attacker_pid")));
 }
 
-TEST(SandboxRefuses, CreateFileInRoot) {
-  const auto run = run_decoy("create_in_root", Mode::sandboxed);
+TEST_P(SandboxRefuses, CreateFileInRoot) {
+  const auto run = run_decoy("create_in_root", GetParam());
   expect_refused(run);
   EXPECT_FALSE(present("/root/isolator-attack-" + run.field("attacker_pid")));
 }
 
-TEST(SandboxRefuses, ReplacePihost) {
-  const auto run = run_decoy("replace_pihost", Mode::sandboxed);
+TEST_P(SandboxRefuses, ReplacePihost) {
+  const auto run = run_decoy("replace_pihost", GetParam());
   expect_refused(run);
   EXPECT_FALSE(present(std::filesystem::path(test::pihost()).parent_path() /
                        (".isolator-attack-" + run.field("attacker_pid"))));
 }
 
-// --- ordinary work: allowed in both modes ----------------------------------------------------
+INSTANTIATE_TEST_SUITE_P(Profiles, SandboxRefuses, ::testing::Values(Mode::sandboxed, Mode::strict),
+                         [](const auto& param) { return mode_name(param.param); });
+
+// --- ordinary work: allowed in every mode ----------------------------------------------------
 
 void expect_allowed(const std::string& method) {
-  for (const auto mode : {Mode::trusted, Mode::sandboxed}) {
-    SCOPED_TRACE(mode == Mode::trusted ? "trusted plugin" : "default protection");
+  for (const auto mode : {Mode::trusted, Mode::sandboxed, Mode::strict}) {
+    SCOPED_TRACE(mode_name(mode));
     const auto run = run_decoy(method, mode);
     ASSERT_TRUE(run.reported()) << run.describe();
     EXPECT_EQ(run.code(), 0) << run.describe();

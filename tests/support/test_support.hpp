@@ -210,6 +210,14 @@ inline int outer_pid(int member, int inner) {
   return 0;
 }
 
+/// Why the default sandbox (Options::protection) cannot be made here, or empty when it can.
+inline std::string sandbox_unavailable() {
+  for (const auto& check : probe(options()).protection) {
+    if (check.limit == "sandbox") return check.enforceable ? "" : check.how;
+  }
+  return "probe() does not report the sandbox";
+}
+
 /// Why a root host's sandboxed child cannot run as Options::protection.root_host_uid here
 /// (that user cannot reach pihost, e.g. a checkout in a 0700 directory), or empty when it can
 /// (or the host is not root).

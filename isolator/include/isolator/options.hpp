@@ -124,8 +124,32 @@ struct Hardening {
   /// x86-64 only; on this architecture the x32 system calls are refused too.
   bool deny_syscalls = false;
 
+  /// The strict profile (samplehost `--sandbox`): the default sandbox (Options::protection,
+  /// which must not be `trusted_plugin`), and also:
+  /// - a filesystem of only what a plugin needs, read-only: the system's programs and
+  ///   libraries (/usr, and /bin, /sbin, /lib* as links or directories), a few files of /etc
+  ///   (the loader's cache, passwd, group, localtime, nsswitch.conf, hosts, alternatives),
+  ///   /dev/null, zero, full, random and urandom, pihost's directory and `plugin_directories`;
+  ///   writable only the working directory, a private /tmp and /dev/shm, and
+  ///   Options::protection.writable_paths;
+  /// - no network (as `no_network`), and UTS and IPC namespaces of its own;
+  /// - a seccomp allow-list instead of `deny_syscalls`' deny-list: a call not on it fails with
+  ///   EPERM (docs/sandbox.md lists it; add calls with `allow_syscalls`).
+  /// pihost's threads, the plugin's and every program it starts are under all of it. A call
+  /// for a library outside the system's directories and `plugin_directories` throws Error
+  /// when it is made, before anything runs. Where this machine cannot make the sandbox, the
+  /// start fails with StartError: there is no fallback to a weaker profile. (A missing
+  /// "other-uid" is reported as by the default sandbox.)
+  bool strict = false;
+  /// With `strict`: the directories plugins may be loaded from (and read), shown read-only at
+  /// their own paths. Each must exist (else create() throws StartError naming it).
+  std::vector<std::filesystem::path> plugin_directories;
+  /// With `strict`: system calls allowed besides the profile's list, by their x86-64 names
+  /// ("acct", "syslog"). An unknown name makes create() throw OptionsError.
+  std::vector<std::string> allow_syscalls;
+
   /// True when any measure is asked for.
-  bool any() const { return no_network || deny_syscalls; }
+  bool any() const { return no_network || deny_syscalls || strict; }
 };
 
 /// Everything a ProcessIsolator (and each child of an IsolatorPool) is created with. The

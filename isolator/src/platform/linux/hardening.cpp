@@ -1,5 +1,7 @@
 #include "hardening.hpp"
 
+#include "seccomp_allow_list.hpp"
+
 #include <isolator/errors.hpp>
 
 #include <linux/audit.h>
@@ -146,13 +148,27 @@ std::vector<LimitCheck> check_hardening() {
     checks.push_back({"deny-syscalls", false, "the deny list is defined for x86-64 only", ""});
 #endif
   }
+  if (allow_list_available()) {
+    checks.push_back({"strict", true,
+                      "the strict profile: a filesystem of only what a plugin needs, no network, UTS and IPC "
+                      "namespaces, a seccomp allow-list (it needs the sandbox too)",
+                      ""});
+  } else {
+#if defined(__x86_64__)
+    checks.push_back({"strict", false, "the kernel has no seccomp filters", "a kernel built with CONFIG_SECCOMP_FILTER"});
+#else
+    checks.push_back({"strict", false, "the allow-list is defined for x86-64 only", ""});
+#endif
+  }
   return checks;
 }
 
 void require_hardening(const Hardening& hardening) {
   if (!hardening.any()) return;
   for (const auto& check : check_hardening()) {
-    const bool asked = check.limit == "no-network" ? hardening.no_network : hardening.deny_syscalls;
+    const bool asked = check.limit == "no-network"      ? hardening.no_network || hardening.strict
+                       : check.limit == "deny-syscalls" ? hardening.deny_syscalls
+                                                        : hardening.strict;
     if (asked && !check.enforceable) {
       throw StartError("Options::hardening asks for " + check.limit +
                        ", which this machine cannot provide: " + check.how +
@@ -173,6 +189,11 @@ HardeningPlan plan_hardening(const Hardening& hardening, bool sandboxed) {
   }
 #if defined(__x86_64__)
   std::vector<long> denied;
+  if (hardening.strict) {
+    // The allow-list refuses everything the deny lists name, and more.
+    if (allow_list_available()) plan.seccomp = allow_list_program(hardening.allow_syscalls);
+    return plan;
+  }
   if (hardening.deny_syscalls) denied.assign(std::begin(denied_syscalls), std::end(denied_syscalls));
   if (sandboxed) {
     for (const long call : sandbox_denied_syscalls) {

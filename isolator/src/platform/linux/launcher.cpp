@@ -99,6 +99,10 @@ class LinuxLauncher final : public Launcher {
   }
 
   void give_up_sandbox(const std::string& why) {
+    if (hardening_.strict) {
+      throw StartError("the strict profile (Options::hardening.strict) cannot be made here: " + why +
+                       "; fix: " + sandbox_fix());
+    }
     report_missing("sandbox", why, sandbox_fix());
     const bool handed_over = sandbox_child_uid(spec_.sandbox) != ::geteuid();
     spec_.sandbox = SandboxPlan{};
@@ -127,6 +131,10 @@ class LinuxLauncher final : public Launcher {
 
 std::unique_ptr<Launcher> make_launcher(const Options& options) {
   return std::make_unique<LinuxLauncher>(options);
+}
+
+std::vector<std::filesystem::path> loadable_directories(const Options& options) {
+  return strict_library_directories(options.hardening);
 }
 
 int affinity_cpu_count() { return CPU_SETSIZE; }

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <system_error>
@@ -103,7 +104,165 @@ WritableBind writable_bind(const fs::path& path, const std::vector<std::string>&
   return bind;
 }
 
+// The strict profile's system directories: links at the root (/bin -> usr/bin on a merged
+// /usr) are made again as links, directories shown read-only.
+constexpr const char* system_directories[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"};
+// What of /etc a plugin's libraries read: the loader's cache and configuration, users and
+// groups (getpwuid), the time zone, name service configuration, and the alternatives links
+// of /usr/bin.
+constexpr const char* etc_entries[] = {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+                                       "/etc/passwd",      "/etc/group",      "/etc/localtime",
+                                       "/etc/timezone",    "/etc/nsswitch.conf", "/etc/hosts",
+                                       "/etc/alternatives"};
+constexpr const char* device_nodes[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"};
+
+std::size_t depth(const fs::path& path) { return static_cast<std::size_t>(std::distance(path.begin(), path.end())); }
+
+// Plans the strict profile's root: what is shown, where, and the directories on the way.
+class StrictRootPlanner {
+ public:
+  explicit StrictRootPlanner(std::string mount_point) { root_.enabled = true; root_.mount_point = std::move(mount_point); }
+
+  void bind(const fs::path& source, const fs::path& target, bool writable) {
+    entries_.push_back({RootStep::Kind::bind, target, source.string(), writable});
+  }
+  void link(const fs::path& target, const std::string& text) {
+    entries_.push_back({RootStep::Kind::symlink, target, text, false});
+  }
+  void tmpfs(const fs::path& target) { entries_.push_back({RootStep::Kind::tmpfs, target, "", true}); }
+  void directory(const fs::path& target) { entries_.push_back({RootStep::Kind::directory, target, "", false}); }
+
+  StrictRoot finish() {
+    // Parents first; among equals, a tmpfs or directory before what is bound under it.
+    std::stable_sort(entries_.begin(), entries_.end(),
+                     [](const Entry& a, const Entry& b) { return depth(a.target) < depth(b.target); });
+    std::vector<Entry> kept;
+    for (const auto& entry : entries_) {
+      // A read-only bind inside another shows nothing new (the other is bound with its
+      // submounts); a writable one, or a read-only one inside a writable one, is mounted over.
+      const bool covered = std::any_of(kept.begin(), kept.end(), [&](const Entry& other) {
+        return other.kind == RootStep::Kind::bind && !other.writable && entry.kind == RootStep::Kind::bind &&
+               !entry.writable && is_under(entry.target, other.target);
+      });
+      if (!covered) kept.push_back(entry);
+    }
+    std::vector<std::string> made;
+    const auto make_parents = [&](const fs::path& target) {
+      fs::path walked = "/";
+      for (auto part = std::next(target.begin()); part != target.end() && std::next(part) != target.end(); ++part) {
+        walked /= *part;
+        if (std::find(made.begin(), made.end(), walked.string()) != made.end()) continue;
+        made.push_back(walked.string());
+        root_.steps.push_back({RootStep::Kind::directory, inside(walked), "", false});
+      }
+    };
+    for (const auto& entry : kept) {
+      make_parents(entry.target);
+      const std::string target = inside(entry.target);
+      if (entry.kind == RootStep::Kind::bind) {
+        std::error_code error;
+        const bool directory = fs::is_directory(entry.source, error);
+        root_.steps.push_back({directory ? RootStep::Kind::directory : RootStep::Kind::file, target, "", false});
+        if (directory) made.push_back(entry.target.string());
+        root_.shown.push_back(entry.target.string() + (entry.writable ? " (writable)" : ""));
+      } else if (entry.kind == RootStep::Kind::tmpfs) {
+        root_.steps.push_back({RootStep::Kind::directory, target, "", false});
+        made.push_back(entry.target.string());
+        root_.shown.push_back(entry.target.string() + " (private, writable)");
+      } else if (entry.kind == RootStep::Kind::directory) {
+        made.push_back(entry.target.string());
+      }
+      root_.steps.push_back({entry.kind, target, entry.source, entry.writable});
+    }
+    root_.old_root = inside("/.old-root");
+    root_.steps.push_back({RootStep::Kind::directory, root_.old_root, "", false});
+    return std::move(root_);
+  }
+
+ private:
+  struct Entry {
+    RootStep::Kind kind;
+    fs::path target;
+    std::string source;
+    bool writable;
+  };
+  std::string inside(const fs::path& path) const { return root_.mount_point + path.string(); }
+
+  StrictRoot root_;
+  std::vector<Entry> entries_;
+};
+
+fs::path existing_directory(const fs::path& path, const char* field) {
+  std::error_code error;
+  const fs::path canonical = fs::canonical(path, error);
+  if (error || !fs::is_directory(canonical, error)) {
+    throw StartError(std::string(field) + " names " + path.string() + ", which " +
+                     (error ? "cannot be used: " + error.message() : std::string("is not a directory")) +
+                     "; give an existing directory");
+  }
+  return canonical;
+}
+
+StrictRoot plan_strict_root(const Options& options, const fs::path& pihost_directory,
+                            const fs::path& private_directory) {
+  StrictRootPlanner planner((private_directory / PrivateDirectory::working_directory_name).string());
+  for (const char* path : system_directories) {
+    std::error_code error;
+    const auto status = fs::symlink_status(path, error);
+    if (error) continue;
+    if (fs::is_symlink(status)) planner.link(path, fs::read_symlink(path, error).string());
+    else if (fs::is_directory(status)) planner.bind(path, path, false);
+  }
+  planner.directory("/etc");
+  for (const char* path : etc_entries) {
+    std::error_code error;
+    if (fs::exists(path, error)) planner.bind(path, path, false);
+  }
+  planner.directory("/dev");
+  for (const char* path : device_nodes) {
+    std::error_code error;
+    if (fs::exists(path, error)) planner.bind(path, path, false);
+  }
+  planner.link("/dev/fd", "/proc/self/fd");
+  planner.link("/dev/stdin", "/proc/self/fd/0");
+  planner.link("/dev/stdout", "/proc/self/fd/1");
+  planner.link("/dev/stderr", "/proc/self/fd/2");
+  planner.tmpfs("/dev/shm");
+  planner.directory("/proc");
+  planner.tmpfs("/tmp");
+  planner.bind(pihost_directory, pihost_directory, false);
+  for (const auto& directory : options.hardening.plugin_directories) {
+    const fs::path canonical = existing_directory(directory, "Options::hardening.plugin_directories");
+    planner.bind(canonical, canonical, false);
+  }
+  planner.bind(private_directory, private_directory, true);
+  for (const auto& path : options.protection.writable_paths) {
+    std::error_code error;
+    const fs::path canonical = fs::canonical(path, error);
+    if (error) {
+      throw StartError("Options::protection.writable_paths names " + path.string() +
+                       ", which cannot be used: " + error.message() + "; give an existing file or directory");
+    }
+    planner.bind(canonical, canonical, true);
+  }
+  return planner.finish();
+}
+
 }  // namespace
+
+std::vector<fs::path> strict_library_directories(const Hardening& hardening) {
+  std::vector<fs::path> directories;
+  if (!hardening.strict) return directories;
+  for (const char* path : system_directories) {
+    std::error_code error;
+    const auto status = fs::symlink_status(path, error);
+    if (!error && fs::is_directory(status) && !fs::is_symlink(status)) directories.emplace_back(path);
+  }
+  for (const auto& directory : hardening.plugin_directories) {
+    directories.push_back(existing_directory(directory, "Options::hardening.plugin_directories"));
+  }
+  return directories;
+}
 
 std::string sandbox_fix() {
   return "allow unprivileged user namespaces (user.max_user_namespaces > 0; on Ubuntu 23.10 and later "
@@ -159,6 +318,12 @@ SandboxChoice plan_sandbox(const Options& options, const fs::path& pihost,
   }
   plan.namespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWCGROUP;
   if (options.hardening.no_network) plan.namespaces |= CLONE_NEWNET;
+  plan.workdir = (directory / PrivateDirectory::working_directory_name).string();
+  if (options.hardening.strict) {
+    plan.namespaces |= CLONE_NEWNET | CLONE_NEWUTS;
+    plan.root = plan_strict_root(options, fs::weakly_canonical(pihost).parent_path(), directory);
+    return choice;
+  }
 
   plan.hide = cgroup_mount_points();
   // The host's POSIX shared memory and semaphores live in /dev/shm: the child gets its own.
@@ -191,7 +356,6 @@ SandboxChoice plan_sandbox(const Options& options, const fs::path& pihost,
       break;
     }
   }
-  plan.workdir = (directory / PrivateDirectory::working_directory_name).string();
   return choice;
 }
 

@@ -7,14 +7,18 @@
 //  2. a user namespace of its own, mapping its single uid and gid; when the host is root
 //     and no other user can be had, root is mapped to a non-zero uid inside, so that exec
 //     leaves no capability;
-//  3. mount, PID, IPC and cgroup namespaces (and network and UTS ones for Hardening);
-//  4. in the mount namespace: private propagation; every mount read-only; an empty read-only
-//     tmpfs over the cgroup filesystems; fresh tmpfs on /tmp, /dev/shm and the private
-//     directory's base; the private directory and Protection::writable_paths, taken before,
-//     put back writable; the working directory entered again;
+//  3. mount, PID, IPC and cgroup namespaces (and a network one for Hardening::no_network,
+//     network and UTS ones for Hardening::strict);
+//  4. in the mount namespace: private propagation; then either
+//     - (default) every mount read-only; an empty read-only tmpfs over the cgroup
+//       filesystems; fresh tmpfs on /dev/shm and the private directory's base; /tmp, the
+//       private directory and Protection::writable_paths, taken before, put back writable;
+//     - (Hardening::strict) a new root on a tmpfs holding only what a plugin needs (StrictRoot),
+//       entered with pivot_root;
+//     and the working directory entered again;
 //  5. an empty capability bounding set and no ambient capabilities;
 //  6. a PID namespace init (pihost --pid-namespace-init, PID 1) that mounts the namespace's
-//     own /proc; then pihost itself, PID 2, created as the host's own child (CLONE_PARENT),
+//     own /proc (and, strict, detaches the old root); then pihost itself, PID 2, created as the host's own child (CLONE_PARENT),
 //     so the host watches and reaps it exactly as an unsandboxed pihost;
 //  7. in pihost's process only: its own session, then the seccomp filter, then exec.
 #pragma once
@@ -39,6 +43,34 @@ struct WritableBind {
   std::vector<std::string> make_first;  ///< directories to create first, under a fresh tmpfs
 };
 
+/// One step of building the strict profile's filesystem (Hardening::strict) under the new
+/// root's tmpfs, in order: parents before what they hold.
+struct RootStep {
+  enum class Kind {
+    directory,  ///< made (an existing one is fine)
+    file,       ///< an empty file made, as the mount point of a file's bind
+    symlink,    ///< a link to `source`
+    tmpfs,      ///< a fresh writable tmpfs (mode 1777)
+    bind,       ///< the host's `source`, with what is mounted under it
+  };
+  Kind kind = Kind::directory;
+  std::string target;     ///< where, under the new root's mount point
+  std::string source;     ///< bind: the host's path; symlink: the link's text
+  bool writable = false;  ///< bind: left writable (else read-only)
+};
+
+/// The strict profile's filesystem: a tmpfs mounted over `mount_point`, filled by `steps`,
+/// made read-only, then made the root (pivot_root); the host's old root is detached once the
+/// PID namespace's init has mounted its /proc (which needs a proc mount in view).
+struct StrictRoot {
+  bool enabled = false;
+  std::string mount_point;  ///< the private working directory, in the host's tree
+  std::string old_root;     ///< where pivot_root puts the old root, under mount_point
+  std::vector<RootStep> steps;
+  /// The paths shown, as the plugin sees them, for the docs of a failure: "/usr (read-only)".
+  std::vector<std::string> shown;
+};
+
 struct SandboxPlan {
   bool enabled = false;
   /// Root host, sandbox user reachable: become this uid and gid before the user namespace.
@@ -53,6 +85,7 @@ struct SandboxPlan {
   /// Made read-only again after `writable`: pihost's directory when a writable path holds it
   /// (a build tree under /tmp), so that the plugin cannot replace pihost there.
   std::vector<std::string> read_only_again;
+  StrictRoot root;        ///< Hardening::strict: the filesystem made for it
   std::string workdir;    ///< entered again once the mounts are made
   uid_t child_uid = 0;    ///< the uid the host sees the child as
   std::string init_flag;  ///< pihost's flag for the PID namespace init
@@ -72,6 +105,12 @@ struct SandboxChoice {
 /// Throws StartError when a writable path does not exist.
 SandboxChoice plan_sandbox(const Options& options, const std::filesystem::path& pihost,
                            const std::filesystem::path& private_directory);
+
+/// With Hardening::strict, the host directories (canonical) a library may be loaded from:
+/// the system's (/usr and the /lib* directories that are not links into it) and
+/// Hardening::plugin_directories. Throws StartError naming a plugin directory that does not
+/// exist or is not a directory.
+std::vector<std::filesystem::path> strict_library_directories(const Hardening& hardening);
 
 /// The uid (and gid) the child will run as, as the host sees it: the host's own, or the
 /// sandbox user's.

@@ -42,6 +42,15 @@ struct BindStep {
   int tree = -1;
 };
 
+// A RootStep as the child reads it, with the detached copy of a bind's source.
+struct RootStepC {
+  RootStep::Kind kind = RootStep::Kind::directory;
+  const char* target = nullptr;
+  const char* source = nullptr;
+  bool writable = false;
+  int tree = -1;
+};
+
 // The sandbox (sandbox.hpp) as the child reads it.
 struct SandboxSteps {
   bool switch_user = false;
@@ -59,6 +68,11 @@ struct SandboxSteps {
   std::size_t read_only_again_count = 0;
   std::size_t bind_count = 0;
   const char* workdir = nullptr;
+  // Hardening::strict: the new root (StrictRoot); null mount point without it.
+  const char* root_mount_point = nullptr;
+  const char* old_root = nullptr;
+  RootStepC* root_steps = nullptr;
+  std::size_t root_step_count = 0;
   char* const* init_argv = nullptr;
   void* second_stack_top = nullptr;  // for the init, then for pihost (after the init's exec)
   CloneFunction clone = nullptr;
@@ -88,6 +102,7 @@ struct ChildPlan {
   const SandboxSteps* sandbox = nullptr;  // null: pihost is the cloned child itself
   int error = 0;
   const char* step = nullptr;
+  const char* subject = nullptr;  // the path the failed step was about, if any
   bool sandbox_step = false;  // the failed step was one of the sandbox's
   pid_t worker_pid = 0;       // sandbox: pihost, the host's child (0 until it exists)
   pid_t init_pid = 0;         // sandbox: the PID namespace's init, the host's child too
@@ -116,6 +131,15 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void
   child_fail(plan, step);
 }
 
+__attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void sandbox_fail_at(
+    ChildPlan* plan, const char* step, const char* subject) {
+  plan->subject = subject;
+  sandbox_fail(plan, step);
+}
+
+// Where the strict profile's pivot_root put the host's root, as the new root names it.
+constexpr const char old_root_inside[] = "/.old-root";
+
 // Writes `text` to the /proc file `path` of the calling process.
 __attribute__((no_sanitize("address", "undefined", "thread"))) bool write_proc(const char* path,
                                                                                const char* text) {
@@ -141,6 +165,11 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int init_main(voi
   auto* plan = static_cast<ChildPlan*>(argument);
   if (::syscall(SYS_mount, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
     sandbox_fail(plan, "mount its own /proc");
+  }
+  // The strict profile kept the host's old root until now: the kernel lets a user namespace
+  // mount a proc only while one is in its view.
+  if (plan->sandbox->old_root != nullptr && ::syscall(SYS_umount2, old_root_inside, MNT_DETACH) != 0) {
+    sandbox_fail(plan, "detach the host's root from its own");
   }
   ::syscall(SYS_execve, plan->path, plan->sandbox->init_argv, no_environment);
   child_fail(plan, "exec its PID namespace's init");
@@ -170,31 +199,10 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) bool make_directo
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
 
-// The sandboxed spawn, after the common steps (cgroups, rlimits, stdio, working directory,
-// no_new_privs): namespaces, mounts, capabilities, then the init and pihost. Exits when
-// pihost has exec'ed, which releases the host's thread.
-__attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void sandbox_main(
-    ChildPlan* plan) {
+// The default sandbox's filesystem: the host's, read-only, with the cgroup filesystems
+// hidden, fresh tmpfs where planned, and the writable paths put back writable.
+__attribute__((no_sanitize("address", "undefined", "thread"))) void make_host_files_read_only(ChildPlan* plan) {
   const SandboxSteps& box = *plan->sandbox;
-  if (box.switch_user) {
-    if (::syscall(SYS_setgroups, 0, nullptr) != 0) sandbox_fail(plan, "drop its supplementary groups");
-    if (::syscall(SYS_setresgid, box.gid, box.gid, box.gid) != 0)
-      sandbox_fail(plan, "become the sandbox group");
-    if (::syscall(SYS_setresuid, box.uid, box.uid, box.uid) != 0)
-      sandbox_fail(plan, "become the sandbox user");
-    // The change of user made it undumpable, which would leave its /proc files root's.
-    ::syscall(SYS_prctl, PR_SET_DUMPABLE, 1UL, 0UL, 0UL, 0UL);
-  }
-  if (::syscall(SYS_unshare, CLONE_NEWUSER) != 0) sandbox_fail(plan, "enter a user namespace");
-  if (!write_proc("/proc/self/setgroups", "deny") || !write_proc("/proc/self/uid_map", box.uid_map) ||
-      !write_proc("/proc/self/gid_map", box.gid_map)) {
-    sandbox_fail(plan, "map its user in its user namespace");
-  }
-  if (::syscall(SYS_unshare, box.namespaces) != 0)
-    sandbox_fail(plan, "enter its own mount, PID, IPC and cgroup namespaces");
-  if (::syscall(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    sandbox_fail(plan, "make its mounts private");
-  }
   // The writable paths, taken as detached copies of their mounts before the mounts below
   // make them read-only or cover them; put back in place last.
   for (std::size_t i = 0; i < box.bind_count; ++i) {
@@ -239,6 +247,95 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void
         ::syscall(SYS_mount_setattr, AT_FDCWD, path, 0U, &read_only, sizeof(read_only)) != 0) {
       sandbox_fail(plan, "make pihost's directory read-only again");
     }
+  }
+}
+
+// Hardening::strict: builds the new root on a tmpfs over the mount point (StrictRoot) and
+// makes it the root. The binds are taken first, while every source is still in view.
+__attribute__((no_sanitize("address", "undefined", "thread"))) void enter_strict_root(ChildPlan* plan) {
+  const SandboxSteps& box = *plan->sandbox;
+  mount_attr read_only{};
+  read_only.attr_set = MOUNT_ATTR_RDONLY;
+  for (std::size_t i = 0; i < box.root_step_count; ++i) {
+    RootStepC& step = box.root_steps[i];
+    if (step.kind != RootStep::Kind::bind) continue;
+    step.tree = static_cast<int>(
+        ::syscall(SYS_open_tree, AT_FDCWD, step.source, OPEN_TREE_CLONE | AT_RECURSIVE | O_CLOEXEC));
+    if (step.tree < 0) sandbox_fail_at(plan, "take a path it is shown (open_tree, Linux 5.2)", step.source);
+    if (!step.writable && ::syscall(SYS_mount_setattr, step.tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &read_only,
+                                    sizeof(read_only)) != 0) {
+      sandbox_fail_at(plan, "make a path it is shown read-only (mount_setattr, Linux 5.12)", step.source);
+    }
+  }
+  if (::syscall(SYS_mount, "isolator-root", box.root_mount_point, "tmpfs", MS_NOSUID | MS_NODEV,
+                "mode=0755,size=64k") != 0) {
+    sandbox_fail(plan, "mount the tmpfs of its own root");
+  }
+  for (std::size_t i = 0; i < box.root_step_count; ++i) {
+    RootStepC& step = box.root_steps[i];
+    switch (step.kind) {
+      case RootStep::Kind::directory:
+        if (!make_directory(step.target)) sandbox_fail_at(plan, "make a directory of its root", step.target);
+        break;
+      case RootStep::Kind::file: {
+        // O_CREAT without write access: an existing file (inside a bind) is fine as it is.
+        const long file = ::syscall(SYS_openat, AT_FDCWD, step.target, O_RDONLY | O_CREAT | O_CLOEXEC, 0444);
+        if (file < 0) sandbox_fail_at(plan, "make a mount point for a file of its root", step.target);
+        ::syscall(SYS_close, file);
+        break;
+      }
+      case RootStep::Kind::symlink:
+        if (::syscall(SYS_symlinkat, step.source, AT_FDCWD, step.target) != 0)
+          sandbox_fail_at(plan, "make a link of its root", step.target);
+        break;
+      case RootStep::Kind::tmpfs:
+        if (::syscall(SYS_mount, "isolator-tmp", step.target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0)
+          sandbox_fail_at(plan, "mount a private tmpfs", step.target);
+        break;
+      case RootStep::Kind::bind:
+        if (::syscall(SYS_move_mount, step.tree, "", AT_FDCWD, step.target, MOVE_MOUNT_F_EMPTY_PATH) != 0)
+          sandbox_fail_at(plan, "show a path in its root (move_mount)", step.source);
+        ::syscall(SYS_close, step.tree);
+        step.tree = -1;
+        break;
+    }
+  }
+  if (::syscall(SYS_mount_setattr, AT_FDCWD, box.root_mount_point, 0U, &read_only, sizeof(read_only)) != 0) {
+    sandbox_fail(plan, "make its own root read-only");
+  }
+  if (::syscall(SYS_pivot_root, box.root_mount_point, box.old_root) != 0) sandbox_fail(plan, "enter its own root (pivot_root)");
+  if (::syscall(SYS_chdir, "/") != 0) sandbox_fail(plan, "enter its own root");
+}
+
+// The sandboxed spawn, after the common steps (cgroups, rlimits, stdio, working directory,
+// no_new_privs): namespaces, mounts, capabilities, then the init and pihost. Exits when
+// pihost has exec'ed, which releases the host's thread.
+__attribute__((no_sanitize("address", "undefined", "thread"))) [[noreturn]] void sandbox_main(
+    ChildPlan* plan) {
+  const SandboxSteps& box = *plan->sandbox;
+  if (box.switch_user) {
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0) sandbox_fail(plan, "drop its supplementary groups");
+    if (::syscall(SYS_setresgid, box.gid, box.gid, box.gid) != 0)
+      sandbox_fail(plan, "become the sandbox group");
+    if (::syscall(SYS_setresuid, box.uid, box.uid, box.uid) != 0)
+      sandbox_fail(plan, "become the sandbox user");
+    // The change of user made it undumpable, which would leave its /proc files root's.
+    ::syscall(SYS_prctl, PR_SET_DUMPABLE, 1UL, 0UL, 0UL, 0UL);
+  }
+  if (::syscall(SYS_unshare, CLONE_NEWUSER) != 0) sandbox_fail(plan, "enter a user namespace");
+  if (!write_proc("/proc/self/setgroups", "deny") || !write_proc("/proc/self/uid_map", box.uid_map) ||
+      !write_proc("/proc/self/gid_map", box.gid_map)) {
+    sandbox_fail(plan, "map its user in its user namespace");
+  }
+  if (::syscall(SYS_unshare, box.namespaces) != 0)
+    sandbox_fail(plan, "enter its own mount, PID, IPC and cgroup namespaces");
+  if (::syscall(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    sandbox_fail(plan, "make its mounts private");
+  }
+  if (box.root_mount_point != nullptr) {
+    enter_strict_root(plan);
+  } else {
+    make_host_files_read_only(plan);
   }
   if (::syscall(SYS_chdir, box.workdir) != 0)
     sandbox_fail(plan, "enter its working directory in the sandbox");
@@ -462,6 +559,7 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
   std::vector<const char*> read_only_again;
   std::vector<std::vector<const char*>> make_first;
   std::vector<BindStep> binds;
+  std::vector<RootStepC> root_steps;
   std::vector<std::string> init_argv_strings;
   std::vector<char*> init_argv;
   std::optional<ChildStack> second_stack;
@@ -495,6 +593,15 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
     box.read_only_again = read_only_again.data();
     box.read_only_again_count = read_only_again.size();
     box.workdir = sandbox.workdir.c_str();
+    if (sandbox.root.enabled) {
+      for (const auto& step : sandbox.root.steps) {
+        root_steps.push_back(RootStepC{step.kind, step.target.c_str(), step.source.c_str(), step.writable});
+      }
+      box.root_mount_point = sandbox.root.mount_point.c_str();
+      box.old_root = sandbox.root.old_root.c_str();
+      box.root_steps = root_steps.data();
+      box.root_step_count = root_steps.size();
+    }
     init_argv_strings = {exe.string(), std::string(wire::flag_pid_namespace_init)};
     init_argv = pointers(init_argv_strings);
     box.init_argv = init_argv.data();
@@ -526,8 +633,11 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
       ::kill(plan.init_pid, SIGKILL);
       ::waitpid(plan.init_pid, nullptr, 0);
     }
-    const std::string problem = spawn_problem(exe, std::string("the child could not ") + plan.step,
-                                              plan.error);
+    const std::string problem =
+        spawn_problem(exe,
+                      std::string("the child could not ") + plan.step +
+                          (plan.subject != nullptr ? std::string(" (") + plan.subject + ")" : std::string()),
+                      plan.error);
     if (plan.sandbox_step) throw SandboxSetupError(problem);
     throw StartError(problem);
   }

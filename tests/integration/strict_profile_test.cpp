@@ -1,0 +1,190 @@
+// Options::hardening.strict, the strict profile: what the child sees of the host's files, what
+// it may write, its network and host name, the seccomp allow-list, the check of a call's
+// library on the host, and the options' errors. The attacks it refuses are in
+// sandbox_test.cpp (SandboxRefuses/.../strict), with the ordinary work it allows.
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <isolator/probe.hpp>
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+namespace isolator {
+namespace {
+
+namespace fs = std::filesystem;
+using test::plugin;
+
+#define SKIP_WITHOUT_SANDBOX()                                                         \
+  do {                                                                                 \
+    if (const auto why = test::sandbox_unavailable(); !why.empty())                          \
+      GTEST_SKIP() << "the sandbox cannot be made here, so neither can the profile: " << why; \
+  } while (false)
+
+Options strict_options() {
+  auto options = test::options();
+  options.hardening.strict = true;
+  options.hardening.plugin_directories = {fs::path(plugin("strict")).parent_path()};
+  return options;
+}
+
+std::string output_of(const CallResult& result) {
+  std::string text;
+  for (const auto& line : result.output) text += line.text + "\n";
+  return text;
+}
+
+std::string describe(const CallResult& result) {
+  return (result.ok() ? "returned " + std::to_string(*result.code)
+                      : std::string(to_string(result.failure->kind)) + ": " + result.failure->message) +
+         "\n" + output_of(result);
+}
+
+int code_of(ProcessIsolator& isolator, const std::string& method, std::vector<std::string> args = {}) {
+  const auto result = isolator.invoke(plugin("strict"), method, std::move(args));
+  EXPECT_TRUE(result.ok()) << describe(result);
+  return result.ok() ? *result.code : -1000;
+}
+
+TEST(StrictProfile, ShowsOnlyTheSystemsFilesThePluginsDirectoryAndItsOwn) {
+  SKIP_WITHOUT_SANDBOX();
+  test::TempDir secret_place;
+  std::ofstream(secret_place.path() / "secret") << "the host's\n";
+  auto isolator = ProcessIsolator::create(strict_options());
+  const std::vector<std::string> shown{"/usr/bin/env", "/bin/sh", "/etc/passwd", "/etc/ld.so.cache", "/dev/null",
+                                       "/dev/urandom", "/proc/self/status", "/tmp", test::pihost(),
+                                       plugin("attack")};
+  auto result = isolator->invoke(plugin("strict"), "visible", shown);
+  ASSERT_TRUE(result.ok()) << describe(result);
+  EXPECT_EQ(*result.code, static_cast<int>(shown.size())) << describe(result);
+
+  // Of these, those on the way to what is shown (a build tree under /home) are not hidden.
+  std::vector<std::string> hidden;
+  for (const std::string path : {"/root", "/home", "/var", "/srv", "/sys", "/run", "/opt", "/boot", "/mnt"}) {
+    const auto on_the_way = [&](const fs::path& shown_path) {
+      const auto relative = fs::weakly_canonical(shown_path).lexically_relative(path);
+      return !relative.empty() && *relative.begin() != "..";
+    };
+    if (!on_the_way(test::pihost()) && !on_the_way(plugin("strict")) && !on_the_way(fs::temp_directory_path()))
+      hidden.push_back(path);
+  }
+  hidden.insert(hidden.end(), {"/etc/shadow", "/etc/hostname", (secret_place.path() / "secret").string()});
+  result = isolator->invoke(plugin("strict"), "visible", hidden);
+  ASSERT_TRUE(result.ok()) << describe(result);
+  EXPECT_EQ(*result.code, 0) << describe(result);
+}
+
+TEST(StrictProfile, TheRootIsReadOnlyAndTmpIsPrivate) {
+  SKIP_WITHOUT_SANDBOX();
+  auto isolator = ProcessIsolator::create(strict_options());
+  EXPECT_EQ(code_of(*isolator, "create_in_root"), 0) << "a file was made in /";
+  const std::string name = "isolator-strict-" + std::to_string(::getpid());
+  EXPECT_EQ(code_of(*isolator, "private_tmp", {name}), 0) << "/tmp is writable";
+  EXPECT_FALSE(fs::exists(fs::path("/tmp") / name)) << "the child's /tmp is its own, not the host's";
+  EXPECT_EQ(code_of(*isolator, "visible", {"/tmp/" + name}), 1) << "and it keeps what the plugin wrote";
+}
+
+TEST(StrictProfile, NoNetworkButLoopbackAndItsOwnHostName) {
+  SKIP_WITHOUT_SANDBOX();
+  auto isolator = ProcessIsolator::create(strict_options());
+  const auto result = isolator->invoke(plugin("strict"), "interfaces", {});
+  ASSERT_TRUE(result.ok()) << describe(result);
+  EXPECT_EQ(*result.code, 1) << describe(result);
+  EXPECT_EQ(output_of(result), "lo\n");
+  EXPECT_EQ(code_of(*isolator, "hostname", {"isolator-strict"}), EPERM) << "sethostname is off the allow-list";
+}
+
+TEST(StrictProfile, ThreadsAndProgramsWorkUnderTheAllowList) {
+  SKIP_WITHOUT_SANDBOX();
+  auto isolator = ProcessIsolator::create(strict_options());
+  EXPECT_EQ(code_of(*isolator, "threads", {"8"}), 0);
+  EXPECT_EQ(code_of(*isolator, "shell", {"7"}), 7) << "/bin/sh ran, and exited 7";
+}
+
+TEST(StrictProfile, ACallOffTheAllowListFailsWithEpermUntilAllowed) {
+  SKIP_WITHOUT_SANDBOX();
+  {
+    auto isolator = ProcessIsolator::create(strict_options());
+    EXPECT_EQ(code_of(*isolator, "make_fifo"), EPERM);
+  }
+  auto options = strict_options();
+  options.hardening.allow_syscalls = {"mknodat", "mknod"};
+  auto isolator = ProcessIsolator::create(options);
+  EXPECT_EQ(code_of(*isolator, "make_fifo"), 0);
+}
+
+TEST(StrictProfile, ALibraryOutsideThePluginDirectoriesIsRefusedBeforeAnythingRuns) {
+  SKIP_WITHOUT_SANDBOX();
+  test::TempDir elsewhere;
+  const auto copy = elsewhere.path() / "libplugin_strict.so";
+  fs::copy_file(plugin("strict"), copy);
+  test::TempDir links;  // a plugin directory, holding a link to the copy
+  const auto link = links.path() / "libplugin_strict.so";
+  fs::create_symlink(copy, link);
+  auto options = strict_options();
+  options.hardening.plugin_directories.push_back(links.path());
+  auto isolator = ProcessIsolator::create(options);
+  const int pid = isolator->pid();
+  try {
+    isolator->invoke(copy.string(), "threads", {"1"});
+    ADD_FAILURE() << "a library outside the plugin directories was called";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find(copy.string()), std::string::npos) << message;
+    EXPECT_NE(message.find("Options::hardening.plugin_directories"), std::string::npos) << message;
+  }
+  // A link inside a plugin directory to a library outside is judged by where it leads.
+  EXPECT_THROW(isolator->invoke(link.string(), "threads", {"1"}), Error);
+  // The child was never involved: it is the same one, and still works.
+  EXPECT_EQ(isolator->pid(), pid);
+  EXPECT_EQ(code_of(*isolator, "threads", {"1"}), 0);
+  // A library of the system's is shown, so it may be called: it loads.
+  Dl_info libm{};
+  ASSERT_NE(::dladdr(reinterpret_cast<void*>(static_cast<double (*)(double)>(&::cos)), &libm), 0);
+  const auto result = isolator->invoke(libm.dli_fname, "isolator_no_such_symbol", {});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.failure->kind, FailureKind::symbol_not_found) << libm.dli_fname << ": " << describe(result);
+}
+
+TEST(StrictProfile, ItsOptionsAreCheckedAtCreate) {
+  auto options = strict_options();
+  options.protection.trusted_plugin = true;
+  EXPECT_THROW(ProcessIsolator::create(options), OptionsError);
+
+  options = test::options();
+  options.hardening.plugin_directories = {"/usr"};
+  try {
+    ProcessIsolator::create(options);
+    ADD_FAILURE() << "plugin_directories without strict was accepted";
+  } catch (const OptionsError& e) {
+    EXPECT_NE(std::string(e.what()).find("Options::hardening.strict"), std::string::npos) << e.what();
+  }
+
+  options = strict_options();
+  options.hardening.allow_syscalls = {"no_such_call"};
+  try {
+    ProcessIsolator::create(options);
+    ADD_FAILURE() << "an unknown system call name was accepted";
+  } catch (const OptionsError& e) {
+    EXPECT_NE(std::string(e.what()).find("no_such_call"), std::string::npos) << e.what();
+  }
+
+  options = strict_options();
+  options.hardening.plugin_directories.emplace_back("/no/such/isolator-directory");
+  try {
+    ProcessIsolator::create(options);
+    ADD_FAILURE() << "a missing plugin directory was accepted";
+  } catch (const StartError& e) {
+    EXPECT_NE(std::string(e.what()).find("/no/such/isolator-directory"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace isolator
