@@ -44,6 +44,9 @@ struct Settings {
   bool deny_syscalls = false;
   bool trusted_plugin = false;
   bool require_protection = false;
+  bool strict = false;
+  std::vector<std::string> plugin_directories;
+  std::vector<std::string> allow_syscalls;
   bool check = false;
   std::optional<isolator::RestartPolicy> restart;
   std::optional<unsigned> max_restarts;
@@ -117,6 +120,15 @@ void add_options(CLI::App& app, Settings& s) {
                "run the plugin without the default sandbox (it can then reach the host: only for plugins you trust)");
   app.add_flag("--require-protection", s.require_protection,
                "fail the start when this machine cannot provide a measure of the default sandbox");
+  app.add_flag("--sandbox", s.strict,
+               "the strict profile: only the system's files, the plugin's directory and --plugin-dir shown, "
+               "read-only; no network; a seccomp allow-list (implies --no-network, replaces --deny-syscalls)");
+  app.add_option("--plugin-dir", s.plugin_directories,
+                 "with --sandbox: another directory plugins may be loaded from (the library's own is shown)")
+      ->type_name("DIR");
+  app.add_option("--allow-syscall", s.allow_syscalls,
+                 "with --sandbox: a system call to allow besides the profile's list, by its name")
+      ->type_name("NAME");
   app.add_option_function<std::string>(
          "--restart",
          [&s](const std::string& t) {
@@ -173,7 +185,13 @@ int run_pool(const Settings& settings, const isolator::Options& options, const s
   for (int call = 1; call <= settings.repeat; ++call) {
     isolator::Invocation invocation{library, settings.method, settings.args, {}};
     invocation.options.retries = settings.retries;
-    calls.push_back(pool->async_invoke(std::move(invocation), boost::asio::use_future));
+    try {
+      calls.push_back(pool->async_invoke(std::move(invocation), boost::asio::use_future));
+    } catch (const isolator::Error& e) {  // a call that cannot be made: nothing ran
+      reporter.error(e.what());
+      pool->shutdown();
+      return exit_call_failed;
+    }
   }
   bool all_returned = true;
   for (int call = 1; call <= settings.repeat; ++call) {
@@ -198,6 +216,17 @@ int run(const Settings& settings) {
   options.hardening.deny_syscalls = settings.deny_syscalls;
   options.protection.trusted_plugin = settings.trusted_plugin;
   options.protection.require = settings.require_protection;
+  const std::string library = settings.library.empty() ? bundled_samplelib()
+                                                       : std::filesystem::absolute(settings.library).string();
+  if (settings.strict) {
+    options.hardening.strict = true;
+    options.hardening.plugin_directories.emplace_back(std::filesystem::path(library).parent_path());
+    for (const auto& directory : settings.plugin_directories) options.hardening.plugin_directories.emplace_back(directory);
+    options.hardening.allow_syscalls = settings.allow_syscalls;
+  } else if (!settings.plugin_directories.empty() || !settings.allow_syscalls.empty()) {
+    std::cerr << "samplehost: --plugin-dir and --allow-syscall need --sandbox\n";
+    return exit_usage;
+  }
   if (settings.max_output) options.max_output_bytes_per_call = *settings.max_output;
   if (settings.restart) options.supervision.restart = *settings.restart;
   if (settings.max_restarts) options.supervision.max_restarts = *settings.max_restarts;
@@ -211,8 +240,6 @@ int run(const Settings& settings) {
     reporter.output(stream, line);
   };
 
-  const std::string library = settings.library.empty() ? bundled_samplelib()
-                                                       : std::filesystem::absolute(settings.library).string();
   if (settings.pool > 0) return run_pool(settings, options, library, reporter);
 
   std::unique_ptr<isolator::ProcessIsolator> isolator;
@@ -230,7 +257,14 @@ int run(const Settings& settings) {
     reporter.begin_call(call);
     isolator::Invocation invocation{library, settings.method, settings.args, {}};
     invocation.options.retries = settings.retries;
-    const auto result = isolator->invoke(invocation);
+    isolator::CallResult result;
+    try {
+      result = isolator->invoke(invocation);
+    } catch (const isolator::Error& e) {  // a call that cannot be made: nothing ran
+      reporter.error(e.what());
+      isolator->shutdown();
+      return exit_call_failed;
+    }
     reporter.result(call, result);
     if (!result.ok()) {
       all_returned = false;
