@@ -24,17 +24,17 @@ void check_sendable(const Invocation& invocation, std::size_t max_frame_bytes) {
   }
 }
 
-void check_loadable(const std::string& library, const std::vector<std::filesystem::path>& directories) {
+std::string loadable_library(std::string library, const std::vector<std::filesystem::path>& directories) {
   namespace fs = std::filesystem;
   const fs::path path(library);
   // A relative path is pihost's to refuse (library_not_found, asking for an absolute one).
-  if (directories.empty() || !path.is_absolute()) return;
+  if (directories.empty() || !path.is_absolute()) return library;
   std::error_code error;
   fs::path resolved = fs::weakly_canonical(path, error);
   if (error) resolved = path.lexically_normal();
   for (const auto& directory : directories) {
     const auto relative = resolved.lexically_relative(directory);
-    if (!relative.empty() && *relative.begin() != "..") return;
+    if (!relative.empty() && *relative.begin() != "..") return resolved.string();
   }
   std::string shown;
   for (const auto& directory : directories) shown += (shown.empty() ? "" : ", ") + directory.string();

@@ -15,9 +15,11 @@ namespace isolator::detail {
 /// message would exceed `max_frame_bytes` (Options::max_frame_bytes). Copies nothing.
 void check_sendable(const Invocation& invocation, std::size_t max_frame_bytes);
 
-/// With the strict profile (`directories` not empty: see loadable_directories()), throws Error
-/// when `library`, an absolute path, lies in none of `directories` once its links are
-/// resolved: the child would not see it. (pihost refuses a relative path itself.)
-void check_loadable(const std::string& library, const std::vector<std::filesystem::path>& directories);
+/// The library path to send. With the strict profile (`directories` not empty: see
+/// loadable_directories()): `library` with its links resolved (the child sees each shown path
+/// at its canonical place only), after checking that it lies in one of `directories`, else
+/// Error naming it and the fix. A relative path is sent as it is: pihost refuses it. Without
+/// the profile, `library` unchanged.
+std::string loadable_library(std::string library, const std::vector<std::filesystem::path>& directories);
 
 }  // namespace isolator::detail

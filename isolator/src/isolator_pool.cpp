@@ -115,8 +115,8 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
   void submit(Invocation invocation, Handler handler) {
     // Here, not when a child takes it: a queued call that cannot be sent would have no one
     // to tell, and its child would stay busy.
+    invocation.library = detail::loadable_library(std::move(invocation.library), loadable_);
     detail::check_sendable(invocation, options_.isolator.max_frame_bytes);
-    detail::check_loadable(invocation.library, loadable_);
     auto work = asio::prefer(asio::get_associated_executor(handler, asio::system_executor()),
                              asio::execution::outstanding_work.tracked);
     auto slot = asio::get_associated_cancellation_slot(handler);

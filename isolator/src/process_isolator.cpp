@@ -55,8 +55,8 @@ class ProcessIsolator::Impl {
   }
 
   void submit(Invocation invocation, Handler handler) {
+    invocation.library = detail::loadable_library(std::move(invocation.library), loadable_);
     detail::check_sendable(invocation, options_.max_frame_bytes);
-    detail::check_loadable(invocation.library, loadable_);
     const std::uint64_t id = supervisor_.next_id();
     // The arguments move into the frame: it is all a retry or a requeue needs (the same id
     // gives the same bytes), and a large argument is not kept twice.
@@ -184,7 +184,7 @@ class ProcessIsolator::Impl {
 
  private:
   const Options options_;
-  std::unique_ptr<detail::Launcher> launcher_;  // moved into the supervisor
+  std::unique_ptr<detail::Launcher> launcher_;         // moved into the supervisor
   const std::vector<std::filesystem::path> loadable_;  // strict profile: where libraries may lie
   detail::IoThreads threads_;
   detail::Supervisor supervisor_;

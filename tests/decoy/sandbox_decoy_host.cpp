@@ -292,9 +292,18 @@ int main(int argc, char** argv) {
   }
   const auto limits_after = limits_of(attacker_cgroups);
   int limits_raised = 0;
-  for (const auto& [file, value] : limits_before) {
-    const auto after = limits_after.find(file);
-    if (after != limits_after.end() && after->second != value) ++limits_raised;
+  if (!r.ok() && r.failure->kind == isolator::FailureKind::limits_changed) {
+    // The host saw them changed and is replacing the child, whose cgroups may be gone
+    // already: count what the failure names ("FILE was set to 'A' and now reads 'B'").
+    for (std::size_t at = r.failure->message.find("was set to"); at != std::string::npos;
+         at = r.failure->message.find("was set to", at + 1)) {
+      ++limits_raised;
+    }
+  } else {
+    for (const auto& [file, value] : limits_before) {
+      const auto after = limits_after.find(file);
+      if (after != limits_after.end() && after->second != value) ++limits_raised;
+    }
   }
   const std::size_t cgroups_after = isolator_cgroups_of(attacker_pid).size();
 

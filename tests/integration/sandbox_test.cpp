@@ -318,10 +318,12 @@ bool present(const std::filesystem::path& path) {
 
 // --- the attacks, default protection and the strict profile: each is refused ----------------
 
-// The attack was refused: the decoy lived to report, and the method said no (any code but
-// 0; 91 would be a bad call of the test's own).
+// The attack was refused: the decoy lived to report, the method ran (a plugin that failed to
+// load or crashed proves nothing) and said no (any code but 0; 91 would be a bad call of the
+// test's own).
 void expect_refused(const DecoyRun& run) {
   ASSERT_TRUE(run.reported()) << run.describe();
+  ASSERT_EQ(run.field("result"), "code") << "the attack did not run to its end\n" << run.describe();
   EXPECT_NE(run.code(), 0) << "the attack worked\n" << run.describe();
   EXPECT_NE(run.code(), 91) << "the plugin was called wrongly\n" << run.describe();
 }

@@ -1,13 +1,14 @@
 /* What the strict profile (Options::hardening.strict) shows a plugin and lets it do. Each
  * method prints what it found, one line per fact, and returns as said.
  *   visible PATH...     prints "PATH visible" or "PATH absent: ERROR"; returns how many are visible
- *   create_in_root      tries to create /isolator-strict-PID: 0 when refused, 1 when it was made
+ *   create_in_root      tries to create /isolator-strict-PID: the errno of the refusal, or 0 when made
  *   private_tmp NAME    writes /tmp/NAME; 0 on success, else the errno
  *   interfaces          prints each network interface's name; returns their count
- *   hostname NAME       sethostname(NAME): 0 on success, else the errno
  *   make_fifo           mkfifo in the working directory (mknodat, off the allow-list): 0 or errno
  *   threads N           starts and joins N threads (clone3 refused, clone used): 0 or errno
- *   shell CODE          posix_spawn of /bin/sh -c 'exit CODE'; returns the shell's exit code */
+ *   shell CODE          posix_spawn of /bin/sh -c 'exit CODE'; returns the shell's exit code
+ *   sh SCRIPT           posix_spawn of /bin/sh -c SCRIPT; returns the shell's exit code
+ *   ns NAME             prints what /proc/self/ns/NAME links to ("net:[4026531840]") */
 #define _GNU_SOURCE
 #include <isolator/plugin.hpp>
 
@@ -46,12 +47,13 @@ ISOLATOR_PLUGIN_EXPORT int create_in_root(int argc, char** argv) {
   snprintf(path, sizeof path, "/isolator-strict-%d", (int)getpid());
   const int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
-    printf("refused: %s\n", strerror(errno));
-    return 0;
+    const int error = errno;
+    printf("refused: %s\n", strerror(error));
+    return error;
   }
   close(fd);
   unlink(path);
-  return 1;
+  return 0;
 }
 
 ISOLATOR_PLUGIN_EXPORT int private_tmp(int argc, char** argv) {
@@ -76,11 +78,6 @@ ISOLATOR_PLUGIN_EXPORT int interfaces(int argc, char** argv) {
   return count;
 }
 
-ISOLATOR_PLUGIN_EXPORT int hostname(int argc, char** argv) {
-  if (argc < 2) return -1;
-  return sethostname(argv[1], strlen(argv[1])) == 0 ? 0 : errno;
-}
-
 ISOLATOR_PLUGIN_EXPORT int make_fifo(int argc, char** argv) {
   (void)argc;
   (void)argv;
@@ -102,11 +99,8 @@ ISOLATOR_PLUGIN_EXPORT int threads(int argc, char** argv) {
   return 0;
 }
 
-ISOLATOR_PLUGIN_EXPORT int shell(int argc, char** argv) {
-  if (argc < 2) return -1;
-  char script[64];
-  snprintf(script, sizeof script, "exit %d", atoi(argv[1]));
-  char* args[] = {"sh", "-c", script, NULL};
+static int run_shell(const char* script) {
+  char* args[] = {"sh", "-c", (char*)script, NULL};
   pid_t pid;
   const int error = posix_spawn(&pid, "/bin/sh", NULL, NULL, args, environ);
   if (error != 0) {
@@ -117,4 +111,25 @@ ISOLATOR_PLUGIN_EXPORT int shell(int argc, char** argv) {
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1000;
+}
+
+ISOLATOR_PLUGIN_EXPORT int shell(int argc, char** argv) {
+  if (argc < 2) return -1;
+  char script[64];
+  snprintf(script, sizeof script, "exit %d", atoi(argv[1]));
+  return run_shell(script);
+}
+
+ISOLATOR_PLUGIN_EXPORT int sh(int argc, char** argv) { return argc < 2 ? -1 : run_shell(argv[1]); }
+
+ISOLATOR_PLUGIN_EXPORT int ns(int argc, char** argv) {
+  if (argc < 2) return -1;
+  char path[64];
+  char link[128];
+  snprintf(path, sizeof path, "/proc/self/ns/%s", argv[1]);
+  const ssize_t n = readlink(path, link, sizeof link - 1);
+  if (n < 0) return errno;
+  link[n] = '\0';
+  printf("%s\n", link);
+  return 0;
 }

@@ -129,23 +129,29 @@ struct Hardening {
   /// - a filesystem of only what a plugin needs, read-only: the system's programs and
   ///   libraries (/usr, and /bin, /sbin, /lib* as links or directories), a few files of /etc
   ///   (the loader's cache, passwd, group, localtime, nsswitch.conf, hosts, alternatives),
-  ///   /dev/null, zero, full, random and urandom, pihost's directory and `plugin_directories`;
-  ///   writable only the working directory, a private /tmp and /dev/shm, and
+  ///   /dev/null, zero, full, random and urandom, pihost's directory and `plugin_directories`,
+  ///   each at its canonical path (links resolved); writable only the private directory (the
+  ///   working directory's parent, which holds the channel's socket), a private /tmp and
+  ///   /dev/shm (each as large as Limits::memory_bytes when set), and
   ///   Options::protection.writable_paths;
   /// - no network (as `no_network`), and UTS and IPC namespaces of its own;
   /// - a seccomp allow-list instead of `deny_syscalls`' deny-list: a call not on it fails with
-  ///   EPERM (docs/sandbox.md lists it; add calls with `allow_syscalls`).
+  ///   EPERM (clone3 with ENOSYS, so that libc uses clone, whose flags the filter checks);
+  ///   docs/seccomp-allow-list.md lists it; add calls with `allow_syscalls`.
   /// pihost's threads, the plugin's and every program it starts are under all of it. A call
   /// for a library outside the system's directories and `plugin_directories` throws Error
-  /// when it is made, before anything runs. Where this machine cannot make the sandbox, the
+  /// when it is made, before anything runs; one inside is sent with its links resolved (the
+  /// method's argv[0] is that path). Where this machine cannot make the sandbox, the
   /// start fails with StartError: there is no fallback to a weaker profile. (A missing
   /// "other-uid" is reported as by the default sandbox.)
   bool strict = false;
-  /// With `strict`: the directories plugins may be loaded from (and read), shown read-only at
-  /// their own paths. Each must exist (else create() throws StartError naming it).
+  /// With `strict`: the directories plugins (and the programs they start) may be loaded from,
+  /// and read, shown read-only. Each must exist and must not hold /tmp, /dev or /proc (else
+  /// create() throws StartError naming it).
   std::vector<std::filesystem::path> plugin_directories;
   /// With `strict`: system calls allowed besides the profile's list, by their x86-64 names
-  /// ("acct", "syslog"). An unknown name makes create() throw OptionsError.
+  /// ("acct", "syslog"). An unknown name, or one the profile never allows (ptrace, mount,
+  /// setns, io_uring_setup...: docs/seccomp-allow-list.md), makes create() throw OptionsError.
   std::vector<std::string> allow_syscalls;
 
   /// True when any measure is asked for.

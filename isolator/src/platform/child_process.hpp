@@ -170,7 +170,8 @@ std::unique_ptr<Launcher> make_launcher(const Options& options);
 
 /// With Options::hardening.strict, the directories a call's library may lie in (the child
 /// sees nothing else): the system's and Hardening::plugin_directories, canonical. Empty when
-/// the profile is off. Throws StartError naming a plugin directory that does not exist.
+/// the profile is off. Throws StartError naming a plugin directory that does not exist (or
+/// would show too much).
 std::vector<std::filesystem::path> loadable_directories(const Options& options);
 
 /// The CPU time and memory of process `pid` now; all zero when it cannot be read.

@@ -9,6 +9,7 @@
 #include "platform/child_process.hpp"
 #include "private_directory.hpp"
 #include "sandbox.hpp"
+#include "seccomp_allow_list.hpp"
 #include "spawn.hpp"
 
 #include <pthread.h>
@@ -38,7 +39,12 @@ bool said_for_the_first_time(const std::string& text) {
 class LinuxLauncher final : public Launcher {
  public:
   explicit LinuxLauncher(const Options& options) {
+    // Names before machines: a misspelt call is an OptionsError everywhere.
+    if (options.hardening.strict) check_allow_syscalls(options.hardening.allow_syscalls);
     spec_.pihost = locate_pihost(options.pihost_path);
+    // The strict root shows each path at its canonical place only: a link on the way to
+    // pihost or the private directory would lead nowhere there.
+    if (options.hardening.strict) spec_.pihost = std::filesystem::canonical(spec_.pihost);
     sweep_stale_once(PrivateDirectory::base_directory(), options.cgroup_v2_base);
     auto choice = select_backend(options.containment, options.limits, options.cgroup_v2_base);
     backend_ = std::move(choice.backend);
@@ -54,7 +60,8 @@ class LinuxLauncher final : public Launcher {
       log().debug("containment: {} ({})", containment_, choice.why);
     }
     directory_.emplace();
-    spec_.directory = directory_->path();
+    spec_.directory = options.hardening.strict ? std::filesystem::weakly_canonical(directory_->path())
+                                               : directory_->path();
     spec_.environment = child_environment(options);
     spec_.start_timeout = options.start_timeout;
     spec_.max_frame_bytes = options.max_frame_bytes;
@@ -101,7 +108,9 @@ class LinuxLauncher final : public Launcher {
   void give_up_sandbox(const std::string& why) {
     if (hardening_.strict) {
       throw StartError("the strict profile (Options::hardening.strict) cannot be made here: " + why +
-                       "; fix: " + sandbox_fix());
+                       "; fix: where the step names a path, make it reachable by the child's user (uid " +
+                       std::to_string(sandbox_child_uid(spec_.sandbox)) +
+                       ") or leave it out of the options; otherwise " + sandbox_fix());
     }
     report_missing("sandbox", why, sandbox_fix());
     const bool handed_over = sandbox_child_uid(spec_.sandbox) != ::geteuid();

@@ -110,18 +110,22 @@ constexpr const char* system_directories[] = {"/usr", "/bin", "/sbin", "/lib", "
 // What of /etc a plugin's libraries read: the loader's cache and configuration, users and
 // groups (getpwuid), the time zone, name service configuration, and the alternatives links
 // of /usr/bin.
-constexpr const char* etc_entries[] = {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
-                                       "/etc/passwd",      "/etc/group",      "/etc/localtime",
-                                       "/etc/timezone",    "/etc/nsswitch.conf", "/etc/hosts",
-                                       "/etc/alternatives"};
+constexpr const char* etc_entries[] = {
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",  "/etc/passwd", "/etc/group",
+    "/etc/localtime",   "/etc/timezone",   "/etc/nsswitch.conf", "/etc/hosts",  "/etc/alternatives"};
 constexpr const char* device_nodes[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"};
 
-std::size_t depth(const fs::path& path) { return static_cast<std::size_t>(std::distance(path.begin(), path.end())); }
+std::size_t depth(const fs::path& path) {
+  return static_cast<std::size_t>(std::distance(path.begin(), path.end()));
+}
 
 // Plans the strict profile's root: what is shown, where, and the directories on the way.
 class StrictRootPlanner {
  public:
-  explicit StrictRootPlanner(std::string mount_point) { root_.enabled = true; root_.mount_point = std::move(mount_point); }
+  explicit StrictRootPlanner(std::string mount_point) {
+    root_.enabled = true;
+    root_.mount_point = std::move(mount_point);
+  }
 
   void bind(const fs::path& source, const fs::path& target, bool writable) {
     entries_.push_back({RootStep::Kind::bind, target, source.string(), writable});
@@ -129,27 +133,44 @@ class StrictRootPlanner {
   void link(const fs::path& target, const std::string& text) {
     entries_.push_back({RootStep::Kind::symlink, target, text, false});
   }
-  void tmpfs(const fs::path& target) { entries_.push_back({RootStep::Kind::tmpfs, target, "", true}); }
-  void directory(const fs::path& target) { entries_.push_back({RootStep::Kind::directory, target, "", false}); }
+  /// `data`: the tmpfs's mount options ("mode=1777,size=...").
+  void tmpfs(const fs::path& target, const std::string& data) {
+    entries_.push_back({RootStep::Kind::tmpfs, target, data, true});
+  }
+  void directory(const fs::path& target) {
+    entries_.push_back({RootStep::Kind::directory, target, "", false});
+  }
 
   StrictRoot finish() {
-    // Parents first; among equals, a tmpfs or directory before what is bound under it.
-    std::stable_sort(entries_.begin(), entries_.end(),
-                     [](const Entry& a, const Entry& b) { return depth(a.target) < depth(b.target); });
+    // Parents first. At one depth, what is made comes before what is bound, and a read-only
+    // bind after a writable one: at the same path the read-only one is mounted last, on top
+    // (a writable path that is pihost's directory leaves pihost read-only).
+    const auto rank = [](const Entry& e) { return e.kind != RootStep::Kind::bind ? 0 : e.writable ? 1 : 2; };
+    std::stable_sort(entries_.begin(), entries_.end(), [&](const Entry& a, const Entry& b) {
+      return depth(a.target) != depth(b.target) ? depth(a.target) < depth(b.target) : rank(a) < rank(b);
+    });
+    const auto read_only_bind = [](const Entry& e) { return e.kind == RootStep::Kind::bind && !e.writable; };
     std::vector<Entry> kept;
     for (const auto& entry : entries_) {
-      // A read-only bind inside another shows nothing new (the other is bound with its
-      // submounts); a writable one, or a read-only one inside a writable one, is mounted over.
-      const bool covered = std::any_of(kept.begin(), kept.end(), [&](const Entry& other) {
-        return other.kind == RootStep::Kind::bind && !other.writable && entry.kind == RootStep::Kind::bind &&
-               !entry.writable && is_under(entry.target, other.target);
-      });
+      // A read-only bind inside another read-only one shows nothing new (the other is bound
+      // with its submounts), unless a writable bind lies between them.
+      const bool covered = read_only_bind(entry) &&
+                           std::any_of(kept.begin(), kept.end(), [&](const Entry& outer) {
+                             if (!read_only_bind(outer) || !is_under(entry.target, outer.target))
+                               return false;
+                             return std::none_of(kept.begin(), kept.end(), [&](const Entry& between) {
+                               return between.kind == RootStep::Kind::bind && between.writable &&
+                                      is_under(between.target, outer.target) &&
+                                      is_under(entry.target, between.target);
+                             });
+                           });
       if (!covered) kept.push_back(entry);
     }
     std::vector<std::string> made;
     const auto make_parents = [&](const fs::path& target) {
       fs::path walked = "/";
-      for (auto part = std::next(target.begin()); part != target.end() && std::next(part) != target.end(); ++part) {
+      for (auto part = std::next(target.begin()); part != target.end() && std::next(part) != target.end();
+           ++part) {
         walked /= *part;
         if (std::find(made.begin(), made.end(), walked.string()) != made.end()) continue;
         made.push_back(walked.string());
@@ -162,13 +183,12 @@ class StrictRootPlanner {
       if (entry.kind == RootStep::Kind::bind) {
         std::error_code error;
         const bool directory = fs::is_directory(entry.source, error);
-        root_.steps.push_back({directory ? RootStep::Kind::directory : RootStep::Kind::file, target, "", false});
+        root_.steps.push_back(
+            {directory ? RootStep::Kind::directory : RootStep::Kind::file, target, "", false});
         if (directory) made.push_back(entry.target.string());
-        root_.shown.push_back(entry.target.string() + (entry.writable ? " (writable)" : ""));
       } else if (entry.kind == RootStep::Kind::tmpfs) {
         root_.steps.push_back({RootStep::Kind::directory, target, "", false});
         made.push_back(entry.target.string());
-        root_.shown.push_back(entry.target.string() + " (private, writable)");
       } else if (entry.kind == RootStep::Kind::directory) {
         made.push_back(entry.target.string());
       }
@@ -203,9 +223,25 @@ fs::path existing_directory(const fs::path& path, const char* field) {
   return canonical;
 }
 
+// A plugin directory that would show what the profile hides, or replace what it makes.
+void refuse_too_broad(const fs::path& directory) {
+  for (const char* made : {"/tmp", "/dev", "/proc"}) {
+    if (is_under(made, directory)) {
+      throw StartError("Options::hardening.plugin_directories names " + directory.string() +
+                       ", which holds " + made +
+                       ": the strict profile would show the host's own instead of the child's; give the "
+                       "directories the plugins are in");
+    }
+  }
+}
+
 StrictRoot plan_strict_root(const Options& options, const fs::path& pihost_directory,
                             const fs::path& private_directory) {
   StrictRootPlanner planner((private_directory / PrivateDirectory::working_directory_name).string());
+  // The private /tmp and /dev/shm hold their pages in memory: as much as the child's memory
+  // limit each, where one is set (the cgroup backends charge them to the child anyway).
+  std::string tmpfs_data = "mode=1777";
+  if (options.limits.memory_bytes) tmpfs_data += ",size=" + std::to_string(*options.limits.memory_bytes);
   for (const char* path : system_directories) {
     std::error_code error;
     const auto status = fs::symlink_status(path, error);
@@ -227,12 +263,13 @@ StrictRoot plan_strict_root(const Options& options, const fs::path& pihost_direc
   planner.link("/dev/stdin", "/proc/self/fd/0");
   planner.link("/dev/stdout", "/proc/self/fd/1");
   planner.link("/dev/stderr", "/proc/self/fd/2");
-  planner.tmpfs("/dev/shm");
+  planner.tmpfs("/dev/shm", tmpfs_data);
   planner.directory("/proc");
-  planner.tmpfs("/tmp");
+  planner.tmpfs("/tmp", tmpfs_data);
   planner.bind(pihost_directory, pihost_directory, false);
   for (const auto& directory : options.hardening.plugin_directories) {
     const fs::path canonical = existing_directory(directory, "Options::hardening.plugin_directories");
+    refuse_too_broad(canonical);
     planner.bind(canonical, canonical, false);
   }
   planner.bind(private_directory, private_directory, true);
@@ -260,6 +297,7 @@ std::vector<fs::path> strict_library_directories(const Hardening& hardening) {
   }
   for (const auto& directory : hardening.plugin_directories) {
     directories.push_back(existing_directory(directory, "Options::hardening.plugin_directories"));
+    refuse_too_broad(directories.back());
   }
   return directories;
 }
@@ -288,6 +326,11 @@ SandboxChoice plan_sandbox(const Options& options, const fs::path& pihost,
     const gid_t sandbox_gid = protection.root_host_gid;
     auto blocked = unreachable_by(pihost, sandbox_uid, sandbox_gid, true);
     if (!blocked) blocked = unreachable_by(directory.parent_path(), sandbox_uid, sandbox_gid, false);
+    // The strict profile takes its plugin directories as that user: each must be reachable.
+    for (const auto& plugins : options.hardening.plugin_directories) {
+      if (!blocked && options.hardening.strict)
+        blocked = unreachable_by(plugins, sandbox_uid, sandbox_gid, false);
+    }
     if (!blocked) {
       plan.switch_uid = sandbox_uid;
       plan.switch_gid = sandbox_gid;
@@ -378,38 +421,55 @@ gid_t sandbox_child_gid(const SandboxPlan& plan) {
   return plan.switch_gid.value_or(::getegid());
 }
 
+namespace {
+
+// Starts pihost's init and then pihost without arguments (which exits at once) under the
+// default sandbox, or the strict profile's root: what failed, or empty.
+std::string trial_failure(const Options& options, bool strict) {
+  try {
+    const fs::path pihost = fs::canonical(locate_pihost(options.pihost_path));
+    PrivateDirectory directory;
+    fs::create_directory(directory.path() / PrivateDirectory::working_directory_name);
+    Options trial;
+    trial.hardening.strict = strict;
+    const SandboxChoice choice = plan_sandbox(trial, pihost, fs::weakly_canonical(directory.path()));
+    if (sandbox_child_uid(choice.plan) != ::geteuid()) {
+      hand_over_private_directory(directory.path(), sandbox_child_uid(choice.plan),
+                                  sandbox_child_gid(choice.plan));
+    }
+    SpawnRequest request;
+    request.executable = pihost;
+    request.working_directory = directory.path() / PrivateDirectory::working_directory_name;
+    request.sandbox = &choice.plan;
+    SpawnedProcess spawned = spawn_process(request);
+    siginfo_t info{};
+    ::waitid(P_PIDFD, static_cast<id_t>(spawned.pidfd.get()), &info, WEXITED);
+    reap_init(spawned.init_pidfd);
+  } catch (const SandboxSetupError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("the trial could not run: ") + e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string strict_trial_failure(const Options& options) {
+  // Once per process, as the sandbox's trial.
+  static std::once_flag once;
+  static std::string failure;
+  std::call_once(once, [&options] { failure = trial_failure(options, true); });
+  return failure;
+}
+
 std::vector<LimitCheck> check_sandbox(const Options& options) {
   // Once per process: the answer is the machine's, and a trial costs a spawn.
-  // The trial runs pihost's init and then pihost without arguments, which exits at once.
   static std::once_flag once;
-  static std::string trial_failure;
-  std::call_once(once, [&options] {
-    try {
-      const fs::path pihost = locate_pihost(options.pihost_path);
-      PrivateDirectory directory;
-      fs::create_directory(directory.path() / PrivateDirectory::working_directory_name);
-      Options trial;
-      const SandboxChoice choice = plan_sandbox(trial, pihost, directory.path());
-      if (sandbox_child_uid(choice.plan) != ::geteuid()) {
-        hand_over_private_directory(directory.path(), sandbox_child_uid(choice.plan),
-                                    sandbox_child_gid(choice.plan));
-      }
-      SpawnRequest request;
-      request.executable = pihost;
-      request.working_directory = directory.path() / PrivateDirectory::working_directory_name;
-      request.sandbox = &choice.plan;
-      SpawnedProcess spawned = spawn_process(request);
-      siginfo_t info{};
-      ::waitid(P_PIDFD, static_cast<id_t>(spawned.pidfd.get()), &info, WEXITED);
-      reap_init(spawned.init_pidfd);
-    } catch (const SandboxSetupError& e) {
-      trial_failure = e.what();
-    } catch (const std::exception& e) {
-      trial_failure = std::string("the trial could not run: ") + e.what();
-    }
-  });
+  static std::string sandbox_failure;
+  std::call_once(once, [&options] { sandbox_failure = trial_failure(options, false); });
   std::vector<LimitCheck> checks;
-  const std::string& failure = trial_failure;
+  const std::string& failure = sandbox_failure;
   if (failure.empty()) {
     checks.push_back(
         {"sandbox", true,

@@ -55,7 +55,7 @@ struct RootStep {
   };
   Kind kind = Kind::directory;
   std::string target;     ///< where, under the new root's mount point
-  std::string source;     ///< bind: the host's path; symlink: the link's text
+  std::string source;     ///< bind: the host's path; symlink: the link's text; tmpfs: its options
   bool writable = false;  ///< bind: left writable (else read-only)
 };
 
@@ -67,8 +67,6 @@ struct StrictRoot {
   std::string mount_point;  ///< the private working directory, in the host's tree
   std::string old_root;     ///< where pivot_root puts the old root, under mount_point
   std::vector<RootStep> steps;
-  /// The paths shown, as the plugin sees them, for the docs of a failure: "/usr (read-only)".
-  std::vector<std::string> shown;
 };
 
 struct SandboxPlan {
@@ -109,7 +107,7 @@ SandboxChoice plan_sandbox(const Options& options, const std::filesystem::path& 
 /// With Hardening::strict, the host directories (canonical) a library may be loaded from:
 /// the system's (/usr and the /lib* directories that are not links into it) and
 /// Hardening::plugin_directories. Throws StartError naming a plugin directory that does not
-/// exist or is not a directory.
+/// exist, is not a directory, or holds /tmp, /dev or /proc (it would show the host's).
 std::vector<std::filesystem::path> strict_library_directories(const Hardening& hardening);
 
 /// The uid (and gid) the child will run as, as the host sees it: the host's own, or the
@@ -126,6 +124,10 @@ void hand_over_private_directory(const std::filesystem::path& directory, uid_t u
 /// made here, found by starting pihost under them once per process) and, for a root host,
 /// "other-uid".
 std::vector<LimitCheck> check_sandbox(const Options& options);
+
+/// Why the strict profile's root cannot be made here (found by starting pihost in it once per
+/// process), or empty. For probe(); the allow-list's own check is check_hardening()'s.
+std::string strict_trial_failure(const Options& options);
 
 /// The fix to say beside a failure of the sandbox's set-up.
 std::string sandbox_fix();

@@ -369,8 +369,12 @@ const std::vector<std::string>& strict_never_allowed_syscalls() {
   return names;
 }
 
-std::vector<sock_filter> allow_list_program(const std::vector<std::string>& extra_names) {
+void check_allow_syscalls(const std::vector<std::string>& extra_names) {
   for (const auto& name : extra_names) check_extra_name(name);
+}
+
+std::vector<sock_filter> allow_list_program(const std::vector<std::string>& extra_names) {
+  check_allow_syscalls(extra_names);
 #if defined(__x86_64__)
   const bool personality_named = std::find(extra_names.begin(), extra_names.end(), "personality") !=
                                  extra_names.end();

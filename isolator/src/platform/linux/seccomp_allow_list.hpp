@@ -75,6 +75,10 @@ const std::vector<std::string>& strict_never_allowed_syscalls();
 /// 4096, and every jump lands inside it.
 std::vector<sock_filter> allow_list_program(const std::vector<std::string>& extra_names);
 
+/// Throws OptionsError as allow_list_program() does, for an unknown or never-allowed name; on
+/// every architecture.
+void check_allow_syscalls(const std::vector<std::string>& extra_names);
+
 /// True when this machine can enforce the allow-list: x86-64, and a kernel with seccomp
 /// filters (prctl(PR_GET_SECCOMP) does not fail).
 bool allow_list_available();

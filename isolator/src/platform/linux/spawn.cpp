@@ -103,9 +103,9 @@ struct ChildPlan {
   int error = 0;
   const char* step = nullptr;
   const char* subject = nullptr;  // the path the failed step was about, if any
-  bool sandbox_step = false;  // the failed step was one of the sandbox's
-  pid_t worker_pid = 0;       // sandbox: pihost, the host's child (0 until it exists)
-  pid_t init_pid = 0;         // sandbox: the PID namespace's init, the host's child too
+  bool sandbox_step = false;      // the failed step was one of the sandbox's
+  pid_t worker_pid = 0;           // sandbox: pihost, the host's child (0 until it exists)
+  pid_t init_pid = 0;             // sandbox: the PID namespace's init, the host's child too
 };
 
 // The kernel's own sigaction layout, for rt_sigaction without libc (or a sanitizer's
@@ -201,7 +201,8 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) bool make_directo
 
 // The default sandbox's filesystem: the host's, read-only, with the cgroup filesystems
 // hidden, fresh tmpfs where planned, and the writable paths put back writable.
-__attribute__((no_sanitize("address", "undefined", "thread"))) void make_host_files_read_only(ChildPlan* plan) {
+__attribute__((no_sanitize("address", "undefined", "thread"))) void make_host_files_read_only(
+    ChildPlan* plan) {
   const SandboxSteps& box = *plan->sandbox;
   // The writable paths, taken as detached copies of their mounts before the mounts below
   // make them read-only or cover them; put back in place last.
@@ -262,8 +263,8 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) void enter_strict
     step.tree = static_cast<int>(
         ::syscall(SYS_open_tree, AT_FDCWD, step.source, OPEN_TREE_CLONE | AT_RECURSIVE | O_CLOEXEC));
     if (step.tree < 0) sandbox_fail_at(plan, "take a path it is shown (open_tree, Linux 5.2)", step.source);
-    if (!step.writable && ::syscall(SYS_mount_setattr, step.tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &read_only,
-                                    sizeof(read_only)) != 0) {
+    if (!step.writable && ::syscall(SYS_mount_setattr, step.tree, "", AT_EMPTY_PATH | AT_RECURSIVE,
+                                    &read_only, sizeof(read_only)) != 0) {
       sandbox_fail_at(plan, "make a path it is shown read-only (mount_setattr, Linux 5.12)", step.source);
     }
   }
@@ -289,7 +290,8 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) void enter_strict
           sandbox_fail_at(plan, "make a link of its root", step.target);
         break;
       case RootStep::Kind::tmpfs:
-        if (::syscall(SYS_mount, "isolator-tmp", step.target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0)
+        if (::syscall(SYS_mount, "isolator-tmp", step.target, "tmpfs", MS_NOSUID | MS_NODEV, step.source) !=
+            0)
           sandbox_fail_at(plan, "mount a private tmpfs", step.target);
         break;
       case RootStep::Kind::bind:
@@ -303,7 +305,8 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) void enter_strict
   if (::syscall(SYS_mount_setattr, AT_FDCWD, box.root_mount_point, 0U, &read_only, sizeof(read_only)) != 0) {
     sandbox_fail(plan, "make its own root read-only");
   }
-  if (::syscall(SYS_pivot_root, box.root_mount_point, box.old_root) != 0) sandbox_fail(plan, "enter its own root (pivot_root)");
+  if (::syscall(SYS_pivot_root, box.root_mount_point, box.old_root) != 0)
+    sandbox_fail(plan, "enter its own root (pivot_root)");
   if (::syscall(SYS_chdir, "/") != 0) sandbox_fail(plan, "enter its own root");
 }
 
@@ -633,11 +636,11 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
       ::kill(plan.init_pid, SIGKILL);
       ::waitpid(plan.init_pid, nullptr, 0);
     }
-    const std::string problem =
-        spawn_problem(exe,
-                      std::string("the child could not ") + plan.step +
-                          (plan.subject != nullptr ? std::string(" (") + plan.subject + ")" : std::string()),
-                      plan.error);
+    const std::string problem = spawn_problem(
+        exe,
+        std::string("the child could not ") + plan.step +
+            (plan.subject != nullptr ? std::string(" (") + plan.subject + ")" : std::string()),
+        plan.error);
     if (plan.sandbox_step) throw SandboxSetupError(problem);
     throw StartError(problem);
   }

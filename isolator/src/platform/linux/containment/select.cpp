@@ -1,8 +1,8 @@
 // The one place a backend is chosen, and the self-check that explains the choice.
 #include "../descriptor_hint.hpp"
 #include "../hardening.hpp"
-#include "backend.hpp"
 #include "../sandbox.hpp"
+#include "backend.hpp"
 
 #include <isolator/errors.hpp>
 #include <isolator/probe.hpp>
@@ -128,6 +128,13 @@ ProbeReport probe(const Options& options) {
   auto backends = detail::all_backends(options.cgroup_v2_base);
   for (const auto& backend : backends) report.backends.push_back(backend->check());
   report.hardening = detail::check_hardening();
+  for (auto& check : report.hardening) {
+    // The strict profile also needs its root, which only a trial spawn can tell.
+    if (check.limit != "strict" || !check.enforceable) continue;
+    if (auto failure = detail::strict_trial_failure(options); !failure.empty()) {
+      check = {"strict", false, std::move(failure), detail::sandbox_fix()};
+    }
+  }
   if (!options.protection.trusted_plugin) report.protection = detail::check_sandbox(options);
   if (options.containment == Containment::automatic) {
     auto choice = detail::choose_backend(report.backends, options.limits);
