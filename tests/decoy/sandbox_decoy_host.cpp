@@ -224,6 +224,11 @@ int main(int argc, char** argv) {
   options.limits.memory_bytes = std::uint64_t{512} << 20;
   options.limits.max_pids = 1024;
   options.limits.cpu_percent = 100;
+#if defined(__SANITIZE_ADDRESS__)
+  // An ASan pihost reserves terabytes of address space for its shadow: the rlimit backend's
+  // memory limit (RLIMIT_AS) would kill it at start. (The cgroup backends count pages.)
+  if (isolator::probe(options).chosen == isolator::Containment::rlimit) options.limits.memory_bytes.reset();
+#endif
   options.protection.trusted_plugin = args.trusted;
   if (args.strict) {
     options.hardening.strict = true;
