@@ -224,9 +224,10 @@ int main(int argc, char** argv) {
   options.limits.memory_bytes = std::uint64_t{512} << 20;
   options.limits.max_pids = 1024;
   options.limits.cpu_percent = 100;
-#if defined(__SANITIZE_ADDRESS__)
-  // An ASan pihost reserves terabytes of address space for its shadow: the rlimit backend's
-  // memory limit (RLIMIT_AS) would kill it at start. (The cgroup backends count pages.)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // An ASan or TSan pihost reserves terabytes of address space for its shadow: the rlimit
+  // backend's memory limit (RLIMIT_AS) would kill it at start. (The cgroup backends count
+  // pages.)
   if (isolator::probe(options).chosen == isolator::Containment::rlimit) options.limits.memory_bytes.reset();
 #endif
   options.protection.trusted_plugin = args.trusted;
