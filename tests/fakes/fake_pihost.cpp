@@ -20,6 +20,8 @@
 //                        for writing and stays alive
 //   half_frame_exit      on Invoke, sends Started and half a Result, then exits 0
 //   half_frame_stop      on Invoke, sends Started and half a Result, then stops (SIGSTOP)
+//   pong_flood           on Invoke, sends Started, then Pong frames without pause, 64 KiB
+//                        at a time (the host takes a Pong at any time)
 //   linger               stays alive after the channel closes (dies of SIGTERM)
 //   stubborn             stays alive after the channel closes and ignores SIGTERM
 #include "src/pid_namespace_init.hpp"
@@ -35,6 +37,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -145,6 +148,11 @@ int main(int argc, char** argv) {
       send_bytes(fd, std::string(1, byte));
       ::usleep(100'000);
     }
+  } else if (mode == "pong_flood") {
+    send_bytes(fd, encode_frame(Started{invoke.id}));
+    std::string batch;
+    for (std::uint64_t seq = 1; batch.size() < 65536; ++seq) batch += encode_frame(Pong{seq});
+    while (true) send_bytes(fd, batch);
   } else if (mode.rfind("half_frame_", 0) == 0) {
     const std::string result = encode_frame(Result{invoke.id, 5, {}});
     send_bytes(fd, encode_frame(Started{invoke.id}) + result.substr(0, result.size() / 2));

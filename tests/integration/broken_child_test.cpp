@@ -83,6 +83,17 @@ TEST(BrokenChild, ASlowLorisChildIsKilledAtTheHeartbeatTimeout) {
       << "its frame would have taken about 2 s";
 }
 
+// A child that sends frames without pause, faster than the host decodes them, cannot hold
+// the I/O thread in one read: the call's timeout still fires (the host takes Pongs at any
+// time, so nothing else would end the call).
+TEST(BrokenChild, AChildFloodingTheChannelCannotHoldTheIoThreadPastTheTimeout) {
+  auto isolator = ProcessIsolator::create(test::fake_options("pong_flood"));
+  const auto r = isolator->invoke(
+      Invocation{test::plugin("args"), "echo", {"1"}, CallOptions{std::chrono::milliseconds(500)}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->kind, FailureKind::timeout) << r.failure->message;
+}
+
 TEST(BrokenChild, ShuttingTheSocketDownInsideAFrameIsAProtocolError) {
   expect_protocol_error(one_call("half_frame_shutdown"), "closed the channel inside a frame");
 }

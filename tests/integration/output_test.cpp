@@ -3,12 +3,16 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <mutex>
+#include <string_view>
+#include <thread>
 
 namespace isolator {
 namespace {
 
 using test::plugin;
+using namespace std::chrono_literals;
 
 std::vector<std::string> texts(const CallResult& r) {
   std::vector<std::string> out;
@@ -87,6 +91,35 @@ TEST(Output, AThrowingOnOutputCallbackDoesNotBreakTheIsolator) {
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(texts(r), std::vector<std::string>{"still fine"});
   }
+}
+
+// on_output runs on the I/O thread: a callback that sleeps makes this host read far slower
+// than the flood plugin writes, as a loaded or instrumented host would.
+Options slow_reader() {
+  Options options = test::options();
+  options.on_output = [](OutputStream, std::string_view) { std::this_thread::sleep_for(20us); };
+  return options;
+}
+
+TEST(Output, AChildWritingFasterThanTheHostReadsCannotHoldTheIoThreadPastTheTimeout) {
+  // Were the pipe read until empty in one go, the thread would never get to the call's
+  // timer: 1000 MB at this pace takes many minutes.
+  auto isolator = ProcessIsolator::create(slow_reader());
+  const auto r = isolator->invoke(Invocation{plugin("flood"), "method", {"1000"}, CallOptions{1s}});
+  ASSERT_FALSE(r.ok()) << "the flood ended with " << *r.code;
+  EXPECT_EQ(r.failure->kind, FailureKind::timeout) << r.failure->message;
+  const auto next = isolator->invoke(plugin("chatty"), "say", {"next"});
+  ASSERT_TRUE(next.ok()) << next.failure->message;
+  EXPECT_EQ(texts(next), std::vector<std::string>{"next"});
+}
+
+TEST(Output, AWriterLeftRunningByAReturnedCallDoesNotHoldItsResult) {
+  // The reply proves that what the call wrote before it is in the pipe: that much is read
+  // for the result, not what the thread left behind writes while it is read.
+  auto isolator = ProcessIsolator::create(slow_reader());
+  const auto r = isolator->invoke(Invocation{plugin("flood"), "background", {}, CallOptions{30s}});
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  EXPECT_EQ(*r.code, 7);
 }
 
 }  // namespace

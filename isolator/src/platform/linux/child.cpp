@@ -13,6 +13,7 @@
 #include <boost/asio/write.hpp>
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -37,6 +39,10 @@ namespace {
 constexpr std::chrono::milliseconds exit_after_eof_grace{2000};
 // How many of the child's stderr lines before its handshake a start error quotes.
 constexpr std::size_t start_stderr_lines = 10;
+// The most one wake-up of the I/O thread reads from the channel before it waits again: a
+// child that sends frames without pause (Pongs are taken at any time) must not keep the
+// thread from its timers (the call's timeout, the heartbeat) and its other isolators.
+constexpr std::size_t max_channel_bytes_per_turn = std::size_t{1} << 20;
 // pihost's pid in a sandbox's PID namespace: its init is 1, and pihost is started next.
 constexpr int sandboxed_pihost_pid = 2;
 
@@ -275,15 +281,16 @@ void Child::read_frames() {
   // handlers and on_exit can pull the socket themselves and see everything sent so far.
   socket_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](error_code error) {
     if (error || self->exited_) return;
-    if (self->pull_channel()) self->read_frames();
+    if (self->pull_channel(max_channel_bytes_per_turn)) self->read_frames();
   });
 }
 
-bool Child::pull_channel() {
+bool Child::pull_channel(std::size_t limit) {
   if (channel_closed_ || !socket_.is_open()) return false;
-  while (!broken_) {
+  for (std::size_t read = 0; !broken_ && read < limit;) {
     error_code error;
-    const std::size_t n = socket_.read_some(asio::buffer(read_buffer_), error);
+    const std::size_t n =
+        socket_.read_some(asio::buffer(read_buffer_.data(), std::min(read_buffer_.size(), limit - read)), error);
     if (would_block(error)) return true;
     if (error) {
       channel_closed_ = true;
@@ -291,8 +298,9 @@ bool Child::pull_channel() {
       return false;
     }
     on_bytes(read_buffer_.data(), n);
+    read += n;
   }
-  return false;
+  return !broken_;
 }
 
 void Child::on_channel_closed() {
@@ -457,8 +465,11 @@ void Child::on_exit() {
   doomed_ = true;
   timer_.cancel();
   error_code ignored;
-  // Whatever the child sent before it died is still in the socket: read it all.
-  pull_channel();
+  // Whatever the child sent before it died is still in the socket: read it all (and no
+  // more: a process the plugin gave the socket to may still be writing).
+  int queued = 0;
+  if (socket_.is_open() && ::ioctl(socket_.native_handle(), FIONREAD, &queued) == 0 && queued > 0)
+    pull_channel(static_cast<std::size_t>(queued));
   collect_output();
   stdout_->close();
   stderr_->close();

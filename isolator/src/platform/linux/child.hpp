@@ -104,7 +104,9 @@ class Child final : public ChildProcess, public std::enable_shared_from_this<Chi
   void accept();
   bool accept_peer(int fd);
   void read_frames();
-  bool pull_channel();  // reads what the socket holds now; false once it is closed
+  /// Reads and handles what the socket holds, at most `limit` bytes; false once it is
+  /// closed (or the child broke the protocol).
+  bool pull_channel(std::size_t limit);
   void on_channel_closed();
   void on_bytes(const char* data, std::size_t size);
   void on_message(wire::Message message);

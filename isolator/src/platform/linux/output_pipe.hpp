@@ -10,6 +10,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include <array>
+#include <cstddef>
 #include <functional>
 #include <memory>
 
@@ -22,11 +23,13 @@ class OutputPipe : public std::enable_shared_from_this<OutputPipe> {
   OutputPipe(const boost::asio::any_io_executor& executor, UniqueFd fd, OutputStream stream,
              std::size_t max_line_bytes, OnLine on_line);
 
-  /// Starts reading asynchronously until end-of-file or close().
+  /// Starts reading asynchronously until end-of-file or close(), at most 1 MiB per wake-up
+  /// of the I/O thread, so that a child writing without pause cannot hold that thread.
   void start();
 
-  /// Reads, without blocking, everything already in the pipe and emits its complete lines.
-  /// Used when the child's reply (or exit) proves that what it wrote before is in the pipe.
+  /// Reads, without blocking, what is in the pipe at the moment of the call (not what is
+  /// written while it reads) and emits its complete lines. Used when the child's reply (or
+  /// exit) proves that what it wrote before is in the pipe.
   void drain();
 
   /// Emits the pending incomplete line, if any.
@@ -36,7 +39,9 @@ class OutputPipe : public std::enable_shared_from_this<OutputPipe> {
 
  private:
   void read_some();
-  bool drain_until_blocked();  // false at end-of-file or on an error
+  /// Reads until the pipe is empty or `limit` bytes are read; false at end-of-file or on an
+  /// error.
+  bool read_up_to(std::size_t limit);
   void consume(const char* data, std::size_t size);
 
   boost::asio::posix::stream_descriptor pipe_;
