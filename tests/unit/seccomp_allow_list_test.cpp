@@ -467,7 +467,7 @@ int Errno(long result) { return result < 0 ? errno : 0; }
 class SeccompAllowListFilter : public testing::Test {
  protected:
   void SetUp() override {
-    if (!allow_list_available()) GTEST_SKIP() << "no seccomp filters here";
+    if (!seccomp_filters_available()) GTEST_SKIP() << "no seccomp filters here";
   }
   const std::vector<sock_filter> strict = allow_list_program({});
 };

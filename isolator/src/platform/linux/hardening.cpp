@@ -6,7 +6,6 @@
 
 #include <linux/audit.h>
 #include <linux/seccomp.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -41,16 +40,6 @@ bool unprivileged_userns() {
   std::ifstream limit("/proc/sys/user/max_user_namespaces");
   long max = 1;
   return !(limit >> max) || max > 0;
-}
-
-bool seccomp_filters_available() {
-#if defined(__x86_64__)
-  // PR_GET_SECCOMP answers 0 (not in a filter mode yet) or 2 where filters exist; EINVAL
-  // where the kernel was built without seccomp.
-  return ::prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
-#else
-  return false;
-#endif
 }
 
 #if defined(__x86_64__)
@@ -148,7 +137,7 @@ std::vector<LimitCheck> check_hardening() {
     checks.push_back({"deny-syscalls", false, "the deny list is defined for x86-64 only", ""});
 #endif
   }
-  if (allow_list_available()) {
+  if (seccomp_filters_available()) {
     checks.push_back({"strict", true,
                       "the strict profile: a filesystem of only what a plugin needs, no network, UTS and IPC "
                       "namespaces, a seccomp allow-list (it needs the sandbox too)",
@@ -191,7 +180,7 @@ HardeningPlan plan_hardening(const Hardening& hardening, bool sandboxed) {
   std::vector<long> denied;
   if (hardening.strict) {
     // The allow-list refuses everything the deny lists name, and more.
-    if (allow_list_available()) plan.seccomp = allow_list_program(hardening.allow_syscalls);
+    if (seccomp_filters_available()) plan.seccomp = allow_list_program(hardening.allow_syscalls);
     return plan;
   }
   if (hardening.deny_syscalls) denied.assign(std::begin(denied_syscalls), std::end(denied_syscalls));

@@ -397,7 +397,7 @@ std::vector<sock_filter> allow_list_program(const std::vector<std::string>& extr
 #endif
 }
 
-bool allow_list_available() {
+bool seccomp_filters_available() {
 #if defined(__x86_64__)
   // 0 (no filter yet) or 2 (filtered already: filters stack); EINVAL without CONFIG_SECCOMP.
   return ::prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;

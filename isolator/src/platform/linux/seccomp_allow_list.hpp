@@ -3,7 +3,7 @@
 // enforces it. Every other call fails.
 //
 // x86-64 only. The numbers are x86-64's, whatever the build's architecture; elsewhere
-// allow_list_available() is false and allow_list_program() gives no program.
+// seccomp_filters_available() is false and allow_list_program() gives no program.
 //
 // What the program answers, in the order it checks:
 //   - another architecture's calling convention (an i386 `int 0x80`, whose numbers mean other
@@ -79,8 +79,9 @@ std::vector<sock_filter> allow_list_program(const std::vector<std::string>& extr
 /// every architecture.
 void check_allow_syscalls(const std::vector<std::string>& extra_names);
 
-/// True when this machine can enforce the allow-list: x86-64, and a kernel with seccomp
-/// filters (prctl(PR_GET_SECCOMP) does not fail).
-bool allow_list_available();
+/// True when this machine can enforce a seccomp filter of ours: x86-64 (the numbers of both
+/// the allow-list and hardening's deny lists are x86-64's), and a kernel with seccomp filters
+/// (prctl(PR_GET_SECCOMP) does not fail). The one test for the allow-list and the deny lists.
+bool seccomp_filters_available();
 
 }  // namespace isolator::detail
