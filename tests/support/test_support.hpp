@@ -2,6 +2,8 @@
 // that work in every build (sanitizers included), and probes of the host process.
 #pragma once
 
+#include "temp_dir.hpp"
+
 #include <isolator/isolator.hpp>
 #include <isolator/probe.hpp>
 
@@ -240,29 +242,6 @@ inline bool process_alive(int pid) {
   const char state = text[close + 2];
   return state != 'Z' && state != 'X';
 }
-
-/// A fresh directory under the build's temporary directory, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "isolator-test-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-    // Searchable by others: under a root host the sandboxed child runs as another user
-    // (Options::protection.root_host_uid), and loads the plugins the tests put here.
-    std::filesystem::permissions(path_, std::filesystem::perms::others_exec | std::filesystem::perms::group_exec,
-                                 std::filesystem::perm_options::add);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 /// What `stop` did to calls in flight: how many completed with `shutdown`, and how long
 /// after `stop` began the last of them completed.

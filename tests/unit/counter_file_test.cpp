@@ -1,9 +1,9 @@
 // cgroupfs::CounterFile: one descriptor, read again from the start on every refresh.
 #include "platform/linux/containment/counter_file.hpp"
+#include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -15,19 +15,13 @@ namespace fs = std::filesystem;
 
 class CounterFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "isolator-counter-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   fs::path write(const std::string& name, const std::string& text) {
     std::ofstream(dir_ / name, std::ios::trunc) << text;
     return dir_ / name;
   }
 
-  fs::path dir_;
+  test::TempDir temp_;
+  const fs::path& dir_ = temp_.path();
 };
 
 TEST_F(CounterFileTest, FindsKeyedValuesAndTheLeadingNumber) {

@@ -1,6 +1,7 @@
 // The comparisons behind Box::changed_limits, and the watched files read again: no cgroup is
 // needed, the control files are stood in for by ordinary files.
 #include "platform/linux/containment/limit_watch.hpp"
+#include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -63,19 +64,13 @@ TEST(LimitWatch, OnlyTheHardRlimitCountsAndInfinityReadsUnlimited) {
 
 class WatchedLimitFilesTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "isolator-limits-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   fs::path write(const std::string& name, const std::string& text) {
     std::ofstream(dir_ / name, std::ios::trunc) << text;
     return dir_ / name;
   }
 
-  fs::path dir_;
+  test::TempDir temp_;
+  const fs::path& dir_ = temp_.path();
 };
 
 TEST_F(WatchedLimitFilesTest, NothingWatchedIsNothingChanged) {
