@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -157,6 +158,22 @@ TEST(Protection, AWritablePathIsWritableAndTheRestOfTheHostsFilesAreNot) {
   ASSERT_TRUE(refused.ok()) << refused.failure->message;
   EXPECT_NE(*refused.code, 0) << "a directory not in writable_paths is read-only";
   EXPECT_FALSE(std::filesystem::exists(other / "made"));
+}
+
+// The child's own /dev/shm keeps its pages in memory, where the rlimit backend does not
+// count them: it is as large as the memory limit.
+TEST(Protection, TheChildsOwnDevShmIsAsLargeAsItsMemoryLimit) {
+  if (const auto why = test::sandbox_unavailable(); !why.empty()) GTEST_SKIP() << "no sandbox here: " << why;
+  Options options = test::options();
+  // RLIMIT_AS counts address space: pihost needs room for its libraries and stacks.
+  options.limits.memory_bytes = std::uint64_t{512} << 20;
+  if (const auto why = test::sanitizer_forbids_memory_limit(options); !why.empty()) GTEST_SKIP() << why;
+  auto isolator = ProcessIsolator::create(options);
+  const auto r = isolator->invoke(test::plugin("inspect"), "filesystem_size", {"/dev/shm"});
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  ASSERT_EQ(*r.code, 1);
+  ASSERT_EQ(r.output.size(), 1u);
+  EXPECT_EQ(r.output[0].text, std::to_string(std::uint64_t{512} << 20));
 }
 
 TEST(Protection, AWritablePathThatDoesNotExistFailsTheStartNamingIt) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -60,6 +61,24 @@ int code_of(ProcessIsolator& isolator, const std::string& method, std::vector<st
   const auto result = isolator.invoke(plugin("strict"), method, std::move(args));
   EXPECT_TRUE(result.ok()) << describe(result);
   return result.ok() ? *result.code : -1000;
+}
+
+// Its own /tmp and /dev/shm keep their pages in memory, where the rlimit backend does not
+// count them: each is as large as the memory limit.
+TEST(StrictProfile, ItsTmpAndDevShmAreAsLargeAsItsMemoryLimit) {
+  SKIP_WITHOUT_STRICT();
+  auto options = strict_options();
+  // RLIMIT_AS counts address space: pihost needs room for its libraries and stacks.
+  options.limits.memory_bytes = std::uint64_t{512} << 20;
+  if (const auto why = test::sanitizer_forbids_memory_limit(options); !why.empty()) GTEST_SKIP() << why;
+  auto isolator = ProcessIsolator::create(options);
+  for (const std::string path : {"/tmp", "/dev/shm"}) {
+    const auto r = isolator->invoke(plugin("inspect"), "filesystem_size", {path});
+    ASSERT_TRUE(r.ok()) << describe(r);
+    ASSERT_EQ(*r.code, 1) << path;
+    ASSERT_EQ(r.output.size(), 1u) << path;
+    EXPECT_EQ(r.output[0].text, std::to_string(std::uint64_t{512} << 20)) << path;
+  }
 }
 
 TEST(StrictProfile, ShowsOnlyTheSystemsFilesThePluginsDirectoryAndItsOwn) {

@@ -12,7 +12,9 @@
  * `litter`: fills the private directory (the parent of the working directory) with a
  *   non-empty directory, a file and a symlink to TARGET (argv[1]), returns 0.
  * `replace_workdir`: renames the working directory away and puts a symlink to TARGET
- *   (argv[1]) in its place, returns 0. */
+ *   (argv[1]) in its place, returns 0.
+ * `filesystem_size PATH`: prints the size in bytes of the filesystem PATH is on, returns 1
+ *   (or -errno when statvfs fails). */
 #include <isolator/plugin.hpp>
 
 #define _GNU_SOURCE
@@ -26,6 +28,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 ISOLATOR_PLUGIN_EXPORT int list_fds(int argc, char** argv) {
@@ -144,4 +147,12 @@ ISOLATOR_PLUGIN_EXPORT int process_state(int argc, char** argv) {
   }
   if (status != NULL) fclose(status);
   return 0;
+}
+
+ISOLATOR_PLUGIN_EXPORT int filesystem_size(int argc, char** argv) {
+  if (argc < 2) return -EINVAL;
+  struct statvfs st;
+  if (statvfs(argv[1], &st) != 0) return -errno;
+  printf("%llu\n", (unsigned long long)st.f_blocks * (unsigned long long)st.f_frsize);
+  return 1;
 }

@@ -338,4 +338,14 @@ class ScopedTmpdir {
   std::optional<std::string> saved_runtime_dir_;
 };
 
+/// Why `options`, which set a memory limit, cannot start in this build, or "": under a
+/// sanitizer the rlimit backend's RLIMIT_AS kills pihost at start (the sanitizer's shadow
+/// takes terabytes of address space).
+inline std::string sanitizer_forbids_memory_limit([[maybe_unused]] const Options& options) {
+#ifdef ISOLATOR_TEST_SANITIZED
+  if (probe(options).chosen == Containment::rlimit) return "a sanitizer reserves terabytes of address space (RLIMIT_AS)";
+#endif
+  return "";
+}
+
 }  // namespace isolator::test

@@ -112,6 +112,18 @@ TEST_F(StrictRootPlan, TmpAndDevShmAreFreshAndAsLargeAsTheMemoryLimit) {
   }
 }
 
+TEST_F(StrictRootPlan, TheDefaultSandboxsFreshTmpfsAreAsLargeAsTheMemoryLimitToo) {
+  options_.hardening.strict = false;
+  options_.hardening.plugin_directories.clear();
+  const auto unlimited = plan_sandbox(options_, base_ / "bin" / "pihost", base_ / "private").plan;
+  EXPECT_EQ(unlimited.fresh_tmpfs_options, "mode=1777");
+  options_.limits.memory_bytes = 64ull << 20;
+  const auto limited = plan_sandbox(options_, base_ / "bin" / "pihost", base_ / "private").plan;
+  EXPECT_FALSE(limited.root.enabled);
+  EXPECT_NE(std::find(limited.fresh_tmpfs.begin(), limited.fresh_tmpfs.end(), "/dev/shm"), limited.fresh_tmpfs.end());
+  EXPECT_EQ(limited.fresh_tmpfs_options, "mode=1777,size=" + std::to_string(64ull << 20));
+}
+
 TEST_F(StrictRootPlan, MergedUsrLinksAreMadeAgainAsLinks) {
   std::error_code error;
   if (!fs::is_symlink(fs::symlink_status("/lib", error))) GTEST_SKIP() << "/lib is not a link here (no merged /usr)";

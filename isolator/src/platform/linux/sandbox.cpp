@@ -115,6 +115,29 @@ constexpr const char* etc_entries[] = {
     "/etc/localtime",   "/etc/timezone",   "/etc/nsswitch.conf", "/etc/hosts",  "/etc/alternatives"};
 constexpr const char* device_nodes[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"};
 
+// One of system_directories as it is here: a link (its text) or a directory. Those that are
+// neither, or are missing, are left out.
+struct SystemEntry {
+  fs::path path;
+  std::optional<std::string> link;
+};
+
+std::vector<SystemEntry> system_entries() {
+  std::vector<SystemEntry> entries;
+  for (const char* path : system_directories) {
+    std::error_code error;
+    const auto status = fs::symlink_status(path, error);
+    if (error) continue;
+    if (fs::is_symlink(status)) {
+      const auto text = fs::read_symlink(path, error);
+      if (!error) entries.push_back({path, text.string()});
+    } else if (fs::is_directory(status)) {
+      entries.push_back({path, std::nullopt});
+    }
+  }
+  return entries;
+}
+
 std::size_t depth(const fs::path& path) {
   return static_cast<std::size_t>(std::distance(path.begin(), path.end()));
 }
@@ -212,6 +235,16 @@ class StrictRootPlanner {
   std::vector<Entry> entries_;
 };
 
+// The mount options of a tmpfs the child gets for itself (/dev/shm, the strict profile's
+// /tmp): its pages are in memory, so it is as large as the child's memory limit where one is
+// set. The cgroup backends charge them to the child anyway; the rlimit backend does not count
+// them at all.
+std::string private_tmpfs_options(const Options& options) {
+  std::string data = "mode=1777";
+  if (options.limits.memory_bytes) data += ",size=" + std::to_string(*options.limits.memory_bytes);
+  return data;
+}
+
 fs::path existing_directory(const fs::path& path, const char* field) {
   std::error_code error;
   const fs::path canonical = fs::canonical(path, error);
@@ -238,16 +271,10 @@ void refuse_too_broad(const fs::path& directory) {
 StrictRoot plan_strict_root(const Options& options, const fs::path& pihost_directory,
                             const fs::path& private_directory) {
   StrictRootPlanner planner((private_directory / PrivateDirectory::working_directory_name).string());
-  // The private /tmp and /dev/shm hold their pages in memory: as much as the child's memory
-  // limit each, where one is set (the cgroup backends charge them to the child anyway).
-  std::string tmpfs_data = "mode=1777";
-  if (options.limits.memory_bytes) tmpfs_data += ",size=" + std::to_string(*options.limits.memory_bytes);
-  for (const char* path : system_directories) {
-    std::error_code error;
-    const auto status = fs::symlink_status(path, error);
-    if (error) continue;
-    if (fs::is_symlink(status)) planner.link(path, fs::read_symlink(path, error).string());
-    else if (fs::is_directory(status)) planner.bind(path, path, false);
+  const std::string tmpfs_data = private_tmpfs_options(options);
+  for (const auto& entry : system_entries()) {
+    if (entry.link) planner.link(entry.path, *entry.link);
+    else planner.bind(entry.path, entry.path, false);
   }
   planner.directory("/etc");
   for (const char* path : etc_entries) {
@@ -290,10 +317,8 @@ StrictRoot plan_strict_root(const Options& options, const fs::path& pihost_direc
 std::vector<fs::path> strict_library_directories(const Hardening& hardening) {
   std::vector<fs::path> directories;
   if (!hardening.strict) return directories;
-  for (const char* path : system_directories) {
-    std::error_code error;
-    const auto status = fs::symlink_status(path, error);
-    if (!error && fs::is_directory(status) && !fs::is_symlink(status)) directories.emplace_back(path);
+  for (const auto& entry : system_entries()) {
+    if (!entry.link) directories.push_back(entry.path);
   }
   for (const auto& directory : hardening.plugin_directories) {
     directories.push_back(existing_directory(directory, "Options::hardening.plugin_directories"));
@@ -369,6 +394,7 @@ SandboxChoice plan_sandbox(const Options& options, const fs::path& pihost,
   }
 
   plan.hide = cgroup_mount_points();
+  plan.fresh_tmpfs_options = private_tmpfs_options(options);
   // The host's POSIX shared memory and semaphores live in /dev/shm: the child gets its own.
   if (fs::is_directory("/dev/shm")) plan.fresh_tmpfs.emplace_back("/dev/shm");
   // /tmp stays the host's, writable (plugins are loaded from it, and expect to write it).

@@ -79,6 +79,9 @@ struct SandboxPlan {
   int namespaces = 0;                    ///< CLONE_NEW* flags besides CLONE_NEWUSER
   std::vector<std::string> hide;         ///< covered by an empty read-only tmpfs
   std::vector<std::string> fresh_tmpfs;  ///< covered by a fresh writable tmpfs (mode 1777)
+  /// The mount options of each fresh tmpfs: "mode=1777", and ",size=" the memory limit when
+  /// one is set (the rlimit backend does not count a tmpfs's pages).
+  std::string fresh_tmpfs_options = "mode=1777";
   std::vector<WritableBind> writable;    ///< bound back writable, in this order
   /// Made read-only again after `writable`: pihost's directory when a writable path holds it
   /// (a build tree under /tmp), so that the plugin cannot replace pihost there.

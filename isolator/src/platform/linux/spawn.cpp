@@ -63,6 +63,7 @@ struct SandboxSteps {
   std::size_t hide_count = 0;
   const char* const* fresh = nullptr;
   std::size_t fresh_count = 0;
+  const char* fresh_options = "mode=1777";  // SandboxPlan::fresh_tmpfs_options
   BindStep* binds = nullptr;
   const char* const* read_only_again = nullptr;
   std::size_t read_only_again_count = 0;
@@ -223,7 +224,7 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) void make_host_fi
     }
   }
   for (std::size_t i = 0; i < box.fresh_count; ++i) {
-    if (::syscall(SYS_mount, "isolator-tmp", box.fresh[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+    if (::syscall(SYS_mount, "isolator-tmp", box.fresh[i], "tmpfs", MS_NOSUID | MS_NODEV, box.fresh_options) != 0) {
       sandbox_fail(plan, "mount a private tmpfs");
     }
   }
@@ -590,6 +591,7 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
     box.hide_count = hide.size();
     box.fresh = fresh.data();
     box.fresh_count = fresh.size();
+    box.fresh_options = sandbox.fresh_tmpfs_options.c_str();
     box.binds = binds.data();
     box.bind_count = binds.size();
     for (const auto& point : sandbox.read_only_again) read_only_again.push_back(point.c_str());
