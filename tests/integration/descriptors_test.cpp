@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -206,6 +207,74 @@ TEST(Descriptors, WithNoDescriptorLeftCreateSaysSoAndTheFix) {
   expect_out_of_descriptors_message(pool_message, soft_limit);
   expect_contains(pool_message, "cannot create the I/O threads' event loop");
   EXPECT_EQ(test::count_open_fds(), before);
+}
+
+// Whether `pid` is in a PID namespace other than this process's: sandboxed.
+bool in_another_pid_namespace(int pid) {
+  std::error_code error;
+  const auto own = std::filesystem::read_symlink("/proc/self/ns/pid", error);
+  const auto its = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/ns/pid", error);
+  return !error && own != its;
+}
+
+// With a few descriptors to spare, a start runs out inside the sandbox's helper process (its
+// copy of the host's descriptor table takes one descriptor per path the mounts bind). That
+// says nothing about what the machine provides: the start must fail, never go on without the
+// sandbox, as it would if the sandbox could not be made here. Tries every number of spare
+// descriptors from none up to the first that starts.
+void expect_running_out_never_drops_the_sandbox(const Options& options) {
+  const int before = test::count_open_fds();
+  std::vector<int> failed_in_the_sandbox;  // how many were spare
+  bool started = false;
+  for (int spare = 0; spare <= 64 && !started; ++spare) {
+    std::string failure;
+    std::shared_ptr<ProcessIsolator> isolator;
+    {
+      ScopedSoftFdLimit limit(static_cast<rlim_t>(lowest_free_descriptor() + spare));
+      try {
+        isolator = ProcessIsolator::create(options);
+      } catch (const StartError& e) {
+        failure = e.what();
+      }
+    }
+    if (!isolator) {
+      // The helper's steps that take a descriptor per bound path.
+      if (failure.find("could not take a") != std::string::npos) {
+        failed_in_the_sandbox.push_back(spare);
+        expect_contains(failure, "Too many open files");
+        expect_contains(failure, "this process ran out of file descriptors");
+      }
+      continue;
+    }
+    started = true;
+    std::cout << "the first start with " << spare << " descriptors to spare; it ran out inside the sandbox's "
+              << "helper with";
+    for (const int n : failed_in_the_sandbox) std::cout << " " << n;
+    std::cout << "\n";
+    EXPECT_TRUE(in_another_pid_namespace(isolator->pid()))
+        << "with " << spare << " descriptors to spare the isolator started without the sandbox";
+    const auto r = isolator->invoke(test::plugin("args"), "echo", {"1"});
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.failure->message);
+  }
+  EXPECT_TRUE(started) << "no start within 64 descriptors to spare";
+  EXPECT_FALSE(failed_in_the_sandbox.empty())
+      << "no start ran out inside the sandbox's helper, so this test did not try what it is about";
+  EXPECT_EQ(test::count_open_fds(), before);
+}
+
+TEST(Descriptors, RunningOutWhileMakingTheSandboxFailsTheStartAndNeverDropsTheSandbox) {
+  if (const auto why = test::sandbox_unavailable(); !why.empty()) GTEST_SKIP() << "no sandbox here: " << why;
+  expect_running_out_never_drops_the_sandbox(test::options());
+}
+
+TEST(Descriptors, RunningOutWhileMakingTheStrictRootFailsTheStart) {
+  auto options = test::options();
+  options.hardening.strict = true;
+  options.hardening.plugin_directories = {std::filesystem::path(test::plugin("args")).parent_path()};
+  for (const auto& check : probe(options).hardening) {
+    if (check.limit == "strict" && !check.enforceable) GTEST_SKIP() << "no strict profile here: " << check.how;
+  }
+  expect_running_out_never_drops_the_sandbox(options);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <optional>
@@ -440,6 +441,12 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int child_main(vo
   child_fail(plan, "exec");
 }
 
+// Errors that say the process or the system is short of something for a moment, not that a
+// kind of step cannot be made here.
+bool ran_out_of_resources(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOMEM || error == EAGAIN;
+}
+
 std::string spawn_problem(const std::filesystem::path& executable, const std::string& what, int error) {
   return "cannot start " + executable.string() + ": " + what + ": " + std::strerror(error) +
          out_of_descriptors_hint(error);
@@ -643,7 +650,11 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
         std::string("the child could not ") + plan.step +
             (plan.subject != nullptr ? std::string(" (") + plan.subject + ")" : std::string()),
         plan.error);
-    if (plan.sandbox_step) throw SandboxSetupError(problem);
+    // A step of the sandbox that ran out of a resource (descriptors, memory, processes) says
+    // nothing about what the machine provides: the start fails, and the next one makes the
+    // sandbox again. Were it taken for "cannot be made here", the isolator would run its
+    // plugins without the sandbox from then on.
+    if (plan.sandbox_step && !ran_out_of_resources(plan.error)) throw SandboxSetupError(problem);
     throw StartError(problem);
   }
   if (plan.sandbox == nullptr) {

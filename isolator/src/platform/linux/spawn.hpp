@@ -51,7 +51,9 @@ struct SpawnRequest {
 };
 
 /// A spawn that failed while making the sandbox (a namespace, a mount, the user switch): the
-/// machine does not provide it. Any other failure is a plain StartError.
+/// machine does not provide it. Any other failure is a plain StartError, and so is a sandbox
+/// step that failed for want of descriptors, memory or processes (EMFILE, ENFILE, ENOMEM,
+/// EAGAIN): that says nothing about the machine, and must not turn the sandbox off.
 class SandboxSetupError : public StartError {
  public:
   using StartError::StartError;
