@@ -39,10 +39,6 @@ namespace {
 constexpr std::chrono::milliseconds exit_after_eof_grace{2000};
 // How many of the child's stderr lines before its handshake a start error quotes.
 constexpr std::size_t start_stderr_lines = 10;
-// The most one wake-up of the I/O thread reads from the channel before it waits again: a
-// child that sends frames without pause (Pongs are taken at any time) must not keep the
-// thread from its timers (the call's timeout, the heartbeat) and its other isolators.
-constexpr std::size_t max_channel_bytes_per_turn = std::size_t{1} << 20;
 // pihost's pid in a sandbox's PID namespace: its init is 1, and pihost is started next.
 constexpr int sandboxed_pihost_pid = 2;
 
@@ -281,16 +277,17 @@ void Child::read_frames() {
   // handlers and on_exit can pull the socket themselves and see everything sent so far.
   socket_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](error_code error) {
     if (error || self->exited_) return;
-    if (self->pull_channel(max_channel_bytes_per_turn)) self->read_frames();
+    // A turn at a time: a child that sends frames without pause (Pongs are taken at any
+    // time) must not keep the thread from its timers and its other isolators.
+    if (self->pull_channel(ReadTurn::of_a_wake_up())) self->read_frames();
   });
 }
 
-bool Child::pull_channel(std::size_t limit) {
+bool Child::pull_channel(ReadTurn turn) {
   if (channel_closed_ || !socket_.is_open()) return false;
-  for (std::size_t read = 0; !broken_ && read < limit;) {
+  for (std::size_t room = turn.room(); !broken_ && room > 0; room = turn.room()) {
     error_code error;
-    const std::size_t n =
-        socket_.read_some(asio::buffer(read_buffer_.data(), std::min(read_buffer_.size(), limit - read)), error);
+    const std::size_t n = socket_.read_some(asio::buffer(read_buffer_.data(), std::min(read_buffer_.size(), room)), error);
     if (would_block(error)) return true;
     if (error) {
       channel_closed_ = true;
@@ -298,7 +295,7 @@ bool Child::pull_channel(std::size_t limit) {
       return false;
     }
     on_bytes(read_buffer_.data(), n);
-    read += n;
+    turn.took(n);
   }
   return !broken_;
 }
@@ -468,8 +465,10 @@ void Child::on_exit() {
   // Whatever the child sent before it died is still in the socket: read it all (and no
   // more: a process the plugin gave the socket to may still be writing).
   int queued = 0;
-  if (socket_.is_open() && ::ioctl(socket_.native_handle(), FIONREAD, &queued) == 0 && queued > 0)
-    pull_channel(static_cast<std::size_t>(queued));
+  if (socket_.is_open()) {
+    if (::ioctl(socket_.native_handle(), FIONREAD, &queued) != 0) pull_channel(ReadTurn::of_a_wake_up());
+    else if (queued > 0) pull_channel(ReadTurn::of(static_cast<std::size_t>(queued)));
+  }
   collect_output();
   stdout_->close();
   stderr_->close();

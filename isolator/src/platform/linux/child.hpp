@@ -18,6 +18,7 @@
 #include "hardening.hpp"
 #include "output_pipe.hpp"
 #include "platform/child_process.hpp"
+#include "read_turn.hpp"
 #include "sandbox.hpp"
 
 #include <isolator/wire/frame_reader.hpp>
@@ -104,9 +105,9 @@ class Child final : public ChildProcess, public std::enable_shared_from_this<Chi
   void accept();
   bool accept_peer(int fd);
   void read_frames();
-  /// Reads and handles what the socket holds, at most `limit` bytes; false once it is
+  /// Reads and handles what the socket holds, until the turn is over; false once it is
   /// closed (or the child broke the protocol).
-  bool pull_channel(std::size_t limit);
+  bool pull_channel(ReadTurn turn);
   void on_channel_closed();
   void on_bytes(const char* data, std::size_t size);
   void on_message(wire::Message message);

@@ -11,15 +11,6 @@ namespace isolator::detail {
 
 namespace asio = boost::asio;
 
-namespace {
-// The most one wake-up of the I/O thread reads before it waits again. A child that writes
-// faster than the host splits lines (a flood, a slow on_output, a loaded or instrumented
-// host) would otherwise keep the thread in one handler for as long as it writes: the call's
-// timeout, the heartbeat, the channel and every other isolator the thread serves would
-// wait. Waiting again puts this pipe behind them.
-constexpr std::size_t max_bytes_per_turn = std::size_t{1} << 20;
-}  // namespace
-
 OutputPipe::OutputPipe(const asio::any_io_executor& executor, UniqueFd fd, OutputStream stream,
                        std::size_t max_line_bytes, OnLine on_line)
     : pipe_(executor, fd.release()),
@@ -38,7 +29,7 @@ void OutputPipe::read_some() {
   pipe_.async_wait(asio::posix::stream_descriptor::wait_read,
                    [self = shared_from_this()](boost::system::error_code error) {
                      if (error) return;  // closed or cancelled
-                     if (self->read_up_to(max_bytes_per_turn)) self->read_some();
+                     if (self->read(ReadTurn::of_a_wake_up())) self->read_some();
                    });
 }
 
@@ -46,20 +37,24 @@ void OutputPipe::drain() {
   // What is in the pipe now, and no more: the child wrote it before the reply that called
   // this. A writer the plugin left running (a thread, a process) would otherwise keep this
   // loop going; what it writes later is read by read_some()'s turns.
+  if (!pipe_.is_open()) return;
   int available = 0;
-  if (!pipe_.is_open() || ::ioctl(pipe_.native_handle(), FIONREAD, &available) != 0 || available <= 0) return;
-  read_up_to(static_cast<std::size_t>(available));
+  if (::ioctl(pipe_.native_handle(), FIONREAD, &available) != 0) {
+    read(ReadTurn::of_a_wake_up());  // not known: as much as a turn takes
+  } else if (available > 0) {
+    read(ReadTurn::of(static_cast<std::size_t>(available)));
+  }
 }
 
-bool OutputPipe::read_up_to(std::size_t limit) {
+bool OutputPipe::read(ReadTurn turn) {
   if (!pipe_.is_open()) return false;
-  for (std::size_t read = 0; read < limit;) {
+  for (std::size_t room = turn.room(); room > 0; room = turn.room()) {
     boost::system::error_code error;
-    const std::size_t n = pipe_.read_some(asio::buffer(buffer_.data(), std::min(buffer_.size(), limit - read)), error);
+    const std::size_t n = pipe_.read_some(asio::buffer(buffer_.data(), std::min(buffer_.size(), room)), error);
     if (error == asio::error::would_block || error == asio::error::try_again) return true;
     if (error || n == 0) return false;  // end-of-file: every writer is gone
     consume(buffer_.data(), n);
-    read += n;
+    turn.took(n);
   }
   return true;
 }

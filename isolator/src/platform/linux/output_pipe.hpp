@@ -2,6 +2,7 @@
 #pragma once
 
 #include "line_splitter.hpp"
+#include "read_turn.hpp"
 #include "unique_fd.hpp"
 
 #include <isolator/call_result.hpp>
@@ -23,8 +24,8 @@ class OutputPipe : public std::enable_shared_from_this<OutputPipe> {
   OutputPipe(const boost::asio::any_io_executor& executor, UniqueFd fd, OutputStream stream,
              std::size_t max_line_bytes, OnLine on_line);
 
-  /// Starts reading asynchronously until end-of-file or close(), at most 1 MiB per wake-up
-  /// of the I/O thread, so that a child writing without pause cannot hold that thread.
+  /// Starts reading asynchronously until end-of-file or close(), a ReadTurn per wake-up of
+  /// the I/O thread, so that a child writing without pause cannot hold that thread.
   void start();
 
   /// Reads, without blocking, what is in the pipe at the moment of the call (not what is
@@ -39,9 +40,8 @@ class OutputPipe : public std::enable_shared_from_this<OutputPipe> {
 
  private:
   void read_some();
-  /// Reads until the pipe is empty or `limit` bytes are read; false at end-of-file or on an
-  /// error.
-  bool read_up_to(std::size_t limit);
+  /// Reads until the pipe is empty or the turn is over; false at end-of-file or on an error.
+  bool read(ReadTurn turn);
   void consume(const char* data, std::size_t size);
 
   boost::asio::posix::stream_descriptor pipe_;
