@@ -164,6 +164,7 @@ TEST(Protection, AWritablePathIsWritableAndTheRestOfTheHostsFilesAreNot) {
 // count them: it is as large as the memory limit.
 TEST(Protection, TheChildsOwnDevShmIsAsLargeAsItsMemoryLimit) {
   if (const auto why = test::sandbox_unavailable(); !why.empty()) GTEST_SKIP() << "no sandbox here: " << why;
+  if (!std::filesystem::is_directory("/dev/shm")) GTEST_SKIP() << "this machine has no /dev/shm to cover";
   Options options = test::options();
   // RLIMIT_AS counts address space: pihost needs room for its libraries and stacks.
   options.limits.memory_bytes = std::uint64_t{512} << 20;
@@ -174,6 +175,32 @@ TEST(Protection, TheChildsOwnDevShmIsAsLargeAsItsMemoryLimit) {
   ASSERT_EQ(*r.code, 1);
   ASSERT_EQ(r.output.size(), 1u);
   EXPECT_EQ(r.output[0].text, std::to_string(std::uint64_t{512} << 20));
+}
+
+// A sandbox step that fails after the sandbox was made once is a passing condition, not a
+// machine without the sandbox: here a writable path removed after the first start. The
+// replacement child fails to start, naming the path (before, it ran without the sandbox).
+TEST(Protection, ASandboxStepFailingAfterTheFirstStartNeverTurnsTheSandboxOff) {
+  if (const auto why = test::sandbox_unavailable(); !why.empty()) GTEST_SKIP() << "no sandbox here: " << why;
+  test::TempDir place;
+  const auto writable = place.path() / "writable";
+  std::filesystem::create_directory(writable);
+  Options options = test::options();
+  options.protection.writable_paths = {writable};
+  options.supervision.max_restarts = 1;
+  auto isolator = ProcessIsolator::create(options);
+  ASSERT_TRUE(test::in_a_pid_namespace_of_its_own(isolator->pid()));
+  std::filesystem::remove(writable);
+  const auto crash = isolator->invoke(plugin("segv"), "method", {});
+  ASSERT_FALSE(crash.ok());
+  const auto next = isolator->invoke(plugin("args"), "echo", {"1"});
+  if (next.ok()) {
+    EXPECT_TRUE(test::in_a_pid_namespace_of_its_own(next.pid)) << "the replacement runs without the sandbox";
+  } else {
+    // Each restart failed naming the path (in the log); the isolator then gave up.
+    EXPECT_TRUE(next.failure->kind == FailureKind::restart_limit || next.failure->kind == FailureKind::start_failed)
+        << to_string(next.failure->kind) << ": " << next.failure->message;
+  }
 }
 
 TEST(Protection, AWritablePathThatDoesNotExistFailsTheStartNamingIt) {

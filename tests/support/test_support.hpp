@@ -338,6 +338,22 @@ class ScopedTmpdir {
   std::optional<std::string> saved_runtime_dir_;
 };
 
+/// Whether process `pid` is in a PID namespace below this process's, as a sandboxed pihost
+/// is: its "NSpid:" line in /proc/PID/status has more than one number. (Unlike
+/// /proc/PID/ns/pid, the status file needs no ptrace access to a child of another user.)
+inline bool in_a_pid_namespace_of_its_own(int pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("NSpid:", 0) != 0) continue;
+    std::istringstream numbers(line.substr(6));
+    int count = 0;
+    for (long n = 0; numbers >> n;) ++count;
+    return count > 1;
+  }
+  return false;
+}
+
 /// Why `options`, which set a memory limit, cannot start in this build, or "": under a
 /// sanitizer the rlimit backend's RLIMIT_AS kills pihost at start (the sanitizer's shadow
 /// takes terabytes of address space).

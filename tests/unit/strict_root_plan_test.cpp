@@ -120,7 +120,9 @@ TEST_F(StrictRootPlan, TheDefaultSandboxsFreshTmpfsAreAsLargeAsTheMemoryLimitToo
   options_.limits.memory_bytes = 64ull << 20;
   const auto limited = plan_sandbox(options_, base_ / "bin" / "pihost", base_ / "private").plan;
   EXPECT_FALSE(limited.root.enabled);
-  EXPECT_NE(std::find(limited.fresh_tmpfs.begin(), limited.fresh_tmpfs.end(), "/dev/shm"), limited.fresh_tmpfs.end());
+  if (fs::is_directory("/dev/shm")) {
+    EXPECT_NE(std::find(limited.fresh_tmpfs.begin(), limited.fresh_tmpfs.end(), "/dev/shm"), limited.fresh_tmpfs.end());
+  }
   EXPECT_EQ(limited.fresh_tmpfs_options, "mode=1777,size=" + std::to_string(64ull << 20));
 }
 

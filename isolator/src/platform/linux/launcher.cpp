@@ -77,8 +77,13 @@ class LinuxLauncher final : public Launcher {
                                       ChildListener& listener) override {
     if (!spec_.sandbox.enabled) return Child::start(executor, spec_, listener);
     try {
-      return Child::start(executor, spec_, listener);
+      auto child = Child::start(executor, spec_, listener);
+      sandbox_made_ = true;
+      return child;
     } catch (const SandboxSetupError& e) {
+      // Once made here, the sandbox is something this machine provides: a later failure is a
+      // passing condition (a namespace or mount count reached, say), and fails this start.
+      if (sandbox_made_) throw;
       // The machine cannot make the sandbox (this isolator's first spawn finds out): say so
       // (once per process and reason), then run without it, unless protection is required.
       give_up_sandbox(e.what());
@@ -131,6 +136,7 @@ class LinuxLauncher final : public Launcher {
   std::unique_ptr<Backend> backend_;
   Hardening hardening_;
   bool require_protection_ = false;
+  bool sandbox_made_ = false;  // a sandboxed start has worked: never give the sandbox up after
   std::string containment_;
   std::optional<PrivateDirectory> directory_;
   ChildSpec spec_;

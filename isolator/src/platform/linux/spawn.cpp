@@ -211,7 +211,7 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) void make_host_fi
   for (std::size_t i = 0; i < box.bind_count; ++i) {
     BindStep& bind = box.binds[i];
     bind.tree = static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, bind.path, OPEN_TREE_CLONE | O_CLOEXEC));
-    if (bind.tree < 0) sandbox_fail(plan, "take a writable path (open_tree, Linux 5.2)");
+    if (bind.tree < 0) sandbox_fail_at(plan, "take a writable path (open_tree, Linux 5.2)", bind.path);
   }
   mount_attr read_only{};
   read_only.attr_set = MOUNT_ATTR_RDONLY;
