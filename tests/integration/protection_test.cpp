@@ -197,9 +197,10 @@ TEST(Protection, ASandboxStepFailingAfterTheFirstStartNeverTurnsTheSandboxOff) {
   if (next.ok()) {
     EXPECT_TRUE(test::in_a_pid_namespace_of_its_own(next.pid)) << "the replacement runs without the sandbox";
   } else {
-    // Each restart failed naming the path (in the log); the isolator then gave up.
+    // Each restart failed naming the path; the isolator then gave up, and says why.
     EXPECT_TRUE(next.failure->kind == FailureKind::restart_limit || next.failure->kind == FailureKind::start_failed)
         << to_string(next.failure->kind) << ": " << next.failure->message;
+    EXPECT_NE(next.failure->message.find(writable.string()), std::string::npos) << next.failure->message;
   }
 }
 

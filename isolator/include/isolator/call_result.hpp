@@ -28,7 +28,8 @@ enum class FailureKind {
   cpu_limit,          ///< the child hit its CPU-time limit
   protocol_error,     ///< the child broke the wire protocol; it was killed
   start_failed,       ///< no child could be started to run the call
-  restart_limit,      ///< the isolator gave up restarting its child
+  restart_limit,      ///< the isolator gave up restarting its child (the message says why the last
+                      ///< restart could not start one, when that was the last death)
   cancelled,          ///< the caller cancelled the call
   shutdown,           ///< the isolator shut down before the call completed
   /// The child's limits changed during the call: a limit the containment set (a cgroup

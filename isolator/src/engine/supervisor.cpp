@@ -97,7 +97,7 @@ void Supervisor::start_failed(const std::string& message) {
     // A failed restart is a restart storm: the budget decides whether to try again. The
     // child (if one was spawned) still reports its exit, which is then not current.
     child_.reset();
-    after_death(ExitStatus{}, DeathKind::before_method);
+    after_death(ExitStatus{}, DeathKind::before_method, message);
     return;
   }
   queue_.fail_waiting(FailureKind::start_failed, "no child could be started: " + message);
@@ -423,7 +423,7 @@ bool Supervisor::retired_exit(ChildProcess& child, const ExitStatus& status) {
 
 // ---- supervision ---------------------------------------------------------------------------
 
-void Supervisor::after_death(const ExitStatus& status, DeathKind kind) {
+void Supervisor::after_death(const ExitStatus& status, DeathKind kind, const std::string& start_failure) {
   const bool abnormal = status.signal || !status.exit_code || *status.exit_code != 0;
   switch (options_.supervision.restart) {
     case RestartPolicy::never:
@@ -446,8 +446,9 @@ void Supervisor::after_death(const ExitStatus& status, DeathKind kind) {
     enter_failed("the child was restarted " + std::to_string(restarts) +
                      (restarts == 1 ? " time" : " times") + " within " +
                      std::to_string(options_.supervision.restart_window.count()) +
-                     " ms without running a method (Options::supervision.max_restarts) and died again; "
-                     "call reset() to try again",
+                     " ms without running a method (Options::supervision.max_restarts) and died again" +
+                     (start_failure.empty() ? std::string() : " (the last restart could not start it: " + start_failure + ")") +
+                     "; call reset() to try again",
                  [this, restarts] { notifier_.event(RestartLimitEvent{restarts}); });
     return;
   }

@@ -143,7 +143,9 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   void retire(std::shared_ptr<ChildProcess> child);
   bool retired_exit(ChildProcess& child, const ExitStatus& status);
   void answer_data_waiters();
-  void after_death(const ExitStatus& status, DeathKind kind);
+  // `start_failure`: why a restart could not start a child (it then counts as a death), for
+  // the restart limit's message.
+  void after_death(const ExitStatus& status, DeathKind kind, const std::string& start_failure = {});
   void restart_after(std::chrono::milliseconds delay, unsigned attempt);
   void enter_failed(const std::string& reason, const std::function<void()>& announce = {});
   void finish_stop();
