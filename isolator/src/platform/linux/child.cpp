@@ -13,7 +13,6 @@
 #include <boost/asio/write.hpp>
 
 #include <fcntl.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -464,11 +463,7 @@ void Child::on_exit() {
   error_code ignored;
   // Whatever the child sent before it died is still in the socket: read it all (and no
   // more: a process the plugin gave the socket to may still be writing).
-  int queued = 0;
-  if (socket_.is_open()) {
-    if (::ioctl(socket_.native_handle(), FIONREAD, &queued) != 0) pull_channel(ReadTurn::of_a_wake_up());
-    else if (queued > 0) pull_channel(ReadTurn::of(static_cast<std::size_t>(queued)));
-  }
+  if (socket_.is_open()) pull_channel(ReadTurn::of_what_is_in(socket_.native_handle()));
   collect_output();
   stdout_->close();
   stderr_->close();

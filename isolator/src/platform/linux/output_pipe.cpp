@@ -3,8 +3,6 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 
-#include <sys/ioctl.h>
-
 #include <algorithm>
 
 namespace isolator::detail {
@@ -37,13 +35,7 @@ void OutputPipe::drain() {
   // What is in the pipe now, and no more: the child wrote it before the reply that called
   // this. A writer the plugin left running (a thread, a process) would otherwise keep this
   // loop going; what it writes later is read by read_some()'s turns.
-  if (!pipe_.is_open()) return;
-  int available = 0;
-  if (::ioctl(pipe_.native_handle(), FIONREAD, &available) != 0) {
-    read(ReadTurn::of_a_wake_up());  // not known: as much as a turn takes
-  } else if (available > 0) {
-    read(ReadTurn::of(static_cast<std::size_t>(available)));
-  }
+  if (pipe_.is_open()) read(ReadTurn::of_what_is_in(pipe_.native_handle()));
 }
 
 bool OutputPipe::read(ReadTurn turn) {

@@ -7,6 +7,8 @@
 // that still holds data completes from the next epoll_wait, with the expired timers).
 #pragma once
 
+#include <sys/ioctl.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -22,9 +24,13 @@ class ReadTurn {
   /// A turn of a wake-up: at most max_bytes, and no new read once max_time has passed.
   static ReadTurn of_a_wake_up() { return ReadTurn(max_bytes, std::chrono::steady_clock::now() + max_time); }
 
-  /// Exactly what is known to be there (FIONREAD), however long it takes: what a child wrote
-  /// before its reply belongs to that call.
-  static ReadTurn of(std::size_t bytes) { return ReadTurn(bytes, std::nullopt); }
+  /// Exactly what `fd` holds now (FIONREAD), however long it takes: what a child wrote before
+  /// its reply, or its exit, belongs to that moment. Where FIONREAD fails, a wake-up's turn.
+  static ReadTurn of_what_is_in(int fd) {
+    int bytes = 0;
+    if (::ioctl(fd, FIONREAD, &bytes) != 0) return of_a_wake_up();
+    return ReadTurn(static_cast<std::size_t>(std::max(bytes, 0)), std::nullopt);
+  }
 
   /// How many bytes the next read may take (0: the turn is over).
   std::size_t room() const {

@@ -1,5 +1,6 @@
 #include "spawn.hpp"
 
+#include "descriptor_hint.hpp"
 #include "platform/child_process.hpp"
 
 #include <isolator/errors.hpp>
@@ -443,9 +444,7 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int child_main(vo
 
 // Errors that say the process or the system is short of something for a moment, not that a
 // kind of step cannot be made here.
-bool ran_out_of_resources(int error) {
-  return error == EMFILE || error == ENFILE || error == ENOMEM || error == EAGAIN;
-}
+bool ran_out_of_resources(int error) { return out_of_descriptors(error) || error == ENOMEM || error == EAGAIN; }
 
 std::string spawn_problem(const std::filesystem::path& executable, const std::string& what, int error) {
   return "cannot start " + executable.string() + ": " + what + ": " + std::strerror(error) +
