@@ -1,6 +1,7 @@
 // pihost: the child process that runs plugin methods for one ProcessIsolator.
 //
 //   pihost --channel PATH (--host-pid PID | --host-outside) [--max-frame-bytes N] [--core-dumps]
+//          [--library-links DIR]
 //   pihost --pid-namespace-init
 //
 // Started by the host library, never by hand. It arms its death signal, connects to the
@@ -8,6 +9,7 @@
 // closes the channel, and exits. The flags and the exit codes are the host's and pihost's
 // contract: isolator/wire/pihost_contract.hpp.
 #include "src/channel.hpp"
+#include "src/dependency_links.hpp"
 #include "src/host_watch.hpp"
 #include "src/pid_namespace_init.hpp"
 #include "src/server.hpp"
@@ -37,13 +39,15 @@ struct Arguments {
   bool host_outside = false;
   std::size_t max_frame_bytes = wire::default_max_frame_bytes;
   bool core_dumps = false;  // --core-dumps: stay dumpable (Options::allow_core_dumps)
+  std::string library_links;  // --library-links: where a plugin's libraries are linked for the loader
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
   const std::string usage = "pihost " + std::string(wire::flag_channel) + " PATH " +
                             std::string(wire::flag_host_pid) + " PID [" +
                             std::string(wire::flag_max_frame_bytes) + " N] [" +
-                            std::string(wire::flag_core_dumps) + "]";
+                            std::string(wire::flag_core_dumps) + "] [" +
+                            std::string(wire::flag_library_links) + " DIR]";
   std::fprintf(stderr,
                "pihost: %s\nusage: %s\n"
                "pihost is started by the isolator library; it is not meant to be run by hand.\n",
@@ -79,6 +83,8 @@ Arguments parse(int argc, char** argv) {
       args.channel = value;
     } else if (flag == wire::flag_host_pid) {
       args.host_pid = static_cast<pid_t>(parse_number(value, wire::flag_host_pid));
+    } else if (flag == wire::flag_library_links) {
+      args.library_links = value;
     } else if (flag == wire::flag_max_frame_bytes) {
       args.max_frame_bytes = parse_number(value, wire::flag_max_frame_bytes);
     } else {
@@ -97,6 +103,8 @@ Arguments parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (argc == 2 && argv[1] == wire::flag_pid_namespace_init) pihost::be_pid_namespace_init();
   const Arguments args = parse(argc, argv);
+  // Before any thread exists: the environment as the host's options set it.
+  pihost::restore_environment(args.library_links);
   pihost::UsageMeter::prepare();  // while still dumpable
   // exec made pihost dumpable again: unless core dumps were asked for, no core and no
   // ptrace by other processes of the user.
@@ -110,7 +118,7 @@ int main(int argc, char** argv) {
     pihost::Channel channel(args.channel, args.max_frame_bytes);
     channel.send(wire::Hello{wire::protocol_version, ::getpid()});
     // Never destroyed: its relief thread uses it until pihost leaves (with _exit).
-    (new pihost::Server(channel))->serve();
+    (new pihost::Server(channel, args.library_links))->serve();
   } catch (const std::exception& e) {
     pihost::end_conversation(e);
   }

@@ -57,6 +57,13 @@ void Reporter::event(const isolator::Event& event) {
                         {"delay_ms", restarted->delay.count()}})
                 : "restarted: pid " + std::to_string(restarted->new_pid) + " replaces pid " +
                       std::to_string(restarted->old_pid));
+  } else if (const auto* changed = std::get_if<isolator::LibraryChangedEvent>(&event)) {
+    print(json_ ? dump({{"event", "library_changed"},
+                        {"pid", changed->pid},
+                        {"library", changed->library},
+                        {"what", changed->what}})
+                : changed->library + " changed (" + changed->what + ") since pihost pid " +
+                      std::to_string(changed->pid) + " loaded it: replacing the child");
   } else if (const auto* limit = std::get_if<isolator::RestartLimitEvent>(&event)) {
     print(json_ ? dump({{"event", "restart_limit"}, {"attempts", limit->attempts}})
                 : "restart limit reached after " + std::to_string(limit->attempts) +

@@ -4,24 +4,87 @@
 #include <isolator/wire/codec.hpp>
 
 #include <limits>
+#include <utility>
 #include <string>
 #include <system_error>
 
 namespace isolator::detail {
 
-void check_sendable(const Invocation& invocation, std::size_t max_frame_bytes) {
+void check_sendable(const Invocation& invocation, const std::vector<std::string>& search_path,
+                    std::size_t max_frame_bytes) {
   if (invocation.args.size() > wire::max_args) {
     throw Error("a call takes at most " + std::to_string(wire::max_args) + " arguments; this one has " +
                 std::to_string(invocation.args.size()));
   }
   // The largest id: the check holds whatever id the call gets.
   const std::size_t body = wire::invoke_frame_bytes(std::numeric_limits<std::uint64_t>::max(),
-                                                    invocation.library, invocation.symbol, invocation.args) -
+                                                    invocation.library, invocation.symbol, invocation.args, search_path) -
                            wire::frame_header_bytes;
   if (body > max_frame_bytes) {
-    throw Error("the call's library path, symbol and arguments make a message of " + std::to_string(body) +
+    throw Error("the call's library path, symbol, arguments and library search path make a message of " + std::to_string(body) +
                 " bytes, more than Options::max_frame_bytes (" + std::to_string(max_frame_bytes) + ")");
   }
+}
+
+namespace {
+
+// `path` with its links resolved (as far as it exists), and whether that lies in one of
+// `directories`, the strict profile's.
+std::pair<std::filesystem::path, bool> resolved_inside(const std::filesystem::path& path,
+                                                       const std::vector<std::filesystem::path>& directories) {
+  std::error_code error;
+  std::filesystem::path resolved = std::filesystem::weakly_canonical(path, error);
+  if (error) resolved = path.lexically_normal();
+  for (const auto& directory : directories) {
+    const auto relative = resolved.lexically_relative(directory);
+    if (!relative.empty() && *relative.begin() != "..") return {resolved, true};
+  }
+  return {resolved, false};
+}
+
+// `directory` as sent: absolute, and under the strict profile inside one of `directories`
+// (links resolved); else a description of what is wrong, with the fix, in `problem`.
+std::string sendable_directory(const std::filesystem::path& directory,
+                               const std::vector<std::filesystem::path>& directories, const char* option,
+                               std::string& problem) {
+  if (!directory.is_absolute()) {
+    problem = std::string(option) + " holds '" + directory.string() +
+              "', which is not absolute; give absolute directories (pihost runs in a private working directory)";
+    return {};
+  }
+  if (directories.empty()) return directory.lexically_normal().string();
+  const auto [resolved, inside] = resolved_inside(directory, directories);
+  if (inside) return resolved.string();
+  problem = std::string(option) + " holds '" + directory.string() +
+            "', outside the directories the strict profile (Options::hardening.strict) shows the child; the "
+            "child could not see it. Add it to Options::hardening.plugin_directories";
+  return {};
+}
+
+}  // namespace
+
+std::vector<std::string> configured_search_path(const Options& options,
+                                                const std::vector<std::filesystem::path>& directories) {
+  std::vector<std::string> sent;
+  for (const auto& directory : options.library_search_path) {
+    std::string problem;
+    sent.push_back(sendable_directory(directory, directories, "Options::library_search_path", problem));
+    if (!problem.empty()) throw OptionsError(problem);
+  }
+  return sent;
+}
+
+std::vector<std::string> call_search_path(const Invocation& invocation, const std::vector<std::string>& configured,
+                                          const std::vector<std::filesystem::path>& directories) {
+  if (invocation.options.library_search_path.empty()) return configured;
+  std::vector<std::string> sent;
+  for (const auto& directory : invocation.options.library_search_path) {
+    std::string problem;
+    sent.push_back(sendable_directory(directory, directories, "CallOptions::library_search_path", problem));
+    if (!problem.empty()) throw Error(problem + "; nothing was run");
+  }
+  sent.insert(sent.end(), configured.begin(), configured.end());
+  return sent;
 }
 
 std::string loadable_library(std::string library, const std::vector<std::filesystem::path>& directories) {
@@ -29,13 +92,8 @@ std::string loadable_library(std::string library, const std::vector<std::filesys
   const fs::path path(library);
   // A relative path is pihost's to refuse (library_not_found, asking for an absolute one).
   if (directories.empty() || !path.is_absolute()) return library;
-  std::error_code error;
-  fs::path resolved = fs::weakly_canonical(path, error);
-  if (error) resolved = path.lexically_normal();
-  for (const auto& directory : directories) {
-    const auto relative = resolved.lexically_relative(directory);
-    if (!relative.empty() && *relative.begin() != "..") return resolved.string();
-  }
+  const auto [resolved, inside] = resolved_inside(path, directories);
+  if (inside) return resolved.string();
   std::string shown;
   for (const auto& directory : directories) shown += (shown.empty() ? "" : ", ") + directory.string();
   throw Error("the library '" + library + "'" + (resolved != path ? " (" + resolved.string() + ")" : "") +

@@ -12,8 +12,22 @@
 namespace isolator::detail {
 
 /// Throws Error when `invocation` has more arguments than the protocol allows or its Invoke
-/// message would exceed `max_frame_bytes` (Options::max_frame_bytes). Copies nothing.
-void check_sendable(const Invocation& invocation, std::size_t max_frame_bytes);
+/// message (with `search_path`) would exceed `max_frame_bytes` (Options::max_frame_bytes).
+/// Copies nothing.
+void check_sendable(const Invocation& invocation, const std::vector<std::string>& search_path,
+                    std::size_t max_frame_bytes);
+
+/// Options::library_search_path as sent in every Invoke: each directory must be absolute and,
+/// with the strict profile (`directories` not empty), lie in one of `directories` (it is then
+/// sent with its links resolved), else OptionsError naming it and the fix.
+std::vector<std::string> configured_search_path(const Options& options,
+                                                const std::vector<std::filesystem::path>& directories);
+
+/// The search path of one call's Invoke: CallOptions::library_search_path, checked as
+/// configured_search_path() checks (but an Error: the call is refused, nothing runs), then
+/// `configured`.
+std::vector<std::string> call_search_path(const Invocation& invocation, const std::vector<std::string>& configured,
+                                          const std::vector<std::filesystem::path>& directories);
 
 /// The library path to send. With the strict profile (`directories` not empty: see
 /// loadable_directories()): `library` with its links resolved (the child sees each shown path

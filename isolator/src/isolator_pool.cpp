@@ -70,6 +70,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
   explicit Impl(PoolOptions options)
       : options_(validated(options)),
         loadable_(detail::loadable_directories(options_.isolator)),
+        search_path_(detail::configured_search_path(options_.isolator, loadable_)),
         threads_(detail::pool_threads(options_, std::thread::hardware_concurrency())) {
     for (std::size_t i = 0; i < options_.size; ++i) {
       // Children spread over the threads, each thread's context running its children alone.
@@ -116,7 +117,10 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     // Here, not when a child takes it: a queued call that cannot be sent would have no one
     // to tell, and its child would stay busy.
     invocation.library = detail::loadable_library(std::move(invocation.library), loadable_);
-    detail::check_sendable(invocation, options_.isolator.max_frame_bytes);
+    const auto search_path = detail::call_search_path(invocation, search_path_, loadable_);
+    detail::check_sendable(invocation, search_path, options_.isolator.max_frame_bytes);
+    // From here on the call's search path is the whole one its Invoke carries, checked.
+    invocation.options.library_search_path.assign(search_path.begin(), search_path.end());
     auto work = asio::prefer(asio::get_associated_executor(handler, asio::system_executor()),
                              asio::execution::outstanding_work.tracked);
     auto slot = asio::get_associated_cancellation_slot(handler);
@@ -319,8 +323,10 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     switch (action.kind) {
       case Action::send: {
         const auto& invocation = *action.invocation;
+        std::vector<std::string> search_path;
+        for (const auto& directory : invocation.options.library_search_path) search_path.push_back(directory.string());
         auto frame = std::make_shared<const std::string>(wire::encode_frame(
-            wire::Invoke{action.id, invocation.library, invocation.symbol, invocation.args}));
+            wire::Invoke{action.id, invocation.library, invocation.symbol, invocation.args, std::move(search_path)}));
         detail::PendingCall call{
             action.id,
             Invocation{invocation.library, invocation.symbol, {}, invocation.options},
@@ -508,6 +514,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
 
   const PoolOptions options_;
   const std::vector<std::filesystem::path> loadable_;  // strict profile: where libraries may lie
+  const std::vector<std::string> search_path_;         // Options::library_search_path, checked
   detail::IoThreads threads_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::atomic<std::uint64_t> next_id_{1};

@@ -23,6 +23,7 @@ std::string_view to_string(FailureKind kind) {
     case FailureKind::cancelled: return "cancelled";
     case FailureKind::shutdown: return "shutdown";
     case FailureKind::limits_changed: return "limits_changed";
+    case FailureKind::dependency_not_found: return "dependency_not_found";
   }
   return "unknown";
 }
@@ -39,6 +40,7 @@ std::string_view to_string(ExitCause cause) {
     case ExitCause::cancelled: return "cancelled";
     case ExitCause::protocol_error: return "protocol_error";
     case ExitCause::limits_changed: return "limits_changed";
+    case ExitCause::library_changed: return "library_changed";
   }
   return "unknown";
 }

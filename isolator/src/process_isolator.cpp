@@ -28,6 +28,7 @@ class ProcessIsolator::Impl {
       : options_(detail::validated(options)),
         launcher_(detail::make_launcher(options_)),
         loadable_(detail::loadable_directories(options_)),
+        search_path_(detail::configured_search_path(options_, loadable_)),
         threads_(1),
         supervisor_(threads_.executor(), options_, std::move(launcher_)) {}
 
@@ -56,12 +57,13 @@ class ProcessIsolator::Impl {
 
   void submit(Invocation invocation, Handler handler) {
     invocation.library = detail::loadable_library(std::move(invocation.library), loadable_);
-    detail::check_sendable(invocation, options_.max_frame_bytes);
+    auto search_path = detail::call_search_path(invocation, search_path_, loadable_);
+    detail::check_sendable(invocation, search_path, options_.max_frame_bytes);
     const std::uint64_t id = supervisor_.next_id();
     // The arguments move into the frame: it is all a retry or a requeue needs (the same id
     // gives the same bytes), and a large argument is not kept twice.
-    auto frame = std::make_shared<const std::string>(wire::encode_frame(
-        wire::Invoke{id, invocation.library, invocation.symbol, std::move(invocation.args)}));
+    auto frame = std::make_shared<const std::string>(wire::encode_frame(wire::Invoke{
+        id, invocation.library, invocation.symbol, std::move(invocation.args), std::move(search_path)}));
     invocation.args.clear();
     auto work = asio::prefer(asio::get_associated_executor(handler, threads_.executor()),
                              asio::execution::outstanding_work.tracked);
@@ -186,6 +188,7 @@ class ProcessIsolator::Impl {
   const Options options_;
   std::unique_ptr<detail::Launcher> launcher_;         // moved into the supervisor
   const std::vector<std::filesystem::path> loadable_;  // strict profile: where libraries may lie
+  const std::vector<std::string> search_path_;         // Options::library_search_path, checked
   detail::IoThreads threads_;
   detail::Supervisor supervisor_;
   // Guards `accepting_`, so that no work is posted once shutdown has begun.

@@ -57,7 +57,7 @@ void CallRunner::run(Invoke& invoke) {
 
 void CallRunner::execute(Invoke& invoke) {
   std::fflush(nullptr);
-  const Resolution resolution = libraries_.resolve(invoke.library, invoke.symbol);
+  const Resolution resolution = libraries_.resolve(invoke.library, invoke.symbol, invoke.search_path);
   if (resolution.method == nullptr) {
     channel_.send(Failed{invoke.id, resolution.reason, bounded(resolution.message), {}});
     return;

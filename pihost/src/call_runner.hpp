@@ -8,12 +8,16 @@
 
 #include <isolator/wire/pihost_contract.hpp>
 
+#include <string>
+
 namespace pihost {
 
 /// Not thread-safe: one thread runs the calls (the Server's main thread).
 class CallRunner {
  public:
-  explicit CallRunner(Channel& channel) : channel_(channel) {}
+  /// `links_directory`: pihost's --library-links directory, or empty (LibraryCache).
+  CallRunner(Channel& channel, std::string links_directory)
+      : channel_(channel), libraries_(std::move(links_directory)) {}
 
   /// Sends Started, runs the call, then sends Result or Failed; takes the arguments out of
   /// `invoke`. When a reply cannot be sent, pihost exits with

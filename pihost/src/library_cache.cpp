@@ -38,7 +38,8 @@ std::string elf_problem(const std::string& path) {
 
 }  // namespace
 
-Resolution LibraryCache::load(const std::string& path, void*& handle) {
+Resolution LibraryCache::load(const std::string& path, const std::vector<std::string>& search_path,
+                              void*& handle) {
   if (path.empty() || path.front() != '/') {
     return failure(FailureReason::library_not_found,
                    "library path " + quoted(path) +
@@ -65,22 +66,27 @@ Resolution LibraryCache::load(const std::string& path, void*& handle) {
   if (auto problem = elf_problem(path); !problem.empty()) {
     return failure(FailureReason::not_a_library, quoted(path) + " is not an ELF shared library: " + problem);
   }
+  links_.prepare(path, search_path);
   handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const std::string error = ::dlerror();
-    // A dependency that cannot be found is a missing file, not a bad library.
-    const bool missing_dependency = error.find("cannot open shared object file") != std::string::npos;
-    return failure(missing_dependency ? FailureReason::library_not_found : FailureReason::not_a_library,
+    if (auto missing = links_.missing(path, search_path, error)) {
+      return failure(FailureReason::dependency_not_found, std::move(*missing));
+    }
+    // The library itself cannot be opened (it was there a moment ago): a missing file.
+    const bool cannot_open = error.find("cannot open shared object file") != std::string::npos;
+    return failure(cannot_open ? FailureReason::library_not_found : FailureReason::not_a_library,
                    "dlopen " + quoted(path) + " failed: " + error);
   }
   return {};
 }
 
-Resolution LibraryCache::resolve(const std::string& path, const std::string& symbol) {
+Resolution LibraryCache::resolve(const std::string& path, const std::string& symbol,
+                                 const std::vector<std::string>& search_path) {
   auto found = handles_.find(path);
   if (found == handles_.end()) {
     void* handle = nullptr;
-    if (auto result = load(path, handle); handle == nullptr) return result;
+    if (auto result = load(path, search_path, handle); handle == nullptr) return result;
     found = handles_.emplace(path, handle).first;
   }
   ::dlerror();  // clear any stale error so the one below belongs to this lookup

@@ -3,10 +3,13 @@
 // plugin's threads or atexit handlers may still run its code after a call).
 #pragma once
 
+#include "dependency_links.hpp"
+
 #include <isolator/wire/protocol.hpp>
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace pihost {
 
@@ -21,13 +24,20 @@ struct Resolution {
 
 class LibraryCache {
  public:
+  /// `links_directory`: pihost's --library-links directory, or empty (DependencyLinks).
+  explicit LibraryCache(std::string links_directory) : links_(std::move(links_directory)) {}
+
   /// Finds `symbol` in the library at the absolute path `path`, loading it (RTLD_NOW) on
-  /// first use. Static initializers of the library run here. Not thread-safe.
-  Resolution resolve(const std::string& path, const std::string& symbol);
+  /// first use, after linking the libraries it needs from its directory and `search_path`
+  /// (DependencyLinks::prepare). Static initializers of the library run here. A library that
+  /// needs one found nowhere is dependency_not_found, and is tried again at the next call.
+  /// Not thread-safe.
+  Resolution resolve(const std::string& path, const std::string& symbol, const std::vector<std::string>& search_path);
 
  private:
-  Resolution load(const std::string& path, void*& handle);
+  Resolution load(const std::string& path, const std::vector<std::string>& search_path, void*& handle);
 
+  DependencyLinks links_;
   std::map<std::string, void*> handles_;
 };
 

@@ -37,7 +37,8 @@ class Server {
   static constexpr std::chrono::milliseconds relief_delay{1};
 
   /// Creates the relief timer (a descriptor of 100 or more) and starts the relief thread.
-  explicit Server(Channel& channel);
+  /// `links_directory`: pihost's --library-links directory, or empty (LibraryCache).
+  Server(Channel& channel, std::string links_directory);
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 

@@ -36,13 +36,15 @@ void pack_header(P& p, MessageType type, std::uint32_t fields) {
 
 template <class P>
 void pack_invoke(P& p, std::uint64_t id, const std::string& library, const std::string& symbol,
-                 const std::vector<std::string>& args) {
-  pack_header(p, MessageType::invoke, 4);
+                 const std::vector<std::string>& args, const std::vector<std::string>& search_path) {
+  pack_header(p, MessageType::invoke, 5);
   p.pack(id);
   p.pack(library);
   p.pack(symbol);
   p.pack_array(static_cast<std::uint32_t>(args.size()));
   for (const auto& arg : args) p.pack(arg);
+  p.pack_array(static_cast<std::uint32_t>(search_path.size()));
+  for (const auto& directory : search_path) p.pack(directory);
 }
 
 void pack_bin(Packer& p, const std::string& bytes) {
@@ -65,7 +67,7 @@ void pack_message(Packer& p, const Message& message) {
                    p.pack(m.version);
                    p.pack(m.pid);
                  },
-                 [&](const Invoke& m) { pack_invoke(p, m.id, m.library, m.symbol, m.args); },
+                 [&](const Invoke& m) { pack_invoke(p, m.id, m.library, m.symbol, m.args, m.search_path); },
                  [&](const Result& m) {
                    pack_header(p, MessageType::result, 3);
                    p.pack(m.id);
@@ -236,7 +238,8 @@ FailureReason failure_reason(std::uint8_t value) {
     case FailureReason::not_a_library:
     case FailureReason::symbol_not_found:
     case FailureReason::threw:
-    case FailureReason::memory_limit: return static_cast<FailureReason>(value);
+    case FailureReason::memory_limit:
+    case FailureReason::dependency_not_found: return static_cast<FailureReason>(value);
   }
   throw ProtocolError("Failed.reason: unknown failure reason " + std::to_string(value));
 }
@@ -250,8 +253,9 @@ Message decode_fields(MessageType type, const msgpack::object_array& array) {
     }
     case MessageType::invoke: {
       FieldReader r(array, "Invoke");
-      r.expect_fields(4);
-      return Invoke{r.u64(1, "id"), r.str(2, "library"), r.str(3, "symbol"), r.str_array(4, "args")};
+      r.expect_fields(5);
+      return Invoke{r.u64(1, "id"), r.str(2, "library"), r.str(3, "symbol"), r.str_array(4, "args"),
+                    r.str_array(5, "search_path")};
     }
     case MessageType::result: {
       FieldReader r(array, "Result");
@@ -315,6 +319,7 @@ std::size_t size_hint(const Message& message) {
                         [&](const Invoke& m) {
                           std::size_t n = 64 + m.library.size() + m.symbol.size();
                           for (const auto& arg : m.args) n += arg.size() + per_field;
+                          for (const auto& directory : m.search_path) n += directory.size() + per_field;
                           return n;
                         },
                         [&](const Failed& m) { return 128 + m.message.size(); },
@@ -338,10 +343,10 @@ std::string encode(const Message& message) {
 }
 
 std::size_t invoke_frame_bytes(std::uint64_t id, const std::string& library, const std::string& symbol,
-                               const std::vector<std::string>& args) {
+                               const std::vector<std::string>& args, const std::vector<std::string>& search_path) {
   CountingSink sink;
   msgpack::packer<CountingSink> packer(sink);
-  pack_invoke(packer, id, library, symbol, args);
+  pack_invoke(packer, id, library, symbol, args, search_path);
   return frame_header_bytes + sink.bytes;
 }
 

@@ -94,5 +94,44 @@ TEST_F(LoadableLibrary, AMissingLibraryInAPluginDirectoryIsSentForPihostToReport
             (root_ / "plugins" / "libmissing.so").string());
 }
 
+// configured_search_path() and call_search_path(): absolute directories, and under the
+// strict profile only those it shows, sent with their links resolved; the call's come first.
+TEST_F(LoadableLibrary, SearchPathsMustBeAbsolute) {
+  Options options;
+  options.library_search_path = {"deps"};
+  EXPECT_THROW(configured_search_path(options, {}), OptionsError);
+  Invocation call{"/p/lib.so", "method", {}, {}};
+  call.options.library_search_path = {"deps"};
+  EXPECT_THROW(call_search_path(call, {}, {}), Error);
+}
+
+TEST_F(LoadableLibrary, WithoutTheProfileTheCallsSearchPathComesBeforeTheConfiguredOne) {
+  Options options;
+  options.library_search_path = {"/opt/b", "/opt/c/"};
+  const auto configured = configured_search_path(options, {});
+  EXPECT_EQ(configured, (std::vector<std::string>{"/opt/b", "/opt/c/"}));
+  Invocation call{"/p/lib.so", "method", {}, {}};
+  EXPECT_EQ(call_search_path(call, configured, {}), configured);
+  call.options.library_search_path = {"/opt/a"};
+  EXPECT_EQ(call_search_path(call, configured, {}), (std::vector<std::string>{"/opt/a", "/opt/b", "/opt/c/"}));
+}
+
+TEST_F(LoadableLibrary, TheStrictProfileTakesOnlyDirectoriesItShowsAndResolvesTheirLinks) {
+  fs::create_symlink(root_ / "plugins", root_ / "link-to-plugins");
+  Options options;
+  options.library_search_path = {root_ / "link-to-plugins"};
+  EXPECT_EQ(configured_search_path(options, directories_), (std::vector<std::string>{(root_ / "plugins").string()}));
+  options.library_search_path = {root_ / "elsewhere"};
+  try {
+    configured_search_path(options, directories_);
+    ADD_FAILURE() << "a directory the child cannot see was taken";
+  } catch (const OptionsError& error) {
+    EXPECT_NE(std::string(error.what()).find("plugin_directories"), std::string::npos) << error.what();
+  }
+  Invocation call{(root_ / "plugins/libok.so").string(), "method", {}, {}};
+  call.options.library_search_path = {root_ / "plugins-evil"};
+  EXPECT_THROW(call_search_path(call, {}, directories_), Error);
+}
+
 }  // namespace
 }  // namespace isolator::detail

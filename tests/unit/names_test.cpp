@@ -24,6 +24,7 @@ TEST(Names, FailureKindsAreSpelledAsInTheEnum) {
   EXPECT_EQ(to_string(FailureKind::cancelled), "cancelled");
   EXPECT_EQ(to_string(FailureKind::shutdown), "shutdown");
   EXPECT_EQ(to_string(FailureKind::limits_changed), "limits_changed");
+  EXPECT_EQ(to_string(FailureKind::dependency_not_found), "dependency_not_found");
 }
 
 TEST(Names, ExitCausesAreSpelledAsInTheEnum) {
@@ -37,6 +38,7 @@ TEST(Names, ExitCausesAreSpelledAsInTheEnum) {
   EXPECT_EQ(to_string(ExitCause::cancelled), "cancelled");
   EXPECT_EQ(to_string(ExitCause::protocol_error), "protocol_error");
   EXPECT_EQ(to_string(ExitCause::limits_changed), "limits_changed");
+  EXPECT_EQ(to_string(ExitCause::library_changed), "library_changed");
 }
 
 TEST(Names, SignalsHaveTheirNames) {

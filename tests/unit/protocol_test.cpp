@@ -158,7 +158,7 @@ const Usage sample_usage{1500, 1200, 300, 4 << 20};
 
 const FailureReason all_reasons[] = {FailureReason::library_not_found, FailureReason::not_a_library,
                                      FailureReason::symbol_not_found, FailureReason::threw,
-                                     FailureReason::memory_limit};
+                                     FailureReason::memory_limit, FailureReason::dependency_not_found};
 
 // ---------------------------------------------------------------------------------------
 // Round trips and the encoded layout
@@ -173,12 +173,17 @@ TEST(CodecRoundTrip, InvokeWithSeveralArgsIncludingEmptyAndBinaryBytes) {
   const Message message = Invoke{std::numeric_limits<std::uint64_t>::max(),
                                  "/opt/lib/libplugin.so",
                                  "run",
-                                 {"", "plain", std::string("\0nul\xff\x80\x01", 7), "", "utf-8 \xc3\xa9"}};
+                                 {"", "plain", std::string("\0nul\xff\x80\x01", 7), "", "utf-8 \xc3\xa9"}, {}};
   EXPECT_EQ(decode(encode(message)), message);
 }
 
 TEST(CodecRoundTrip, InvokeWithNoArgs) {
-  const Message message = Invoke{7, "libx.so", "main", {}};
+  const Message message = Invoke{7, "libx.so", "main", {}, {}};
+  EXPECT_EQ(decode(encode(message)), message);
+}
+
+TEST(CodecRoundTrip, InvokeWithASearchPath) {
+  const Message message = Invoke{7, "/p/libx.so", "main", {"a"}, {"/opt/deps", "/srv/more deps"}};
   EXPECT_EQ(decode(encode(message)), message);
 }
 
@@ -232,8 +237,8 @@ TEST(CodecRoundTrip, DataValueNotFound) {
 
 TEST(CodecLayout, EncodeWritesTheDocumentedArrays) {
   EXPECT_EQ(encode(Hello{1, 77}), Body().array(3).integer(1).integer(1).integer(77).build());
-  EXPECT_EQ(encode(Invoke{5, "lib", "sym", {"a", ""}}),
-            Body().array(5).integer(2).integer(5).str("lib").str("sym").array(2).str("a").str("").build());
+  EXPECT_EQ(encode(Invoke{5, "lib", "sym", {"a", ""}, {"/d"}}),
+            Body().array(6).integer(2).integer(5).str("lib").str("sym").array(2).str("a").str("").array(1).str("/d").build());
   EXPECT_EQ(encode(Result{6, -3, {1, 2, 3, 4}}),
             Body().array(4).integer(3).integer(6).integer(-3).usage().build());
   EXPECT_EQ(encode(Failed{8, FailureReason::symbol_not_found, "m", {1, 2, 3, 4}}),
@@ -327,12 +332,12 @@ TEST(DecodeBombs, Bin32ClaimingHugeSizeInTinyBodyThrowsProtocolError) {
 
 TEST(DecodeBombs, InvokeArgsArray32BombThrowsProtocolError) {
   const std::string body = Body()
-                               .header(MessageType::invoke, 4)
+                               .header(MessageType::invoke, 5)
                                .integer(1)
                                .str("lib")
                                .str("sym")
                                .raw(raw_bytes({0xdd, 0xff, 0xff, 0xff, 0xff}))
-                               .build();
+                               .array(0).build();
   EXPECT_THROW(decode(body), ProtocolError);
 }
 
@@ -343,12 +348,12 @@ TEST(DecodeBombs, SetDataValueBin32BombThrowsProtocolError) {
 }
 
 TEST(DecodeLimits, InvokeWithExactlyMaxArgsIsAccepted) {
-  const Message message = Invoke{1, "lib", "sym", std::vector<std::string>(max_args)};
+  const Message message = Invoke{1, "lib", "sym", std::vector<std::string>(max_args), {}};
   EXPECT_EQ(decode(encode(message)), message);
 }
 
 TEST(DecodeLimits, InvokeWithMoreThanMaxArgsIsRejected) {
-  const Message message = Invoke{1, "lib", "sym", std::vector<std::string>(max_args + 1)};
+  const Message message = Invoke{1, "lib", "sym", std::vector<std::string>(max_args + 1), {}};
   EXPECT_THROW(decode(encode(message)), ProtocolError);
 }
 
@@ -359,7 +364,7 @@ TEST(DecodeLimits, InvokeWithMoreThanMaxArgsIsRejected) {
 TEST(DecodeMalformed, EmptyBodyThrowsProtocolError) { EXPECT_THROW(decode(""), ProtocolError); }
 
 TEST(DecodeMalformed, TruncatedInvokeMentionsTruncated) {
-  std::string body = encode(Invoke{1, "lib", "sym", {"arg one", "arg two"}});
+  std::string body = encode(Invoke{1, "lib", "sym", {"arg one", "arg two"}, {}});
   body.pop_back();
   EXPECT_TRUE(RejectedWith(body, "truncated"));
 }
@@ -407,7 +412,7 @@ TEST(DecodeMalformed, DepthLimitIsExactlyMaxDepth) {
 
 TEST(DecodeMalformed, InvokeArgNestedBeyondMaxDepthIsRejected) {
   const std::string body = Body()
-                               .header(MessageType::invoke, 4)
+                               .header(MessageType::invoke, 5)
                                .integer(1)
                                .str("lib")
                                .str("sym")
@@ -415,7 +420,7 @@ TEST(DecodeMalformed, InvokeArgNestedBeyondMaxDepthIsRejected) {
                                .array(1)
                                .array(1)
                                .str("deep")
-                               .build();
+                               .array(0).build();
   EXPECT_TRUE(RejectedWith(body, "nesting"));
 }
 
@@ -442,12 +447,12 @@ TEST(DecodeMalformed, ReservedByteC1IsRejected) { EXPECT_THROW(decode(raw_bytes(
 TEST(DecodeMalformed, ExtObjectIsRejected) {
   // fixext1 as Invoke's library.
   const std::string body = Body()
-                               .header(MessageType::invoke, 4)
+                               .header(MessageType::invoke, 5)
                                .integer(1)
                                .raw(raw_bytes({0xd4, 0x01, 0x00}))
                                .str("sym")
                                .array(0)
-                               .build();
+                               .array(0).build();
   EXPECT_THROW(decode(body), ProtocolError);
 }
 
@@ -503,7 +508,7 @@ TEST(DecodeArity, EveryMessageRejectsOneFieldTooFewOrTooMany) {
     MessageType type;
     std::uint32_t fields;
   };
-  const Shape shapes[] = {{MessageType::hello, 2},      {MessageType::invoke, 4},
+  const Shape shapes[] = {{MessageType::hello, 2},      {MessageType::invoke, 5},
                           {MessageType::result, 3},     {MessageType::failed, 4},
                           {MessageType::set_data, 2},   {MessageType::get_data, 2},
                           {MessageType::data_value, 3}, {MessageType::started, 1},
@@ -558,36 +563,36 @@ TEST(DecodeArity, UsageWithFiveFieldsIsRejected) {
 
 TEST(DecodeFieldType, InvokeIdAsStringNamesInvokeId) {
   const std::string body =
-      Body().header(MessageType::invoke, 4).str("1").str("lib").str("sym").array(0).build();
+      Body().header(MessageType::invoke, 5).str("1").str("lib").str("sym").array(0).array(0).build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.id"));
 }
 
 TEST(DecodeFieldType, InvokeIdNegativeNamesInvokeId) {
   const std::string body =
-      Body().header(MessageType::invoke, 4).integer(-1).str("lib").str("sym").array(0).build();
+      Body().header(MessageType::invoke, 5).integer(-1).str("lib").str("sym").array(0).array(0).build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.id"));
 }
 
 TEST(DecodeFieldType, InvokeLibraryAsBinNamesInvokeLibrary) {
   const std::string body =
-      Body().header(MessageType::invoke, 4).integer(1).bin("lib").str("sym").array(0).build();
+      Body().header(MessageType::invoke, 5).integer(1).bin("lib").str("sym").array(0).array(0).build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.library"));
 }
 
 TEST(DecodeFieldType, InvokeSymbolAsNilNamesInvokeSymbol) {
-  const std::string body = Body().header(MessageType::invoke, 4).integer(1).str("lib").nil().array(0).build();
+  const std::string body = Body().header(MessageType::invoke, 5).integer(1).str("lib").nil().array(0).array(0).build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.symbol"));
 }
 
 TEST(DecodeFieldType, InvokeArgsNotAnArrayNamesInvokeArgs) {
   const std::string body =
-      Body().header(MessageType::invoke, 4).integer(1).str("lib").str("sym").str("a b c").build();
+      Body().header(MessageType::invoke, 5).integer(1).str("lib").str("sym").str("a b c").array(0).build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.args"));
 }
 
 TEST(DecodeFieldType, InvokeArgIntegerNamesItsIndex) {
   const std::string body = Body()
-                               .header(MessageType::invoke, 4)
+                               .header(MessageType::invoke, 5)
                                .integer(1)
                                .str("lib")
                                .str("sym")
@@ -595,13 +600,13 @@ TEST(DecodeFieldType, InvokeArgIntegerNamesItsIndex) {
                                .str("a")
                                .integer(42)
                                .str("c")
-                               .build();
+                               .array(0).build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.args[1]"));
 }
 
 TEST(DecodeFieldType, InvokeArgBinNamesItsIndex) {
   const std::string body = Body()
-                               .header(MessageType::invoke, 4)
+                               .header(MessageType::invoke, 5)
                                .integer(1)
                                .str("lib")
                                .str("sym")
@@ -609,8 +614,19 @@ TEST(DecodeFieldType, InvokeArgBinNamesItsIndex) {
                                .str("a")
                                .str("b")
                                .bin("c")
-                               .build();
+                               .array(0).build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.args[2]"));
+}
+
+TEST(DecodeFieldType, InvokeSearchPathEntryIntegerNamesItsIndex) {
+  const std::string body =
+      Body().header(MessageType::invoke, 5).integer(1).str("lib").str("sym").array(0).array(2).str("/d").integer(3).build();
+  EXPECT_TRUE(RejectedWith(body, "Invoke.search_path[1]"));
+}
+
+TEST(DecodeArity, InvokeOfVersion2WithoutASearchPathIsRejected) {
+  const std::string body = Body().header(MessageType::invoke, 4).integer(1).str("lib").str("sym").array(0).build();
+  EXPECT_TRUE(RejectedWith(body, "expected 5 fields"));
 }
 
 TEST(DecodeFieldType, HelloVersionNegativeNamesHelloVersion) {
@@ -728,7 +744,7 @@ TEST(DecodeRange, UsageWallAboveInt64IsRejected) {
 }
 
 TEST(DecodeRange, FailedWithUnknownReasonNumbersIsRejected) {
-  for (const int reason : {0, 6, 99, 255}) {
+  for (const int reason : {0, 7, 99, 255}) {
     SCOPED_TRACE(reason);
     const std::string body =
         Body().header(MessageType::failed, 4).integer(1).integer(reason).str("m").usage().build();
@@ -824,7 +840,7 @@ TEST(FrameReader, OversizePrefixAfterATakenFrameThrowsOnItsFourthByte) {
 }
 
 TEST(FrameReader, FramesFedOneByteAtATimeComeOutInOrder) {
-  const std::vector<Message> messages = {Hello{protocol_version, 1}, Invoke{2, "lib", "sym", {"", "x"}},
+  const std::vector<Message> messages = {Hello{protocol_version, 1}, Invoke{2, "lib", "sym", {"", "x"}, {}},
                                          SetData{"k", std::string("\0\0", 2)}, DataValue{3, false, ""}};
   std::string stream;
   for (const Message& m : messages) stream += encode_frame(m);
@@ -842,7 +858,7 @@ TEST(FrameReader, FramesFedOneByteAtATimeComeOutInOrder) {
 }
 
 TEST(FrameReader, NextViewGivesTheSameBodiesAsNextWithoutTakingThemTwice) {
-  const std::vector<Message> messages = {Invoke{2, "lib", "sym", {std::string(100000, 'a'), "x"}},
+  const std::vector<Message> messages = {Invoke{2, "lib", "sym", {std::string(100000, 'a'), "x"}, {}},
                                          GetData{3, "k"}};
   FrameReader reader;
   feed(reader, encode_frame(messages[0]) + encode_frame(messages[1]));
@@ -866,14 +882,15 @@ TEST(InvokeFrameBytes, IsTheSizeOfTheEncodedFrameForEveryLengthClass) {
       for (const std::size_t count : {0, 1, 15, 16}) {
         const std::vector<std::string> args(count, std::string(length, 'a'));
         const std::string library(length, 'l');
-        EXPECT_EQ(invoke_frame_bytes(id, library, "method", args),
-                  encode_frame(Invoke{id, library, "method", args}).size())
+        const std::vector<std::string> search_path(count, std::string(length, 'd'));
+        EXPECT_EQ(invoke_frame_bytes(id, library, "method", args, search_path),
+                  encode_frame(Invoke{id, library, "method", args, search_path}).size())
             << "id " << id << ", " << count << " arguments of " << length << " bytes";
       }
     }
   }
   const std::vector<std::string> many(65536, "");
-  EXPECT_EQ(invoke_frame_bytes(7, "/l.so", "m", many), encode_frame(Invoke{7, "/l.so", "m", many}).size());
+  EXPECT_EQ(invoke_frame_bytes(7, "/l.so", "m", many, {}), encode_frame(Invoke{7, "/l.so", "m", many, {}}).size());
 }
 
 TEST(FrameReader, HasNextSaysWhetherNextNeedsMoreBytes) {
@@ -928,7 +945,7 @@ TEST(FrameReader, FrameSplitAcrossFeedsWithNextOneStarted) {
 }
 
 TEST(FrameReader, MidFrameTracksPartialFrames) {
-  const std::string frame = encode_frame(Invoke{1, "lib", "sym", {"a"}});
+  const std::string frame = encode_frame(Invoke{1, "lib", "sym", {"a"}, {}});
   FrameReader reader;
   EXPECT_FALSE(reader.mid_frame());
 

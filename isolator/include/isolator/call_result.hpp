@@ -17,7 +17,7 @@ namespace isolator {
 /// Why a call did not return from the method. The list is closed; the spelling of each
 /// name (to_string) is part of the API and appears in samplehost's JSON.
 enum class FailureKind {
-  library_not_found,  ///< the library path (or a library it depends on) does not exist
+  library_not_found,  ///< the library path does not exist (or cannot be reached by the child)
   not_a_library,      ///< not a regular ELF shared object, or dlopen refused it (dlerror)
   symbol_not_found,   ///< the library has no such symbol
   crashed,            ///< the child died of a signal during the call (Failure::signal)
@@ -39,6 +39,11 @@ enum class FailureKind {
   /// file), the value set and the value found. (Appended last: the other kinds keep their
   /// values.)
   limits_changed,
+  /// A library that the called library needs (DT_NEEDED, directly or through another one) was
+  /// found neither beside it, nor in the library search path (CallOptions and Options), nor
+  /// where the system looks; the message names it, which library needs it, and the
+  /// directories looked in. The child stays. (Appended: the other kinds keep their values.)
+  dependency_not_found,
 };
 
 /// The kind's name exactly as spelled in the enum ("library_not_found", ...); "unknown" for

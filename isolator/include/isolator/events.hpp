@@ -37,6 +37,10 @@ enum class ExitCause {
   /// that had just returned failed with FailureKind::limits_changed; a change found before a
   /// call was sent fails no call (that call runs on the replacement).
   limits_changed,
+  /// The isolator stopped it (gracefully) because a library it had loaded changed on disk
+  /// before a call for it (Options::reload_changed_libraries); a LibraryChangedEvent came
+  /// first. The call runs on the replacement.
+  library_changed,
 };
 
 /// The cause's name exactly as spelled in the enum ("requested", ...); "unknown" for a value
@@ -73,7 +77,15 @@ struct RestartLimitEvent {
   unsigned attempts = 0;  ///< restarts made within the window before giving up
 };
 
+/// A call is about to run a library that changed on disk since child `pid` loaded it (see
+/// Options::reload_changed_libraries): that child is stopped and a new one started for the call.
+struct LibraryChangedEvent {
+  int pid = 0;          ///< the child that loaded the old file
+  std::string library;  ///< the library's path, as the call gave it (links resolved under the strict profile)
+  std::string what;     ///< what changed: "replaced (a new inode)", "size 1024 -> 2048", "removed"...
+};
+
 using Event = std::variant<StartedEvent, StartFailedEvent, ExitedEvent, RestartAttemptEvent, RestartedEvent,
-                           RestartLimitEvent>;
+                           RestartLimitEvent, LibraryChangedEvent>;
 
 }  // namespace isolator

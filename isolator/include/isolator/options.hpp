@@ -36,6 +36,10 @@ struct CallOptions {
   /// For idempotent work: when the child dies under the call (`crashed` or `exited`), run it
   /// again on the next child, up to this many more times.
   unsigned retries = 0;
+  /// Directories (absolute) where the libraries the call's library needs are looked for,
+  /// before Options::library_search_path; see there. A relative one makes the call throw
+  /// Error, as does, under the strict profile, one outside the directories it shows.
+  std::vector<std::filesystem::path> library_search_path;
 };
 
 /// When a dead child is replaced.
@@ -196,6 +200,28 @@ struct Options {
   /// A line longer than this is delivered in pieces of this size (bounds host memory when a
   /// plugin writes without newlines).
   std::size_t max_line_bytes = std::size_t{64} << 10;
+
+  /// Where the libraries a plugin needs (its DT_NEEDED entries, and theirs) are looked for
+  /// besides the plugin's own directory, which comes first: absolute directories, searched in
+  /// order after CallOptions::library_search_path, all before the system's places
+  /// (LD_LIBRARY_PATH as set for the child, the loader's cache, /usr/lib...). The plugin needs
+  /// no RUNPATH, and nothing the plugin starts sees a changed environment. One found nowhere
+  /// fails the call with FailureKind::dependency_not_found, naming it and where it was looked
+  /// for. A library already loaded in the child is used for every later need of its name (the
+  /// loader's rule). A relative directory makes create() throw OptionsError; under the strict
+  /// profile so does one outside Hardening::plugin_directories and the system's directories
+  /// (the child could not see it). See docs/architecture.md, "Plugin libraries".
+  std::vector<std::filesystem::path> library_search_path;
+
+  /// When the file at a called library's path is no longer the one the child loaded (its
+  /// device, inode, size, modification or change time differ, or it is gone), the child is
+  /// replaced before the call is sent, so that the call runs the file's code now: the old
+  /// child is stopped (ExitCause::library_changed), a LibraryChangedEvent says why, and the
+  /// data set with set_data is replayed into the new child as after a restart. The check is
+  /// one stat() of the library per call, on the I/O thread. Only the called library is
+  /// compared, not the libraries it needs. False: a library stays loaded, per path, for the
+  /// child's life (as for hosts that never replace their plugins).
+  bool reload_changed_libraries = true;
 
   /// Largest frame accepted from (and sent to) the child, in bytes. A larger one from the
   /// child is a protocol error; a call (or set_data value) that would exceed it is refused

@@ -83,6 +83,8 @@ class CallQueue {
   /// Back to the front: a call that never ran, or is retried, goes before later ones.
   void requeue(PendingCall call) { waiting_.push_front(std::move(call)); }
   bool has_waiting() const { return !waiting_.empty(); }
+  /// The call send_next() would send. Only when has_waiting().
+  const PendingCall& next_waiting() const { return waiting_.front(); }
   /// Completes every waiting call with a failure of `kind`.
   void fail_waiting(FailureKind kind, const std::string& message);
 

@@ -7,7 +7,11 @@
 
 #include <boost/asio/post.hpp>
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 namespace isolator::detail {
 
@@ -113,6 +117,7 @@ void Supervisor::on_child_ready(ChildProcess& child) {
   // Stopping: the channel is closed already, and the child exits as it reads end-of-file.
   if (!is_current(child) || stopping()) return;
   pid_ = child.pid();
+  loaded_.clear();  // a new child has loaded nothing
   for (const auto& [key, value] : data_) child.send(wire::encode_frame(wire::SetData{key, value}));
   log().debug("pihost pid {} started ({})", child.pid(), launcher_->pihost());
   const bool restarted = phase_ == Phase::restarting;
@@ -163,6 +168,14 @@ void Supervisor::pump() {
   // reply: no call may start under it. Right after a reply the limits were just read.
   if (!limits_just_read && !limits_hold()) return;
   while (queue_.has_waiting() && queue_.has_room()) {
+    if (options_.reload_changed_libraries) {
+      const std::string& library = queue_.next_waiting().invocation.library;
+      if (auto change = library_change(library)) {
+        if (queue_.has_in_flight()) return;  // once the child is idle: on_reply pumps again
+        replace_for_changed_library(library, *change);
+        return;
+      }
+    }
     // What the child wrote before this call is sent belongs to no call (a thread an earlier
     // call left running, say); from here on, what is read belongs to this one.
     child_->collect_output();
@@ -170,6 +183,46 @@ void Supervisor::pump() {
     auto& call = queue_.send_next(child_->pid());
     child_->send(call.call.frame);  // kept by the call too, for a retry or a requeue
   }
+}
+
+std::optional<std::string> Supervisor::library_change(const std::string& library) {
+  if (library.empty() || library.front() != '/') return std::nullopt;  // pihost refuses it
+  struct stat st {};
+  const bool found = ::stat(library.c_str(), &st) == 0;
+  const int error = errno;
+  auto known = loaded_.find(library);
+  if (known == loaded_.end()) {
+    // Not sent to this child yet: what it is about to load (nothing, if it is missing: pihost
+    // says library_not_found and keeps nothing).
+    if (found) {
+      loaded_.emplace(library, LibraryFile{st.st_dev, st.st_ino, st.st_size,
+                                           std::int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
+                                           std::int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec});
+    }
+    return std::nullopt;
+  }
+  if (!found) return "it is gone (" + std::string(std::strerror(error)) + ")";
+  const LibraryFile now{st.st_dev, st.st_ino, st.st_size,
+                        std::int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
+                        std::int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec};
+  const LibraryFile& then = known->second;
+  if (now == then) return std::nullopt;
+  if (now.device != then.device || now.inode != then.inode) return std::string("replaced by a new file");
+  if (now.size != then.size) {
+    return "rewritten in place, " + std::to_string(then.size) + " -> " + std::to_string(now.size) + " bytes";
+  }
+  return std::string("rewritten in place (its modification or change time moved)");
+}
+
+void Supervisor::replace_for_changed_library(const std::string& library, const std::string& what) {
+  log().info("{} changed since pihost pid {} loaded it ({}); replacing the child before the next call to it",
+             library, child_->pid(), what);
+  notifier_.event(LibraryChangedEvent{child_->pid(), library, what});
+  pid_ = 0;
+  heartbeat_timer_.cancel();
+  answer_data_waiters();  // as after a death: the new child answers what is asked from now on
+  retire(std::move(child_), ExitCause::library_changed);
+  start_child(Phase::starting);
 }
 
 bool Supervisor::limits_hold() {
@@ -414,7 +467,7 @@ bool Supervisor::retired_exit(ChildProcess& child, const ExitStatus& status) {
   const auto it = std::find_if(retired_.begin(), retired_.end(),
                                [&](const Retired& r) { return r.child.get() == &child; });
   if (it == retired_.end()) return false;
-  notifier_.event(ExitedEvent{child.pid(), status.exit_code, status.signal, ExitCause::requested});
+  notifier_.event(ExitedEvent{child.pid(), status.exit_code, status.signal, it->cause});
   it->timer->cancel();
   retired_.erase(it);
   if (phase_ == Phase::stopping && !child_ && retired_.empty()) finish_stop();
@@ -523,7 +576,7 @@ void Supervisor::stop_idle() {
 }
 
 // As stop_child(), for a child that is no longer current.
-void Supervisor::retire(std::shared_ptr<ChildProcess> child) {
+void Supervisor::retire(std::shared_ptr<ChildProcess> child, ExitCause cause) {
   if (child->exited()) return;  // its exit was reported already: nothing to stop or wait for
   child->close_channel();
   // Shared with its handlers: the entry (and its timer) goes as the child's exit is reported,
@@ -540,7 +593,7 @@ void Supervisor::retire(std::shared_ptr<ChildProcess> child) {
       if (auto still = weak.lock(); !again && still && !still->exited()) still->stop(StopSignal::force);
     });
   });
-  retired_.push_back(Retired{std::move(child), std::move(timer)});
+  retired_.push_back(Retired{std::move(child), std::move(timer), cause});
 }
 
 // Closes the channel (pihost exits when it reads end-of-file), then asks, then forces, each

@@ -23,6 +23,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -130,6 +132,12 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   bool stopping() const { return phase_ == Phase::stopping || phase_ == Phase::stopped; }
 
   void pump();
+  // With Options::reload_changed_libraries: how `library` differs from the file this child
+  // loaded ("replaced by a new file", ...), or empty. Remembers the file of a library the
+  // child has not been sent yet: what it is about to load.
+  std::optional<std::string> library_change(const std::string& library);
+  // Stops the current child (idle) gracefully because `library` changed, and starts another.
+  void replace_for_changed_library(const std::string& library, const std::string& what);
   // Reads the child's limits again; when one changed, kills the child (limits_changed) and
   // returns false.
   bool limits_hold();
@@ -139,8 +147,9 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   void heartbeat(std::uint64_t generation);
   void kill_child(ExitCause cause, StopSignal how = StopSignal::force);
   void stop_child();  // graceful: channel closed, then ask, then force
-  // Stops `child` (no longer the current one) gracefully; its exit is only reported.
-  void retire(std::shared_ptr<ChildProcess> child);
+  // Stops `child` (no longer the current one) gracefully; its exit is only reported, with
+  // `cause`.
+  void retire(std::shared_ptr<ChildProcess> child, ExitCause cause = ExitCause::requested);
   bool retired_exit(ChildProcess& child, const ExitStatus& status);
   void answer_data_waiters();
   // `start_failure`: why a restart could not start a child (it then counts as a death), for
@@ -186,6 +195,17 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   Phase phase_ = Phase::no_child;
   std::shared_ptr<ChildProcess> child_;
   std::map<std::string, std::string> data_;  // replayed into every new child
+  // The file behind each library path sent to the current child, as it was when first sent
+  // (Options::reload_changed_libraries).
+  struct LibraryFile {
+    dev_t device = 0;
+    ino_t inode = 0;
+    off_t size = 0;
+    std::int64_t modified_ns = 0;
+    std::int64_t changed_ns = 0;
+    bool operator==(const LibraryFile&) const = default;
+  };
+  std::map<std::string, LibraryFile> loaded_;
   std::map<std::uint64_t, DataWaiter> data_waiters_;
   std::string failed_reason_;
   int previous_pid_ = 0;                 // the dead child a restart replaces
@@ -201,6 +221,7 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   struct Retired {
     std::shared_ptr<ChildProcess> child;
     std::shared_ptr<boost::asio::steady_timer> timer;
+    ExitCause cause = ExitCause::requested;
   };
   std::vector<Retired> retired_;
   StartDone start_done_;

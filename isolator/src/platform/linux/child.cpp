@@ -121,6 +121,38 @@ void make_working_directory(const std::filesystem::path& workdir, uid_t owner, g
   if (!make()) fail("create");
 }
 
+// The directory pihost links the libraries of the plugins into (wire::flag_library_links),
+// `directory`/libraries, made empty for each child: a link an earlier child made must not
+// decide what this one loads. Owned by the user pihost runs as. remove_all never follows a
+// link a plugin may have put there.
+std::filesystem::path make_links_directory(const std::filesystem::path& directory, uid_t owner, gid_t group) {
+  const auto links = directory / "libraries";
+  std::error_code error;
+  std::filesystem::remove_all(links, error);
+  if (error) {
+    throw StartError("cannot empty the child's library links directory " + links.string() + ": " + error.message() +
+                     out_of_descriptors_hint(error.value()));
+  }
+  if (::mkdir(links.c_str(), 0700) != 0 || (owner != ::geteuid() && ::chown(links.c_str(), owner, group) != 0)) {
+    const int failure = errno;
+    throw StartError("cannot make the child's library links directory " + links.string() + ": " +
+                     std::strerror(failure) + out_of_descriptors_hint(failure));
+  }
+  return links;
+}
+
+// `environment` with `links` in front of LD_LIBRARY_PATH (which pihost takes out again).
+void put_links_first(std::vector<std::string>& environment, const std::filesystem::path& links) {
+  const std::string prefix = std::string(wire::library_path_variable) + "=";
+  for (auto& entry : environment) {
+    if (entry.rfind(prefix, 0) == 0) {
+      entry = prefix + links.string() + ":" + entry.substr(prefix.size());
+      return;
+    }
+  }
+  environment.push_back(prefix + links.string());
+}
+
 }  // namespace
 
 void Child::spawn(const ChildSpec& spec) {
@@ -148,6 +180,17 @@ void Child::spawn(const ChildSpec& spec) {
                       {std::string(wire::flag_max_frame_bytes), std::to_string(spec.max_frame_bytes)});
   if (spec.allow_core_dumps) request.args.emplace_back(wire::flag_core_dumps);
   request.environment = spec.environment;
+  // A path with ':' cannot be one entry of LD_LIBRARY_PATH: dependencies are then found only
+  // where the system looks (the private directory's base, TMPDIR, would have to hold one).
+  if (spec.directory.native().find(':') == std::string::npos) {
+    const auto links = make_links_directory(spec.directory, peer_uid_, sandbox_child_gid(spec.sandbox));
+    request.args.insert(request.args.end(), {std::string(wire::flag_library_links), links.string()});
+    put_links_first(request.environment, links);
+  } else {
+    log().warn("the private directory {} holds a ':', so it cannot be in LD_LIBRARY_PATH: a plugin's libraries "
+               "are found only where the system looks (set TMPDIR to a directory without one)",
+               spec.directory.string());
+  }
   request.working_directory = workdir;
   if (!spec.limits.cpu_affinity.empty()) {
     cpu_set_t cpus;

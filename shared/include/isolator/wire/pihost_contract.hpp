@@ -13,6 +13,7 @@ namespace isolator::wire {
 // ---- pihost's command line --------------------------------------------------------------
 //
 //   pihost --channel PATH (--host-pid PID | --host-outside) [--max-frame-bytes N] [--core-dumps]
+//          [--library-links DIR]
 //   pihost --pid-namespace-init
 //
 // Each flag but --host-outside and --core-dumps takes one value, the next argument. The host
@@ -35,6 +36,15 @@ inline constexpr std::string_view flag_pid_namespace_init = "--pid-namespace-ini
 /// The largest frame pihost accepts, in bytes (positive, decimal). Optional; default
 /// default_max_frame_bytes. The host passes its own Options::max_frame_bytes.
 inline constexpr std::string_view flag_max_frame_bytes = "--max-frame-bytes";
+/// An empty directory of the child's, which the host also put first in pihost's
+/// LD_LIBRARY_PATH: pihost takes it out of its environment again at once (so that the plugin
+/// and what it starts see LD_LIBRARY_PATH as the host's options set it) and links the
+/// libraries a plugin needs from beside it and the search path into it, where the loader,
+/// which read the variable at start, finds them (pihost/src/dependency_links.hpp). Optional:
+/// without it, dependencies are found only where the system looks.
+inline constexpr std::string_view flag_library_links = "--library-links";
+/// The variable the host puts the links directory in front of.
+inline constexpr std::string_view library_path_variable = "LD_LIBRARY_PATH";
 /// No value: pihost stays dumpable (Options::allow_core_dumps). Without it pihost makes
 /// itself undumpable, so no core file and no ptrace by the user's other processes.
 inline constexpr std::string_view flag_core_dumps = "--core-dumps";

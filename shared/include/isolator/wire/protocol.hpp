@@ -31,7 +31,7 @@ namespace isolator::wire {
 
 /// Bumped whenever a message's shape or meaning changes. Hello carries it; the host refuses
 /// a child that speaks another version.
-inline constexpr std::uint32_t protocol_version = 2;
+inline constexpr std::uint32_t protocol_version = 3;
 
 /// Size of the length prefix in front of every frame.
 inline constexpr std::size_t frame_header_bytes = 4;
@@ -79,13 +79,16 @@ struct Hello {
   bool operator==(const Hello&) const = default;
 };
 
-/// host -> pihost: call `symbol` of `library` with `args` as argv[1..].
-/// [2, id, library, symbol, [args...]]
+/// host -> pihost: call `symbol` of `library` with `args` as argv[1..]. The libraries
+/// `library` needs are looked for in its own directory, then in the directories of
+/// `search_path` (absolute, in order), before the system's places.
+/// [2, id, library, symbol, [args...], [search_path...]]
 struct Invoke {
   std::uint64_t id = 0;
   std::string library;
   std::string symbol;
   std::vector<std::string> args;
+  std::vector<std::string> search_path;
   bool operator==(const Invoke&) const = default;
 };
 
@@ -99,11 +102,12 @@ struct Result {
 
 /// Why pihost could not complete an Invoke while staying alive.
 enum class FailureReason : std::uint8_t {
-  library_not_found = 1,  ///< the path (or a library it needs) does not exist
+  library_not_found = 1,  ///< the path does not exist
   not_a_library = 2,      ///< not a regular ELF shared object, or dlopen refused it
   symbol_not_found = 3,   ///< dlsym found no such symbol
   threw = 4,              ///< a C++ exception escaped the method
   memory_limit = 5,       ///< std::bad_alloc escaped the method under an address-space limit
+  dependency_not_found = 6,  ///< a library the library needs was found nowhere (the message names it)
 };
 
 /// pihost -> host: the call failed for `reason`. [4, id, reason, message, usage]

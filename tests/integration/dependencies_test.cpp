@@ -1,0 +1,193 @@
+// A plugin's own libraries: found beside it and in the library search path, before the
+// system's, with no RUNPATH in the plugin and without changing the environment of what the
+// plugin starts; a missing one is dependency_not_found, naming it and where it was looked for.
+//
+// The test libraries are built without RUNPATH (tests/CMakeLists.txt): libplugin_uses_deps.so
+// needs libdep_middle.so, which needs libdep_deep.so; libplugin_uses_unnamed.so needs
+// libdep_unnamed.so, which has no SONAME. Each test copies them into the layout it needs.
+#include "../support/temp_dir.hpp"
+#include "../support/test_support.hpp"
+
+#include <isolator/errors.hpp>
+#include <isolator/isolator.hpp>
+#include <isolator/probe.hpp>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace isolator {
+namespace {
+
+namespace fs = std::filesystem;
+using test::plugin;
+using test::TempDir;
+
+std::string dependency(const std::string& name) {
+  return test::built(std::string(ISOLATOR_TEST_PLUGIN_DIR) + "/dependencies/libdep_" + name + ".so");
+}
+
+// Copies `from` into `directory` under its own file name; returns the copy's path.
+std::string put(const std::string& from, const fs::path& directory) {
+  const fs::path to = directory / fs::path(from).filename();
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+  return to.string();
+}
+
+std::string output_of(const CallResult& result) {
+  std::string text;
+  for (const auto& line : result.output) text += line.text + "\n";
+  return text;
+}
+
+TEST(Dependencies, ThoseBesideThePluginAreFoundWithoutARunpath) {
+  TempDir dir;
+  const std::string library = put(plugin("uses_deps"), dir.path());
+  put(dependency("middle"), dir.path());
+  put(dependency("deep"), dir.path());  // needed by libdep_middle.so, not by the plugin
+  auto isolator = ProcessIsolator::create(test::options());
+  const auto result = isolator->invoke(library, "method", {});
+  ASSERT_TRUE(result.ok()) << result.failure->message;
+  EXPECT_EQ(*result.code, 42);
+}
+
+TEST(Dependencies, OneWithoutASonameIsFoundByItsFileName) {
+  TempDir dir;
+  const std::string library = put(plugin("uses_unnamed"), dir.path());
+  put(dependency("unnamed"), dir.path());
+  auto isolator = ProcessIsolator::create(test::options());
+  const auto result = isolator->invoke(library, "method", {});
+  ASSERT_TRUE(result.ok()) << result.failure->message;
+  EXPECT_EQ(*result.code, 7);
+}
+
+TEST(Dependencies, OnesInTheOptionsSearchPathAreFound) {
+  TempDir plugins;
+  TempDir deps;
+  const std::string library = put(plugin("uses_deps"), plugins.path());
+  put(dependency("middle"), deps.path());
+  put(dependency("deep"), deps.path());
+  Options options = test::options();
+  options.library_search_path = {deps.path()};
+  auto isolator = ProcessIsolator::create(options);
+  const auto result = isolator->invoke(library, "method", {});
+  ASSERT_TRUE(result.ok()) << result.failure->message;
+  EXPECT_EQ(*result.code, 42);
+}
+
+TEST(Dependencies, OnesInTheCallsSearchPathAreFoundForThatCall) {
+  TempDir plugins;
+  TempDir deps;
+  const std::string library = put(plugin("uses_deps"), plugins.path());
+  put(dependency("middle"), deps.path());
+  put(dependency("deep"), deps.path());
+  auto isolator = ProcessIsolator::create(test::options());
+  CallOptions call;
+  call.library_search_path = {deps.path()};
+  const auto found = isolator->invoke(Invocation{library, "method", {}, call});
+  ASSERT_TRUE(found.ok()) << found.failure->message;
+  EXPECT_EQ(*found.code, 42);
+}
+
+TEST(Dependencies, AMissingOneIsDependencyNotFoundNamingItAndWhereItWasLookedFor) {
+  TempDir plugins;
+  TempDir elsewhere;
+  const std::string library = put(plugin("uses_deps"), plugins.path());
+  put(dependency("middle"), plugins.path());  // found; what it needs, libdep_deep.so, is not
+  Options options = test::options();
+  options.library_search_path = {elsewhere.path()};
+  auto isolator = ProcessIsolator::create(options);
+  const auto result = isolator->invoke(library, "method", {});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.failure->kind, FailureKind::dependency_not_found) << result.failure->message;
+  const std::string& message = result.failure->message;
+  EXPECT_NE(message.find("needs 'libdep_deep.so'"), std::string::npos) << message;
+  EXPECT_NE(message.find("through '" + (plugins.path() / "libdep_middle.so").string() + "'"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("'" + plugins.path().string() + "'"), std::string::npos) << message;
+  EXPECT_NE(message.find("'" + elsewhere.path().string() + "'"), std::string::npos) << message;
+  EXPECT_NE(message.find("Options::library_search_path"), std::string::npos) << message;
+
+  // The child is fine, and once the library is there the same call works.
+  put(dependency("deep"), elsewhere.path());
+  const auto again = isolator->invoke(library, "method", {});
+  ASSERT_TRUE(again.ok()) << again.failure->message;
+  EXPECT_EQ(*again.code, 42);
+}
+
+TEST(Dependencies, APluginThatIsMissingStaysLibraryNotFound) {
+  TempDir dir;
+  auto isolator = ProcessIsolator::create(test::options());
+  const auto result = isolator->invoke((dir.path() / "libnothing.so").string(), "method", {});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.failure->kind, FailureKind::library_not_found) << result.failure->message;
+}
+
+TEST(Dependencies, TheEnvironmentOfThePluginAndOfWhatItStartsIsTheHostsChoice) {
+  TempDir dir;
+  const std::string library = put(plugin("uses_deps"), dir.path());
+  put(dependency("middle"), dir.path());
+  put(dependency("deep"), dir.path());
+  const std::string probe = plugin("strict");  // its `sh` runs a shell command
+  {
+    // Not set by the host: unset in pihost and in a shell the plugin starts.
+    auto isolator = ProcessIsolator::create(test::options());
+    ASSERT_TRUE(isolator->invoke(library, "method", {}).ok());
+    const auto seen = isolator->invoke(probe, "sh", {"echo \"[${LD_LIBRARY_PATH-unset}]\""});
+    ASSERT_TRUE(seen.ok()) << output_of(seen);
+    EXPECT_EQ(output_of(seen), "[unset]\n");
+    const auto own = isolator->invoke(plugin("inspect"), "get_env", {"LD_LIBRARY_PATH"});
+    EXPECT_EQ(own.code, 0) << output_of(own);
+  }
+  {
+    // Set by the host: exactly its value.
+    Options options = test::options();
+    options.environment.emplace_back("LD_LIBRARY_PATH", "/opt/the-hosts-choice");
+    auto isolator = ProcessIsolator::create(options);
+    ASSERT_TRUE(isolator->invoke(library, "method", {}).ok());
+    const auto seen = isolator->invoke(probe, "sh", {"echo \"[$LD_LIBRARY_PATH]\""});
+    ASSERT_TRUE(seen.ok()) << output_of(seen);
+    EXPECT_EQ(output_of(seen), "[/opt/the-hosts-choice]\n");
+  }
+}
+
+TEST(Dependencies, TheSearchPathMustBeAbsolute) {
+  Options options = test::options();
+  options.library_search_path = {"relative/deps"};
+  EXPECT_THROW(ProcessIsolator::create(options), OptionsError);
+
+  auto isolator = ProcessIsolator::create(test::options());
+  CallOptions call;
+  call.library_search_path = {"relative/deps"};
+  EXPECT_THROW(isolator->invoke(Invocation{plugin("args"), "method", {}, call}), Error);
+  EXPECT_TRUE(isolator->invoke(plugin("args"), "method", {}).ok()) << "the isolator still works";
+}
+
+TEST(Dependencies, TheStrictProfileFindsThemInAPluginDirectoryAndRefusesASearchPathOutside) {
+  for (const auto& check : probe(test::options()).hardening) {
+    if (check.limit == "strict" && !check.enforceable) GTEST_SKIP() << "no strict profile here: " << check.how;
+  }
+  TempDir plugins;
+  TempDir outside;
+  const std::string library = put(plugin("uses_deps"), plugins.path());
+  put(dependency("middle"), plugins.path());
+  put(dependency("deep"), plugins.path());
+  Options options = test::options();
+  options.hardening.strict = true;
+  options.hardening.plugin_directories = {plugins.path()};
+  {
+    auto isolator = ProcessIsolator::create(options);
+    const auto result = isolator->invoke(library, "method", {});
+    ASSERT_TRUE(result.ok()) << result.failure->message;
+    EXPECT_EQ(*result.code, 42);
+    CallOptions call;
+    call.library_search_path = {outside.path()};
+    EXPECT_THROW(isolator->invoke(Invocation{library, "method", {}, call}), Error);
+  }
+  options.library_search_path = {outside.path()};
+  EXPECT_THROW(ProcessIsolator::create(options), OptionsError);
+}
+
+}  // namespace
+}  // namespace isolator
