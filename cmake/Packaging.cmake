@@ -18,6 +18,9 @@ set(CPACK_DEBIAN_DEV_PACKAGE_NAME isolator-dev)
 # The headers need Asio 1.81 (any_completion_handler) and spdlog; the library pihost.
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
     "isolator (= ${PROJECT_VERSION}), libboost1.81-dev, libspdlog-dev, libfmt-dev")
+# isolator/values.hpp alone needs msgpack-cxx; Debian 12's package of it depends on the Boost
+# 1.74 headers, which conflict with 1.81, so it is suggested, not required.
+set(CPACK_DEBIAN_DEV_PACKAGE_SUGGESTS "libmsgpack-cxx-dev")
 set(CPACK_COMPONENT_RUNTIME_DESCRIPTION "isolator's child host (pihost) and the samplehost testbed")
 set(CPACK_COMPONENT_DEV_DESCRIPTION "isolator's headers, static library, CMake package and pkg-config file")
 include(CPack)

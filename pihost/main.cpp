@@ -1,7 +1,7 @@
 // pihost: the child process that runs plugin methods for one ProcessIsolator.
 //
 //   pihost --channel PATH (--host-pid PID | --host-outside) [--max-frame-bytes N] [--core-dumps]
-//          [--library-links DIR]
+//          [--library-links DIR] [--max-result-bytes N]
 //   pihost --pid-namespace-init
 //
 // Started by the host library, never by hand. It arms its death signal, connects to the
@@ -40,6 +40,7 @@ struct Arguments {
   std::size_t max_frame_bytes = wire::default_max_frame_bytes;
   bool core_dumps = false;  // --core-dumps: stay dumpable (Options::allow_core_dumps)
   std::string library_links;  // --library-links: where a plugin's libraries are linked for the loader
+  std::size_t max_result_bytes = wire::default_max_result_bytes;  // --max-result-bytes
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -47,7 +48,8 @@ struct Arguments {
                             std::string(wire::flag_host_pid) + " PID [" +
                             std::string(wire::flag_max_frame_bytes) + " N] [" +
                             std::string(wire::flag_core_dumps) + "] [" +
-                            std::string(wire::flag_library_links) + " DIR]";
+                            std::string(wire::flag_library_links) + " DIR] [" +
+                            std::string(wire::flag_max_result_bytes) + " N]";
   std::fprintf(stderr,
                "pihost: %s\nusage: %s\n"
                "pihost is started by the isolator library; it is not meant to be run by hand.\n",
@@ -87,6 +89,8 @@ Arguments parse(int argc, char** argv) {
       args.library_links = value;
     } else if (flag == wire::flag_max_frame_bytes) {
       args.max_frame_bytes = parse_number(value, wire::flag_max_frame_bytes);
+    } else if (flag == wire::flag_max_result_bytes) {
+      args.max_result_bytes = parse_number(value, wire::flag_max_result_bytes);
     } else {
       usage_error("unknown option " + flag);
     }
@@ -118,7 +122,7 @@ int main(int argc, char** argv) {
     pihost::Channel channel(args.channel, args.max_frame_bytes);
     channel.send(wire::Hello{wire::protocol_version, ::getpid()});
     // Never destroyed: its relief thread uses it until pihost leaves (with _exit).
-    (new pihost::Server(channel, args.library_links))->serve();
+    (new pihost::Server(channel, args.library_links, args.max_result_bytes))->serve();
   } catch (const std::exception& e) {
     pihost::end_conversation(e);
   }

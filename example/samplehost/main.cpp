@@ -16,10 +16,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -36,8 +40,10 @@ struct Settings {
   bool json = false;
   std::string log_level = "warn";
   std::vector<std::string> args;
+  std::string input;  // --input or --input-file: the call's input bytes
   isolator::Limits limits;
   std::optional<std::size_t> max_output;
+  std::optional<std::size_t> max_result;
   isolator::Containment containment = isolator::Containment::automatic;
   bool require_limits = false;
   bool no_network = false;
@@ -62,6 +68,18 @@ std::string bundled_samplelib() {
   const auto self = std::filesystem::read_symlink("/proc/self/exe", error);
   if (error) return "libsamplelib.so";
   return (self.parent_path().parent_path() / "lib" / "libsamplelib.so").string();
+}
+
+// The bytes of `path`, for --input-file. Throws std::invalid_argument naming the file and why.
+std::string read_input_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    throw std::invalid_argument("--input-file: cannot read '" + path + "': " + std::strerror(errno));
+  }
+  std::ostringstream bytes;
+  bytes << file.rdbuf();
+  if (file.bad()) throw std::invalid_argument("--input-file: reading '" + path + "' failed");
+  return std::move(bytes).str();
 }
 
 void add_options(CLI::App& app, Settings& s) {
@@ -101,6 +119,10 @@ void add_options(CLI::App& app, Settings& s) {
   app.add_option_function<std::string>(
          "--max-output", [&s](const std::string& t) { s.max_output = samplehost::parse_bytes(t); },
          "output kept in each call's result: 64K")
+      ->type_name("BYTES");
+  app.add_option_function<std::string>(
+         "--max-result-bytes", [&s](const std::string& t) { s.max_result = samplehost::parse_bytes(t); },
+         "result bytes a call may return (isolator_result_set): 4M (default 1M)")
       ->type_name("BYTES");
   app.add_option_function<std::string>(
          "--containment",
@@ -161,6 +183,14 @@ void add_options(CLI::App& app, Settings& s) {
       ->check(CLI::PositiveNumber)
       ->needs(pool);
   app.add_flag("--check", s.check, "print what each backend can enforce here, and exit");
+  auto* input = app.add_option("--input", s.input,
+                               "bytes the method reads with isolator_input(), given as text")
+                    ->type_name("TEXT");
+  app.add_option_function<std::string>(
+         "--input-file", [&s](const std::string& path) { s.input = read_input_file(path); },
+         "the same, the bytes of a file (any bytes)")
+      ->type_name("PATH")
+      ->excludes(input);
   app.add_option("args", s.args, "arguments passed to the method (after --)");
 }
 
@@ -183,7 +213,7 @@ int run_pool(const Settings& settings, const isolator::Options& options, const s
   }
   std::vector<std::future<isolator::CallResult>> calls;
   for (int call = 1; call <= settings.repeat; ++call) {
-    isolator::Invocation invocation{library, settings.method, settings.args, {}};
+    isolator::Invocation invocation{library, settings.method, settings.args, {}, settings.input};
     invocation.options.retries = settings.retries;
     try {
       calls.push_back(pool->async_invoke(std::move(invocation), boost::asio::use_future));
@@ -228,6 +258,7 @@ int run(const Settings& settings) {
     return exit_usage;
   }
   if (settings.max_output) options.max_output_bytes_per_call = *settings.max_output;
+  if (settings.max_result) options.max_result_bytes = *settings.max_result;
   if (settings.restart) options.supervision.restart = *settings.restart;
   if (settings.max_restarts) options.supervision.max_restarts = *settings.max_restarts;
   if (settings.restart_window) options.supervision.restart_window = *settings.restart_window;
@@ -255,7 +286,7 @@ int run(const Settings& settings) {
   bool all_returned = true;
   for (int call = 1; call <= settings.repeat; ++call) {
     reporter.begin_call(call);
-    isolator::Invocation invocation{library, settings.method, settings.args, {}};
+    isolator::Invocation invocation{library, settings.method, settings.args, {}, settings.input};
     invocation.options.retries = settings.retries;
     isolator::CallResult result;
     try {

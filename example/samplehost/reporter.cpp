@@ -1,5 +1,7 @@
 #include "reporter.hpp"
 
+#include "result_bytes.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -99,6 +101,10 @@ void Reporter::result(int call, const isolator::CallResult& result) {
     json object = {{"event", "result"}, {"call", call}, {"ok", result.ok()}};
     if (result.ok()) {
       object["code"] = *result.code;
+      if (result.bytes) {
+        object["bytes"] = base64(*result.bytes);
+        if (auto value = msgpack_value(*result.bytes)) object["value"] = std::move(*value);
+      }
     } else {
       const auto& failure = *result.failure;
       object["error"] = {
@@ -117,6 +123,14 @@ void Reporter::result(int call, const isolator::CallResult& result) {
   const std::string head = "call " + std::to_string(call) + ": ";
   if (result.ok()) {
     print(head + "returned " + std::to_string(*result.code) + " (" + human_usage(result.usage) + ")");
+    if (result.bytes) {
+      const std::string size = std::to_string(result.bytes->size()) + " bytes";
+      if (auto value = msgpack_value(*result.bytes)) {
+        print(head + "returned " + size + ", a msgpack value: " + dump(*value));
+      } else {
+        print(head + "returned " + size + ": " + (result.bytes->empty() ? "(empty)" : hex(*result.bytes, 256)));
+      }
+    }
   } else {
     print(head + "failed: " + std::string(isolator::to_string(result.failure->kind)) + ": " +
           result.failure->message);

@@ -18,10 +18,12 @@ void check_sendable(const Invocation& invocation, const std::vector<std::string>
   }
   // The largest id: the check holds whatever id the call gets.
   const std::size_t body = wire::invoke_frame_bytes(std::numeric_limits<std::uint64_t>::max(),
-                                                    invocation.library, invocation.symbol, invocation.args, search_path) -
+                                                    invocation.library, invocation.symbol, invocation.args, search_path,
+                                                    invocation.input) -
                            wire::frame_header_bytes;
   if (body > max_frame_bytes) {
-    throw Error("the call's library path, symbol, arguments and library search path make a message of " + std::to_string(body) +
+    throw Error("the call's library path, symbol, arguments, library search path and input make a message of " +
+                std::to_string(body) +
                 " bytes, more than Options::max_frame_bytes (" + std::to_string(max_frame_bytes) + ")");
   }
 }

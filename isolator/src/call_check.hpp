@@ -12,7 +12,8 @@
 namespace isolator::detail {
 
 /// Throws Error when `invocation` has more arguments than the protocol allows or its Invoke
-/// message (with `search_path`) would exceed `max_frame_bytes` (Options::max_frame_bytes).
+/// message (with `search_path` and its input) would exceed `max_frame_bytes`
+/// (Options::max_frame_bytes).
 /// Copies nothing.
 void check_sendable(const Invocation& invocation, const std::vector<std::string>& search_path,
                     std::size_t max_frame_bytes);

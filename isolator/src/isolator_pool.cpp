@@ -326,10 +326,11 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
         std::vector<std::string> search_path;
         for (const auto& directory : invocation.options.library_search_path) search_path.push_back(directory.string());
         auto frame = std::make_shared<const std::string>(wire::encode_frame(
-            wire::Invoke{action.id, invocation.library, invocation.symbol, invocation.args, std::move(search_path)}));
+            wire::Invoke{action.id, invocation.library, invocation.symbol, invocation.args, std::move(search_path),
+                         invocation.input}));
         detail::PendingCall call{
             action.id,
-            Invocation{invocation.library, invocation.symbol, {}, invocation.options},
+            Invocation{invocation.library, invocation.symbol, {}, invocation.options, {}},
             std::move(frame),
             Handler([this, &slot](CallResult result) { on_done(slot, std::move(result)); }),
             asio::prefer(asio::any_completion_executor(slot.executor),

@@ -24,6 +24,7 @@ std::string_view to_string(FailureKind kind) {
     case FailureKind::shutdown: return "shutdown";
     case FailureKind::limits_changed: return "limits_changed";
     case FailureKind::dependency_not_found: return "dependency_not_found";
+    case FailureKind::result_too_large: return "result_too_large";
   }
   return "unknown";
 }

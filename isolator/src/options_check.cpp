@@ -4,7 +4,10 @@
 #include "platform/child_process.hpp"
 
 #include <isolator/errors.hpp>
+#include <isolator/wire/codec.hpp>
+#include <isolator/wire/protocol.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <utility>
@@ -55,6 +58,15 @@ const Options& validated(const Options& options) {
                        std::to_string(max_frame_limit));
   }
   if (options.max_line_bytes == 0) throw OptionsError("Options::max_line_bytes must be positive");
+  if (options.max_result_bytes) {
+    const std::size_t room = options.max_frame_bytes - wire::result_frame_overhead;
+    if (*options.max_result_bytes == 0 || *options.max_result_bytes > room) {
+      throw OptionsError("Options::max_result_bytes is " + std::to_string(*options.max_result_bytes) +
+                         "; it must be between 1 and " + std::to_string(room) +
+                         " (Options::max_frame_bytes less 128 bytes for the reply's other fields): raise "
+                         "max_frame_bytes too, or ask for less");
+    }
+  }
   const auto& limits = options.limits;
   if (limits.memory_bytes && *limits.memory_bytes < (std::uint64_t{1} << 20)) {
     throw OptionsError("Options::limits.memory_bytes is " + std::to_string(*limits.memory_bytes) +
@@ -130,3 +142,14 @@ Limits enforceable_limits(const Options& options, const BackendCheck& check) {
 }
 
 }  // namespace isolator::detail
+
+namespace isolator {
+
+std::size_t result_bytes_cap(const Options& options) {
+  if (options.max_result_bytes) return *options.max_result_bytes;
+  const std::size_t room =
+      options.max_frame_bytes > wire::result_frame_overhead ? options.max_frame_bytes - wire::result_frame_overhead : 0;
+  return std::min(wire::default_max_result_bytes, room);
+}
+
+}  // namespace isolator

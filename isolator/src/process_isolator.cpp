@@ -63,8 +63,10 @@ class ProcessIsolator::Impl {
     // The arguments move into the frame: it is all a retry or a requeue needs (the same id
     // gives the same bytes), and a large argument is not kept twice.
     auto frame = std::make_shared<const std::string>(wire::encode_frame(wire::Invoke{
-        id, invocation.library, invocation.symbol, std::move(invocation.args), std::move(search_path)}));
+        id, invocation.library, invocation.symbol, std::move(invocation.args), std::move(search_path),
+        std::move(invocation.input)}));
     invocation.args.clear();
+    invocation.input.clear();
     auto work = asio::prefer(asio::get_associated_executor(handler, threads_.executor()),
                              asio::execution::outstanding_work.tracked);
     auto slot = asio::get_associated_cancellation_slot(handler);
@@ -223,7 +225,7 @@ ProcessIsolator::~ProcessIsolator() {
 
 CallResult ProcessIsolator::invoke(std::string library, std::string symbol, std::vector<std::string> args,
                                    CallOptions options) {
-  return invoke(Invocation{std::move(library), std::move(symbol), std::move(args), options});
+  return invoke(Invocation{std::move(library), std::move(symbol), std::move(args), options, {}});
 }
 
 CallResult ProcessIsolator::invoke(Invocation invocation) {

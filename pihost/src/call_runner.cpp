@@ -1,5 +1,6 @@
 #include "call_runner.hpp"
 
+#include "call_bytes.hpp"
 #include "host_watch.hpp"
 
 #include <sys/resource.h>
@@ -78,6 +79,8 @@ void CallRunner::execute(Invoke& invoke) {
   for (auto& s : strings) argv.push_back(s.data());
   argv.push_back(nullptr);
 
+  CallBytes& bytes = CallBytes::instance();
+  bytes.begin(std::move(invoke.input), max_result_bytes_);
   meter_.start();
   int code = 0;
   std::string thrown;
@@ -97,6 +100,7 @@ void CallRunner::execute(Invoke& invoke) {
     thrown = "an exception that is not a std::exception";
   }
   const auto usage = meter_.stop();
+  ResultBytes result = bytes.end();
   // Flush before replying: the host attributes output to the call whose reply follows it.
   std::fflush(nullptr);
 
@@ -110,8 +114,15 @@ void CallRunner::execute(Invoke& invoke) {
   } else if (threw) {
     channel_.send(
         Failed{invoke.id, FailureReason::threw, bounded("'" + invoke.symbol + "' threw: " + thrown), usage});
+  } else if (result.refused_size) {
+    channel_.send(Failed{invoke.id, FailureReason::result_too_large,
+                         "'" + invoke.symbol + "' returned " + std::to_string(*result.refused_size) +
+                             " result bytes (isolator_result_set), more than the cap of " +
+                             std::to_string(max_result_bytes_) +
+                             " bytes; raise Options::max_result_bytes, or return less",
+                         usage});
   } else {
-    channel_.send(Result{invoke.id, code, usage});
+    channel_.send(Result{invoke.id, code, usage, std::move(result.bytes)});
   }
 }
 

@@ -1,5 +1,5 @@
 // Runs one Invoke request: resolves the method (libraries are loaded once and cached),
-// calls it, measures it, and replies.
+// calls it with its input bytes, measures it, and replies with its code and result bytes.
 #pragma once
 
 #include "channel.hpp"
@@ -15,9 +15,10 @@ namespace pihost {
 /// Not thread-safe: one thread runs the calls (the Server's main thread).
 class CallRunner {
  public:
-  /// `links_directory`: pihost's --library-links directory, or empty (LibraryCache).
-  CallRunner(Channel& channel, std::string links_directory)
-      : channel_(channel), libraries_(std::move(links_directory)) {}
+  /// `links_directory`: pihost's --library-links directory, or empty (LibraryCache);
+  /// `max_result_bytes`: the most result bytes a call may set (CallBytes).
+  CallRunner(Channel& channel, std::string links_directory, std::size_t max_result_bytes)
+      : channel_(channel), libraries_(std::move(links_directory)), max_result_bytes_(max_result_bytes) {}
 
   /// Sends Started, runs the call, then sends Result or Failed; takes the arguments out of
   /// `invoke`. When a reply cannot be sent, pihost exits with
@@ -30,6 +31,7 @@ class CallRunner {
   Channel& channel_;
   LibraryCache libraries_;
   UsageMeter meter_;
+  std::size_t max_result_bytes_;
 };
 
 }  // namespace pihost

@@ -36,8 +36,8 @@ void end_conversation(const std::exception& error) {
   leave(wire::exit_host_gone);
 }
 
-Server::Server(Channel& channel, std::string links_directory)
-    : channel_(channel), runner_(channel, std::move(links_directory)) {
+Server::Server(Channel& channel, std::string links_directory, std::size_t max_result_bytes)
+    : channel_(channel), runner_(channel, std::move(links_directory), max_result_bytes) {
   const int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "timerfd_create");
   // Out of the way of the low numbers a plugin may close or reuse, like the channel's.

@@ -37,8 +37,9 @@ class Server {
   static constexpr std::chrono::milliseconds relief_delay{1};
 
   /// Creates the relief timer (a descriptor of 100 or more) and starts the relief thread.
-  /// `links_directory`: pihost's --library-links directory, or empty (LibraryCache).
-  Server(Channel& channel, std::string links_directory);
+  /// `links_directory`: pihost's --library-links directory, or empty (LibraryCache);
+  /// `max_result_bytes`: the cap on a call's result bytes (--max-result-bytes).
+  Server(Channel& channel, std::string links_directory, std::size_t max_result_bytes);
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 

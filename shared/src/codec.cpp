@@ -35,9 +35,16 @@ void pack_header(P& p, MessageType type, std::uint32_t fields) {
 }
 
 template <class P>
+void pack_bin(P& p, const std::string& bytes) {
+  p.pack_bin(static_cast<std::uint32_t>(bytes.size()));
+  p.pack_bin_body(bytes.data(), static_cast<std::uint32_t>(bytes.size()));
+}
+
+template <class P>
 void pack_invoke(P& p, std::uint64_t id, const std::string& library, const std::string& symbol,
-                 const std::vector<std::string>& args, const std::vector<std::string>& search_path) {
-  pack_header(p, MessageType::invoke, 5);
+                 const std::vector<std::string>& args, const std::vector<std::string>& search_path,
+                 const std::string& input) {
+  pack_header(p, MessageType::invoke, 6);
   p.pack(id);
   p.pack(library);
   p.pack(symbol);
@@ -45,11 +52,7 @@ void pack_invoke(P& p, std::uint64_t id, const std::string& library, const std::
   for (const auto& arg : args) p.pack(arg);
   p.pack_array(static_cast<std::uint32_t>(search_path.size()));
   for (const auto& directory : search_path) p.pack(directory);
-}
-
-void pack_bin(Packer& p, const std::string& bytes) {
-  p.pack_bin(static_cast<std::uint32_t>(bytes.size()));
-  p.pack_bin_body(bytes.data(), static_cast<std::uint32_t>(bytes.size()));
+  pack_bin(p, input);
 }
 
 void pack_usage(Packer& p, const Usage& u) {
@@ -67,12 +70,17 @@ void pack_message(Packer& p, const Message& message) {
                    p.pack(m.version);
                    p.pack(m.pid);
                  },
-                 [&](const Invoke& m) { pack_invoke(p, m.id, m.library, m.symbol, m.args, m.search_path); },
+                 [&](const Invoke& m) { pack_invoke(p, m.id, m.library, m.symbol, m.args, m.search_path, m.input); },
                  [&](const Result& m) {
-                   pack_header(p, MessageType::result, 3);
+                   pack_header(p, MessageType::result, 4);
                    p.pack(m.id);
                    p.pack(m.code);
                    pack_usage(p, m.usage);
+                   if (m.bytes) {
+                     pack_bin(p, *m.bytes);
+                   } else {
+                     p.pack_nil();
+                   }
                  },
                  [&](const Failed& m) {
                    pack_header(p, MessageType::failed, 4);
@@ -186,6 +194,16 @@ class FieldReader {
     return std::string(b.ptr, b.size);
   }
 
+  std::optional<std::string> bin_or_nil(std::uint32_t index, std::string_view field) const {
+    const auto& o = array_.ptr[index];
+    if (o.type == msgpack::type::NIL) return std::nullopt;
+    if (o.type != msgpack::type::BIN) {
+      throw ProtocolError(std::string(message_) + "." + std::string(field) + ": expected bin or nil, got " +
+                          std::string(type_name(o.type)));
+    }
+    return std::string(o.via.bin.ptr, o.via.bin.size);
+  }
+
   std::vector<std::string> str_array(std::uint32_t index, std::string_view field) const {
     const auto& list = at(index, field, msgpack::type::ARRAY).via.array;
     std::vector<std::string> out;
@@ -239,7 +257,8 @@ FailureReason failure_reason(std::uint8_t value) {
     case FailureReason::symbol_not_found:
     case FailureReason::threw:
     case FailureReason::memory_limit:
-    case FailureReason::dependency_not_found: return static_cast<FailureReason>(value);
+    case FailureReason::dependency_not_found:
+    case FailureReason::result_too_large: return static_cast<FailureReason>(value);
   }
   throw ProtocolError("Failed.reason: unknown failure reason " + std::to_string(value));
 }
@@ -253,14 +272,14 @@ Message decode_fields(MessageType type, const msgpack::object_array& array) {
     }
     case MessageType::invoke: {
       FieldReader r(array, "Invoke");
-      r.expect_fields(5);
-      return Invoke{r.u64(1, "id"), r.str(2, "library"), r.str(3, "symbol"), r.str_array(4, "args"),
-                    r.str_array(5, "search_path")};
+      r.expect_fields(6);
+      return Invoke{r.u64(1, "id"),           r.str(2, "library"),           r.str(3, "symbol"),
+                    r.str_array(4, "args"),   r.str_array(5, "search_path"), r.bin(6, "input")};
     }
     case MessageType::result: {
       FieldReader r(array, "Result");
-      r.expect_fields(3);
-      return Result{r.u64(1, "id"), r.bounded<std::int32_t>(2, "code"), r.usage(3)};
+      r.expect_fields(4);
+      return Result{r.u64(1, "id"), r.bounded<std::int32_t>(2, "code"), r.usage(3), r.bin_or_nil(4, "bytes")};
     }
     case MessageType::failed: {
       FieldReader r(array, "Failed");
@@ -320,8 +339,9 @@ std::size_t size_hint(const Message& message) {
                           std::size_t n = 64 + m.library.size() + m.symbol.size();
                           for (const auto& arg : m.args) n += arg.size() + per_field;
                           for (const auto& directory : m.search_path) n += directory.size() + per_field;
-                          return n;
+                          return n + m.input.size();
                         },
+                        [&](const Result& m) { return 128 + (m.bytes ? m.bytes->size() : 0); },
                         [&](const Failed& m) { return 128 + m.message.size(); },
                         [&](const SetData& m) { return 64 + m.key.size() + m.value.size(); },
                         [&](const GetData& m) { return 64 + m.key.size(); },
@@ -343,10 +363,11 @@ std::string encode(const Message& message) {
 }
 
 std::size_t invoke_frame_bytes(std::uint64_t id, const std::string& library, const std::string& symbol,
-                               const std::vector<std::string>& args, const std::vector<std::string>& search_path) {
+                               const std::vector<std::string>& args, const std::vector<std::string>& search_path,
+                               const std::string& input) {
   CountingSink sink;
   msgpack::packer<CountingSink> packer(sink);
-  pack_invoke(packer, id, library, symbol, args, search_path);
+  pack_invoke(packer, id, library, symbol, args, search_path, input);
   return frame_header_bytes + sink.bytes;
 }
 

@@ -22,6 +22,8 @@
 //   half_frame_stop      on Invoke, sends Started and half a Result, then stops (SIGSTOP)
 //   pong_flood           on Invoke, sends Started, then Pong frames without pause, 64 KiB
 //                        at a time (the host takes a Pong at any time)
+//   oversize_result      on Invoke, sends Started and a Result with default_max_result_bytes + 1
+//                        result bytes (what pihost itself refuses to send), then waits
 //   linger               stays alive after the channel closes (dies of SIGTERM)
 //   stubborn             stays alive after the channel closes and ignores SIGTERM
 #include "src/pid_namespace_init.hpp"
@@ -127,24 +129,27 @@ int main(int argc, char** argv) {
   } else if (mode == "oversize_reply") {
     send_bytes(fd, std::string("\xff\xff\xff\xff", 4));
   } else if (mode == "wrong_id") {
-    send_bytes(fd, encode_frame(Result{invoke.id + 1000, 0, {}}));
+    send_bytes(fd, encode_frame(Result{invoke.id + 1000, 0, {}, {}}));
+  } else if (mode == "oversize_result") {
+    send_bytes(fd, encode_frame(Started{invoke.id}) +
+                       encode_frame(Result{invoke.id, 5, {}, std::string(default_max_result_bytes + 1, 'x')}));
   } else if (mode == "close_without_exit") {
     ::close(fd);
   } else if (mode == "reply_then_crash") {
-    send_bytes(fd, encode_frame(Started{invoke.id}) + encode_frame(Result{invoke.id, 5, {}}));
+    send_bytes(fd, encode_frame(Started{invoke.id}) + encode_frame(Result{invoke.id, 5, {}, {}}));
     ::raise(SIGSEGV);
   } else if (mode == "duplicate_reply") {
-    const std::string result = encode_frame(Result{invoke.id, 5, {}});
+    const std::string result = encode_frame(Result{invoke.id, 5, {}, {}});
     send_bytes(fd, encode_frame(Started{invoke.id}) + result + result);
   } else if (mode == "late_reply") {
     send_bytes(fd, encode_frame(Started{invoke.id}));
     ::sleep(2);
-    send_bytes(fd, encode_frame(Result{invoke.id, 5, {}}));
+    send_bytes(fd, encode_frame(Result{invoke.id, 5, {}, {}}));
   } else if (mode == "wrong_sender") {
-    send_bytes(fd, encode_frame(Invoke{invoke.id, "/x.so", "method", {}}));
+    send_bytes(fd, encode_frame(Invoke{invoke.id, "/x.so", "method", {}, {}, {}}));
   } else if (mode == "slow_loris") {
     send_bytes(fd, encode_frame(Started{invoke.id}));
-    for (const char byte : encode_frame(Result{invoke.id, 5, {}})) {
+    for (const char byte : encode_frame(Result{invoke.id, 5, {}, {}})) {
       send_bytes(fd, std::string(1, byte));
       ::usleep(100'000);
     }
@@ -154,7 +159,7 @@ int main(int argc, char** argv) {
     for (std::uint64_t seq = 1; batch.size() < 65536; ++seq) batch += encode_frame(Pong{seq});
     while (true) send_bytes(fd, batch);
   } else if (mode.rfind("half_frame_", 0) == 0) {
-    const std::string result = encode_frame(Result{invoke.id, 5, {}});
+    const std::string result = encode_frame(Result{invoke.id, 5, {}, {}});
     send_bytes(fd, encode_frame(Started{invoke.id}) + result.substr(0, result.size() / 2));
     if (mode == "half_frame_shutdown") ::shutdown(fd, SHUT_WR);
     if (mode == "half_frame_exit") std::exit(0);

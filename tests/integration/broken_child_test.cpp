@@ -31,6 +31,17 @@ TEST(BrokenChild, ReplyForAnotherCallIsAProtocolError) {
   expect_protocol_error(one_call("wrong_id"), "sent Result for call 1001, but call 1 is running");
 }
 
+// pihost refuses result bytes over the cap itself; a child that sends them anyway (a plugin
+// writing to the channel) fails the call as pihost would, and the bytes are dropped.
+TEST(BrokenChild, ResultBytesOverTheCapFromTheChildAreResultTooLarge) {
+  const CallResult r = one_call("oversize_result");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->kind, FailureKind::result_too_large) << r.failure->message;
+  EXPECT_NE(r.failure->message.find("sent 1048577 result bytes, more than the cap of 1048576"), std::string::npos)
+      << r.failure->message;
+  EXPECT_FALSE(r.bytes.has_value());
+}
+
 TEST(BrokenChild, ClosingTheChannelWithoutExitingIsAProtocolError) {
   expect_protocol_error(one_call("close_without_exit"), "closed the channel but did not exit");
 }

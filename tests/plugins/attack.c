@@ -318,12 +318,13 @@ static size_t pack_str(unsigned char* out, const char* text) {
   return at + length;
 }
 
-/* A frame of shared/include/isolator/wire/protocol.hpp (version 3): a 4-byte big-endian
- * length, then the msgpack array [2 (Invoke), id, library, symbol, [args...], [search_path...]]. */
+/* A frame of shared/include/isolator/wire/protocol.hpp (version 4): a 4-byte big-endian
+ * length, then the msgpack array [2 (Invoke), id, library, symbol, [args...], [search_path...],
+ * input(bin)]. */
 static size_t forged_invoke(unsigned char* frame, const char* library, const char* symbol, const char* arg) {
   unsigned char* body = frame + 4;
   size_t at = 0;
-  body[at++] = 0x96; /* array of 6 */
+  body[at++] = 0x97; /* array of 7 */
   body[at++] = 0x02; /* MessageType::invoke */
   body[at++] = 0xce; /* uint 32: an id the host never used */
   body[at++] = 0x7a;
@@ -335,6 +336,8 @@ static size_t forged_invoke(unsigned char* frame, const char* library, const cha
   body[at++] = 0x91; /* array of 1 */
   at += pack_str(body + at, arg);
   body[at++] = 0x90; /* an empty search path */
+  body[at++] = 0xc4; /* bin 8 */
+  body[at++] = 0x00; /* of 0 bytes: no input */
   frame[0] = (unsigned char)(at >> 24);
   frame[1] = (unsigned char)(at >> 16);
   frame[2] = (unsigned char)(at >> 8);

@@ -25,6 +25,7 @@ TEST(Names, FailureKindsAreSpelledAsInTheEnum) {
   EXPECT_EQ(to_string(FailureKind::shutdown), "shutdown");
   EXPECT_EQ(to_string(FailureKind::limits_changed), "limits_changed");
   EXPECT_EQ(to_string(FailureKind::dependency_not_found), "dependency_not_found");
+  EXPECT_EQ(to_string(FailureKind::result_too_large), "result_too_large");
 }
 
 TEST(Names, ExitCausesAreSpelledAsInTheEnum) {

@@ -158,7 +158,8 @@ const Usage sample_usage{1500, 1200, 300, 4 << 20};
 
 const FailureReason all_reasons[] = {FailureReason::library_not_found, FailureReason::not_a_library,
                                      FailureReason::symbol_not_found, FailureReason::threw,
-                                     FailureReason::memory_limit, FailureReason::dependency_not_found};
+                                     FailureReason::memory_limit, FailureReason::dependency_not_found,
+                                     FailureReason::result_too_large};
 
 // ---------------------------------------------------------------------------------------
 // Round trips and the encoded layout
@@ -173,31 +174,32 @@ TEST(CodecRoundTrip, InvokeWithSeveralArgsIncludingEmptyAndBinaryBytes) {
   const Message message = Invoke{std::numeric_limits<std::uint64_t>::max(),
                                  "/opt/lib/libplugin.so",
                                  "run",
-                                 {"", "plain", std::string("\0nul\xff\x80\x01", 7), "", "utf-8 \xc3\xa9"}, {}};
+                                 {"", "plain", std::string("\0nul\xff\x80\x01", 7), "", "utf-8 \xc3\xa9"}, {}, {}};
   EXPECT_EQ(decode(encode(message)), message);
 }
 
 TEST(CodecRoundTrip, InvokeWithNoArgs) {
-  const Message message = Invoke{7, "libx.so", "main", {}, {}};
+  const Message message = Invoke{7, "libx.so", "main", {}, {}, {}};
   EXPECT_EQ(decode(encode(message)), message);
 }
 
 TEST(CodecRoundTrip, InvokeWithASearchPath) {
-  const Message message = Invoke{7, "/p/libx.so", "main", {"a"}, {"/opt/deps", "/srv/more deps"}};
+  const Message message = Invoke{7, "/p/libx.so", "main", {"a"}, {"/opt/deps", "/srv/more deps"}, std::string("in\0put", 6)};
   EXPECT_EQ(decode(encode(message)), message);
 }
 
 TEST(CodecRoundTrip, ResultWithNegativeCode) {
-  const Message message = Result{9, -1, sample_usage};
+  const Message message = Result{9, -1, sample_usage, std::nullopt};
   EXPECT_EQ(decode(encode(message)), message);
 }
 
 TEST(CodecRoundTrip, ResultWithExtremeCodesAndNegativeUsage) {
-  const Message lowest = Result{1, std::numeric_limits<std::int32_t>::min(), {-1, -2, -3, -4}};
+  const Message lowest = Result{1, std::numeric_limits<std::int32_t>::min(), {-1, -2, -3, -4}, std::string()};
   const Message highest = Result{
       2,
       std::numeric_limits<std::int32_t>::max(),
-      {std::numeric_limits<std::int64_t>::max(), 0, 0, std::numeric_limits<std::int64_t>::min()}};
+      {std::numeric_limits<std::int64_t>::max(), 0, 0, std::numeric_limits<std::int64_t>::min()},
+      std::string("\0\xff", 2)};
   EXPECT_EQ(decode(encode(lowest)), lowest);
   EXPECT_EQ(decode(encode(highest)), highest);
 }
@@ -237,10 +239,10 @@ TEST(CodecRoundTrip, DataValueNotFound) {
 
 TEST(CodecLayout, EncodeWritesTheDocumentedArrays) {
   EXPECT_EQ(encode(Hello{1, 77}), Body().array(3).integer(1).integer(1).integer(77).build());
-  EXPECT_EQ(encode(Invoke{5, "lib", "sym", {"a", ""}, {"/d"}}),
-            Body().array(6).integer(2).integer(5).str("lib").str("sym").array(2).str("a").str("").array(1).str("/d").build());
-  EXPECT_EQ(encode(Result{6, -3, {1, 2, 3, 4}}),
-            Body().array(4).integer(3).integer(6).integer(-3).usage().build());
+  EXPECT_EQ(encode(Invoke{5, "lib", "sym", {"a", ""}, {"/d"}, "in"}),
+            Body().array(7).integer(2).integer(5).str("lib").str("sym").array(2).str("a").str("").array(1).str("/d").bin("in").build());
+  EXPECT_EQ(encode(Result{6, -3, {1, 2, 3, 4}, std::nullopt}),
+            Body().array(5).integer(3).integer(6).integer(-3).usage().nil().build());
   EXPECT_EQ(encode(Failed{8, FailureReason::symbol_not_found, "m", {1, 2, 3, 4}}),
             Body().array(5).integer(4).integer(8).integer(3).str("m").usage().build());
   // SetData and DataValue values are bin, not str.
@@ -332,12 +334,12 @@ TEST(DecodeBombs, Bin32ClaimingHugeSizeInTinyBodyThrowsProtocolError) {
 
 TEST(DecodeBombs, InvokeArgsArray32BombThrowsProtocolError) {
   const std::string body = Body()
-                               .header(MessageType::invoke, 5)
+                               .header(MessageType::invoke, 6)
                                .integer(1)
                                .str("lib")
                                .str("sym")
                                .raw(raw_bytes({0xdd, 0xff, 0xff, 0xff, 0xff}))
-                               .array(0).build();
+                               .array(0).bin("").build();
   EXPECT_THROW(decode(body), ProtocolError);
 }
 
@@ -348,12 +350,12 @@ TEST(DecodeBombs, SetDataValueBin32BombThrowsProtocolError) {
 }
 
 TEST(DecodeLimits, InvokeWithExactlyMaxArgsIsAccepted) {
-  const Message message = Invoke{1, "lib", "sym", std::vector<std::string>(max_args), {}};
+  const Message message = Invoke{1, "lib", "sym", std::vector<std::string>(max_args), {}, {}};
   EXPECT_EQ(decode(encode(message)), message);
 }
 
 TEST(DecodeLimits, InvokeWithMoreThanMaxArgsIsRejected) {
-  const Message message = Invoke{1, "lib", "sym", std::vector<std::string>(max_args + 1), {}};
+  const Message message = Invoke{1, "lib", "sym", std::vector<std::string>(max_args + 1), {}, {}};
   EXPECT_THROW(decode(encode(message)), ProtocolError);
 }
 
@@ -364,7 +366,7 @@ TEST(DecodeLimits, InvokeWithMoreThanMaxArgsIsRejected) {
 TEST(DecodeMalformed, EmptyBodyThrowsProtocolError) { EXPECT_THROW(decode(""), ProtocolError); }
 
 TEST(DecodeMalformed, TruncatedInvokeMentionsTruncated) {
-  std::string body = encode(Invoke{1, "lib", "sym", {"arg one", "arg two"}, {}});
+  std::string body = encode(Invoke{1, "lib", "sym", {"arg one", "arg two"}, {}, {}});
   body.pop_back();
   EXPECT_TRUE(RejectedWith(body, "truncated"));
 }
@@ -412,7 +414,7 @@ TEST(DecodeMalformed, DepthLimitIsExactlyMaxDepth) {
 
 TEST(DecodeMalformed, InvokeArgNestedBeyondMaxDepthIsRejected) {
   const std::string body = Body()
-                               .header(MessageType::invoke, 5)
+                               .header(MessageType::invoke, 6)
                                .integer(1)
                                .str("lib")
                                .str("sym")
@@ -420,7 +422,7 @@ TEST(DecodeMalformed, InvokeArgNestedBeyondMaxDepthIsRejected) {
                                .array(1)
                                .array(1)
                                .str("deep")
-                               .array(0).build();
+                               .array(0).bin("").build();
   EXPECT_TRUE(RejectedWith(body, "nesting"));
 }
 
@@ -447,12 +449,12 @@ TEST(DecodeMalformed, ReservedByteC1IsRejected) { EXPECT_THROW(decode(raw_bytes(
 TEST(DecodeMalformed, ExtObjectIsRejected) {
   // fixext1 as Invoke's library.
   const std::string body = Body()
-                               .header(MessageType::invoke, 5)
+                               .header(MessageType::invoke, 6)
                                .integer(1)
                                .raw(raw_bytes({0xd4, 0x01, 0x00}))
                                .str("sym")
                                .array(0)
-                               .array(0).build();
+                               .array(0).bin("").build();
   EXPECT_THROW(decode(body), ProtocolError);
 }
 
@@ -495,12 +497,35 @@ TEST(DecodeTypeTag, TagBeyond8BitsIsNotTruncatedToAValidType) {
 
 TEST(DecodeArity, ResultWithTwoFieldsIsRejected) {
   const std::string body = Body().header(MessageType::result, 2).integer(1).integer(0).build();
-  EXPECT_TRUE(RejectedWith(body, "expected 3 fields"));
+  EXPECT_TRUE(RejectedWith(body, "expected 4 fields"));
 }
 
-TEST(DecodeArity, ResultWithFourFieldsIsRejected) {
-  const std::string body = Body().header(MessageType::result, 4).integer(1).integer(0).usage().nil().build();
-  EXPECT_TRUE(RejectedWith(body, "expected 3 fields"));
+TEST(DecodeArity, ResultWithFiveFieldsIsRejected) {
+  const std::string body = Body().header(MessageType::result, 5).integer(1).integer(0).usage().nil().nil().build();
+  EXPECT_TRUE(RejectedWith(body, "expected 4 fields"));
+}
+
+// A Result of protocol version 3 (no bytes field) is refused, not read as one without bytes.
+TEST(DecodeArity, ResultOfVersion3WithoutBytesIsRejected) {
+  const std::string body = Body().header(MessageType::result, 3).integer(1).integer(0).usage().build();
+  EXPECT_TRUE(RejectedWith(body, "expected 4 fields"));
+}
+
+TEST(DecodeFieldType, ResultBytesAsStrNamesResultBytes) {
+  const std::string body = Body().header(MessageType::result, 4).integer(1).integer(0).usage().str("x").build();
+  EXPECT_TRUE(RejectedWith(body, "Result.bytes: expected bin or nil, got str"));
+}
+
+TEST(DecodeFieldType, InvokeInputAsStrNamesInvokeInput) {
+  const std::string body =
+      Body().header(MessageType::invoke, 6).integer(1).str("lib").str("sym").array(0).array(0).str("x").build();
+  EXPECT_TRUE(RejectedWith(body, "Invoke.input: expected bin, got str"));
+}
+
+TEST(DecodeFieldType, InvokeInputAsNilNamesInvokeInput) {
+  const std::string body =
+      Body().header(MessageType::invoke, 6).integer(1).str("lib").str("sym").array(0).array(0).nil().build();
+  EXPECT_TRUE(RejectedWith(body, "Invoke.input: expected bin, got nil"));
 }
 
 TEST(DecodeArity, EveryMessageRejectsOneFieldTooFewOrTooMany) {
@@ -508,8 +533,8 @@ TEST(DecodeArity, EveryMessageRejectsOneFieldTooFewOrTooMany) {
     MessageType type;
     std::uint32_t fields;
   };
-  const Shape shapes[] = {{MessageType::hello, 2},      {MessageType::invoke, 5},
-                          {MessageType::result, 3},     {MessageType::failed, 4},
+  const Shape shapes[] = {{MessageType::hello, 2},      {MessageType::invoke, 6},
+                          {MessageType::result, 4},     {MessageType::failed, 4},
                           {MessageType::set_data, 2},   {MessageType::get_data, 2},
                           {MessageType::data_value, 3}, {MessageType::started, 1},
                           {MessageType::ping, 1},       {MessageType::pong, 1}};
@@ -528,14 +553,14 @@ TEST(DecodeArity, EveryMessageRejectsOneFieldTooFewOrTooMany) {
 
 TEST(DecodeArity, UsageWithThreeFieldsIsRejected) {
   const std::string body = Body()
-                               .header(MessageType::result, 3)
+                               .header(MessageType::result, 4)
                                .integer(1)
                                .integer(0)
                                .array(3)
                                .integer(1)
                                .integer(2)
                                .integer(3)
-                               .build();
+                               .nil().build();
   EXPECT_TRUE(RejectedWith(body, "Result.usage"));
   EXPECT_TRUE(RejectedWith(body, "expected 4 fields"));
 }
@@ -563,36 +588,36 @@ TEST(DecodeArity, UsageWithFiveFieldsIsRejected) {
 
 TEST(DecodeFieldType, InvokeIdAsStringNamesInvokeId) {
   const std::string body =
-      Body().header(MessageType::invoke, 5).str("1").str("lib").str("sym").array(0).array(0).build();
+      Body().header(MessageType::invoke, 6).str("1").str("lib").str("sym").array(0).array(0).bin("").build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.id"));
 }
 
 TEST(DecodeFieldType, InvokeIdNegativeNamesInvokeId) {
   const std::string body =
-      Body().header(MessageType::invoke, 5).integer(-1).str("lib").str("sym").array(0).array(0).build();
+      Body().header(MessageType::invoke, 6).integer(-1).str("lib").str("sym").array(0).array(0).bin("").build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.id"));
 }
 
 TEST(DecodeFieldType, InvokeLibraryAsBinNamesInvokeLibrary) {
   const std::string body =
-      Body().header(MessageType::invoke, 5).integer(1).bin("lib").str("sym").array(0).array(0).build();
+      Body().header(MessageType::invoke, 6).integer(1).bin("lib").str("sym").array(0).array(0).bin("").build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.library"));
 }
 
 TEST(DecodeFieldType, InvokeSymbolAsNilNamesInvokeSymbol) {
-  const std::string body = Body().header(MessageType::invoke, 5).integer(1).str("lib").nil().array(0).array(0).build();
+  const std::string body = Body().header(MessageType::invoke, 6).integer(1).str("lib").nil().array(0).array(0).bin("").build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.symbol"));
 }
 
 TEST(DecodeFieldType, InvokeArgsNotAnArrayNamesInvokeArgs) {
   const std::string body =
-      Body().header(MessageType::invoke, 5).integer(1).str("lib").str("sym").str("a b c").array(0).build();
+      Body().header(MessageType::invoke, 6).integer(1).str("lib").str("sym").str("a b c").array(0).bin("").build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.args"));
 }
 
 TEST(DecodeFieldType, InvokeArgIntegerNamesItsIndex) {
   const std::string body = Body()
-                               .header(MessageType::invoke, 5)
+                               .header(MessageType::invoke, 6)
                                .integer(1)
                                .str("lib")
                                .str("sym")
@@ -600,13 +625,13 @@ TEST(DecodeFieldType, InvokeArgIntegerNamesItsIndex) {
                                .str("a")
                                .integer(42)
                                .str("c")
-                               .array(0).build();
+                               .array(0).bin("").build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.args[1]"));
 }
 
 TEST(DecodeFieldType, InvokeArgBinNamesItsIndex) {
   const std::string body = Body()
-                               .header(MessageType::invoke, 5)
+                               .header(MessageType::invoke, 6)
                                .integer(1)
                                .str("lib")
                                .str("sym")
@@ -614,19 +639,25 @@ TEST(DecodeFieldType, InvokeArgBinNamesItsIndex) {
                                .str("a")
                                .str("b")
                                .bin("c")
-                               .array(0).build();
+                               .array(0).bin("").build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.args[2]"));
 }
 
 TEST(DecodeFieldType, InvokeSearchPathEntryIntegerNamesItsIndex) {
   const std::string body =
-      Body().header(MessageType::invoke, 5).integer(1).str("lib").str("sym").array(0).array(2).str("/d").integer(3).build();
+      Body().header(MessageType::invoke, 6).integer(1).str("lib").str("sym").array(0).array(2).str("/d").integer(3).bin("").build();
   EXPECT_TRUE(RejectedWith(body, "Invoke.search_path[1]"));
 }
 
 TEST(DecodeArity, InvokeOfVersion2WithoutASearchPathIsRejected) {
   const std::string body = Body().header(MessageType::invoke, 4).integer(1).str("lib").str("sym").array(0).build();
-  EXPECT_TRUE(RejectedWith(body, "expected 5 fields"));
+  EXPECT_TRUE(RejectedWith(body, "expected 6 fields"));
+}
+
+TEST(DecodeArity, InvokeOfVersion3WithoutInputIsRejected) {
+  const std::string body =
+      Body().header(MessageType::invoke, 5).integer(1).str("lib").str("sym").array(0).array(0).build();
+  EXPECT_TRUE(RejectedWith(body, "expected 6 fields"));
 }
 
 TEST(DecodeFieldType, HelloVersionNegativeNamesHelloVersion) {
@@ -640,18 +671,18 @@ TEST(DecodeFieldType, HelloPidAsFloatNamesHelloPid) {
 }
 
 TEST(DecodeFieldType, ResultCodeAsStringNamesResultCode) {
-  const std::string body = Body().header(MessageType::result, 3).integer(1).str("0").usage().build();
+  const std::string body = Body().header(MessageType::result, 4).integer(1).str("0").usage().nil().build();
   EXPECT_TRUE(RejectedWith(body, "Result.code"));
 }
 
 TEST(DecodeFieldType, ResultUsageNotAnArrayNamesResultUsage) {
-  const std::string body = Body().header(MessageType::result, 3).integer(1).integer(0).integer(5).build();
+  const std::string body = Body().header(MessageType::result, 4).integer(1).integer(0).integer(5).nil().build();
   EXPECT_TRUE(RejectedWith(body, "Result.usage"));
 }
 
 TEST(DecodeFieldType, UsageFieldAsStringNamesTheUsageField) {
   const std::string body = Body()
-                               .header(MessageType::result, 3)
+                               .header(MessageType::result, 4)
                                .integer(1)
                                .integer(0)
                                .array(4)
@@ -659,7 +690,7 @@ TEST(DecodeFieldType, UsageFieldAsStringNamesTheUsageField) {
                                .integer(2)
                                .str("3")
                                .integer(4)
-                               .build();
+                               .nil().build();
   EXPECT_TRUE(RejectedWith(body, "Result.usage.cpu_sys_us"));
 }
 
@@ -701,16 +732,16 @@ TEST(DecodeFieldType, DataValueValueAsStrNamesDataValueValue) {
 
 TEST(DecodeRange, ResultCodeTwoToTheFortyIsRejected) {
   const std::string body =
-      Body().header(MessageType::result, 3).integer(1).integer(std::int64_t{1} << 40).usage().build();
+      Body().header(MessageType::result, 4).integer(1).integer(std::int64_t{1} << 40).usage().nil().build();
   EXPECT_TRUE(RejectedWith(body, "Result.code"));
 }
 
 TEST(DecodeRange, ResultCodeJustOutsideInt32IsRejected) {
   const std::int64_t above = std::int64_t{std::numeric_limits<std::int32_t>::max()} + 1;
   const std::int64_t below = std::int64_t{std::numeric_limits<std::int32_t>::min()} - 1;
-  EXPECT_TRUE(RejectedWith(Body().header(MessageType::result, 3).integer(1).integer(above).usage().build(),
+  EXPECT_TRUE(RejectedWith(Body().header(MessageType::result, 4).integer(1).integer(above).usage().nil().build(),
                            "Result.code"));
-  EXPECT_TRUE(RejectedWith(Body().header(MessageType::result, 3).integer(1).integer(below).usage().build(),
+  EXPECT_TRUE(RejectedWith(Body().header(MessageType::result, 4).integer(1).integer(below).usage().nil().build(),
                            "Result.code"));
 }
 
@@ -731,7 +762,7 @@ TEST(DecodeRange, HelloPidAboveInt64IsRejected) {
 
 TEST(DecodeRange, UsageWallAboveInt64IsRejected) {
   const std::string body = Body()
-                               .header(MessageType::result, 3)
+                               .header(MessageType::result, 4)
                                .integer(1)
                                .integer(0)
                                .array(4)
@@ -739,12 +770,12 @@ TEST(DecodeRange, UsageWallAboveInt64IsRejected) {
                                .integer(2)
                                .integer(3)
                                .integer(4)
-                               .build();
+                               .nil().build();
   EXPECT_TRUE(RejectedWith(body, "Result.usage.wall_us"));
 }
 
 TEST(DecodeRange, FailedWithUnknownReasonNumbersIsRejected) {
-  for (const int reason : {0, 7, 99, 255}) {
+  for (const int reason : {0, 8, 99, 255}) {
     SCOPED_TRACE(reason);
     const std::string body =
         Body().header(MessageType::failed, 4).integer(1).integer(reason).str("m").usage().build();
@@ -840,7 +871,7 @@ TEST(FrameReader, OversizePrefixAfterATakenFrameThrowsOnItsFourthByte) {
 }
 
 TEST(FrameReader, FramesFedOneByteAtATimeComeOutInOrder) {
-  const std::vector<Message> messages = {Hello{protocol_version, 1}, Invoke{2, "lib", "sym", {"", "x"}, {}},
+  const std::vector<Message> messages = {Hello{protocol_version, 1}, Invoke{2, "lib", "sym", {"", "x"}, {}, {}},
                                          SetData{"k", std::string("\0\0", 2)}, DataValue{3, false, ""}};
   std::string stream;
   for (const Message& m : messages) stream += encode_frame(m);
@@ -858,7 +889,7 @@ TEST(FrameReader, FramesFedOneByteAtATimeComeOutInOrder) {
 }
 
 TEST(FrameReader, NextViewGivesTheSameBodiesAsNextWithoutTakingThemTwice) {
-  const std::vector<Message> messages = {Invoke{2, "lib", "sym", {std::string(100000, 'a'), "x"}, {}},
+  const std::vector<Message> messages = {Invoke{2, "lib", "sym", {std::string(100000, 'a'), "x"}, {}, {}},
                                          GetData{3, "k"}};
   FrameReader reader;
   feed(reader, encode_frame(messages[0]) + encode_frame(messages[1]));
@@ -883,14 +914,15 @@ TEST(InvokeFrameBytes, IsTheSizeOfTheEncodedFrameForEveryLengthClass) {
         const std::vector<std::string> args(count, std::string(length, 'a'));
         const std::string library(length, 'l');
         const std::vector<std::string> search_path(count, std::string(length, 'd'));
-        EXPECT_EQ(invoke_frame_bytes(id, library, "method", args, search_path),
-                  encode_frame(Invoke{id, library, "method", args, search_path}).size())
+        const std::string input(length * count, '\0');
+        EXPECT_EQ(invoke_frame_bytes(id, library, "method", args, search_path, input),
+                  encode_frame(Invoke{id, library, "method", args, search_path, input}).size())
             << "id " << id << ", " << count << " arguments of " << length << " bytes";
       }
     }
   }
   const std::vector<std::string> many(65536, "");
-  EXPECT_EQ(invoke_frame_bytes(7, "/l.so", "m", many, {}), encode_frame(Invoke{7, "/l.so", "m", many, {}}).size());
+  EXPECT_EQ(invoke_frame_bytes(7, "/l.so", "m", many, {}, {}), encode_frame(Invoke{7, "/l.so", "m", many, {}, {}}).size());
 }
 
 TEST(FrameReader, HasNextSaysWhetherNextNeedsMoreBytes) {
@@ -922,9 +954,9 @@ TEST(FrameReader, FrameIsReturnedOnlyOnceItsLastByteArrives) {
 
 TEST(FrameReader, TwoFramesInOneFeed) {
   const std::string first = encode(Hello{protocol_version, 10});
-  const std::string second = encode(Result{1, -5, sample_usage});
+  const std::string second = encode(Result{1, -5, sample_usage, std::nullopt});
   FrameReader reader;
-  feed(reader, encode_frame(Hello{protocol_version, 10}) + encode_frame(Result{1, -5, sample_usage}));
+  feed(reader, encode_frame(Hello{protocol_version, 10}) + encode_frame(Result{1, -5, sample_usage, std::nullopt}));
   EXPECT_EQ(reader.next(), first);
   EXPECT_EQ(reader.next(), second);
   EXPECT_EQ(reader.next(), std::nullopt);
@@ -945,7 +977,7 @@ TEST(FrameReader, FrameSplitAcrossFeedsWithNextOneStarted) {
 }
 
 TEST(FrameReader, MidFrameTracksPartialFrames) {
-  const std::string frame = encode_frame(Invoke{1, "lib", "sym", {"a"}, {}});
+  const std::string frame = encode_frame(Invoke{1, "lib", "sym", {"a"}, {}, {}});
   FrameReader reader;
   EXPECT_FALSE(reader.mid_frame());
 

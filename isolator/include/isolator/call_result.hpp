@@ -44,6 +44,10 @@ enum class FailureKind {
   /// where the system looks; the message names it, which library needs it, and the
   /// directories looked in. The child stays. (Appended: the other kinds keep their values.)
   dependency_not_found,
+  /// The method set more result bytes (isolator_result_set) than the cap,
+  /// Options::max_result_bytes; the message says how many and the cap. The bytes are not
+  /// delivered; the child stays. (Appended: the other kinds keep their values.)
+  result_too_large,
 };
 
 /// The kind's name exactly as spelled in the enum ("library_not_found", ...); "unknown" for
@@ -100,6 +104,11 @@ struct OutputLine {
 struct CallResult {
   /// The method's return value; set exactly when `failure` is not.
   std::optional<int> code;
+  /// The bytes the method handed back with isolator_result_set (the last it set), when it
+  /// set any and returned; nothing when it set none, or the call failed. At most
+  /// Options::max_result_bytes (more fails the call with `result_too_large`). Read a msgpack
+  /// value from them with isolator::from_bytes (isolator/values.hpp).
+  std::optional<std::string> bytes;
   /// Why the method did not return; set exactly when `code` is not.
   std::optional<Failure> failure;
   /// What the call cost in the child.

@@ -167,7 +167,8 @@ struct Hardening {
 /// create() throw OptionsError naming the field: start_timeout, call_timeout, the shutdown
 /// timeouts, heartbeat_timeout and restart_window must be positive, heartbeat_interval and
 /// backoff_initial not negative, backoff_max not shorter than backoff_initial,
-/// max_frame_bytes within 4 KiB..1 GiB, max_line_bytes positive, and every environment
+/// max_frame_bytes within 4 KiB..1 GiB, max_line_bytes positive, max_result_bytes (when
+/// set) within 1..max_frame_bytes - 128, and every environment
 /// variable name non-empty and without '='. See also Limits.
 struct Options {
   /// The pihost executable. Empty: $ISOLATOR_PIHOST (an empty value counts as unset), then
@@ -196,6 +197,13 @@ struct Options {
   /// Output kept in a CallResult per call, in bytes of line text; past it, lines still reach
   /// `on_output` but the result keeps only a truncation marker.
   std::size_t max_output_bytes_per_call = std::size_t{1} << 20;
+
+  /// The most result bytes a call may hand back (isolator_result_set, CallResult::bytes);
+  /// more fails the call with FailureKind::result_too_large, which names both sizes, and the
+  /// child stays. Unset: 1 MiB, or less when Options::max_frame_bytes leaves less room
+  /// (max_frame_bytes - 128, the reply's other fields). Set: between 1 and that room, or
+  /// create() throws OptionsError. See result_bytes_cap().
+  std::optional<std::size_t> max_result_bytes;
 
   /// A line longer than this is delivered in pieces of this size (bounds host memory when a
   /// plugin writes without newlines).
@@ -277,5 +285,9 @@ struct Options {
   /// own copy of the std::functions), and they run only while the executor is being run.
   boost::asio::any_io_executor callback_executor;
 };
+
+/// The result-bytes cap that applies under `options`: Options::max_result_bytes when set,
+/// else 1 MiB or max_frame_bytes - 128, whichever is smaller. Never throws; any thread.
+std::size_t result_bytes_cap(const Options& options);
 
 }  // namespace isolator

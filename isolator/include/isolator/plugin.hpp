@@ -1,5 +1,6 @@
-/* What a plugin author needs, and all of it: an export macro for the method, and access to
- * the values the host stored with ProcessIsolator::set_data.
+/* What a plugin author needs, and all of it: an export macro for the method, the call's
+ * input bytes and result bytes, and access to the values the host stored with
+ * ProcessIsolator::set_data.
  *
  * A plugin is a shared object exporting
  *
@@ -7,8 +8,13 @@
  *
  * (any name; the host names the symbol per call). argv[0] is the library's path, argv[1..]
  * are the call's arguments, argv[argc] is NULL. The return value is the call's code.
- * A plugin links nothing from isolator: the data functions below are provided by pihost at
- * load time and are declared weak, so the same .so still loads (with them NULL) elsewhere.
+ * A plugin links nothing from isolator: the functions below are provided by pihost at load
+ * time and are declared weak, so the same .so still loads (with them NULL) elsewhere.
+ *
+ * Beside its int, a call carries bytes both ways, for what argv cannot hold (NUL bytes, or
+ * a structured value: the host's isolator/values.hpp packs and reads msgpack):
+ * Invocation::input arrives as isolator_input(), and isolator_result_set() hands bytes back
+ * in CallResult::bytes.
  *
  * This header compiles as C and as C++. */
 #ifndef ISOLATOR_PLUGIN_HPP
@@ -35,11 +41,32 @@ __attribute__((weak)) int isolator_data_get(const char* key, void* buffer, size_
  * NULL, `data` is NULL with a non-zero `size`, or memory ran out. Thread-safe. Provided by pihost (NULL outside). */
 __attribute__((weak)) int isolator_data_set(const char* key, const void* data, size_t size);
 
+/* The running call's input bytes (Invocation::input): sets `*size` (when `size` is not NULL)
+ * to their length and returns them, valid until the method returns; not NUL-terminated.
+ * A call without input gives a non-NULL pointer and size 0. Outside a call (before the
+ * method was entered, or after it returned) NULL and size 0. Any thread. Provided by pihost
+ * (NULL outside). */
+__attribute__((weak)) const void* isolator_input(size_t* size);
+
+/* Sets the running call's result bytes to a copy of `size` bytes at `data`, replacing any set
+ * before in this call; the host gets them in CallResult::bytes. The last call wins. Returns
+ * 0 on success; -1 outside a call, when `data` is NULL with a non-zero `size`, or memory ran
+ * out (nothing is then set); -2 when `size` is over the cap (isolator_result_limit(),
+ * Options::max_result_bytes): unless a later call sets bytes that fit, the call then fails
+ * with FailureKind::result_too_large, naming both sizes. Any thread, while the call runs.
+ * Provided by pihost (NULL outside). */
+__attribute__((weak)) int isolator_result_set(const void* data, size_t size);
+
+/* The most result bytes the running call may set (Options::max_result_bytes); 0 outside a
+ * call. Any thread. Provided by pihost (NULL outside). */
+__attribute__((weak)) size_t isolator_result_limit(void);
+
 #ifdef __cplusplus
 } /* extern "C" */
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace isolator::plugin {
 
@@ -68,6 +95,25 @@ inline std::optional<std::string> get_data(const std::string& key) {
 /// thread-safe.
 inline bool set_data(const std::string& key, const std::string& value) {
   return in_pihost() && isolator_data_set(key.c_str(), value.data(), value.size()) == 0;
+}
+
+/// The running call's input bytes (isolator_input); an empty view when it has none, and
+/// nothing outside a call or outside pihost. The view is valid until the method returns.
+/// Never throws; any thread.
+inline std::optional<std::string_view> input() {
+  if (isolator_input == nullptr) return std::nullopt;
+  size_t size = 0;
+  const void* data = isolator_input(&size);
+  if (data == nullptr) return std::nullopt;
+  return std::string_view(static_cast<const char*>(data), size);
+}
+
+/// Sets the running call's result bytes (isolator_result_set): true when they were set;
+/// false outside pihost or a call, when memory ran out, or when they are over the cap (the
+/// call then fails with result_too_large unless a later set_result fits). Never throws; any
+/// thread.
+inline bool set_result(std::string_view bytes) {
+  return isolator_result_set != nullptr && isolator_result_set(bytes.data(), bytes.size()) == 0;
 }
 
 }  // namespace isolator::plugin

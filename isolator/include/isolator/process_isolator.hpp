@@ -50,6 +50,10 @@ struct Invocation {
   std::string symbol = "method";  ///< `extern "C" int symbol(int argc, char** argv)`
   std::vector<std::string> args;  ///< argv[1..argc-1]; any bytes (argv[0] is `library`)
   CallOptions options;            ///< this call's deadline and retries
+  /// Bytes for the method to read with isolator_input() (isolator/plugin.hpp): any bytes, NUL
+  /// included; empty for none. Build them from a C++ value with isolator::to_bytes
+  /// (isolator/values.hpp). Counted in the call's frame (Options::max_frame_bytes).
+  std::string input;
 };
 
 /// Resource usage of the child as a whole, read from /proc at the time of asking: of the

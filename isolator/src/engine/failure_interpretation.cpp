@@ -16,6 +16,7 @@ FailureKind to_kind(wire::FailureReason reason) {
     case wire::FailureReason::threw: return FailureKind::threw;
     case wire::FailureReason::memory_limit: return FailureKind::memory_limit;
     case wire::FailureReason::dependency_not_found: return FailureKind::dependency_not_found;
+    case wire::FailureReason::result_too_large: return FailureKind::result_too_large;
   }
   return FailureKind::protocol_error;
 }

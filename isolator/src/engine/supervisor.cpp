@@ -321,12 +321,24 @@ void Supervisor::on_child_message(ChildProcess& child, wire::Message message) {
   };
   if (const auto* started = std::get_if<wire::Started>(&message)) {
     if (auto* call = for_oldest(started->id, false)) call->started = true;
-  } else if (const auto* result = std::get_if<wire::Result>(&message)) {
+  } else if (auto* result = std::get_if<wire::Result>(&message)) {
     auto* call = for_oldest(result->id, true);
     if (!call) return;
     CallResult outcome;
-    outcome.code = result->code;
     outcome.usage = to_usage(result->usage);
+    // pihost refuses result bytes over the cap itself (Failed, result_too_large); a child
+    // that sends more anyway (a plugin writing to the channel) fails the call the same way.
+    if (const auto cap = result_bytes_cap(options_); result->bytes && result->bytes->size() > cap) {
+      outcome.failure = Failure{FailureKind::result_too_large,
+                                "pihost pid " + std::to_string(child.pid()) + " sent " +
+                                    std::to_string(result->bytes->size()) +
+                                    " result bytes, more than the cap of " + std::to_string(cap) +
+                                    " bytes (Options::max_result_bytes); they were dropped",
+                                std::nullopt, std::nullopt};
+    } else {
+      outcome.code = result->code;
+      outcome.bytes = std::move(result->bytes);
+    }
     on_reply(child, *call, std::move(outcome));
   } else if (const auto* failure = std::get_if<wire::Failed>(&message)) {
     auto* call = for_oldest(failure->id, std::nullopt);

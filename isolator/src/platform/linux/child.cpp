@@ -177,7 +177,8 @@ void Child::spawn(const ChildSpec& spec) {
     request.args.insert(request.args.end(), {std::string(wire::flag_host_pid), std::to_string(::getpid())});
   }
   request.args.insert(request.args.end(),
-                      {std::string(wire::flag_max_frame_bytes), std::to_string(spec.max_frame_bytes)});
+                      {std::string(wire::flag_max_frame_bytes), std::to_string(spec.max_frame_bytes),
+                       std::string(wire::flag_max_result_bytes), std::to_string(spec.max_result_bytes)});
   if (spec.allow_core_dumps) request.args.emplace_back(wire::flag_core_dumps);
   request.environment = spec.environment;
   // A path with ':' cannot be one entry of LD_LIBRARY_PATH: dependencies are then found only

@@ -45,6 +45,7 @@ struct ChildSpec {
   std::vector<std::string> environment;
   std::chrono::milliseconds start_timeout{};
   std::size_t max_frame_bytes = 0;
+  std::size_t max_result_bytes = 0;  ///< result_bytes_cap(options), passed to pihost
   bool allow_core_dumps = false;  // Options::allow_core_dumps
   HardeningPlan hardening;        // Options::hardening, planned once per isolator
   std::size_t max_line_bytes = 0;

@@ -65,6 +65,7 @@ class LinuxLauncher final : public Launcher {
     spec_.environment = child_environment(options);
     spec_.start_timeout = options.start_timeout;
     spec_.max_frame_bytes = options.max_frame_bytes;
+    spec_.max_result_bytes = result_bytes_cap(options);
     spec_.allow_core_dumps = options.allow_core_dumps;
     require_hardening(options.hardening);
     hardening_ = options.hardening;

@@ -27,11 +27,17 @@ std::string encode(const Message& message);
 /// `message` as a complete frame: 4-byte big-endian length, then the body.
 std::string encode_frame(const Message& message);
 
-/// encode_frame(Invoke{id, library, symbol, args, search_path}).size(), worked out without
-/// building the frame or copying the arguments (to refuse a call that cannot be sent before
-/// queueing it).
+/// encode_frame(Invoke{id, library, symbol, args, search_path, input}).size(), worked out
+/// without building the frame or copying the arguments (to refuse a call that cannot be sent
+/// before queueing it).
 std::size_t invoke_frame_bytes(std::uint64_t id, const std::string& library, const std::string& symbol,
-                               const std::vector<std::string>& args, const std::vector<std::string>& search_path);
+                               const std::vector<std::string>& args, const std::vector<std::string>& search_path,
+                               const std::string& input);
+
+/// The bytes a Result frame takes besides its result bytes, at most: its header, id, code and
+/// usage, and the bin header (so a Result with N result bytes is never larger than
+/// N + result_frame_overhead).
+inline constexpr std::size_t result_frame_overhead = 128;
 
 /// Parses one frame body. Throws ProtocolError on anything but exactly one well-formed
 /// message. Thread-safe (no shared state).

@@ -43,6 +43,10 @@ inline constexpr std::string_view flag_max_frame_bytes = "--max-frame-bytes";
 /// which read the variable at start, finds them (pihost/src/dependency_links.hpp). Optional:
 /// without it, dependencies are found only where the system looks.
 inline constexpr std::string_view flag_library_links = "--library-links";
+/// The most result bytes a call may set with isolator_result_set (positive, decimal); more
+/// fails the call with result_too_large. Optional; default default_max_result_bytes. The
+/// host passes Options::max_result_bytes as it applies (ProcessIsolator's result cap).
+inline constexpr std::string_view flag_max_result_bytes = "--max-result-bytes";
 /// The variable the host puts the links directory in front of.
 inline constexpr std::string_view library_path_variable = "LD_LIBRARY_PATH";
 /// No value: pihost stays dumpable (Options::allow_core_dumps). Without it pihost makes

@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -31,7 +32,7 @@ namespace isolator::wire {
 
 /// Bumped whenever a message's shape or meaning changes. Hello carries it; the host refuses
 /// a child that speaks another version.
-inline constexpr std::uint32_t protocol_version = 3;
+inline constexpr std::uint32_t protocol_version = 4;
 
 /// Size of the length prefix in front of every frame.
 inline constexpr std::size_t frame_header_bytes = 4;
@@ -42,6 +43,10 @@ inline constexpr std::size_t default_max_frame_bytes = std::size_t{16} << 20;
 
 /// Most arguments an Invoke may carry (and so the largest array the decoder accepts).
 inline constexpr std::size_t max_args = 65536;
+
+/// The cap on a call's result bytes (isolator_result_set) that pihost applies unless told
+/// another with --max-result-bytes (Options::max_result_bytes): 1 MiB.
+inline constexpr std::size_t default_max_result_bytes = std::size_t{1} << 20;
 
 /// Deepest nesting of arrays in any message: the message, and in it Invoke's argument list
 /// or a Usage. Keeping it at 2 bounds what a hostile body can make the decoder allocate: at
@@ -81,22 +86,27 @@ struct Hello {
 
 /// host -> pihost: call `symbol` of `library` with `args` as argv[1..]. The libraries
 /// `library` needs are looked for in its own directory, then in the directories of
-/// `search_path` (absolute, in order), before the system's places.
-/// [2, id, library, symbol, [args...], [search_path...]]
+/// `search_path` (absolute, in order), before the system's places. `input` is the call's
+/// input bytes, which the method reads with isolator_input() (empty: none).
+/// [2, id, library, symbol, [args...], [search_path...], input(bin)]
 struct Invoke {
   std::uint64_t id = 0;
   std::string library;
   std::string symbol;
   std::vector<std::string> args;
   std::vector<std::string> search_path;
+  std::string input;
   bool operator==(const Invoke&) const = default;
 };
 
-/// pihost -> host: the method returned `code`. [3, id, code, usage]
+/// pihost -> host: the method returned `code`, and `bytes` when it set result bytes
+/// (isolator_result_set; nil when it set none, so that empty bytes are told from none).
+/// [3, id, code, usage, bytes(bin) | nil]
 struct Result {
   std::uint64_t id = 0;
   std::int32_t code = 0;
   Usage usage;
+  std::optional<std::string> bytes;
   bool operator==(const Result&) const = default;
 };
 
@@ -108,6 +118,7 @@ enum class FailureReason : std::uint8_t {
   threw = 4,              ///< a C++ exception escaped the method
   memory_limit = 5,       ///< std::bad_alloc escaped the method under an address-space limit
   dependency_not_found = 6,  ///< a library the library needs was found nowhere (the message names it)
+  result_too_large = 7,      ///< the method returned more result bytes than the cap (the message says both)
 };
 
 /// pihost -> host: the call failed for `reason`. [4, id, reason, message, usage]
