@@ -44,8 +44,9 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-// Walks the value without building it, refusing one nested deeper than the limit: nlohmann's
-// msgpack reader recurses once per level, so the depth must be known before the DOM is built.
+// Walks the value without building it, refusing one nested deeper than the limit (nlohmann's
+// msgpack reader recurses once per level, so the depth must be known before the DOM is built)
+// or with more map keys than the limit.
 class DepthCheck : public nlohmann::json_sax<json> {
  public:
   bool null() override { return true; }
@@ -56,7 +57,7 @@ class DepthCheck : public nlohmann::json_sax<json> {
   bool string(string_t&) override { return true; }
   bool binary(binary_t&) override { return true; }
   bool start_object(std::size_t) override { return ++depth_ <= max_depth; }
-  bool key(string_t&) override { return true; }
+  bool key(string_t&) override { return ++keys_ <= max_keys; }
   bool end_object() override { return --depth_, true; }
   bool start_array(std::size_t) override { return ++depth_ <= max_depth; }
   bool end_array() override { return --depth_, true; }
@@ -64,7 +65,11 @@ class DepthCheck : public nlohmann::json_sax<json> {
 
  private:
   static constexpr std::size_t max_depth = 64;
+  // ordered_json finds a key by comparing it with each key before it: past this many keys in
+  // all, building the value could take the plugin's choice of time.
+  static constexpr std::size_t max_keys = 4096;
   std::size_t depth_ = 0;
+  std::size_t keys_ = 0;
 };
 
 }  // namespace

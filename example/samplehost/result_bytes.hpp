@@ -18,7 +18,7 @@ std::string base64(std::string_view bytes);
 std::string hex(std::string_view bytes, std::size_t max_bytes);
 
 /// `bytes` as JSON when they are exactly one msgpack value that JSON can show (map keys are
-/// strings), nested at most 64 deep; nothing otherwise. The bytes come from the plugin: a
+/// strings), nested at most 64 deep, with at most 4,096 map keys in all; nothing otherwise. The bytes come from the plugin: a
 /// hostile nesting or a header claiming more than the bytes hold is refused, not followed.
 std::optional<nlohmann::ordered_json> msgpack_value(std::string_view bytes);
 

@@ -16,6 +16,11 @@ void check_sendable(const Invocation& invocation, const std::vector<std::string>
     throw Error("a call takes at most " + std::to_string(wire::max_args) + " arguments; this one has " +
                 std::to_string(invocation.args.size()));
   }
+  // Before it is counted: a size the frame's 32-bit length cannot hold would be counted cut.
+  if (invocation.input.size() > max_frame_bytes) {
+    throw Error("the call's input is " + std::to_string(invocation.input.size()) +
+                " bytes, more than Options::max_frame_bytes (" + std::to_string(max_frame_bytes) + ")");
+  }
   // The largest id: the check holds whatever id the call gets.
   const std::size_t body = wire::invoke_frame_bytes(std::numeric_limits<std::uint64_t>::max(),
                                                     invocation.library, invocation.symbol, invocation.args, search_path,

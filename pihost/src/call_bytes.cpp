@@ -24,14 +24,13 @@ void CallBytes::begin(std::string input, std::size_t max_result_bytes) {
 ResultBytes CallBytes::end() {
   std::lock_guard lock(mutex_);
   running_ = false;
-  // The input stays until the next begin(): a plugin thread that read isolator_input() during
-  // the call and still uses the pointer after it returned reads the old bytes, not freed memory.
   return std::exchange(result_, {});
 }
 
-const std::string* CallBytes::input() const {
+std::pair<const char*, std::size_t> CallBytes::input() const {
   std::lock_guard lock(mutex_);
-  return running_ ? &input_ : nullptr;
+  if (!running_) return {nullptr, 0};
+  return {input_.data(), input_.size()};
 }
 
 int CallBytes::set_result(const void* data, std::size_t size) {
@@ -43,9 +42,9 @@ int CallBytes::set_result(const void* data, std::size_t size) {
     return -2;
   }
   try {
-    result_.bytes.emplace(static_cast<const char*>(data), size);
+    std::string copy(static_cast<const char*>(data), size);  // may throw: nothing changed yet
+    result_.bytes = std::move(copy);
   } catch (const std::bad_alloc&) {
-    result_.bytes.reset();
     return -1;
   }
   result_.refused_size.reset();
@@ -60,9 +59,9 @@ std::size_t CallBytes::max_result_bytes() const {
 }  // namespace pihost
 
 extern "C" const void* isolator_input(size_t* size) {
-  const std::string* input = pihost::CallBytes::instance().input();
-  if (size != nullptr) *size = input ? input->size() : 0;
-  return input ? input->data() : nullptr;
+  const auto [data, length] = pihost::CallBytes::instance().input();
+  if (size != nullptr) *size = length;
+  return data;
 }
 
 extern "C" int isolator_result_set(const void* data, size_t size) {

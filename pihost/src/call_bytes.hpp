@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace pihost {
 
@@ -22,7 +23,9 @@ struct ResultBytes {
 
 /// One per process (plugins reach it through C symbols). Thread-safe: a plugin may set its
 /// result from any of its threads while the call runs; outside a call nothing is there and
-/// isolator_result_set() is refused.
+/// isolator_result_set() is refused. Threads of one process cannot be told apart by call: a
+/// thread an earlier call left running that sets a result (or reads the input) while a later
+/// call runs sets (or reads) that call's.
 class CallBytes {
  public:
   static CallBytes& instance();
@@ -33,10 +36,11 @@ class CallBytes {
   /// NULL, isolator_result_set() fails).
   ResultBytes end();
 
-  /// The running call's input (its data stays valid until end()); nullptr outside a call.
-  const std::string* input() const;
-  /// 0 stored; -1 outside a call, or out of memory; -2 over the cap (remembered: see
-  /// ResultBytes::refused_size).
+  /// The running call's input bytes: their address and size, read together; nullptr and 0
+  /// outside a call. The bytes stay where they are until the method returns (end()).
+  std::pair<const char*, std::size_t> input() const;
+  /// 0 stored; -1 outside a call, or out of memory (nothing changed); -2 over the cap
+  /// (remembered, and earlier bytes dropped: see ResultBytes::refused_size).
   int set_result(const void* data, std::size_t size);
   /// The cap of the running call; 0 outside a call.
   std::size_t max_result_bytes() const;
@@ -44,7 +48,7 @@ class CallBytes {
  private:
   mutable std::mutex mutex_;
   bool running_ = false;
-  std::string input_;  // written only by begin()/end() while no plugin code runs the call
+  std::string input_;  // replaced only by begin(), while no call runs
   std::size_t max_result_bytes_ = 0;
   ResultBytes result_;
 };

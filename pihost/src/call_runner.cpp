@@ -116,10 +116,10 @@ void CallRunner::execute(Invoke& invoke) {
         Failed{invoke.id, FailureReason::threw, bounded("'" + invoke.symbol + "' threw: " + thrown), usage});
   } else if (result.refused_size) {
     channel_.send(Failed{invoke.id, FailureReason::result_too_large,
-                         "'" + invoke.symbol + "' returned " + std::to_string(*result.refused_size) +
-                             " result bytes (isolator_result_set), more than the cap of " +
-                             std::to_string(max_result_bytes_) +
-                             " bytes; raise Options::max_result_bytes, or return less",
+                         bounded("'" + invoke.symbol + "' returned " + std::to_string(*result.refused_size) +
+                                 " result bytes (isolator_result_set), more than the cap of " +
+                                 std::to_string(max_result_bytes_) +
+                                 " bytes; raise Options::max_result_bytes, or return less"),
                          usage});
   } else {
     channel_.send(Result{invoke.id, code, usage, std::move(result.bytes)});

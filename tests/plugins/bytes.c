@@ -11,6 +11,8 @@
  *       or -1 when it is not that.
  *   `from_two_threads`: two threads each set the result ("one", "two"), one after the other;
  *       returns 0 (the result is the second's).
+ *   `from_threads_at_once`: eight threads, released together, each set "thread K" (K 0..7) and
+ *       read the input; returns how many of them read it whole (8 unless something is wrong).
  *   `late_set`: returns at once, leaving a thread that, 200 ms later, tries isolator_input()
  *       and isolator_result_set() and stores what they gave under the data key "late" as
  *       "input=<0|1> set=<return>".
@@ -118,6 +120,38 @@ ISOLATOR_PLUGIN_EXPORT int from_two_threads(int argc, char** argv) {
   if (pthread_create(&thread, NULL, set_from_thread, two) != 0) return -100;
   pthread_join(thread, NULL);
   return 0;
+}
+
+static pthread_barrier_t at_once;
+static int read_whole[8];
+
+static void* set_at_once(void* index) {
+  const int k = (int)(long)index;
+  char text[16];
+  snprintf(text, sizeof text, "thread %d", k);
+  pthread_barrier_wait(&at_once);
+  size_t size = 0;
+  const char* input = isolator_input(&size);
+  read_whole[k] = input != NULL && size == 5 && memcmp(input, "input", 5) == 0;
+  isolator_result_set(text, strlen(text));
+  return NULL;
+}
+
+ISOLATOR_PLUGIN_EXPORT int from_threads_at_once(int argc, char** argv) {
+  (void)argc;
+  (void)argv;
+  pthread_t threads[8];
+  pthread_barrier_init(&at_once, NULL, 8);
+  for (long k = 0; k < 8; ++k) {
+    if (pthread_create(&threads[k], NULL, set_at_once, (void*)k) != 0) return -100;
+  }
+  int whole = 0;
+  for (int k = 0; k < 8; ++k) {
+    pthread_join(threads[k], NULL);
+    whole += read_whole[k];
+  }
+  pthread_barrier_destroy(&at_once);
+  return whole;
 }
 
 static void* try_after_return(void* unused) {

@@ -51,10 +51,20 @@ TEST(Values, NestingDeeperThanTheLimitIsAnError) {
 
 // A header that claims 4 G elements in 5 bytes must not make the reader allocate for them.
 TEST(Values, AContainerLargerThanItsBytesIsAnErrorNotAnAllocation) {
-  EXPECT_NE(error_of<std::vector<int>>(std::string("\xdd\xff\xff\xff\xff", 5)).find("claims more elements"),
+  EXPECT_NE(error_of<std::vector<int>>(std::string("\xdd\xff\xff\xff\xff", 5)).find("more elements than"),
             std::string::npos);
   EXPECT_THROW(unpack_bytes(std::string("\xdf\xff\xff\xff\xff", 5)), Error);
   EXPECT_THROW(unpack_bytes(std::string("\xc6\xff\xff\xff\xff", 5)), Error);
+}
+
+// 64 nested map headers of 5 bytes, each claiming 1 M pairs: msgpack::unpack would allocate
+// room for every claim as it met it (gigabytes); the claims are refused before anything is built.
+TEST(Values, NestedHeadersClaimingMoreThanTheBytesHoldAreRefusedBeforeAnythingIsBuilt) {
+  std::string bomb;
+  for (int i = 0; i < 64; ++i) bomb += std::string("\xdf\x00\x10\x00\x00", 5);
+  using Map = std::map<std::string, int>;
+  EXPECT_NE(error_of<Map>(bomb).find("claim more elements than its 320 bytes"), std::string::npos)
+      << error_of<Map>(bomb);
 }
 
 TEST(Values, AValueOfAnotherTypeIsAnError) {

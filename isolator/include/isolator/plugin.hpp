@@ -44,17 +44,20 @@ __attribute__((weak)) int isolator_data_set(const char* key, const void* data, s
 /* The running call's input bytes (Invocation::input): sets `*size` (when `size` is not NULL)
  * to their length and returns them, valid until the method returns; not NUL-terminated.
  * A call without input gives a non-NULL pointer and size 0. Outside a call (before the
- * method was entered, or after it returned) NULL and size 0. Any thread. Provided by pihost
- * (NULL outside). */
+ * method was entered, or after it returned) NULL and size 0. Any thread; but a thread the
+ * method left running that asks while a later call runs gets that call's input (pihost
+ * cannot tell which call a thread works for). Provided by pihost (NULL outside). */
 __attribute__((weak)) const void* isolator_input(size_t* size);
 
 /* Sets the running call's result bytes to a copy of `size` bytes at `data`, replacing any set
- * before in this call; the host gets them in CallResult::bytes. The last call wins. Returns
+ * before in this call; the host gets them in CallResult::bytes. The last set wins. Returns
  * 0 on success; -1 outside a call, when `data` is NULL with a non-zero `size`, or memory ran
- * out (nothing is then set); -2 when `size` is over the cap (isolator_result_limit(),
- * Options::max_result_bytes): unless a later call sets bytes that fit, the call then fails
- * with FailureKind::result_too_large, naming both sizes. Any thread, while the call runs.
- * Provided by pihost (NULL outside). */
+ * out (nothing is then changed); -2 when `size` is over the cap (isolator_result_limit(),
+ * Options::max_result_bytes): bytes set before are dropped and, unless a later set fits,
+ * the call fails with FailureKind::result_too_large, naming both sizes. Any thread, while
+ * the call runs; a thread the method left running that sets bytes while a later call runs
+ * sets that call's (pihost cannot tell which call a thread works for). Provided by pihost
+ * (NULL outside). */
 __attribute__((weak)) int isolator_result_set(const void* data, size_t size);
 
 /* The most result bytes the running call may set (Options::max_result_bytes); 0 outside a

@@ -6,9 +6,12 @@
 // type is not known in advance.
 //
 // The bytes come from the plugin, which the host does not trust: reading them is bounded
-// (nesting depth, and no container or string larger than the bytes themselves could hold),
-// and anything that is not exactly one msgpack value of the asked type is an Error naming
-// what was wrong, never undefined behaviour.
+// (nesting depth; and the arrays and maps of a value may not claim more elements in all than
+// it has bytes, checked before anything is built, so what reading allocates stays within a
+// small multiple of the bytes), and anything that is not exactly one msgpack value of the
+// asked type is an Error naming what was wrong. T must own its data: the value read is gone
+// when from_bytes() returns, so std::string_view, msgpack::object and msgpack's *_ref types,
+// or containers and structs holding them, would dangle (the first two do not compile).
 #pragma once
 
 #include <isolator/errors.hpp>
@@ -16,6 +19,7 @@
 #include <msgpack.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -24,6 +28,32 @@ namespace isolator {
 
 /// How deep from_bytes() and unpack_bytes() let arrays and maps nest by default.
 inline constexpr std::size_t default_max_value_depth = 64;
+
+namespace values_detail {
+
+/// Adds up what a value's array and map headers claim, building nothing. Every element takes
+/// at least one byte, so headers claiming more elements in all than the value has bytes
+/// belong to a value cut short, or to a hostile one: msgpack::unpack would allocate room for
+/// each claim as it meets it (64 nested map headers of 6 bytes each, claiming 1 M pairs, ask
+/// for gigabytes), so such bytes are refused first.
+struct ClaimCheck : msgpack::null_visitor {
+  explicit ClaimCheck(std::size_t bytes) : budget(bytes) {}
+  bool start_array(std::uint32_t elements) { return claim(elements); }
+  bool start_map(std::uint32_t pairs) { return claim(std::size_t{pairs} * 2); }
+  bool claim(std::size_t elements) {
+    if (elements > budget - claimed) {
+      over = true;
+      return false;
+    }
+    claimed += elements;
+    return true;
+  }
+  std::size_t budget;
+  std::size_t claimed = 0;
+  bool over = false;
+};
+
+}  // namespace values_detail
 
 /// `value` packed as one msgpack value, for Invocation::input (or a plugin's result bytes).
 /// Throws what msgpack's adaptor for T throws (std::bad_alloc at least).
@@ -40,6 +70,12 @@ std::string to_bytes(const T& value) {
 inline msgpack::object_handle unpack_bytes(std::string_view bytes,
                                            std::size_t max_depth = default_max_value_depth) {
   if (bytes.empty()) throw Error("no bytes to read a msgpack value from");
+  values_detail::ClaimCheck claims(bytes.size());
+  std::size_t checked = 0;
+  if (!msgpack::parse(bytes.data(), bytes.size(), checked, claims) && claims.over) {
+    throw Error("the msgpack value's arrays and maps claim more elements than its " + std::to_string(bytes.size()) +
+                " bytes can hold (they end inside it)");
+  }
   // No count or length can be larger than the bytes: each element takes at least one.
   const msgpack::unpack_limit limit(bytes.size(), bytes.size(), bytes.size(), bytes.size(), bytes.size(),
                                     max_depth);
@@ -68,8 +104,10 @@ inline msgpack::object_handle unpack_bytes(std::string_view bytes,
 /// unpack_bytes() does, or when the value is not a T (a map where T is an int, say).
 template <class T>
 T from_bytes(std::string_view bytes, std::size_t max_depth = default_max_value_depth) {
-  static_assert(!std::is_same_v<std::remove_cv_t<T>, msgpack::object>,
-                "a msgpack::object points into memory its handle owns: use unpack_bytes()");
+  static_assert(!std::is_same_v<std::remove_cv_t<T>, msgpack::object> &&
+                    !std::is_same_v<std::remove_cv_t<T>, std::string_view>,
+                "T would point into memory freed when from_bytes returns: use unpack_bytes() and keep "
+                "its handle, or read an owning type (std::string)");
   const msgpack::object_handle handle = unpack_bytes(bytes, max_depth);
   try {
     return handle.get().as<T>();
