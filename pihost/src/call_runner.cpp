@@ -5,10 +5,12 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <new>
+#include <string_view>
 
 namespace pihost {
 
@@ -20,9 +22,13 @@ using isolator::wire::Result;
 
 namespace {
 
-// A message (an exception's what(), a dlerror text) is cut to this size, so that a reply
-// always fits in a frame.
+// A message (an exception's what(), a dlerror text) is cut to this size, or to what the
+// frame leaves when the host chose a smaller one, so that a reply always fits in a frame.
 constexpr std::size_t max_message_bytes = 64 * 1024;
+// What a Failed frame holds besides its message, with room to spare: the frame's length, the
+// array, type, id, reason, the message's str header and the usage (about 60 bytes).
+constexpr std::size_t failed_frame_overhead = 256;
+constexpr std::string_view cut_marker = " [... cut by pihost]";
 
 rlim_t address_space_limit() {
   rlimit limit{};
@@ -34,10 +40,15 @@ rlim_t address_space_limit() {
 // counterpart of a cgroup's OOM kill).
 bool address_space_limited() { return address_space_limit() != RLIM_INFINITY; }
 
-std::string bounded(std::string message) {
-  if (message.size() > max_message_bytes) {
-    message.resize(max_message_bytes);
-    message += " [... cut by pihost]";
+// `message` cut so that a Failed frame holding it is at most `max_frame_bytes` (pihost's
+// frame limit, the host's Options::max_frame_bytes, at least 4 KiB) and at most
+// max_message_bytes plus the marker.
+std::string bounded(std::string message, std::size_t max_frame_bytes) {
+  const std::size_t reserved = failed_frame_overhead + cut_marker.size();
+  const std::size_t room = std::min(max_message_bytes, max_frame_bytes > reserved ? max_frame_bytes - reserved : 0);
+  if (message.size() > room) {
+    message.resize(room);
+    message += cut_marker;
   }
   return message;
 }
@@ -60,7 +71,7 @@ void CallRunner::execute(Invoke& invoke) {
   std::fflush(nullptr);
   const Resolution resolution = libraries_.resolve(invoke.library, invoke.symbol, invoke.search_path);
   if (resolution.method == nullptr) {
-    channel_.send(Failed{invoke.id, resolution.reason, bounded(resolution.message), {}});
+    channel_.send(Failed{invoke.id, resolution.reason, bounded(resolution.message, channel_.max_frame_bytes()), {}});
     return;
   }
   // Once the library is loaded and the symbol found, just before the method runs: a child
@@ -104,22 +115,25 @@ void CallRunner::execute(Invoke& invoke) {
   // Flush before replying: the host attributes output to the call whose reply follows it.
   std::fflush(nullptr);
 
+  const std::size_t frame = channel_.max_frame_bytes();
   if (out_of_memory) {
     channel_.send(Failed{invoke.id, FailureReason::memory_limit,
-                         "'" + invoke.symbol +
-                             "' ran out of memory (std::bad_alloc) under its "
-                             "address-space limit (RLIMIT_AS) of " +
-                             std::to_string(address_space_limit()) + " bytes",
+                         bounded("'" + invoke.symbol +
+                                     "' ran out of memory (std::bad_alloc) under its "
+                                     "address-space limit (RLIMIT_AS) of " +
+                                     std::to_string(address_space_limit()) + " bytes",
+                                 frame),
                          usage});
   } else if (threw) {
     channel_.send(
-        Failed{invoke.id, FailureReason::threw, bounded("'" + invoke.symbol + "' threw: " + thrown), usage});
+        Failed{invoke.id, FailureReason::threw, bounded("'" + invoke.symbol + "' threw: " + thrown, frame), usage});
   } else if (result.refused_size) {
     channel_.send(Failed{invoke.id, FailureReason::result_too_large,
                          bounded("'" + invoke.symbol + "' returned " + std::to_string(*result.refused_size) +
-                                 " result bytes (isolator_result_set), more than the cap of " +
-                                 std::to_string(max_result_bytes_) +
-                                 " bytes; raise Options::max_result_bytes, or return less"),
+                                     " result bytes (isolator_result_set), more than the cap of " +
+                                     std::to_string(max_result_bytes_) +
+                                     " bytes; raise Options::max_result_bytes, or return less",
+                                 frame),
                          usage});
   } else {
     channel_.send(Result{invoke.id, code, usage, std::move(result.bytes)});

@@ -140,6 +140,22 @@ TEST(Robustness, AHugeExceptionMessageIsCutNotAProtocolError) {
   EXPECT_NE(r.failure->message.find("cut by pihost"), std::string::npos);
 }
 
+// Under the smallest frame a host may choose (4 KiB), a message is cut to what the frame
+// holds, not to pihost's usual 64 KiB.
+TEST(Robustness, AHugeExceptionMessageIsCutToTheFrameTheHostChose) {
+  Options options = test::options();
+  options.max_frame_bytes = 4096;
+  auto isolator = ProcessIsolator::create(options);
+  const int pid = isolator->pid();
+  const auto r = isolator->invoke(plugin("throw"), "throw_huge", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->kind, FailureKind::threw) << r.failure->message;
+  EXPECT_LT(r.failure->message.size(), 4096u);
+  EXPECT_NE(r.failure->message.find("cut by pihost"), std::string::npos);
+  EXPECT_TRUE(isolator->invoke(plugin("args"), "echo", {"1"}).ok());
+  EXPECT_EQ(isolator->pid(), pid);
+}
+
 TEST(Robustness, WithSigchldIgnoredADeathIsReportedAsUnreadableNotAsSuccess) {
   auto isolator = ProcessIsolator::create(test::options());
   auto* previous = std::signal(SIGCHLD, SIG_IGN);
