@@ -8,15 +8,17 @@
 
 #include <string>
 
-// Answers {"greeting": "hello, NAME", "arguments": N} as msgpack, NAME being argv[1].
+// Answers {"greeting": "hello, NAME", "logged": true|false} as msgpack, NAME being argv[1],
+// after asking the host's "log" service to note the greeting.
 ISOLATOR_PLUGIN_EXPORT int method(int argc, char** argv) {
-  const std::string name = argc > 1 ? argv[1] : "world";
+  const std::string greeting = greeting_for(argc > 1 ? argv[1] : "world");
+  const auto logged = isolator::plugin::call_host("log", "greeting " + greeting);
   msgpack::sbuffer buffer;
   msgpack::packer<msgpack::sbuffer> out(buffer);
   out.pack_map(2);
   out.pack("greeting");
-  out.pack(greeting_for(name));
-  out.pack("arguments");
-  out.pack(argc - 1);
+  out.pack(greeting);
+  out.pack("logged");
+  out.pack(logged.ok());
   return isolator::plugin::set_result({buffer.data(), buffer.size()}) ? 0 : 1;
 }

@@ -267,6 +267,11 @@ int run(const Settings& settings) {
     return 0;
   }
   options.on_event = [&reporter](const isolator::Event& e) { reporter.event(e); };
+  // The one service samplehost offers a plugin (isolator_call_host("log", ...)).
+  options.services["log"].function = [&reporter](std::string_view text) {
+    reporter.plugin_log(text);
+    return std::string();
+  };
   options.on_output = [&reporter](isolator::OutputStream stream, std::string_view line) {
     reporter.output(stream, line);
   };

@@ -137,6 +137,12 @@ void Reporter::result(int call, const isolator::CallResult& result) {
   }
 }
 
+void Reporter::plugin_log(std::string_view text) {
+  const int call = current_call_;
+  print(json_ ? dump({{"event", "log"}, {"call", call > 0 ? json(call) : json(nullptr)}, {"text", std::string(text)}})
+              : "[log] " + std::string(text));
+}
+
 void Reporter::error(const std::string& message) {
   if (json_) {
     print(dump({{"event", "error"}, {"message", message}}));

@@ -22,6 +22,8 @@ class Reporter {
   void event(const isolator::Event& event);
   void output(isolator::OutputStream stream, std::string_view line);
   void result(int call, const isolator::CallResult& result);
+  /// What a plugin sent to samplehost's `log` service (any thread).
+  void plugin_log(std::string_view text);
   /// A failure of samplehost itself (bad usage, no child could be started).
   void error(const std::string& message);
 

@@ -58,6 +58,14 @@ const Options& validated(const Options& options) {
                        std::to_string(max_frame_limit));
   }
   if (options.max_line_bytes == 0) throw OptionsError("Options::max_line_bytes must be positive");
+  if (options.max_service_calls == 0) {
+    throw OptionsError("Options::max_service_calls must be at least 1 (a service that can never run is no "
+                       "service; leave Options::services empty to offer none)");
+  }
+  for (const auto& [name, service] : options.services) {
+    if (name.empty()) throw OptionsError("Options::services has a service with an empty name");
+    if (!service.function) throw OptionsError("Options::services[\"" + name + "\"] has no function");
+  }
   if (options.max_result_bytes) {
     const std::size_t room = options.max_frame_bytes - wire::result_frame_overhead;
     if (*options.max_result_bytes == 0 || *options.max_result_bytes > room) {

@@ -1,6 +1,7 @@
 #include "call_runner.hpp"
 
 #include "call_bytes.hpp"
+#include "host_calls.hpp"
 #include "host_watch.hpp"
 
 #include <sys/resource.h>
@@ -92,6 +93,7 @@ void CallRunner::execute(Invoke& invoke) {
 
   CallBytes& bytes = CallBytes::instance();
   bytes.begin(std::move(invoke.input), max_result_bytes_);
+  HostCalls::instance().begin(invoke.id);
   meter_.start();
   int code = 0;
   std::string thrown;
@@ -111,6 +113,7 @@ void CallRunner::execute(Invoke& invoke) {
     thrown = "an exception that is not a std::exception";
   }
   const auto usage = meter_.stop();
+  HostCalls::instance().end();
   ResultBytes result = bytes.end();
   // Flush before replying: the host attributes output to the call whose reply follows it.
   std::fflush(nullptr);

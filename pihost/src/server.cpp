@@ -1,6 +1,7 @@
 #include "server.hpp"
 
 #include "data_store.hpp"
+#include "host_calls.hpp"
 #include "host_watch.hpp"
 
 #include <isolator/wire/codec.hpp>
@@ -46,6 +47,7 @@ Server::Server(Channel& channel, std::string links_directory, std::size_t max_re
     ::close(fd);
     timer_fd_ = high;
   }
+  HostCalls::instance().attach(channel_, [this] { want_reader(); });
   std::thread([this] { relieve(); }).detach();  // never joined: pihost leaves with _exit
 }
 
@@ -57,6 +59,8 @@ bool Server::handle(wire::Message& message) {
   if (std::holds_alternative<wire::Invoke>(message)) return true;
   if (auto* set = std::get_if<wire::SetData>(&message)) {
     DataStore::instance().set(set->key, std::move(set->value));
+  } else if (auto* answer = std::get_if<wire::HostAnswer>(&message)) {
+    HostCalls::instance().answer(std::move(*answer));
   } else if (auto* ping = std::get_if<wire::Ping>(&message)) {
     channel_.send(wire::Pong{ping->seq});
   } else if (auto* get = std::get_if<wire::GetData>(&message)) {
@@ -111,12 +115,22 @@ void Server::arm_timer(std::chrono::nanoseconds after) {
 void Server::reclaim() {
   std::unique_lock lock(mutex_);
   call_running_ = false;
+  reader_wanted_ = false;
   if (!relief_reading_) return;
   // The relief thread waits for the channel or the timer: the timer, expiring at once,
   // sends it back to sleep.
   timer_armed_ = true;
   arm_timer(std::chrono::nanoseconds(1));
   released_.wait(lock, [&] { return !relief_reading_; });
+}
+
+void Server::want_reader() {
+  std::lock_guard lock(mutex_);
+  // Between calls the main thread reads; the relief thread already reading reads the answer.
+  if (!call_running_ || relief_reading_) return;
+  reader_wanted_ = true;
+  timer_armed_ = true;
+  arm_timer(std::chrono::nanoseconds(1));
 }
 
 void Server::relieve() {
@@ -131,12 +145,13 @@ void Server::relieve() {
       timer_armed_ = false;
       if (!call_running_) continue;  // between calls: sleep until the next burst arms it
       const auto ran = std::chrono::steady_clock::now() - call_started_;
-      if (ran < relief_delay) {  // a call that began since the timer was set
+      if (ran < relief_delay && !reader_wanted_) {  // a call that began since the timer was set
         timer_armed_ = true;
         arm_timer(relief_delay - ran);
         continue;
       }
       relief_reading_ = true;
+      reader_wanted_ = false;
     }
     read_while_the_call_runs();
     {

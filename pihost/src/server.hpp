@@ -9,8 +9,9 @@
 // a burst arms; when the timer expires it looks at the call running then: if it has run for
 // relief_delay it takes over the channel, if it began since, the timer is set for the rest,
 // and with no call running it sleeps until the next burst. So a call costs no system call
-// for the relief, and a burst of short calls about one wake-up of it per relief_delay. At
-// any time exactly one thread reads the channel.
+// for the relief, and a burst of short calls about one wake-up of it per relief_delay. A
+// plugin thread that calls a host service (HostCalls) wakes it at once instead, so that the
+// answer is read. At any time exactly one thread reads the channel.
 #pragma once
 
 #include "call_runner.hpp"
@@ -54,6 +55,9 @@ class Server {
   void arm_timer(std::chrono::nanoseconds after);
   // Main thread, after a call: takes the channel back from the relief thread.
   void reclaim();
+  // Any thread, after a plugin thread sent a CallHost: during a call, the relief thread takes
+  // the channel now (not after relief_delay), so that the answer is read.
+  void want_reader();
   // The relief thread.
   void relieve();
   void read_while_the_call_runs();
@@ -68,6 +72,7 @@ class Server {
   std::chrono::steady_clock::time_point call_started_{};
   bool timer_armed_ = false;                   // the relief timer will expire (or has, unseen)
   bool relief_reading_ = false;                // the relief thread holds the channel
+  bool reader_wanted_ = false;                 // a service call waits: relieve at once
   std::deque<isolator::wire::Invoke> queued_;  // calls the relief thread read
 };
 

@@ -117,6 +117,19 @@ void pack_message(Packer& p, const Message& message) {
                    pack_header(p, MessageType::pong, 1);
                    p.pack(m.seq);
                  },
+                 [&](const CallHost& m) {
+                   pack_header(p, MessageType::call_host, 4);
+                   p.pack(m.id);
+                   p.pack(m.seq);
+                   p.pack(m.service);
+                   pack_bin(p, m.bytes);
+                 },
+                 [&](const HostAnswer& m) {
+                   pack_header(p, MessageType::host_answer, 3);
+                   p.pack(m.seq);
+                   p.pack(static_cast<std::uint8_t>(m.status));
+                   pack_bin(p, m.bytes);
+                 },
              },
              message);
 }
@@ -263,6 +276,17 @@ FailureReason failure_reason(std::uint8_t value) {
   throw ProtocolError("Failed.reason: unknown failure reason " + std::to_string(value));
 }
 
+HostStatus host_status(std::uint8_t value) {
+  switch (static_cast<HostStatus>(value)) {
+    case HostStatus::ok:
+    case HostStatus::unknown_service:
+    case HostStatus::threw:
+    case HostStatus::busy:
+    case HostStatus::ended: return static_cast<HostStatus>(value);
+  }
+  throw ProtocolError("HostAnswer.status: unknown status " + std::to_string(value));
+}
+
 Message decode_fields(MessageType type, const msgpack::object_array& array) {
   switch (type) {
     case MessageType::hello: {
@@ -317,6 +341,16 @@ Message decode_fields(MessageType type, const msgpack::object_array& array) {
       r.expect_fields(1);
       return Pong{r.u64(1, "seq")};
     }
+    case MessageType::call_host: {
+      FieldReader r(array, "CallHost");
+      r.expect_fields(4);
+      return CallHost{r.u64(1, "id"), r.u64(2, "seq"), r.str(3, "service"), r.bin(4, "bytes")};
+    }
+    case MessageType::host_answer: {
+      FieldReader r(array, "HostAnswer");
+      r.expect_fields(3);
+      return HostAnswer{r.u64(1, "seq"), host_status(r.bounded<std::uint8_t>(2, "status")), r.bin(3, "bytes")};
+    }
   }
   throw ProtocolError("unknown message type " + std::to_string(static_cast<int>(type)));
 }
@@ -346,6 +380,8 @@ std::size_t size_hint(const Message& message) {
                         [&](const SetData& m) { return 64 + m.key.size() + m.value.size(); },
                         [&](const GetData& m) { return 64 + m.key.size(); },
                         [&](const DataValue& m) { return 64 + m.value.size(); },
+                        [&](const CallHost& m) { return 64 + m.service.size() + m.bytes.size(); },
+                        [&](const HostAnswer& m) { return 64 + m.bytes.size(); },
                         [&](const auto&) { return std::size_t{128}; },
                     },
                     message);
@@ -419,7 +455,7 @@ Message decode(std::string_view body) {
   if (root.via.array.size == 0) throw ProtocolError("message is an empty array");
   const msgpack::object& tag = root.via.array.ptr[0];
   if (tag.type != msgpack::type::POSITIVE_INTEGER || tag.via.u64 == 0 ||
-      tag.via.u64 > static_cast<std::uint64_t>(MessageType::pong)) {
+      tag.via.u64 > static_cast<std::uint64_t>(MessageType::host_answer)) {
     throw ProtocolError(tag.type == msgpack::type::POSITIVE_INTEGER
                             ? "unknown message type " + std::to_string(tag.via.u64)
                             : "message type is a " + std::string(type_name(tag.type)) +
@@ -430,7 +466,8 @@ Message decode(std::string_view body) {
 
 std::string_view message_name(const Message& message) {
   static constexpr std::string_view names[] = {"Hello",   "Invoke",    "Result",  "Failed", "SetData",
-                                               "GetData", "DataValue", "Started", "Ping",   "Pong"};
+                                               "GetData", "DataValue", "Started", "Ping",   "Pong",
+                                               "CallHost", "HostAnswer"};
   return names[message.index()];
 }
 
@@ -442,6 +479,7 @@ Sender sender_of(const Message& message) {
                         [](const DataValue&) { return Sender::child; },
                         [](const Started&) { return Sender::child; },
                         [](const Pong&) { return Sender::child; },
+                        [](const CallHost&) { return Sender::child; },
                         [](const auto&) { return Sender::host; },
                     },
                     message);

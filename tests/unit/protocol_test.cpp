@@ -253,6 +253,37 @@ TEST(CodecLayout, EncodeWritesTheDocumentedArrays) {
   EXPECT_EQ(encode(Started{11}), Body().array(2).integer(8).integer(11).build());
 }
 
+TEST(CodecRoundTrip, CallHostAndHostAnswer) {
+  const Message call = CallHost{7, 3, "logger", std::string("a\0b", 3)};
+  EXPECT_EQ(decode(encode(call)), call);
+  EXPECT_EQ(encode(call), Body().array(5).integer(11).integer(7).integer(3).str("logger").bin(std::string("a\0b", 3)).build());
+  for (const HostStatus status : {HostStatus::ok, HostStatus::unknown_service, HostStatus::threw, HostStatus::busy,
+                                  HostStatus::ended}) {
+    const Message answer = HostAnswer{3, status, "x"};
+    EXPECT_EQ(decode(encode(answer)), answer);
+  }
+  EXPECT_EQ(encode(HostAnswer{3, HostStatus::busy, ""}),
+            Body().array(4).integer(12).integer(3).integer(3).bin("").build());
+}
+
+TEST(DecodeFieldType, CallHostServiceAsBinNamesCallHostService) {
+  const std::string body = Body().header(MessageType::call_host, 4).integer(1).integer(2).bin("s").bin("").build();
+  EXPECT_TRUE(RejectedWith(body, "CallHost.service: expected str, got bin"));
+}
+
+TEST(DecodeFieldType, HostAnswerBytesAsStrNamesHostAnswerBytes) {
+  const std::string body = Body().header(MessageType::host_answer, 3).integer(1).integer(0).str("x").build();
+  EXPECT_TRUE(RejectedWith(body, "HostAnswer.bytes: expected bin, got str"));
+}
+
+TEST(DecodeRange, HostAnswerWithAnUnknownStatusIsRejected) {
+  for (const int status : {5, 99, 255}) {
+    SCOPED_TRACE(status);
+    const std::string body = Body().header(MessageType::host_answer, 3).integer(1).integer(status).bin("").build();
+    EXPECT_TRUE(RejectedWith(body, "status"));
+  }
+}
+
 TEST(CodecRoundTrip, PingAndPong) {
   EXPECT_EQ(decode(encode(Ping{7})), Message(Ping{7}));
   EXPECT_EQ(decode(encode(Pong{8})), Message(Pong{8}));
@@ -298,6 +329,8 @@ TEST(MessageName, NamesEveryType) {
   EXPECT_EQ(message_name(Started{}), "Started");
   EXPECT_EQ(message_name(Ping{}), "Ping");
   EXPECT_EQ(message_name(Pong{}), "Pong");
+  EXPECT_EQ(message_name(CallHost{}), "CallHost");
+  EXPECT_EQ(message_name(HostAnswer{}), "HostAnswer");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -472,7 +505,7 @@ TEST(DecodeTypeTag, TypeZeroIsRejected) {
 }
 
 TEST(DecodeTypeTag, TypeOneAboveLastIsRejected) {
-  const auto past_last = static_cast<int>(MessageType::pong) + 1;
+  const auto past_last = static_cast<int>(MessageType::host_answer) + 1;
   EXPECT_TRUE(
       RejectedWith(Body().array(3).integer(past_last).integer(1).integer(2).build(), "unknown message type"));
 }
@@ -537,7 +570,8 @@ TEST(DecodeArity, EveryMessageRejectsOneFieldTooFewOrTooMany) {
                           {MessageType::result, 4},     {MessageType::failed, 4},
                           {MessageType::set_data, 2},   {MessageType::get_data, 2},
                           {MessageType::data_value, 3}, {MessageType::started, 1},
-                          {MessageType::ping, 1},       {MessageType::pong, 1}};
+                          {MessageType::ping, 1},       {MessageType::pong, 1},
+                          {MessageType::call_host, 4},  {MessageType::host_answer, 3}};
   for (const Shape& shape : shapes) {
     const std::string expected = "expected " + std::to_string(shape.fields) + " fields";
     for (const std::uint32_t count : {0u, shape.fields - 1, shape.fields + 1}) {
@@ -1036,7 +1070,9 @@ TEST(MessageDirection, EachMessageHasExactlyTheSenderTheProtocolGivesIt) {
   EXPECT_EQ(sender_of(SetData{}), Sender::host);
   EXPECT_EQ(sender_of(GetData{}), Sender::host);
   EXPECT_EQ(sender_of(Ping{}), Sender::host);
-  static_assert(std::variant_size_v<Message> == 10, "a new message needs its sender here");
+  EXPECT_EQ(sender_of(CallHost{}), Sender::child);
+  EXPECT_EQ(sender_of(HostAnswer{}), Sender::host);
+  static_assert(std::variant_size_v<Message> == 12, "a new message needs its sender here");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,22 @@ struct CallOptions {
   /// before Options::library_search_path; see there. A relative one makes the call throw
   /// Error, as does, under the strict profile, one outside the directories it shows.
   std::vector<std::filesystem::path> library_search_path;
+};
+
+/// A function of the host's that a plugin calls by name while one of its calls runs
+/// (isolator_call_host, isolator/plugin.hpp): it gets the plugin's bytes and returns the
+/// answer's. What it throws reaches the plugin as ISOLATOR_HOST_THREW with its what(). It may
+/// run on several threads at once (for one child, at most Options::max_service_calls), and
+/// after the call that asked has ended (its answer is then dropped): it must be thread-safe
+/// and must not assume the isolator still exists.
+struct HostService {
+  std::function<std::string(std::string_view)> function;
+  /// Where it runs. Empty: a pool of the library's threads named "isolator-svc" (at least 4,
+  /// twice the CPUs; made at the first use, shared by every isolator of the process, never
+  /// joined, so a service that never returns cannot hold up the process's exit), never the
+  /// isolator's I/O thread. A service that blocks for long should get an executor of its own.
+  /// An isolator's own I/O executor is allowed, but the isolator then waits while it runs.
+  boost::asio::any_io_executor executor;
 };
 
 /// When a dead child is replaced.
@@ -220,6 +237,16 @@ struct Options {
   /// profile so does one outside Hardening::plugin_directories and the system's directories
   /// (the child could not see it). See docs/architecture.md, "Plugin libraries".
   std::vector<std::filesystem::path> library_search_path;
+
+  /// The host's services, by name, that a plugin may call during a call (HostService;
+  /// isolator_call_host). A name not here is answered ISOLATOR_HOST_UNKNOWN_SERVICE, with the
+  /// names there are. A service without a function makes create() throw OptionsError.
+  std::map<std::string, HostService, std::less<>> services;
+
+  /// How many of one child's service calls may run at once (at least 1): more are answered
+  /// ISOLATOR_HOST_BUSY at once, so a plugin cannot make the host run more than this many
+  /// for it. A service call counts against its call's deadline like the rest of the call.
+  unsigned max_service_calls = 4;
 
   /// When the file at a called library's path is no longer the one the child loaded (its
   /// device, inode, size, modification or change time differ, or it is gone), the child is

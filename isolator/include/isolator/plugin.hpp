@@ -1,6 +1,6 @@
 /* What a plugin author needs, and all of it: an export macro for the method, the call's
- * input bytes and result bytes, and access to the values the host stored with
- * ProcessIsolator::set_data.
+ * input bytes and result bytes, calls to the host's services, and access to the values the
+ * host stored with ProcessIsolator::set_data.
  *
  * A plugin is a shared object exporting
  *
@@ -64,9 +64,34 @@ __attribute__((weak)) int isolator_result_set(const void* data, size_t size);
  * call. Any thread. Provided by pihost (NULL outside). */
 __attribute__((weak)) size_t isolator_result_limit(void);
 
+/* isolator_call_host's return values. */
+#define ISOLATOR_HOST_OK 0               /* the service answered; *answer holds its bytes */
+#define ISOLATOR_HOST_INVALID (-1)       /* a NULL argument, outside pihost, out of memory, or a
+                                            service name and bytes too large for a frame */
+#define ISOLATOR_HOST_UNKNOWN_SERVICE (-2) /* the host has no such service; *answer says which it has */
+#define ISOLATOR_HOST_THREW (-3)         /* the service threw; *answer holds its what() */
+#define ISOLATOR_HOST_BUSY (-4)          /* the host already runs as many of this child's service
+                                            calls as it allows (Options::max_service_calls) */
+#define ISOLATOR_HOST_ENDED (-5)         /* no call is running (the method returned), or the
+                                            isolator is shutting down */
+
+/* Calls the host's service `service` (Options::services) with `size` bytes at `data`, and
+ * blocks until it answers. Any of the plugin's threads may call it, several at once, while a
+ * call runs; the time it takes counts against the call's deadline. Returns one of the
+ * ISOLATOR_HOST_ codes above. For OK, THREW and UNKNOWN_SERVICE, `*answer` is set to a
+ * malloc'd buffer of `*answer_size` bytes (followed by a NUL byte not counted), which the
+ * caller frees with free(); otherwise to NULL and 0. Never hangs for a host that is gone or
+ * shutting down: the child then ends, or the call gets ISOLATOR_HOST_ENDED. A thread the
+ * method left running gets ISOLATOR_HOST_ENDED between calls, but while a later call runs its
+ * service calls count as that call's (pihost cannot tell which call a thread works for).
+ * Provided by pihost (NULL outside). */
+__attribute__((weak)) int isolator_call_host(const char* service, const void* data, size_t size, void** answer,
+                                             size_t* answer_size);
+
 #ifdef __cplusplus
 } /* extern "C" */
 
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -117,6 +142,33 @@ inline std::optional<std::string_view> input() {
 /// thread.
 inline bool set_result(std::string_view bytes) {
   return isolator_result_set != nullptr && isolator_result_set(bytes.data(), bytes.size()) == 0;
+}
+
+/// What a host service answered (call_host).
+struct HostAnswer {
+  int code = ISOLATOR_HOST_INVALID;  ///< an ISOLATOR_HOST_ code
+  std::string bytes;                 ///< the answer for OK; the reason for THREW and UNKNOWN_SERVICE
+  bool ok() const { return code == ISOLATOR_HOST_OK; }
+};
+
+/// Calls the host's service `service` with `bytes` (isolator_call_host) and waits for it.
+/// Outside pihost the code is ISOLATOR_HOST_INVALID. Any thread; throws only std::bad_alloc.
+inline HostAnswer call_host(const std::string& service, std::string_view bytes) {
+  if (isolator_call_host == nullptr) return {};
+  void* answer = nullptr;
+  size_t size = 0;
+  HostAnswer result;
+  result.code = isolator_call_host(service.c_str(), bytes.data(), bytes.size(), &answer, &size);
+  if (answer != nullptr) {
+    try {
+      result.bytes.assign(static_cast<const char*>(answer), size);
+    } catch (...) {
+      std::free(answer);
+      throw;
+    }
+    std::free(answer);
+  }
+  return result;
 }
 
 }  // namespace isolator::plugin

@@ -30,6 +30,7 @@ Supervisor::Supervisor(const asio::any_io_executor& executor, const Options& opt
       budget_(options.supervision),
       queue_(executor, *this, options.call_timeout, limits_.cpu_time_per_call,
              usable_cpus(limits_.cpu_affinity), options.max_output_bytes_per_call),
+      services_(executor, options),
       stop_timer_(executor),
       restart_timer_(executor),
       heartbeat_timer_(executor) {}
@@ -117,7 +118,8 @@ void Supervisor::on_child_ready(ChildProcess& child) {
   // Stopping: the channel is closed already, and the child exits as it reads end-of-file.
   if (!is_current(child) || stopping()) return;
   pid_ = child.pid();
-  loaded_.clear();  // a new child has loaded nothing
+  loaded_.clear();      // a new child has loaded nothing
+  services_.forget();  // nor asked for anything
   for (const auto& [key, value] : data_) child.send(wire::encode_frame(wire::SetData{key, value}));
   log().debug("pihost pid {} started ({})", child.pid(), launcher_->pihost());
   const bool restarted = phase_ == Phase::restarting;
@@ -293,6 +295,15 @@ void Supervisor::on_child_message(ChildProcess& child, wire::Message message) {
   }
   if (std::holds_alternative<wire::Pong>(message)) {
     last_pong_ = std::chrono::steady_clock::now();
+    return;
+  }
+  if (auto* service_call = std::get_if<wire::CallHost>(&message)) {
+    // Answered `ended` unless the call it names is the one running, past its Started: a
+    // thread the method left running asks for a call that is over.
+    const auto* running = queue_.oldest();
+    const bool call_running =
+        !stopping() && running != nullptr && running->call.id == service_call->id && running->started;
+    services_.request(child_, std::move(*service_call), call_running);
     return;
   }
   if (auto* value = std::get_if<wire::DataValue>(&message)) {
@@ -642,6 +653,7 @@ void Supervisor::stop(std::function<void()> done) {
                                       "the isolator shut down while the call was running", std::nullopt,
                                       std::nullopt});
   answer_data_waiters();
+  services_.end_all(child_);  // before the channel closes: the plugin's waiting threads go on
   restart_timer_.cancel();
   if (start_done_) std::exchange(start_done_, nullptr)("the isolator shut down while its child was starting");
   if (replaced_) retire(std::move(replaced_));

@@ -16,6 +16,7 @@
 #include "../platform/child_process.hpp"
 #include "call_queue.hpp"
 #include "restart_budget.hpp"
+#include "service_calls.hpp"
 
 #include <isolator/options.hpp>
 #include <isolator/process_isolator.hpp>
@@ -182,6 +183,7 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   Observer* const observer_;
   RestartBudget budget_;
   CallQueue queue_;
+  ServiceCalls services_;  // the plugin's calls to Options::services
 
   boost::asio::steady_timer stop_timer_;
   boost::asio::steady_timer restart_timer_;

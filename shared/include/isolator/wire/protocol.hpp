@@ -16,6 +16,8 @@
 //                                               loaded comes without one)
 //   pihost -> host   DataValue                  one per GetData, same id
 //   host -> pihost   Ping                       any time; answered with a Pong, same seq (see Ping)
+//   pihost -> host   CallHost                   any time, from any plugin thread: a service call
+//   host -> pihost   HostAnswer                 one per CallHost, same seq (any time after it)
 // Closing the connection ends the conversation: pihost exits when it reads end-of-file.
 //
 // This header has no OS or process code; both sides include it.
@@ -32,7 +34,7 @@ namespace isolator::wire {
 
 /// Bumped whenever a message's shape or meaning changes. Hello carries it; the host refuses
 /// a child that speaks another version.
-inline constexpr std::uint32_t protocol_version = 4;
+inline constexpr std::uint32_t protocol_version = 5;
 
 /// Size of the length prefix in front of every frame.
 inline constexpr std::size_t frame_header_bytes = 4;
@@ -64,6 +66,8 @@ enum class MessageType : std::uint8_t {
   started = 8,
   ping = 9,
   pong = 10,
+  call_host = 11,
+  host_answer = 12,
 };
 
 /// What a call cost, measured by pihost around the call.
@@ -177,6 +181,35 @@ struct Pong {
   bool operator==(const Pong&) const = default;
 };
 
-using Message = std::variant<Hello, Invoke, Result, Failed, SetData, GetData, DataValue, Started, Ping, Pong>;
+/// pihost -> host: a plugin thread calls the host's service `service` with `bytes`, while call
+/// `id` runs (the call that was running when it asked), and waits for the HostAnswer of the
+/// same `seq`. [11, id, seq, service, bytes(bin)]
+struct CallHost {
+  std::uint64_t id = 0;
+  std::uint64_t seq = 0;
+  std::string service;
+  std::string bytes;
+  bool operator==(const CallHost&) const = default;
+};
+
+/// How the host answered a CallHost.
+enum class HostStatus : std::uint8_t {
+  ok = 0,               ///< the service returned; `bytes` is its answer
+  unknown_service = 1,  ///< the host has no service of that name (`bytes` says which it has)
+  threw = 2,            ///< the service threw (`bytes` is its what())
+  busy = 3,             ///< the host already runs as many of this child's service calls as it allows
+  ended = 4,            ///< the call is over, or the isolator is shutting down
+};
+
+/// host -> pihost: the answer to CallHost `seq`. [12, seq, status, bytes(bin)]
+struct HostAnswer {
+  std::uint64_t seq = 0;
+  HostStatus status = HostStatus::ok;
+  std::string bytes;
+  bool operator==(const HostAnswer&) const = default;
+};
+
+using Message = std::variant<Hello, Invoke, Result, Failed, SetData, GetData, DataValue, Started, Ping, Pong,
+                             CallHost, HostAnswer>;
 
 }  // namespace isolator::wire
