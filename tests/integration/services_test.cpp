@@ -115,12 +115,13 @@ TEST(HostServices, TwoPluginThreadsCallAServiceAtOnce) {
   std::mutex mutex;
   std::condition_variable arrived;
   int inside = 0;
+  int met = 0;
   options.services["meet"].function = [&](std::string_view bytes) {
     std::unique_lock lock(mutex);
     ++inside;
     arrived.notify_all();
-    const bool met = arrived.wait_for(lock, 5s, [&] { return inside >= 2; });
-    return (met ? "met " : "alone ") + std::string(bytes);
+    if (arrived.wait_for(lock, 5s, [&] { return inside >= 2; })) ++met;
+    return std::string(bytes);
   };
   auto isolator = ProcessIsolator::create(options);
   const CallResult r = call(*isolator, "call_at_once", {"meet", "2"});
@@ -129,6 +130,7 @@ TEST(HostServices, TwoPluginThreadsCallAServiceAtOnce) {
   EXPECT_EQ(r.bytes.value_or(""), "ok=2 busy=0 other=0");
   std::lock_guard lock(mutex);
   EXPECT_EQ(inside, 2);
+  EXPECT_EQ(met, 2);  // each saw the other inside: they ran at once
 }
 
 TEST(HostServices, AnUnknownServiceIsACodeNamingTheServicesThereAre) {
@@ -188,6 +190,32 @@ TEST(HostServices, APluginCallingPastTheBoundIsToldBusyAndTheHostRunsNoMore) {
   EXPECT_LE(most.load(), 2);
   EXPECT_EQ(*r.code, 2) << r.bytes.value_or("");
   EXPECT_EQ(r.bytes.value_or(""), "ok=2 busy=14 other=0");
+}
+
+// A plugin whose call times out while its services run (the child is killed and replaced)
+// gets no fresh allowance: the services still running count until they return.
+TEST(HostServices, AChildReplacedWhileItsServicesRunGetsNoFreshAllowance) {
+  Options options = test::options();
+  options.max_service_calls = 2;
+  auto release = std::make_shared<Latch>();
+  std::atomic<int> returned{0};
+  options.services["hold"].function = [release, &returned](std::string_view) {
+    release->wait_for(10s);
+    ++returned;
+    return std::string("held");
+  };
+  {
+    auto isolator = ProcessIsolator::create(options);
+    const CallResult first = call(*isolator, "call_at_once", {"hold", "2"}, {}, CallOptions{500ms});
+    ASSERT_FALSE(first.ok());
+    EXPECT_EQ(first.failure->kind, FailureKind::timeout) << first.failure->message;
+    const CallResult second = call(*isolator, "call", {"hold"});  // on the replacement child
+    ASSERT_TRUE(second.ok()) << second.failure->message;
+    EXPECT_EQ(*second.code, -4);  // ISOLATOR_HOST_BUSY: the two held services still count
+    release->open();
+  }
+  for (int i = 0; i < 200 && returned < 2; ++i) std::this_thread::sleep_for(25ms);
+  EXPECT_EQ(returned, 2);
 }
 
 // The call's deadline runs while a service does: a service slower than the call's timeout

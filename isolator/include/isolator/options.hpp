@@ -46,9 +46,11 @@ struct CallOptions {
 /// A function of the host's that a plugin calls by name while one of its calls runs
 /// (isolator_call_host, isolator/plugin.hpp): it gets the plugin's bytes and returns the
 /// answer's. What it throws reaches the plugin as ISOLATOR_HOST_THREW with its what(). It may
-/// run on several threads at once (for one child, at most Options::max_service_calls), and
-/// after the call that asked has ended (its answer is then dropped): it must be thread-safe
-/// and must not assume the isolator still exists.
+/// run on several threads at once (at most Options::max_service_calls for one isolator), and
+/// go on after the call that asked has timed out or the child died (its answer is then
+/// dropped) or the isolator was destroyed: it must be thread-safe and must not assume the
+/// isolator still exists. An executor whose context no longer runs leaves the plugin waiting
+/// until the call's deadline, and the call counted against the bound for good.
 struct HostService {
   std::function<std::string(std::string_view)> function;
   /// Where it runs. Empty: a pool of the library's threads named "isolator-svc" (at least 4,
@@ -243,9 +245,14 @@ struct Options {
   /// names there are. A service without a function makes create() throw OptionsError.
   std::map<std::string, HostService, std::less<>> services;
 
-  /// How many of one child's service calls may run at once (at least 1): more are answered
-  /// ISOLATOR_HOST_BUSY at once, so a plugin cannot make the host run more than this many
-  /// for it. A service call counts against its call's deadline like the rest of the call.
+  /// How many service calls of this isolator's children may run at once (at least 1): more
+  /// are answered ISOLATOR_HOST_BUSY at once, so a plugin cannot make the host run more than
+  /// this many for it; a service still running for a child that died or was replaced counts
+  /// until it returns. (Each child of an IsolatorPool has its own bound.) A service call
+  /// counts against its call's deadline like the rest of the call. A child that sends service
+  /// calls while it leaves more than 4 * max_frame_bytes (at least 1 MiB) of what the host
+  /// sent it unread breaks the protocol, and is killed: each call is answered, so such a
+  /// child would otherwise grow the host's memory without end.
   unsigned max_service_calls = 4;
 
   /// When the file at a called library's path is no longer the one the child loaded (its

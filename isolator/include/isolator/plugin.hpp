@@ -81,7 +81,8 @@ __attribute__((weak)) size_t isolator_result_limit(void);
  * ISOLATOR_HOST_ codes above. For OK, THREW and UNKNOWN_SERVICE, `*answer` is set to a
  * malloc'd buffer of `*answer_size` bytes (followed by a NUL byte not counted), which the
  * caller frees with free(); otherwise to NULL and 0. Never hangs for a host that is gone or
- * shutting down: the child then ends, or the call gets ISOLATOR_HOST_ENDED. A thread the
+ * shutting down: the child then ends, or the call gets ISOLATOR_HOST_ENDED. (A thread still
+ * waiting when its method returned waits for the service's answer, with no deadline.) A thread the
  * method left running gets ISOLATOR_HOST_ENDED between calls, but while a later call runs its
  * service calls count as that call's (pihost cannot tell which call a thread works for).
  * Provided by pihost (NULL outside). */

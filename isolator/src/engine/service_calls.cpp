@@ -39,14 +39,23 @@ asio::any_io_executor default_service_executor() {
   return pool->get_executor();
 }
 
-std::string service_names(const Options& options) {
-  if (options.services.empty()) return "it offers none (Options::services is empty)";
-  std::string names = "it offers ";
+// The unknown_service answer: the name asked for and the names there are, cut to fit a frame
+// (a name may be nearly a frame long, and a host may offer many services).
+std::string unknown_service(const std::string& asked, const Options& options) {
+  constexpr std::size_t max_name = 256;
+  std::string text = "the host has no service '" + asked.substr(0, max_name) +
+                     (asked.size() > max_name ? "...'" : "'") + "; ";
+  if (options.services.empty()) return text + "it offers none (Options::services is empty)";
+  text += "it offers ";
+  bool first = true;
   for (const auto& [name, service] : options.services) {
-    if (names.size() > 10) names += ", ";
-    names += "'" + name + "'";
+    if (!first) text += ", ";
+    first = false;
+    text += "'" + name + "'";
   }
-  return names;
+  const std::size_t room = options.max_frame_bytes - answer_overhead;
+  if (text.size() > room) text = text.substr(0, room - 3) + "...";
+  return text;
 }
 
 }  // namespace
@@ -65,20 +74,31 @@ void ServiceCalls::send(ChildProcess& child, std::uint64_t seq, wire::HostStatus
   child.send(wire::encode_frame(wire::HostAnswer{seq, status, std::move(bytes)}));
 }
 
+std::size_t ServiceCalls::backlog_limit() const {
+  return std::max<std::size_t>(4 * options_.max_frame_bytes, std::size_t{1} << 20);
+}
+
 void ServiceCalls::request(const std::shared_ptr<ChildProcess>& child, wire::CallHost call, bool call_running) {
+  if (!child->ready()) return;  // being killed: an answer would be dropped
+  if (child->unsent_bytes() > backlog_limit()) {
+    child->fail_protocol("pihost sends service calls but does not read the answers (" +
+                         std::to_string(child->unsent_bytes()) + " bytes wait to be sent to it)");
+    return;
+  }
   if (!call_running) {
     send(*child, call.seq, wire::HostStatus::ended, {});
     return;
   }
   const auto service = options_.services.find(call.service);
   if (service == options_.services.end()) {
-    send(*child, call.seq, wire::HostStatus::unknown_service,
-         "the host has no service '" + call.service + "'; " + service_names(options_));
+    send(*child, call.seq, wire::HostStatus::unknown_service, unknown_service(call.service, options_));
     return;
   }
-  if (running_.size() >= options_.max_service_calls) {
+  // Counted until the service returns, also for a child replaced meanwhile: a plugin that
+  // gets its child replaced while its services run gets no fresh allowance.
+  if (in_flight_ >= options_.max_service_calls) {
     log().debug("pihost pid {}: service call to '{}' refused: {} run already (Options::max_service_calls)",
-                child->pid(), call.service, running_.size());
+                child->pid(), call.service, in_flight_);
     send(*child, call.seq, wire::HostStatus::busy, {});
     return;
   }
@@ -86,6 +106,7 @@ void ServiceCalls::request(const std::shared_ptr<ChildProcess>& child, wire::Cal
     child->fail_protocol("pihost sent service call " + std::to_string(call.seq) + " while it was running");
     return;
   }
+  ++in_flight_;
   const bool own_executor = static_cast<bool>(service->second.executor);
   const auto executor = own_executor ? service->second.executor : default_service_executor();
   asio::post(executor, [gate = gate_, home = home_, function = service->second.function, generation = generation_,
@@ -112,6 +133,7 @@ void ServiceCalls::request(const std::shared_ptr<ChildProcess>& child, wire::Cal
 }
 
 void ServiceCalls::answered(std::uint64_t generation, std::uint64_t seq, wire::HostStatus status, std::string bytes) {
+  --in_flight_;
   if (generation != generation_) return;  // for a child that is gone or replaced
   const auto asked = running_.find(seq);
   if (asked == running_.end()) return;  // answered `ended` already

@@ -29,20 +29,26 @@ class ServiceCalls {
 
   /// A CallHost from `child` (the current one). `call_running`: the call it names runs and
   /// has started. Answers at once when the call is over, the service unknown or the bound
-  /// reached; otherwise runs the service and answers when it returns. A seq already running
-  /// is a protocol error of the child.
+  /// reached; otherwise runs the service and answers when it returns. A protocol error of the
+  /// child: a seq already running, or service calls while the child leaves more than
+  /// backlog_limit() bytes the host sent it unread (every request is answered, so a child
+  /// that sends them without reading would otherwise grow the host's memory without end).
   void request(const std::shared_ptr<ChildProcess>& child, wire::CallHost call, bool call_running);
 
-  /// The current child changed (or died): what its calls answer later is dropped, and they
-  /// no longer count against the bound.
+  /// The current child changed (or died): what its calls answer later is dropped. They still
+  /// count against the bound until their service returns.
   void forget();
 
   /// The isolator is stopping: every service call running is answered `ended` now, through
   /// `child` when it is still there; their own answers are dropped.
   void end_all(const std::shared_ptr<ChildProcess>& child);
 
-  /// Service calls of the current child running now.
-  std::size_t running() const { return running_.size(); }
+  /// Services running now for this isolator's children (the current one, and earlier ones
+  /// whose services have not returned yet).
+  std::size_t running() const { return in_flight_; }
+
+  /// The unread bytes past which a child's service call is a protocol error.
+  std::size_t backlog_limit() const;
 
  private:
   struct Gate;  // shared with the service's completion, which may outlive this
@@ -53,6 +59,7 @@ class ServiceCalls {
   const Options& options_;
   std::shared_ptr<Gate> gate_;
   std::uint64_t generation_ = 0;  // bumped by forget()
+  std::size_t in_flight_ = 0;     // services posted whose completion has not come back
   std::map<std::uint64_t, std::weak_ptr<ChildProcess>> running_;  // seq -> the child that asked
 };
 

@@ -123,6 +123,8 @@ class ChildProcess {
   virtual void send(std::string frame) = 0;
   /// The same for a frame the caller keeps too (a call's Invoke, sent again on a retry).
   virtual void send(std::shared_ptr<const std::string> frame) = 0;
+  /// Bytes queued by send() that the child has not taken yet.
+  virtual std::size_t unsent_bytes() const = 0;
 
   /// The child broke the protocol as seen by the caller (an unexpected reply, say): reports
   /// on_child_broken (or a start failure) and kills it.

@@ -433,6 +433,7 @@ void Child::send(std::string frame) { send(std::make_shared<const std::string>(s
 
 void Child::send(std::shared_ptr<const std::string> frame) {
   if (!socket_.is_open() || doomed_ || exited_) return;
+  unsent_bytes_ += frame->size();
   write_queue_.push_back(std::move(frame));
   if (write_queue_.size() == 1) write_next();
 }
@@ -441,6 +442,7 @@ void Child::write_next() {
   asio::async_write(socket_, asio::buffer(*write_queue_.front()),
                     [self = shared_from_this()](error_code error, std::size_t) {
                       if (error) return;  // the read side reports what happened
+                      self->unsent_bytes_ -= self->write_queue_.front()->size();
                       self->write_queue_.pop_front();
                       if (!self->write_queue_.empty()) self->write_next();
                     });

@@ -78,6 +78,7 @@ class Child final : public ChildProcess, public std::enable_shared_from_this<Chi
   void send(std::string frame) override;
   /// The same for a frame the caller keeps too (a call's Invoke, sent again on a retry).
   void send(std::shared_ptr<const std::string> frame) override;
+  std::size_t unsent_bytes() const override { return unsent_bytes_; }
 
   /// The child broke the protocol as seen by the caller (an unexpected reply, say): reports
   /// on_child_broken (or a start failure) and kills it.
@@ -134,6 +135,7 @@ class Child final : public ChildProcess, public std::enable_shared_from_this<Chi
   wire::FrameReader reader_;
   std::array<char, 65536> read_buffer_{};
   std::deque<std::shared_ptr<const std::string>> write_queue_;
+  std::size_t unsent_bytes_ = 0;  // in write_queue_
   std::vector<std::string> start_stderr_;  // stderr lines before the handshake, for errors
   std::vector<std::string> refused_peers_;
   std::string accept_error_;  // why accepting failed, for the start error
