@@ -52,6 +52,7 @@ struct CallOptions {
 /// isolator still exists. An executor whose context no longer runs leaves the plugin waiting
 /// until the call's deadline, and the call counted against the bound for good.
 struct HostService {
+  /// The service: the plugin's bytes in, the answer's bytes out (see above).
   std::function<std::string(std::string_view)> function;
   /// Where it runs. Empty: a pool of the library's threads named "isolator-svc" (at least 4,
   /// twice the CPUs; made at the first use, shared by every isolator of the process, never

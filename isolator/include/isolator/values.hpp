@@ -37,9 +37,13 @@ namespace values_detail {
 /// each claim as it meets it (64 nested map headers of 6 bytes each, claiming 1 M pairs, ask
 /// for gigabytes), so such bytes are refused first.
 struct ClaimCheck : msgpack::null_visitor {
+  /// Checks a value of `bytes` bytes.
   explicit ClaimCheck(std::size_t bytes) : budget(bytes) {}
+  /// An array header claiming `elements`; false (stop) past the budget.
   bool start_array(std::uint32_t elements) { return claim(elements); }
+  /// A map header claiming `pairs` (two elements each); false (stop) past the budget.
   bool start_map(std::uint32_t pairs) { return claim(std::size_t{pairs} * 2); }
+  /// Adds `elements` to what is claimed; false, and `over` set, past the budget.
   bool claim(std::size_t elements) {
     if (elements > budget - claimed) {
       over = true;
@@ -48,9 +52,9 @@ struct ClaimCheck : msgpack::null_visitor {
     claimed += elements;
     return true;
   }
-  std::size_t budget;
-  std::size_t claimed = 0;
-  bool over = false;
+  std::size_t budget;       ///< the value's bytes: the most elements it can hold
+  std::size_t claimed = 0;  ///< elements claimed so far
+  bool over = false;        ///< the claims passed the budget
 };
 
 }  // namespace values_detail
