@@ -10,9 +10,8 @@
 #include <pthread.h>
 
 #include <algorithm>
-#include <thread>
-
 #include <exception>
+#include <thread>
 #include <utility>
 
 namespace isolator::detail {

@@ -43,14 +43,10 @@ class ServiceCalls {
   /// `child` when it is still there; their own answers are dropped.
   void end_all(const std::shared_ptr<ChildProcess>& child);
 
-  /// Services running now for this isolator's children (the current one, and earlier ones
-  /// whose services have not returned yet).
-  std::size_t running() const { return in_flight_; }
-
+ private:
   /// The unread bytes past which a child's service call is a protocol error.
   std::size_t backlog_limit() const;
 
- private:
   struct Gate;  // shared with the service's completion, which may outlive this
   void answered(std::uint64_t generation, std::uint64_t seq, wire::HostStatus status, std::string bytes);
   static void send(ChildProcess& child, std::uint64_t seq, wire::HostStatus status, std::string bytes);
