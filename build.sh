@@ -33,6 +33,7 @@ apt_packages=(
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libcli11-dev
+  libdw-dev
 )
 
 # Only for ./build.sh bench, and ./build.sh fuzz.

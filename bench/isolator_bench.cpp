@@ -187,9 +187,11 @@ void cold_call_big_host(benchmark::State& state) {
   cold_call(state, with_containment(isolator::Containment::rlimit));
 }
 
-// A crashing call, then the first result of the replacement child.
-void restart_after_crash(benchmark::State& state) {
+// A crashing call, then the first result of the replacement child. `crash_reports`: whether
+// the crash's stack is read first (Options::crash_reports); without it, the restart alone.
+void restart_after_crash(benchmark::State& state, bool crash_reports) {
   isolator::Options options = base_options();
+  options.crash_reports = crash_reports;
   options.supervision.backoff_initial = 0ms;
   options.supervision.backoff_max = 0ms;
   options.supervision.max_restarts = 1'000'000;
@@ -200,6 +202,15 @@ void restart_after_crash(benchmark::State& state) {
     if (isolator->invoke(crash).ok()) state.SkipWithError("the crashing plugin returned");
     check(isolator->invoke(noop_call()), state);
   }
+}
+
+// The cost of a crash report per crash: warnings are logged at each (the report), so the
+// log is quieted while it runs.
+void restart_after_crash_with_report(benchmark::State& state) {
+  const auto level = isolator::logger()->level();
+  isolator::logger()->set_level(spdlog::level::err);
+  restart_after_crash(state, true);
+  isolator::logger()->set_level(level);
 }
 
 // ---- size and bulk -----------------------------------------------------------------------
@@ -282,6 +293,12 @@ void register_all() {
   strict.hardening.plugin_directories = {std::filesystem::path(ISOLATOR_BENCH_PLUGIN).parent_path()};
   repeated(benchmark::RegisterBenchmark("cold/invoke_rlimit_strict/scheduler", cold_call, strict))
       ->Unit(benchmark::kMicrosecond);
+  // Crash reports' start-up cost: the same cold call without pihost's crash handler.
+  isolator::Options no_crash_reports = with_containment(isolator::Containment::rlimit);
+  no_crash_reports.crash_reports = false;
+  repeated(benchmark::RegisterBenchmark("cold/invoke_rlimit_no_crash_reports/scheduler", cold_call,
+                                        no_crash_reports))
+      ->Unit(benchmark::kMicrosecond);
   repeated(benchmark::RegisterBenchmark("cold/invoke_auto/scheduler", cold_call,
                                         with_containment(isolator::Containment::automatic)))
       ->Unit(benchmark::kMicrosecond);
@@ -291,7 +308,10 @@ void register_all() {
   repeated(benchmark::RegisterBenchmark("cold/invoke_rlimit_1GiB_host/scheduler", cold_call_big_host))
       ->Unit(benchmark::kMicrosecond)
       ->Repetitions(3);
-  repeated(benchmark::RegisterBenchmark("restart/crash_to_next_result/scheduler", restart_after_crash))
+  repeated(benchmark::RegisterBenchmark("restart/crash_to_next_result/scheduler", restart_after_crash, false))
+      ->Unit(benchmark::kMicrosecond);
+  repeated(benchmark::RegisterBenchmark("restart/crash_with_report_to_next_result/scheduler",
+                                        restart_after_crash_with_report))
       ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("memory/pihost_idle", pihost_idle_memory)->Iterations(1);
   repeated(benchmark::RegisterBenchmark("bulk/raw_socket_1MiB/scheduler", raw_bulk))

@@ -94,9 +94,13 @@ def main():
         f"{cold / 1000:.2f} ms", f"tiny C child {tiny / 1000:.2f} ms", f"{cold / tiny:.2f}×",
         "≤ 1.5× the tiny C child", cold / tiny <= 1.5)
     restart = us("restart/crash_to_next_result/scheduler")
-    row("restart: crashing call → first result of the replacement", "scheduler",
+    row("restart: crashing call → first result of the replacement (crash reports off)", "scheduler",
         f"{restart / 1000:.2f} ms", f"cold call {cold / 1000:.2f} ms", f"{restart / cold:.2f}×",
         "≤ 1.5× the cold call", restart / cold <= 1.5)
+    reported = us("restart/crash_with_report_to_next_result/scheduler")
+    row("the same with the crash's report (its stack read and named)", "scheduler",
+        f"{reported / 1000:.2f} ms", f"without {restart / 1000:.2f} ms", f"{reported / restart:.2f}×",
+        "(reported, no target)", None)
     big = us("cold/invoke_rlimit_1GiB_host/scheduler")
     row("cold call from a host with 1 GiB resident", "scheduler", f"{big / 1000:.2f} ms",
         f"small host {cold_rl / 1000:.2f} ms", f"{big / cold_rl:.2f}×", "≤ 1.5× the small host",
@@ -110,6 +114,10 @@ def main():
     row("default sandbox cost per isolate (rlimit, vs trusted_plugin)", "scheduler",
         f"{(cold_rl - trusted) / 1000:+.2f} ms", f"trusted cold call {trusted / 1000:.2f} ms",
         f"{cold_rl / trusted:.2f}×", "(reported, no target)", None)
+    unarmed = us("cold/invoke_rlimit_no_crash_reports/scheduler")
+    row("crash handler's start-up cost per isolate (rlimit, vs crash_reports off)", "scheduler",
+        f"{(cold_rl - unarmed) / 1000:+.3f} ms", f"cold call without {unarmed / 1000:.2f} ms",
+        f"{cold_rl / unarmed:.3f}×", "(reported, no target)", None)
     strict = us("cold/invoke_rlimit_strict/scheduler")
     row("strict profile cost per isolate (rlimit, vs the default sandbox)", "scheduler",
         f"{(strict - cold_rl) / 1000:+.2f} ms", f"default cold call {cold_rl / 1000:.2f} ms",

@@ -14,6 +14,9 @@ set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME isolator)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION utils)
+# pihost's crash reporter loads libdw with dlopen (shlibdeps cannot see it) to name a crashed
+# stack's functions and lines; without it a crash report has libraries and offsets only.
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_RECOMMENDS "libdw1")
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME isolator-dev)
 # The headers need Asio 1.81 (any_completion_handler) and spdlog; the library pihost.
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS

@@ -1,14 +1,17 @@
 // pihost: the child process that runs plugin methods for one ProcessIsolator.
 //
 //   pihost --channel PATH (--host-pid PID | --host-outside) [--max-frame-bytes N] [--core-dumps]
-//          [--library-links DIR] [--max-result-bytes N]
+//          [--library-links DIR] [--max-result-bytes N] [--no-crash-reports] [--crash-report-ms N]
 //   pihost --pid-namespace-init
+//   pihost --report-crash ...     (only pihost's own crash handler starts this one)
 //
 // Started by the host library, never by hand. It arms its death signal, connects to the
 // host's socket at PATH, says Hello, then serves Invoke/SetData/GetData until the host
 // closes the channel, and exits. The flags and the exit codes are the host's and pihost's
 // contract: isolator/wire/pihost_contract.hpp.
 #include "src/channel.hpp"
+#include "src/crash_capture.hpp"
+#include "src/crash_reporter.hpp"
 #include "src/dependency_links.hpp"
 #include "src/host_watch.hpp"
 #include "src/pid_namespace_init.hpp"
@@ -41,6 +44,8 @@ struct Arguments {
   bool core_dumps = false;  // --core-dumps: stay dumpable (Options::allow_core_dumps)
   std::string library_links;  // --library-links: where a plugin's libraries are linked for the loader
   std::size_t max_result_bytes = wire::default_max_result_bytes;  // --max-result-bytes
+  bool crash_reports = true;  // --no-crash-reports turns them off (Options::crash_reports)
+  unsigned crash_report_ms = wire::default_crash_report_ms;  // --crash-report-ms
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -49,7 +54,9 @@ struct Arguments {
                             std::string(wire::flag_max_frame_bytes) + " N] [" +
                             std::string(wire::flag_core_dumps) + "] [" +
                             std::string(wire::flag_library_links) + " DIR] [" +
-                            std::string(wire::flag_max_result_bytes) + " N]";
+                            std::string(wire::flag_max_result_bytes) + " N] [" +
+                            std::string(wire::flag_no_crash_reports) + "] [" +
+                            std::string(wire::flag_crash_report_ms) + " N]";
   std::fprintf(stderr,
                "pihost: %s\nusage: %s\n"
                "pihost is started by the isolator library; it is not meant to be run by hand.\n",
@@ -79,6 +86,10 @@ Arguments parse(int argc, char** argv) {
       args.host_outside = true;
       continue;
     }
+    if (flag == wire::flag_no_crash_reports) {
+      args.crash_reports = false;
+      continue;
+    }
     if (i + 1 >= argc) usage_error("missing value for " + flag);
     const char* value = argv[++i];
     if (flag == wire::flag_channel) {
@@ -91,6 +102,10 @@ Arguments parse(int argc, char** argv) {
       args.max_frame_bytes = parse_number(value, wire::flag_max_frame_bytes);
     } else if (flag == wire::flag_max_result_bytes) {
       args.max_result_bytes = parse_number(value, wire::flag_max_result_bytes);
+    } else if (flag == wire::flag_crash_report_ms) {
+      const auto ms = parse_number(value, wire::flag_crash_report_ms);
+      if (ms > 60'000) usage_error("bad value for " + flag + ": at most 60000");
+      args.crash_report_ms = static_cast<unsigned>(ms);
     } else {
       usage_error("unknown option " + flag);
     }
@@ -106,6 +121,7 @@ Arguments parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (argc == 2 && argv[1] == wire::flag_pid_namespace_init) pihost::be_pid_namespace_init();
+  if (argc >= 2 && argv[1] == wire::flag_report_crash) pihost::report_crash(argc, argv);
   const Arguments args = parse(argc, argv);
   // Before any thread exists: the environment as the host's options set it.
   pihost::restore_environment(args.library_links);
@@ -120,6 +136,9 @@ int main(int argc, char** argv) {
 
   try {
     pihost::Channel channel(args.channel, args.max_frame_bytes);
+    if (args.crash_reports) {
+      pihost::crash::arm({channel.fd(), args.max_frame_bytes, args.core_dumps, args.crash_report_ms});
+    }
     channel.send(wire::Hello{wire::protocol_version, ::getpid()});
     // Never destroyed: its relief thread uses it until pihost leaves (with _exit).
     (new pihost::Server(channel, args.library_links, args.max_result_bytes))->serve();

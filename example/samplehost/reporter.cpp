@@ -25,6 +25,25 @@ json usage_json(const isolator::Usage& usage) {
           {"peak_rss_bytes", usage.peak_rss_bytes}};
 }
 
+// A crash report as the "error" object's keys: "crash" (signal, code, address, thread, note)
+// and "stack", one object per frame.
+void add_crash(json& error, const isolator::CrashReport& crash) {
+  json stack = json::array();
+  for (const auto& frame : crash.stack) {
+    stack.push_back({{"function", frame.function},
+                     {"library", frame.library},
+                     {"offset", frame.offset},
+                     {"file", frame.file},
+                     {"line", frame.line}});
+  }
+  error["stack"] = std::move(stack);
+  error["crash"] = {{"signal", isolator::signal_name(crash.signal)},
+                    {"code", optional_number(crash.code)},
+                    {"address", crash.address ? json(*crash.address) : json(nullptr)},
+                    {"thread", crash.thread},
+                    {"note", crash.note}};
+}
+
 std::string human_usage(const isolator::Usage& usage) {
   return "wall " + std::to_string(usage.wall.count()) + " us, cpu " + std::to_string(usage.cpu_user.count()) +
          " us user + " + std::to_string(usage.cpu_sys.count()) + " us sys, peak rss " +
@@ -112,6 +131,8 @@ void Reporter::result(int call, const isolator::CallResult& result) {
           {"signal", failure.signal ? json(isolator::signal_name(*failure.signal)) : json(nullptr)},
           {"exit_code", optional_number(failure.exit_code)},
           {"message", failure.message}};
+      if (!failure.exception_type.empty()) object["error"]["exception_type"] = failure.exception_type;
+      if (failure.crash) add_crash(object["error"], *failure.crash);
     }
     object["pid"] = result.pid;
     object["containment"] = result.containment;
@@ -134,6 +155,8 @@ void Reporter::result(int call, const isolator::CallResult& result) {
   } else {
     print(head + "failed: " + std::string(isolator::to_string(result.failure->kind)) + ": " +
           result.failure->message);
+    if (!result.failure->exception_type.empty()) print(head + "exception type: " + result.failure->exception_type);
+    if (result.failure->crash) print(head + "crash report: " + isolator::to_string(*result.failure->crash));
   }
 }
 

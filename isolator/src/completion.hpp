@@ -16,11 +16,19 @@
 
 namespace isolator::detail {
 
+/// A Failure of `kind` saying `message`, its other members empty.
+inline Failure failure_of(FailureKind kind, std::string message) {
+  Failure failure;
+  failure.kind = kind;
+  failure.message = std::move(message);
+  return failure;
+}
+
 /// The result of a call that did not return from the method for a reason the isolator or
 /// the pool knows itself (shutdown, restart limit, ...): no exit code, no signal.
 inline CallResult failed(FailureKind kind, std::string message) {
   CallResult result;
-  result.failure = Failure{kind, std::move(message), std::nullopt, std::nullopt};
+  result.failure = failure_of(kind, std::move(message));
   return result;
 }
 

@@ -1,6 +1,8 @@
 #include <isolator/call_result.hpp>
 #include <isolator/events.hpp>
 
+#include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -54,6 +56,71 @@ std::string signal_name(int signal) {
     return std::string("SIG") + abbreviation;
   }
   return "signal " + std::to_string(signal);
+}
+
+namespace {
+
+// The name of a crash signal's si_code ("SEGV_MAPERR"); empty for one without a name here.
+std::string_view signal_code_name(int signal, int code) {
+  switch (code) {
+    case SI_USER: return "SI_USER";
+    case SI_TKILL: return "SI_TKILL";
+    case SI_QUEUE: return "SI_QUEUE";
+    default: break;
+  }
+  switch (signal) {
+    case SIGSEGV:
+      if (code == SEGV_MAPERR) return "SEGV_MAPERR";
+      if (code == SEGV_ACCERR) return "SEGV_ACCERR";
+      break;
+    case SIGBUS:
+      if (code == BUS_ADRALN) return "BUS_ADRALN";
+      if (code == BUS_ADRERR) return "BUS_ADRERR";
+      if (code == BUS_OBJERR) return "BUS_OBJERR";
+      break;
+    case SIGILL:
+      if (code == ILL_ILLOPC) return "ILL_ILLOPC";
+      if (code == ILL_ILLOPN) return "ILL_ILLOPN";
+      if (code == ILL_PRVOPC) return "ILL_PRVOPC";
+      break;
+    case SIGFPE:
+      if (code == FPE_INTDIV) return "FPE_INTDIV";
+      if (code == FPE_INTOVF) return "FPE_INTOVF";
+      if (code == FPE_FLTDIV) return "FPE_FLTDIV";
+      break;
+    default: break;
+  }
+  return {};
+}
+
+std::string hex(std::uint64_t value) {
+  char text[24];
+  std::snprintf(text, sizeof(text), "0x%llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
+}  // namespace
+
+std::string to_string(const CrashReport& report) {
+  std::string out = signal_name(report.signal);
+  if (report.code) {
+    if (const auto code = signal_code_name(report.signal, *report.code); !code.empty()) {
+      out += " (" + std::string(code) + ")";
+    }
+  }
+  if (report.address) out += " at address " + hex(*report.address);
+  if (!report.thread.empty()) out += " in thread '" + report.thread + "'";
+  for (std::size_t i = 0; i < report.stack.size(); ++i) {
+    const StackFrame& frame = report.stack[i];
+    out += "\n  #" + std::to_string(i) + " " + (frame.function.empty() ? "??" : frame.function);
+    if (!frame.file.empty()) {
+      out += " at " + frame.file;
+      if (frame.line > 0) out += ":" + std::to_string(frame.line);
+    }
+    out += frame.library.empty() ? " (" + hex(frame.offset) + ")" : " (" + frame.library + "+" + hex(frame.offset) + ")";
+  }
+  if (!report.note.empty()) out += "\n  note: " + report.note;
+  return out;
 }
 
 }  // namespace isolator

@@ -5,6 +5,7 @@
 
 #include <isolator/errors.hpp>
 #include <isolator/wire/codec.hpp>
+#include <isolator/wire/pihost_contract.hpp>
 #include <isolator/wire/protocol.hpp>
 
 #include <algorithm>
@@ -147,6 +148,12 @@ Limits enforceable_limits(const Options& options, const BackendCheck& check) {
   if (options.require_limits) throw StartError(message + "\n(Options::require_limits is set)");
   log().warn("{}\nthe child runs without them (set Options::require_limits to refuse)", message);
   return limits;
+}
+
+std::chrono::milliseconds crash_report_time(const Options& options) {
+  const std::chrono::milliseconds most{wire::default_crash_report_ms};
+  if (options.supervision.heartbeat_interval.count() == 0) return most;
+  return std::clamp(options.supervision.heartbeat_timeout / 2, std::chrono::milliseconds{1}, most);
 }
 
 }  // namespace isolator::detail

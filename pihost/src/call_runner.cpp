@@ -6,12 +6,16 @@
 
 #include <sys/resource.h>
 
+#include <cxxabi.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <new>
+#include <string>
 #include <string_view>
+#include <typeinfo>
 
 namespace pihost {
 
@@ -26,10 +30,29 @@ namespace {
 // A message (an exception's what(), a dlerror text) is cut to this size, or to what the
 // frame leaves when the host chose a smaller one, so that a reply always fits in a frame.
 constexpr std::size_t max_message_bytes = 64 * 1024;
-// What a Failed frame holds besides its message, with room to spare: the frame's length, the
-// array, type, id, reason, the message's str header and the usage (about 60 bytes).
-constexpr std::size_t failed_frame_overhead = 256;
+// An exception's type name is cut to this size (a template's name can be long).
+constexpr std::size_t max_exception_type_bytes = 512;
 constexpr std::string_view cut_marker = " [... cut by pihost]";
+// What a Failed frame holds besides its message, with room to spare: the frame's length, the
+// array, type, id, reason, the message's str header and the usage (about 60 bytes), and the
+// exception's type.
+constexpr std::size_t failed_frame_overhead = 256 + max_exception_type_bytes + cut_marker.size();
+
+// The type of the exception being handled, demangled ("std::runtime_error"); empty when the
+// runtime does not know it (an exception of another language's runtime).
+std::string current_exception_type() {
+  const std::type_info* type = abi::__cxa_current_exception_type();
+  if (type == nullptr) return {};
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(type->name(), nullptr, nullptr, &status);
+  std::string name = status == 0 && demangled != nullptr ? demangled : type->name();
+  std::free(demangled);
+  if (name.size() > max_exception_type_bytes) {
+    name.resize(max_exception_type_bytes);
+    name += cut_marker;
+  }
+  return name;
+}
 
 rlim_t address_space_limit() {
   rlimit limit{};
@@ -72,7 +95,7 @@ void CallRunner::execute(Invoke& invoke) {
   std::fflush(nullptr);
   const Resolution resolution = libraries_.resolve(invoke.library, invoke.symbol, invoke.search_path);
   if (resolution.method == nullptr) {
-    channel_.send(Failed{invoke.id, resolution.reason, bounded(resolution.message, channel_.max_frame_bytes()), {}});
+    channel_.send(Failed{invoke.id, resolution.reason, bounded(resolution.message, channel_.max_frame_bytes()), {}, {}});
     return;
   }
   // Once the library is loaded and the symbol found, just before the method runs: a child
@@ -97,6 +120,7 @@ void CallRunner::execute(Invoke& invoke) {
   meter_.start();
   int code = 0;
   std::string thrown;
+  std::string thrown_type;
   bool threw = false;
   bool out_of_memory = false;
   try {
@@ -105,12 +129,15 @@ void CallRunner::execute(Invoke& invoke) {
     threw = true;
     out_of_memory = address_space_limited();
     thrown = e.what();
+    thrown_type = current_exception_type();
   } catch (const std::exception& e) {
     threw = true;
     thrown = e.what();
+    thrown_type = current_exception_type();
   } catch (...) {
     threw = true;
-    thrown = "an exception that is not a std::exception";
+    thrown_type = current_exception_type();
+    thrown = "an exception that is not a std::exception" + (thrown_type.empty() ? "" : " (" + thrown_type + ")");
   }
   const auto usage = meter_.stop();
   HostCalls::instance().end();
@@ -126,10 +153,10 @@ void CallRunner::execute(Invoke& invoke) {
                                      "address-space limit (RLIMIT_AS) of " +
                                      std::to_string(address_space_limit()) + " bytes",
                                  frame),
-                         usage});
+                         usage, {}});
   } else if (threw) {
-    channel_.send(
-        Failed{invoke.id, FailureReason::threw, bounded("'" + invoke.symbol + "' threw: " + thrown, frame), usage});
+    channel_.send(Failed{invoke.id, FailureReason::threw, bounded("'" + invoke.symbol + "' threw: " + thrown, frame),
+                         usage, std::move(thrown_type)});
   } else if (result.refused_size) {
     channel_.send(Failed{invoke.id, FailureReason::result_too_large,
                          bounded("'" + invoke.symbol + "' returned " + std::to_string(*result.refused_size) +
@@ -137,7 +164,7 @@ void CallRunner::execute(Invoke& invoke) {
                                      std::to_string(max_result_bytes_) +
                                      " bytes; raise Options::max_result_bytes, or return less",
                                  frame),
-                         usage});
+                         usage, {}});
   } else {
     channel_.send(Result{invoke.id, code, usage, std::move(result.bytes)});
   }

@@ -1,5 +1,7 @@
 #include "channel.hpp"
 
+#include "crash_capture.hpp"
+
 #include <isolator/wire/codec.hpp>
 
 #include <fcntl.h>
@@ -57,6 +59,11 @@ void Channel::send(const isolator::wire::Message& message) {
   const std::string frame = isolator::wire::encode_frame(message);
   std::lock_guard lock(send_mutex_);
   if (fd_ < 0) throw std::runtime_error("send to host: the channel is closed");
+  // The crash handler takes the channel only between frames.
+  crash::enter_send();
+  struct LeaveSend {
+    ~LeaveSend() { crash::leave_send(); }
+  } leave_send;
   std::size_t sent = 0;
   while (sent < frame.size()) {
     const ssize_t n = ::send(fd_, frame.data() + sent, frame.size() - sent, MSG_NOSIGNAL);

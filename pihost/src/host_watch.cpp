@@ -1,5 +1,7 @@
 #include "host_watch.hpp"
 
+#include "crash_capture.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -86,6 +88,7 @@ void block_sigpipe_in_this_thread() {
 }
 
 void watch(pid_t host_pid, int host_pidfd) {
+  crash::give_alternate_stack();
   block_sigpipe_in_this_thread();
   sigset_t gone;
   sigemptyset(&gone);

@@ -1,5 +1,6 @@
 #include "server.hpp"
 
+#include "crash_capture.hpp"
 #include "data_store.hpp"
 #include "host_calls.hpp"
 #include "host_watch.hpp"
@@ -134,6 +135,7 @@ void Server::want_reader() {
 }
 
 void Server::relieve() {
+  crash::give_alternate_stack();
   while (true) {
     std::uint64_t expirations = 0;
     if (::read(timer_fd_, &expirations, sizeof(expirations)) < 0 && errno != EINTR) {

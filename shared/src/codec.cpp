@@ -21,6 +21,9 @@ struct CountingSink {
   void write(const char*, std::size_t size) { bytes += size; }
 };
 
+// A Crash's frames travel flat: function, library, offset, file, line, then the next frame.
+constexpr std::uint32_t stack_frame_fields = 5;
+
 template <class... F>
 struct Overloaded : F... {
   using F::operator()...;
@@ -83,11 +86,12 @@ void pack_message(Packer& p, const Message& message) {
                    }
                  },
                  [&](const Failed& m) {
-                   pack_header(p, MessageType::failed, 4);
+                   pack_header(p, MessageType::failed, 5);
                    p.pack(m.id);
                    p.pack(static_cast<std::uint8_t>(m.reason));
                    p.pack(m.message);
                    pack_usage(p, m.usage);
+                   p.pack(m.exception_type);
                  },
                  [&](const SetData& m) {
                    pack_header(p, MessageType::set_data, 2);
@@ -129,6 +133,22 @@ void pack_message(Packer& p, const Message& message) {
                    p.pack(m.seq);
                    p.pack(static_cast<std::uint8_t>(m.status));
                    pack_bin(p, m.bytes);
+                 },
+                 [&](const Crash& m) {
+                   pack_header(p, MessageType::crash, 6);
+                   p.pack(m.signal);
+                   p.pack(m.code);
+                   p.pack(m.address);
+                   p.pack(m.thread);
+                   p.pack(m.note);
+                   p.pack_array(static_cast<std::uint32_t>(m.frames.size() * stack_frame_fields));
+                   for (const auto& frame : m.frames) {
+                     p.pack(frame.function);
+                     p.pack(frame.library);
+                     p.pack(frame.offset);
+                     p.pack(frame.file);
+                     p.pack(frame.line);
+                   }
                  },
              },
              message);
@@ -232,6 +252,28 @@ class FieldReader {
     return out;
   }
 
+  std::vector<StackFrame> stack_frames(std::uint32_t index) const {
+    const auto& list = at(index, "frames", msgpack::type::ARRAY).via.array;
+    const std::string name = std::string(message_) + ".frames";
+    if (list.size % stack_frame_fields != 0) {
+      throw ProtocolError(name + ": " + std::to_string(list.size) + " fields, not " +
+                          std::to_string(stack_frame_fields) + " per frame");
+    }
+    if (list.size / stack_frame_fields > max_stack_frames) {
+      throw ProtocolError(name + ": " + std::to_string(list.size / stack_frame_fields) + " frames, more than " +
+                          std::to_string(max_stack_frames));
+    }
+    FieldReader inner(list, name);
+    std::vector<StackFrame> frames;
+    frames.reserve(list.size / stack_frame_fields);
+    for (std::uint32_t at = 0; at < list.size; at += stack_frame_fields) {
+      frames.push_back(StackFrame{inner.str(at, "function"), inner.str(at + 1, "library"),
+                                  inner.u64(at + 2, "offset"), inner.str(at + 3, "file"),
+                                  inner.bounded<std::uint32_t>(at + 4, "line")});
+    }
+    return frames;
+  }
+
   Usage usage(std::uint32_t index) const {
     const auto& list = at(index, "usage", msgpack::type::ARRAY).via.array;
     const std::string name = std::string(message_) + ".usage";
@@ -307,9 +349,9 @@ Message decode_fields(MessageType type, const msgpack::object_array& array) {
     }
     case MessageType::failed: {
       FieldReader r(array, "Failed");
-      r.expect_fields(4);
+      r.expect_fields(5);
       return Failed{r.u64(1, "id"), failure_reason(r.bounded<std::uint8_t>(2, "reason")), r.str(3, "message"),
-                    r.usage(4)};
+                    r.usage(4), r.str(5, "exception_type")};
     }
     case MessageType::set_data: {
       FieldReader r(array, "SetData");
@@ -351,6 +393,12 @@ Message decode_fields(MessageType type, const msgpack::object_array& array) {
       r.expect_fields(3);
       return HostAnswer{r.u64(1, "seq"), host_status(r.bounded<std::uint8_t>(2, "status")), r.bin(3, "bytes")};
     }
+    case MessageType::crash: {
+      FieldReader r(array, "Crash");
+      r.expect_fields(6);
+      return Crash{r.bounded<std::int32_t>(1, "signal"), r.bounded<std::int32_t>(2, "code"), r.u64(3, "address"),
+                   r.str(4, "thread"), r.str(5, "note"), r.stack_frames(6)};
+    }
   }
   throw ProtocolError("unknown message type " + std::to_string(static_cast<int>(type)));
 }
@@ -376,7 +424,12 @@ std::size_t size_hint(const Message& message) {
                           return n + m.input.size();
                         },
                         [&](const Result& m) { return 128 + (m.bytes ? m.bytes->size() : 0); },
-                        [&](const Failed& m) { return 128 + m.message.size(); },
+                        [&](const Failed& m) { return 128 + m.message.size() + m.exception_type.size(); },
+                        [&](const Crash& m) {
+                          std::size_t n = 128 + m.thread.size() + m.note.size();
+                          for (const auto& f : m.frames) n += 64 + f.function.size() + f.library.size() + f.file.size();
+                          return n;
+                        },
                         [&](const SetData& m) { return 64 + m.key.size() + m.value.size(); },
                         [&](const GetData& m) { return 64 + m.key.size(); },
                         [&](const DataValue& m) { return 64 + m.value.size(); },
@@ -455,7 +508,7 @@ Message decode(std::string_view body) {
   if (root.via.array.size == 0) throw ProtocolError("message is an empty array");
   const msgpack::object& tag = root.via.array.ptr[0];
   if (tag.type != msgpack::type::POSITIVE_INTEGER || tag.via.u64 == 0 ||
-      tag.via.u64 > static_cast<std::uint64_t>(MessageType::host_answer)) {
+      tag.via.u64 > static_cast<std::uint64_t>(MessageType::crash)) {
     throw ProtocolError(tag.type == msgpack::type::POSITIVE_INTEGER
                             ? "unknown message type " + std::to_string(tag.via.u64)
                             : "message type is a " + std::string(type_name(tag.type)) +
@@ -467,7 +520,7 @@ Message decode(std::string_view body) {
 std::string_view message_name(const Message& message) {
   static constexpr std::string_view names[] = {"Hello",   "Invoke",    "Result",  "Failed", "SetData",
                                                "GetData", "DataValue", "Started", "Ping",   "Pong",
-                                               "CallHost", "HostAnswer"};
+                                               "CallHost", "HostAnswer", "Crash"};
   return names[message.index()];
 }
 
@@ -480,6 +533,7 @@ Sender sender_of(const Message& message) {
                         [](const Started&) { return Sender::child; },
                         [](const Pong&) { return Sender::child; },
                         [](const CallHost&) { return Sender::child; },
+                        [](const Crash&) { return Sender::child; },
                         [](const auto&) { return Sender::host; },
                     },
                     message);

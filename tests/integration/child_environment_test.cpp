@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 
 namespace isolator {
@@ -35,7 +36,9 @@ void expect_only_stdio_and_pihosts_own(bool trusted) {
   ASSERT_TRUE(r.ok()) << r.failure->message;
   std::vector<std::string> lines;
   for (const auto& line : r.output) lines.push_back(line.text);
-  const std::size_t own = trusted ? 4 : 3;
+  // The channel, /proc/self/clear_refs, the relief timer, pihost's own executable (its crash
+  // handler execs the crash reporter from it), and when trusted the host's pidfd.
+  const std::size_t own = trusted ? 5 : 4;
   ASSERT_EQ(lines.size(), 3 + own);
   EXPECT_EQ(lines[0], "fd 0 -> /dev/null");
   EXPECT_EQ(lines[1].rfind("fd 1 -> pipe:", 0), 0u) << lines[1];
@@ -51,12 +54,13 @@ void expect_only_stdio_and_pihosts_own(bool trusted) {
   EXPECT_NE(kinds.find("socket:"), std::string::npos) << kinds;
   EXPECT_NE(kinds.find("clear_refs"), std::string::npos) << kinds;
   EXPECT_NE(kinds.find("timerfd"), std::string::npos) << kinds;
+  EXPECT_NE(kinds.find(std::filesystem::path(test::pihost()).filename().string()), std::string::npos) << kinds;
   EXPECT_EQ(kinds.find("pidfd") != std::string::npos, trusted) << kinds;
 }
 
-TEST(ChildEnvironment, ChildHasOnlyStdioAndPihostsOwnThree) { expect_only_stdio_and_pihosts_own(false); }
+TEST(ChildEnvironment, ChildHasOnlyStdioAndPihostsOwnFour) { expect_only_stdio_and_pihosts_own(false); }
 
-TEST(ChildEnvironment, TrustedChildHasOnlyStdioAndPihostsOwnFour) { expect_only_stdio_and_pihosts_own(true); }
+TEST(ChildEnvironment, TrustedChildHasOnlyStdioAndPihostsOwnFive) { expect_only_stdio_and_pihosts_own(true); }
 
 TEST(ChildEnvironment, HostSecretsAreInvisibleUnlessAllowed) {
   ::setenv("ISOLATOR_TEST_SECRET", "hunter2", 1);
@@ -162,8 +166,14 @@ TEST(ChildEnvironment, NoSignalStateOrUmaskOfTheHostReachesThePlugin) {
   // pihost blocks only its own parent-death signal (SIGRTMAX-3), which its watchdog takes.
   EXPECT_EQ(blocked, bit(SIGRTMAX - 3)) << state.at("SigBlk:");
   EXPECT_EQ(ignored, 0u) << "no signal ignored: " << state.at("SigIgn:");
-  // No standard signal (1..31) has a handler; glibc keeps its internal ones (32, 33).
-  EXPECT_EQ(caught & (bit(32) - 1), 0u) << state.at("SigCgt:");
+  // No standard signal (1..31) has a handler but pihost's crash handler's (the host's SIGUSR2
+  // handler is not there); glibc keeps its internal ones (32, 33).
+  const std::uint64_t crash_handler = bit(SIGSEGV) | bit(SIGBUS) | bit(SIGILL) | bit(SIGFPE) | bit(SIGABRT);
+  EXPECT_EQ(caught & (bit(32) - 1), crash_handler) << state.at("SigCgt:");
+  Options without_reports = test::options();
+  without_reports.crash_reports = false;
+  EXPECT_EQ(std::stoull(process_state(without_reports).at("SigCgt:"), nullptr, 16) & (bit(32) - 1), 0u)
+      << "without crash reports, no handler at all";
 }
 
 TEST(ChildEnvironment, ThePluginHasNoControllingTerminalAndCannotGainPrivileges) {

@@ -243,14 +243,64 @@ TEST(CodecLayout, EncodeWritesTheDocumentedArrays) {
             Body().array(7).integer(2).integer(5).str("lib").str("sym").array(2).str("a").str("").array(1).str("/d").bin("in").build());
   EXPECT_EQ(encode(Result{6, -3, {1, 2, 3, 4}, std::nullopt}),
             Body().array(5).integer(3).integer(6).integer(-3).usage().nil().build());
-  EXPECT_EQ(encode(Failed{8, FailureReason::symbol_not_found, "m", {1, 2, 3, 4}}),
-            Body().array(5).integer(4).integer(8).integer(3).str("m").usage().build());
+  EXPECT_EQ(encode(Failed{8, FailureReason::symbol_not_found, "m", {1, 2, 3, 4}, "std::bad_cast"}),
+            Body().array(6).integer(4).integer(8).integer(3).str("m").usage().str("std::bad_cast").build());
   // SetData and DataValue values are bin, not str.
   EXPECT_EQ(encode(SetData{"k", "v"}), Body().array(3).integer(5).str("k").bin("v").build());
   EXPECT_EQ(encode(GetData{9, "k"}), Body().array(3).integer(6).integer(9).str("k").build());
   EXPECT_EQ(encode(DataValue{10, true, "v"}),
             Body().array(4).integer(7).integer(10).boolean(true).bin("v").build());
   EXPECT_EQ(encode(Started{11}), Body().array(2).integer(8).integer(11).build());
+}
+
+TEST(CodecRoundTrip, FailedCarriesTheExceptionsType) {
+  const Message message = Failed{3, FailureReason::threw, "boom", sample_usage, "parser::SyntaxError<char>"};
+  EXPECT_EQ(decode(encode(message)), message);
+}
+
+// A Failed of protocol version 5 (no exception type) is refused, not read as one without it.
+TEST(DecodeArity, FailedOfVersion5WithoutTheExceptionTypeIsRejected) {
+  const std::string body = Body().header(MessageType::failed, 4).integer(1).integer(4).str("m").usage().build();
+  EXPECT_TRUE(RejectedWith(body, "Failed: expected 5 fields"));
+}
+
+TEST(CodecRoundTrip, CrashWithFramesAndWithout) {
+  const Message named = Crash{11, 1, 0, "pihost", "", {StackFrame{"ns::f(int)", "/p/libx.so", 0x1139, "/src/x.cpp", 12},
+                                                      StackFrame{"", "/p/libx.so", 0x2000, "", 0},
+                                                      StackFrame{"", "", 0x7fff0000, "", 0}}};
+  EXPECT_EQ(decode(encode(named)), named);
+  const Message empty = Crash{6, -6, 0, "worker", "no stack: the crashed instruction was not found", {}};
+  EXPECT_EQ(decode(encode(empty)), empty);
+  EXPECT_EQ(encode(Crash{11, 2, 16, "t", "n", {StackFrame{"f", "l", 3, "s", 4}}}),
+            Body().array(7).integer(13).integer(11).integer(2).integer(16).str("t").str("n")
+                .array(5).str("f").str("l").integer(3).str("s").integer(4).build());
+  EXPECT_EQ(sender_of(named), Sender::child);
+  EXPECT_EQ(message_name(named), "Crash");
+}
+
+TEST(DecodeMalformed, CrashFramesMustComeInFivesOfTheRightTypes) {
+  const auto crash = [](Body& body) -> Body& {
+    return body.header(MessageType::crash, 6).integer(11).integer(1).integer(0).str("t").str("");
+  };
+  Body four;
+  EXPECT_TRUE(RejectedWith(crash(four).array(4).str("f").str("l").integer(1).str("s").build(),
+                           "Crash.frames: 4 fields, not 5 per frame"));
+  Body offset_as_str;
+  EXPECT_TRUE(RejectedWith(crash(offset_as_str).array(5).str("f").str("l").str("1").str("s").integer(1).build(),
+                           "Crash.frames.offset: expected non-negative integer, got str"));
+  Body negative_line;
+  EXPECT_TRUE(RejectedWith(crash(negative_line).array(5).str("f").str("l").integer(1).str("s").integer(-1).build(),
+                           "Crash.frames.line"));
+  EXPECT_TRUE(RejectedWith(Body().header(MessageType::crash, 6).integer(11).integer(1).integer(-1).str("t").str("").array(0).build(),
+                           "Crash.address"));
+}
+
+TEST(DecodeMalformed, ACrashWithMoreFramesThanTheMostIsRejected) {
+  Body body;
+  body.header(MessageType::crash, 6).integer(11).integer(1).integer(0).str("t").str("");
+  body.array(static_cast<std::uint32_t>((max_stack_frames + 1) * 5));
+  for (std::size_t i = 0; i <= max_stack_frames; ++i) body.str("").str("").integer(0).str("").integer(0);
+  EXPECT_TRUE(RejectedWith(body.build(), "more than 256"));
 }
 
 TEST(CodecRoundTrip, CallHostAndHostAnswer) {
@@ -505,7 +555,7 @@ TEST(DecodeTypeTag, TypeZeroIsRejected) {
 }
 
 TEST(DecodeTypeTag, TypeOneAboveLastIsRejected) {
-  const auto past_last = static_cast<int>(MessageType::host_answer) + 1;
+  const auto past_last = static_cast<int>(MessageType::crash) + 1;
   EXPECT_TRUE(
       RejectedWith(Body().array(3).integer(past_last).integer(1).integer(2).build(), "unknown message type"));
 }
@@ -567,11 +617,12 @@ TEST(DecodeArity, EveryMessageRejectsOneFieldTooFewOrTooMany) {
     std::uint32_t fields;
   };
   const Shape shapes[] = {{MessageType::hello, 2},      {MessageType::invoke, 6},
-                          {MessageType::result, 4},     {MessageType::failed, 4},
+                          {MessageType::result, 4},     {MessageType::failed, 5},
                           {MessageType::set_data, 2},   {MessageType::get_data, 2},
                           {MessageType::data_value, 3}, {MessageType::started, 1},
                           {MessageType::ping, 1},       {MessageType::pong, 1},
-                          {MessageType::call_host, 4},  {MessageType::host_answer, 3}};
+                          {MessageType::call_host, 4},  {MessageType::host_answer, 3},
+                          {MessageType::crash, 6}};
   for (const Shape& shape : shapes) {
     const std::string expected = "expected " + std::to_string(shape.fields) + " fields";
     for (const std::uint32_t count : {0u, shape.fields - 1, shape.fields + 1}) {
@@ -601,7 +652,7 @@ TEST(DecodeArity, UsageWithThreeFieldsIsRejected) {
 
 TEST(DecodeArity, UsageWithFiveFieldsIsRejected) {
   const std::string body = Body()
-                               .header(MessageType::failed, 4)
+                               .header(MessageType::failed, 5)
                                .integer(1)
                                .integer(4)
                                .str("m")
@@ -611,6 +662,7 @@ TEST(DecodeArity, UsageWithFiveFieldsIsRejected) {
                                .integer(3)
                                .integer(4)
                                .integer(5)
+                               .str("")
                                .build();
   EXPECT_TRUE(RejectedWith(body, "Failed.usage"));
   EXPECT_TRUE(RejectedWith(body, "expected 4 fields"));
@@ -730,7 +782,7 @@ TEST(DecodeFieldType, UsageFieldAsStringNamesTheUsageField) {
 
 TEST(DecodeFieldType, FailedMessageAsIntegerNamesFailedMessage) {
   const std::string body =
-      Body().header(MessageType::failed, 4).integer(1).integer(4).integer(0).usage().build();
+      Body().header(MessageType::failed, 5).integer(1).integer(4).integer(0).usage().str("").build();
   EXPECT_TRUE(RejectedWith(body, "Failed.message"));
 }
 
@@ -812,7 +864,7 @@ TEST(DecodeRange, FailedWithUnknownReasonNumbersIsRejected) {
   for (const int reason : {0, 8, 99, 255}) {
     SCOPED_TRACE(reason);
     const std::string body =
-        Body().header(MessageType::failed, 4).integer(1).integer(reason).str("m").usage().build();
+        Body().header(MessageType::failed, 5).integer(1).integer(reason).str("m").usage().str("").build();
     EXPECT_TRUE(RejectedWith(body, "reason"));
   }
 }
@@ -820,13 +872,13 @@ TEST(DecodeRange, FailedWithUnknownReasonNumbersIsRejected) {
 TEST(DecodeRange, FailedReasonBeyond8BitsIsNotTruncatedToAValidReason) {
   // 257 would be library_not_found (1) if narrowed to uint8 before checking.
   const std::string body =
-      Body().header(MessageType::failed, 4).integer(1).integer(257).str("m").usage().build();
+      Body().header(MessageType::failed, 5).integer(1).integer(257).str("m").usage().str("").build();
   EXPECT_TRUE(RejectedWith(body, "Failed.reason"));
 }
 
 TEST(DecodeRange, FailedReasonNegativeIsRejected) {
   const std::string body =
-      Body().header(MessageType::failed, 4).integer(1).integer(-1).str("m").usage().build();
+      Body().header(MessageType::failed, 5).integer(1).integer(-1).str("m").usage().str("").build();
   EXPECT_TRUE(RejectedWith(body, "Failed.reason"));
 }
 
@@ -1072,7 +1124,8 @@ TEST(MessageDirection, EachMessageHasExactlyTheSenderTheProtocolGivesIt) {
   EXPECT_EQ(sender_of(Ping{}), Sender::host);
   EXPECT_EQ(sender_of(CallHost{}), Sender::child);
   EXPECT_EQ(sender_of(HostAnswer{}), Sender::host);
-  static_assert(std::variant_size_v<Message> == 12, "a new message needs its sender here");
+  EXPECT_EQ(sender_of(Crash{}), Sender::child);
+  static_assert(std::variant_size_v<Message> == 13, "a new message needs its sender here");
 }
 
 }  // namespace

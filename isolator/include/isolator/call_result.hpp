@@ -58,6 +58,57 @@ std::string_view to_string(FailureKind kind);
 /// any thread.
 std::string signal_name(int signal);
 
+/// One frame of a crashed thread's stack. What was not known is empty (or 0).
+struct StackFrame {
+  /// The function, demangled ("geometry::area(Shape const&)"); empty when the library's
+  /// symbols do not name it (a stripped library keeps only its exported functions' names).
+  std::string function;
+  /// The path the library was loaded from (pihost's own for pihost's frames); empty for an
+  /// address in no library the loader knows.
+  std::string library;
+  /// The address in the library's own numbering, as `addr2line -e LIBRARY` and `objdump`
+  /// take it: the crashed instruction for the innermost frame, the return address for the
+  /// others. The address itself when `library` is empty.
+  std::uint64_t offset = 0;
+  /// The source file, from the library's debug information (built with -g).
+  std::string file;
+  /// The line in `file`; 0 when unknown.
+  int line = 0;
+};
+
+/// Where a crashed child's thread was when it got its signal, as pihost's crash reporter
+/// read it (docs/crash-reports.md). It comes from the crashed process and is as untrusted as
+/// the plugin: a plugin can forge it.
+struct CrashReport {
+  /// The signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT).
+  int signal = 0;
+  /// Its si_code: SEGV_MAPERR, SEGV_ACCERR, BUS_ADRALN, FPE_INTDIV, ...; 0 or less when a
+  /// process sent it (SI_USER, SI_TKILL: abort() and kill). None when no report came.
+  std::optional<int> code;
+  /// The faulting address (si_addr) of a fault the kernel raised; none for a signal sent.
+  std::optional<std::uint64_t> address;
+  /// The crashed thread's name ("pihost" for the thread that runs methods, unless the
+  /// plugin renamed it).
+  std::string thread;
+  /// The crashed thread's stack, innermost frame first, at most 256 frames (the innermost
+  /// of a deeper one). Empty when none came: `note` says why.
+  std::vector<StackFrame> stack;
+  /// What is missing and why ("no stack: ..."; function names without libdw; frames cut);
+  /// empty when nothing is.
+  std::string note;
+};
+
+/// The report as a person reads it: a first line with the signal, its code, the address and
+/// the thread, then one line per frame, innermost first, then the note:
+///
+///     SIGSEGV (SEGV_MAPERR) at address 0x0 in thread 'pihost'
+///       #0 level_three(int*) at /src/plugin.cpp:12 (/opt/plugins/libplugin.so+0x1139)
+///       #1 ?? (/opt/plugins/libstripped.so+0x1150)
+///       note: ...
+///
+/// Never throws but std::bad_alloc; any thread.
+std::string to_string(const CrashReport& report);
+
 /// Why a call did not return from the method, with what the kernel and pihost said.
 struct Failure {
   /// The kind of failure; see FailureKind.
@@ -68,6 +119,13 @@ struct Failure {
   std::optional<int> exit_code;
   /// The signal that killed the child, for `crashed` (and `timeout` etc. when it applies).
   std::optional<int> signal;
+  /// For `crashed` by SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGABRT, while crash reports are on
+  /// (Options::crash_reports): where the thread was. Its stack is empty, and its note says
+  /// why, when the child died without sending one.
+  std::optional<CrashReport> crash;
+  /// For `threw`: the exception's type, demangled ("std::out_of_range",
+  /// "parser::SyntaxError"); empty for other kinds, or when the runtime did not know it.
+  std::string exception_type;
 };
 
 /// What the call cost in the child, as measured by pihost around the call. Zero when the

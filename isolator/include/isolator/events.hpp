@@ -2,6 +2,8 @@
 // isolator's I/O thread, or on Options::callback_executor when one is set).
 #pragma once
 
+#include <isolator/call_result.hpp>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -53,6 +55,9 @@ struct ExitedEvent {
   std::optional<int> exit_code;         ///< set when it exited
   std::optional<int> signal;            ///< set when a signal killed it
   ExitCause cause = ExitCause::exited;  ///< why it ended
+  /// Where its crashed thread was, when a crash signal ended it (as in Failure::crash): also
+  /// for a crash between calls, which fails no call.
+  std::optional<CrashReport> crash;
 };
 
 /// A restart is scheduled: attempt `attempt`, after `delay`.

@@ -288,6 +288,15 @@ struct Options {
   /// True: both are left as the host has them, for debugging a crashing plugin.
   bool allow_core_dumps = false;
 
+  /// True (the default): a call that crashes (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT)
+  /// fails with a CrashReport in Failure::crash: the crashed thread's stack, with function
+  /// names, files and lines where the libraries' symbols and debug information give them
+  /// (docs/crash-reports.md). It costs nothing per call; pihost installs a signal handler at
+  /// start. The names are read inside the child, by pihost's crash reporter, within half of
+  /// supervision.heartbeat_timeout (at most 2 s). False: no handler; a crash ends the child at once, and
+  /// Failure::crash stays empty.
+  bool crash_reports = true;
+
   /// Network isolation and a system-call deny list for the child; see Hardening.
   Hardening hardening;
 

@@ -1,6 +1,12 @@
 #include "failure_interpretation.hpp"
 
+#include "../completion.hpp"
+
 #include <isolator/wire/pihost_contract.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <limits>
 
 namespace isolator::detail {
 
@@ -28,9 +34,7 @@ Usage to_usage(const wire::Usage& u) {
 
 namespace {
 
-Failure failure(FailureKind kind, std::string message) {
-  return Failure{kind, std::move(message), std::nullopt, std::nullopt};
-}
+Failure failure(FailureKind kind, std::string message) { return failure_of(kind, std::move(message)); }
 
 std::string pihost_named(int pid) { return "pihost (pid " + std::to_string(pid) + ")"; }
 
@@ -64,6 +68,54 @@ Failure death_failure(int pid, const ExitStatus& status, const Invocation& runni
                      "SIGCHLD or reaps children it did not start";
   }
   return result;
+}
+
+CrashReport to_crash_report(wire::Crash crash) {
+  CrashReport report;
+  report.signal = crash.signal;
+  report.code = crash.code;
+  if (crash.address != 0 || (crash.code > 0 && crash.signal != SIGABRT)) report.address = crash.address;
+  report.thread = std::move(crash.thread);
+  report.note = std::move(crash.note);
+  report.stack.reserve(crash.frames.size());
+  for (auto& frame : crash.frames) {
+    report.stack.push_back(StackFrame{std::move(frame.function), std::move(frame.library), frame.offset,
+                                      std::move(frame.file), static_cast<int>(std::min<std::uint32_t>(
+                                                                 frame.line, std::numeric_limits<int>::max()))});
+  }
+  return report;
+}
+
+bool is_crash_signal(int signal) {
+  return signal == SIGSEGV || signal == SIGBUS || signal == SIGILL || signal == SIGFPE || signal == SIGABRT;
+}
+
+CrashReport missing_crash_report(int signal) {
+  CrashReport report;
+  report.signal = signal;
+  report.note = "no stack: pihost died of " + signal_name(signal) +
+                " without sending a crash report. Its handler could not run or finish: a stack overflow in a "
+                "thread the plugin started (which has no alternate signal stack), a plugin that installed its "
+                "own handler for the signal, a fault inside the handler (a stack too corrupt to walk), or a "
+                "crash in the middle of a message to the host";
+  return report;
+}
+
+void attach_crash(Failure& failure, CrashReport report) {
+  // The innermost frame that names something: the message alone then says where.
+  const auto named = std::find_if(report.stack.begin(), report.stack.end(),
+                                  [](const StackFrame& frame) { return !frame.function.empty(); });
+  if (named != report.stack.end()) {
+    failure.message += (named == report.stack.begin() ? "; it crashed in " : "; the innermost frame with a name is ") +
+                       named->function;
+    if (!named->file.empty()) {
+      failure.message += " at " + named->file + (named->line > 0 ? ":" + std::to_string(named->line) : "");
+    }
+    failure.message += " (the stack is in Failure::crash)";
+  } else if (report.stack.empty()) {
+    failure.message += "; no stack came with it (Failure::crash says why)";
+  }
+  failure.crash = std::move(report);
 }
 
 Failure timeout_failure(const Invocation& call, std::chrono::milliseconds timeout, int pid) {

@@ -33,6 +33,20 @@ Usage to_usage(const wire::Usage& usage);
 /// the library (a static initializer, say), and the message says so.
 Failure death_failure(int pid, const ExitStatus& status, const Invocation& running, bool method_started);
 
+/// pihost's Crash message as the public CrashReport.
+CrashReport to_crash_report(wire::Crash crash);
+
+/// True for the signals pihost's crash handler reports (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+/// SIGABRT).
+bool is_crash_signal(int signal);
+
+/// The report of a child that died of crash signal `signal` without sending one: no stack,
+/// and the note says what can keep the handler from reporting.
+CrashReport missing_crash_report(int signal);
+
+/// `failure` (a crash) with `report` attached, and its message naming the innermost frame.
+void attach_crash(Failure& failure, CrashReport report);
+
 /// The call passed its deadline; the child (`pid`) is being killed.
 Failure timeout_failure(const Invocation& call, std::chrono::milliseconds timeout, int pid);
 /// The call used `used` of CPU time, past `limit`; the child is being killed.

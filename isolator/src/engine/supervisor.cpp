@@ -69,6 +69,7 @@ void Supervisor::start(StartDone done) {
 
 void Supervisor::start_child(Phase phase) {
   enter(phase);
+  crash_.reset();
   try {
     child_ = launcher_->start(executor_, *this);
   } catch (const std::exception& e) {
@@ -297,6 +298,12 @@ void Supervisor::on_child_message(ChildProcess& child, wire::Message message) {
     last_pong_ = std::chrono::steady_clock::now();
     return;
   }
+  if (auto* crash = std::get_if<wire::Crash>(&message)) {
+    // The child is dying of the crash; the last report (the one with names) is kept for its
+    // exit, which follows.
+    crash_ = to_crash_report(std::move(*crash));
+    return;
+  }
   if (auto* service_call = std::get_if<wire::CallHost>(&message)) {
     // Answered `ended` unless the call it names is the one running, past its Started: a
     // thread the method left running asks for a call that is over.
@@ -340,12 +347,10 @@ void Supervisor::on_child_message(ChildProcess& child, wire::Message message) {
     // pihost refuses result bytes over the cap itself (Failed, result_too_large); a child
     // that sends more anyway (a plugin writing to the channel) fails the call the same way.
     if (const auto cap = result_bytes_cap(options_); result->bytes && result->bytes->size() > cap) {
-      outcome.failure = Failure{FailureKind::result_too_large,
-                                "pihost pid " + std::to_string(child.pid()) + " sent " +
-                                    std::to_string(result->bytes->size()) +
-                                    " result bytes, more than the cap of " + std::to_string(cap) +
-                                    " bytes (Options::max_result_bytes); they were dropped",
-                                std::nullopt, std::nullopt};
+      outcome.failure = failure_of(FailureKind::result_too_large,
+                                   "pihost pid " + std::to_string(child.pid()) + " sent " +
+                                       std::to_string(result->bytes->size()) + " result bytes, more than the cap of " +
+                                       std::to_string(cap) + " bytes (Options::max_result_bytes); they were dropped");
     } else {
       outcome.code = result->code;
       outcome.bytes = std::move(result->bytes);
@@ -355,7 +360,8 @@ void Supervisor::on_child_message(ChildProcess& child, wire::Message message) {
     auto* call = for_oldest(failure->id, std::nullopt);
     if (!call) return;
     CallResult outcome;
-    outcome.failure = Failure{to_kind(failure->reason), failure->message, std::nullopt, std::nullopt};
+    outcome.failure = failure_of(to_kind(failure->reason), std::move(failure->message));
+    outcome.failure->exception_type = std::move(failure->exception_type);
     outcome.usage = to_usage(failure->usage);
     on_reply(child, *call, std::move(outcome));
   }
@@ -407,7 +413,7 @@ void Supervisor::on_child_broken(ChildProcess& child, std::string reason) {
   if (!is_current(child)) return;
   log().warn("pihost pid {}: {}; killing it", child.pid(), reason);
   if (!kill_cause_) kill_cause_ = ExitCause::protocol_error;  // the child kills itself
-  queue_.record_cause(Failure{FailureKind::protocol_error, std::move(reason), std::nullopt, std::nullopt});
+  queue_.record_cause(failure_of(FailureKind::protocol_error, std::move(reason)));
 }
 
 // A call that asked for retries goes back to the front of the queue when its child died
@@ -428,15 +434,25 @@ void Supervisor::on_child_exit(ChildProcess& child, ExitStatus status) {
     // The child being replaced died while its replacement starts: nothing is left to keep
     // if the replacement fails, which then goes as any failed start.
     notifier_.event(ExitedEvent{child.pid(), status.exit_code, status.signal,
-                                exit_cause(std::nullopt, false, false, status)});
+                                exit_cause(std::nullopt, false, false, status), std::nullopt});
     replaced_.reset();
     return;
   }
   if (!is_current(child)) return;
   pid_ = 0;
   const bool oom = child.box().oom_killed_since_begin();
+  // A crash the isolator did not cause: where the crashed thread was, or why that is unknown.
+  std::optional<CrashReport> crash = std::exchange(crash_, std::nullopt);
+  if (!options_.crash_reports || !status.signal || !is_crash_signal(*status.signal) || kill_cause_) {
+    crash.reset();
+  } else if (!crash) {
+    crash = missing_crash_report(*status.signal);
+  }
+  if (crash) {
+    log().warn("pihost pid {} crashed: {}", child.pid(), to_string(*crash));
+  }
   notifier_.event(ExitedEvent{child.pid(), status.exit_code, status.signal,
-                              exit_cause(kill_cause_, stopping(), oom, status)});
+                              exit_cause(kill_cause_, stopping(), oom, status), crash});
   // Seen by the pool before the calls complete: it must not give the next call to a child
   // that is gone.
   if (!stopping()) enter(Phase::no_child);
@@ -467,6 +483,7 @@ void Supervisor::on_child_exit(ChildProcess& child, ExitStatus status) {
                                   : death_failure(child.pid(), status, call->call.invocation, call->started);
     failure.exit_code = status.exit_code;
     failure.signal = status.signal;
+    if (crash && !call->cause && failure.kind == FailureKind::crashed) attach_crash(failure, *crash);
     if (!retry(*call, failure)) {
       CallResult outcome;
       outcome.failure = std::move(failure);
@@ -490,7 +507,7 @@ bool Supervisor::retired_exit(ChildProcess& child, const ExitStatus& status) {
   const auto it = std::find_if(retired_.begin(), retired_.end(),
                                [&](const Retired& r) { return r.child.get() == &child; });
   if (it == retired_.end()) return false;
-  notifier_.event(ExitedEvent{child.pid(), status.exit_code, status.signal, it->cause});
+  notifier_.event(ExitedEvent{child.pid(), status.exit_code, status.signal, it->cause, std::nullopt});
   it->timer->cancel();
   retired_.erase(it);
   if (phase_ == Phase::stopping && !child_ && retired_.empty()) finish_stop();
@@ -649,9 +666,7 @@ void Supervisor::stop(std::function<void()> done) {
   if (phase_ == Phase::stopping) return;
   enter(Phase::stopping);
   queue_.fail_waiting(FailureKind::shutdown, "the isolator shut down before the call was sent");
-  queue_.record_cause_for_all(Failure{FailureKind::shutdown,
-                                      "the isolator shut down while the call was running", std::nullopt,
-                                      std::nullopt});
+  queue_.record_cause_for_all(failure_of(FailureKind::shutdown, "the isolator shut down while the call was running"));
   answer_data_waiters();
   services_.end_all(child_);  // before the channel closes: the plugin's waiting threads go on
   restart_timer_.cancel();

@@ -213,6 +213,7 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   int previous_pid_ = 0;                 // the dead child a restart replaces
   RestartAttemptEvent last_attempt_;     // the restart under way, for its RestartedEvent
   std::optional<ExitCause> kill_cause_;  // why the supervisor killed the current child
+  std::optional<CrashReport> crash_;     // the last crash report of the current child
   bool limits_read_at_reply_ = false;    // on_reply read the limits for the pump() it calls
   std::uint64_t child_generation_ = 0;   // which child the heartbeat watches
   std::uint64_t ping_seq_ = 0;

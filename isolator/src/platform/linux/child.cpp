@@ -180,6 +180,12 @@ void Child::spawn(const ChildSpec& spec) {
                       {std::string(wire::flag_max_frame_bytes), std::to_string(spec.max_frame_bytes),
                        std::string(wire::flag_max_result_bytes), std::to_string(spec.max_result_bytes)});
   if (spec.allow_core_dumps) request.args.emplace_back(wire::flag_core_dumps);
+  if (spec.crash_report_time) {
+    request.args.insert(request.args.end(), {std::string(wire::flag_crash_report_ms),
+                                             std::to_string(spec.crash_report_time->count())});
+  } else {
+    request.args.emplace_back(wire::flag_no_crash_reports);
+  }
   request.environment = spec.environment;
   // A path with ':' cannot be one entry of LD_LIBRARY_PATH: dependencies are then found only
   // where the system looks (the private directory's base, TMPDIR, would have to hold one).

@@ -67,6 +67,7 @@ class LinuxLauncher final : public Launcher {
     spec_.max_frame_bytes = options.max_frame_bytes;
     spec_.max_result_bytes = result_bytes_cap(options);
     spec_.allow_core_dumps = options.allow_core_dumps;
+    if (options.crash_reports) spec_.crash_report_time = crash_report_time(options);
     require_hardening(options.hardening);
     hardening_ = options.hardening;
     require_protection_ = options.protection.require;

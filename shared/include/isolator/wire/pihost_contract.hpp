@@ -13,13 +13,15 @@ namespace isolator::wire {
 // ---- pihost's command line --------------------------------------------------------------
 //
 //   pihost --channel PATH (--host-pid PID | --host-outside) [--max-frame-bytes N] [--core-dumps]
-//          [--library-links DIR]
+//          [--library-links DIR] [--max-result-bytes N] [--no-crash-reports] [--crash-report-ms N]
 //   pihost --pid-namespace-init
+//   pihost --report-crash FD MAX_FRAME_BYTES REPORT_MS CORE_DUMPS CAPTURE
 //
-// Each flag but --host-outside and --core-dumps takes one value, the next argument. The host
+// Each flag but --host-outside, --core-dumps and --no-crash-reports takes one value, the next argument. The host
 // builds this line (Child::spawn); pihost refuses any other with exit_usage. The second form
 // is the first process of a sandboxed child's PID namespace (docs/sandbox.md), started by the
-// host's spawner beside pihost; it must be the only argument.
+// host's spawner beside pihost; it must be the only argument. The third is pihost's crash
+// reporter, which only pihost's own crash handler starts (see flag_report_crash).
 
 /// The path of the host's listening Unix socket, which pihost connects to. Required.
 inline constexpr std::string_view flag_channel = "--channel";
@@ -49,6 +51,20 @@ inline constexpr std::string_view flag_library_links = "--library-links";
 inline constexpr std::string_view flag_max_result_bytes = "--max-result-bytes";
 /// The variable the host puts the links directory in front of.
 inline constexpr std::string_view library_path_variable = "LD_LIBRARY_PATH";
+/// No value: pihost installs no crash handler (Options::crash_reports off): a crash ends the
+/// process with no stack sent.
+inline constexpr std::string_view flag_no_crash_reports = "--no-crash-reports";
+/// How long pihost's crash reporter may take to name the functions of a crashed stack, in
+/// milliseconds (positive, decimal). Optional; default default_crash_report_ms. The host
+/// passes half its heartbeat timeout, at most that default, so that a reporter is never
+/// taken for a wedged child.
+inline constexpr std::string_view flag_crash_report_ms = "--crash-report-ms";
+inline constexpr unsigned default_crash_report_ms = 2000;
+/// The third form, which only pihost starts: its crash handler replaces the dying process
+/// with pihost's crash reporter (pihost/src/crash_reporter.hpp), the channel's descriptor,
+/// pihost's frame limit, the reporter's time, whether core dumps are on (1 or 0) and what
+/// the handler recorded (hex) as its five arguments.
+inline constexpr std::string_view flag_report_crash = "--report-crash";
 /// No value: pihost stays dumpable (Options::allow_core_dumps). Without it pihost makes
 /// itself undumpable, so no core file and no ptrace by the user's other processes.
 inline constexpr std::string_view flag_core_dumps = "--core-dumps";

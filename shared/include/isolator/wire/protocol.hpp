@@ -18,6 +18,8 @@
 //   host -> pihost   Ping                       any time; answered with a Pong, same seq (see Ping)
 //   pihost -> host   CallHost                   any time, from any plugin thread: a service call
 //   host -> pihost   HostAnswer                 one per CallHost, same seq (any time after it)
+//   pihost -> host   Crash                      at most two, as pihost dies of a crash signal
+//                                               (see Crash); nothing else follows them
 // Closing the connection ends the conversation: pihost exits when it reads end-of-file.
 //
 // This header has no OS or process code; both sides include it.
@@ -34,7 +36,7 @@ namespace isolator::wire {
 
 /// Bumped whenever a message's shape or meaning changes. Hello carries it; the host refuses
 /// a child that speaks another version.
-inline constexpr std::uint32_t protocol_version = 5;
+inline constexpr std::uint32_t protocol_version = 6;
 
 /// Size of the length prefix in front of every frame.
 inline constexpr std::size_t frame_header_bytes = 4;
@@ -50,8 +52,11 @@ inline constexpr std::size_t max_args = 65536;
 /// another with --max-result-bytes (Options::max_result_bytes): 1 MiB.
 inline constexpr std::size_t default_max_result_bytes = std::size_t{1} << 20;
 
-/// Deepest nesting of arrays in any message: the message, and in it Invoke's argument list
-/// or a Usage. Keeping it at 2 bounds what a hostile body can make the decoder allocate: at
+/// Most frames a Crash carries: the innermost ones of a deeper stack (an endless recursion).
+inline constexpr std::size_t max_stack_frames = 256;
+
+/// Deepest nesting of arrays in any message: the message, and in it Invoke's argument list,
+/// a Usage or a Crash's frames. Keeping it at 2 bounds what a hostile body can make the decoder allocate: at
 /// most one object per element of two levels of arrays of at most max_args elements.
 inline constexpr std::size_t max_depth = 2;
 
@@ -68,6 +73,7 @@ enum class MessageType : std::uint8_t {
   pong = 10,
   call_host = 11,
   host_answer = 12,
+  crash = 13,
 };
 
 /// What a call cost, measured by pihost around the call.
@@ -125,12 +131,15 @@ enum class FailureReason : std::uint8_t {
   result_too_large = 7,      ///< the method returned more result bytes than the cap (the message says both)
 };
 
-/// pihost -> host: the call failed for `reason`. [4, id, reason, message, usage]
+/// pihost -> host: the call failed for `reason`. For `threw`, `exception_type` is the
+/// exception's type, demangled ("std::runtime_error"; empty for any other reason, or when
+/// the type is unknown). [4, id, reason, message, usage, exception_type]
 struct Failed {
   std::uint64_t id = 0;
   FailureReason reason = FailureReason::threw;
   std::string message;
   Usage usage;
+  std::string exception_type;
   bool operator==(const Failed&) const = default;
 };
 
@@ -209,7 +218,39 @@ struct HostAnswer {
   bool operator==(const HostAnswer&) const = default;
 };
 
+/// One frame of a crashed thread's stack. Empty strings and zeros are what was not known.
+struct StackFrame {
+  std::string function;  ///< demangled, as the library's symbols name it
+  std::string library;   ///< the path the library was loaded from (pihost's own for its frames)
+  std::uint64_t offset = 0;  ///< the address in the library's own numbering (its ELF addresses)
+  std::string file;      ///< the source file, from the library's debug information
+  std::uint32_t line = 0;
+  bool operator==(const StackFrame&) const = default;
+};
+
+/// pihost -> host, as pihost dies of a crash signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+/// SIGABRT): where the thread that got it was. pihost's signal handler records the return
+/// addresses and takes the channel, then pihost's crash reporter (pihost again, started in
+/// the dying process's place) sends a first Crash with library and offset only, names the
+/// functions and lines from the libraries' symbols and debug information, sends a second,
+/// complete one, and ends the process with the same signal. The host keeps the last it
+/// received. `signal` and `code` are the siginfo's si_signo and si_code, `address` its
+/// si_addr (0 where the signal has none), `thread` the thread's name, `note` what could
+/// not be done ("function names need libdw.so.1 ..."; empty when nothing was missing).
+/// `frames`, innermost first, at most max_stack_frames, travel as one flat array of five
+/// fields per frame. [13, signal, code, address, thread, note, [function, library, offset,
+/// file, line, ...]]
+struct Crash {
+  std::int32_t signal = 0;
+  std::int32_t code = 0;
+  std::uint64_t address = 0;
+  std::string thread;
+  std::string note;
+  std::vector<StackFrame> frames;
+  bool operator==(const Crash&) const = default;
+};
+
 using Message = std::variant<Hello, Invoke, Result, Failed, SetData, GetData, DataValue, Started, Ping, Pong,
-                             CallHost, HostAnswer>;
+                             CallHost, HostAnswer, Crash>;
 
 }  // namespace isolator::wire
