@@ -136,8 +136,10 @@ int main(int argc, char** argv) {
 
   try {
     pihost::Channel channel(args.channel, args.max_frame_bytes);
-    if (args.crash_reports) {
-      pihost::crash::arm({channel.fd(), args.max_frame_bytes, args.core_dumps, args.crash_report_ms});
+    // With core dumps on, the core of the crashed process is what was asked for: the reporter
+    // would replace it (the host passes --no-crash-reports then as well).
+    if (args.crash_reports && !args.core_dumps) {
+      pihost::crash::arm({channel.fd(), args.max_frame_bytes, args.crash_report_ms});
     }
     channel.send(wire::Hello{wire::protocol_version, ::getpid()});
     // Never destroyed: its relief thread uses it until pihost leaves (with _exit).

@@ -37,6 +37,7 @@ constexpr int descriptor_floor = 100;
 
 // Everything the handler uses is here, set up by arm() before any other thread exists.
 Settings settings;
+pid_t armed_process = 0;                   // pihost's pid; a process it forks is another
 int own_executable = -1;                   // pihost, opened at arm(): the reporter's image
 char own_path[4096] = {};                  // its path, for frames in pihost itself
 constexpr std::size_t max_environment = 256;
@@ -45,7 +46,7 @@ char environment_text[environment_bytes];  // the environment as pihost started,
 char* environment[max_environment + 1] = {};
 Capture capture;
 char hex_argument[sizeof(Capture) * 2 + 1];
-char number_arguments[4][24];
+char number_arguments[3][24];
 const void* seen_maps[Capture::max_modules];
 
 std::atomic<pid_t> crashing_thread{0};  // the thread whose crash is being reported
@@ -111,6 +112,7 @@ std::uint32_t module_of(std::uintptr_t address) {
 
 struct Unwinding {
   std::uintptr_t crashed_pc = 0;
+  std::uintptr_t stack_pointer = 0;  // x86-64: where a call pushed its return address
   int before_the_crash = 0;
 };
 
@@ -150,12 +152,22 @@ bool take_channel(pid_t self) {
 
 void on_crash(int signal, siginfo_t* info, void* context) {
   const int saved_errno = errno;
+  if (::getpid() != armed_process) {
+    // A process the plugin forked: it has the handler and the channel, but the channel is
+    // its parent's, whose frames it would cut into. It dies as without the handler.
+    die_of(signal);
+    return;
+  }
   const pid_t self = thread_id();
   pid_t nobody = 0;
   if (!crashing_thread.compare_exchange_strong(nobody, self)) {
-    // Another thread's crash is being reported; the exec that follows ends this thread. A
-    // second crash of the reporting thread itself (inside this handler) cannot come here: the
-    // signal is blocked while its handler runs, so the kernel ends the process.
+    if (nobody == self) {
+      // A second crash signal inside this handler (a fault in the unwinder on a corrupt
+      // stack; abort() unblocks SIGABRT): end of the first signal, without a report.
+      die_of(capture.signal != 0 ? capture.signal : signal);
+      return;
+    }
+    // Another thread's crash is being reported; the exec that follows ends this thread.
     for (;;) ::pause();
   }
   capture.magic = Capture::magic_value;
@@ -170,14 +182,29 @@ void on_crash(int signal, siginfo_t* info, void* context) {
   Unwinding state;
 #if defined(__x86_64__)
   state.crashed_pc = static_cast<std::uintptr_t>(static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_RIP]);
+  state.stack_pointer = static_cast<std::uintptr_t>(static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_RSP]);
 #elif defined(__aarch64__)
   state.crashed_pc = static_cast<std::uintptr_t>(static_cast<ucontext_t*>(context)->uc_mcontext.pc);
 #endif
-  _Unwind_Backtrace(collect_frame, &state);
-  if (capture.unwound == 0 && state.crashed_pc != 0) {
-    // The unwinder could not step out of the handler: the crashed instruction alone.
-    capture.frame_count = 1;
-    capture.frames[0] = Capture::Frame{state.crashed_pc, module_of(state.crashed_pc), 1};
+  dl_find_object crashed_in{};
+  if (state.crashed_pc != 0 &&
+      _dl_find_object(reinterpret_cast<void*>(state.crashed_pc), &crashed_in) == 0) {
+    _Unwind_Backtrace(collect_frame, &state);
+    if (capture.unwound == 0) {
+      // The unwinder could not step out of the handler: the crashed instruction alone.
+      capture.frame_count = 1;
+      capture.frames[0] = Capture::Frame{state.crashed_pc, module_of(state.crashed_pc), 1};
+    }
+  } else {
+    // The crashed instruction is in no library: a call through a bad function pointer, most
+    // likely, whose return address the call just pushed. The unwinder, which would read the
+    // instruction's bytes, is not run.
+    capture.unwound = Capture::called_nowhere;
+    capture.frames[capture.frame_count++] = Capture::Frame{state.crashed_pc, Capture::no_module, 1};
+    if (state.stack_pointer != 0) {
+      const std::uintptr_t caller = *reinterpret_cast<const std::uintptr_t*>(state.stack_pointer);
+      capture.frames[capture.frame_count++] = Capture::Frame{caller, module_of(caller - 1), 0};
+    }
   }
 
   if (own_executable >= 0 && settings.channel_fd >= 0 && take_channel(self)) {
@@ -191,7 +218,6 @@ void on_crash(int signal, siginfo_t* info, void* context) {
     format_number(number_arguments[0], static_cast<std::uint64_t>(settings.channel_fd));
     format_number(number_arguments[1], settings.max_frame_bytes);
     format_number(number_arguments[2], settings.report_ms);
-    format_number(number_arguments[3], settings.core_dumps ? 1 : 0);
     char program[] = "pihost";
     char flag[] = "--report-crash";
     static_assert(std::string_view("--report-crash") == isolator::wire::flag_report_crash);
@@ -200,7 +226,6 @@ void on_crash(int signal, siginfo_t* info, void* context) {
                     number_arguments[0],
                     number_arguments[1],
                     number_arguments[2],
-                    number_arguments[3],
                     hex_argument,
                     nullptr};
     // The channel stays open in the reporter; nothing else of this process's does.
@@ -249,6 +274,7 @@ void give_alternate_stack() {
 
 void arm(const Settings& chosen) {
   settings = chosen;
+  armed_process = ::getpid();
   own_executable = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
   // Out of the way of the low numbers a plugin may close or reuse, as the channel is: the
   // handler must exec pihost, not whatever file a plugin opened at the same number.
@@ -272,7 +298,9 @@ void arm(const Settings& chosen) {
 }
 
 void enter_send() {
-  sending_thread.store(thread_id());
+  if (armed_process == 0) return;  // no handler: nothing to keep out of the way
+  thread_local const pid_t self = thread_id();
+  sending_thread.store(self);
   if (crashing_thread.load() != 0) {
     // A crash is being reported: its handler may have seen no writer and taken the channel.
     sending_thread.store(0);
@@ -280,6 +308,8 @@ void enter_send() {
   }
 }
 
-void leave_send() { sending_thread.store(0); }
+void leave_send() {
+  if (armed_process != 0) sending_thread.store(0);
+}
 
 }  // namespace pihost::crash

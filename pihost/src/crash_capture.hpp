@@ -42,6 +42,9 @@ struct Capture {
   static constexpr std::size_t max_modules = 64;
   static constexpr std::size_t max_path_bytes = 16 * 1024;
   static constexpr std::uint32_t no_module = 0xffffffff;
+  /// `unwound` when the crashed instruction is in no library: it and its caller (the return
+  /// address at the stack pointer) are the only frames.
+  static constexpr std::uint32_t called_nowhere = 2;
 
   struct Frame {
     std::uint64_t pc = 0;          ///< the instruction (innermost frame) or the return address
@@ -62,7 +65,9 @@ struct Capture {
   char thread[16] = {};
   std::uint32_t module_count = 0;
   std::uint32_t path_bytes = 0;
-  std::uint32_t unwound = 0;  ///< 1: the unwinder stepped out of the handler into the crashed frame
+  /// 1: the unwinder stepped out of the handler into the crashed frame; called_nowhere: see
+  /// there; 0: it did not (the crashed instruction alone).
+  std::uint32_t unwound = 0;
   std::uint32_t reserved = 0;
   Frame frames[isolator::wire::max_stack_frames];
   Module modules[max_modules];
@@ -73,7 +78,6 @@ struct Capture {
 struct Settings {
   int channel_fd = -1;
   std::size_t max_frame_bytes = 0;
-  bool core_dumps = false;
   /// How long the reporter may take naming functions before it gives up and ends the
   /// process with what it has sent (a stack without names, or nothing).
   unsigned report_ms = 0;
@@ -82,7 +86,9 @@ struct Settings {
 /// Installs the handler for the crash signals and gives the calling thread an alternate
 /// signal stack; records pihost's own path (its frames' library), the environment (the
 /// reporter's) and the settings; runs the unwinder once so that its one-time set-up is done.
-/// Call on the main thread, after the channel is open and before any other thread starts.
+/// Call on the main thread once the channel is open, before the threads that send on it
+/// start. Not with core dumps on: the reporter would replace the crashed process, whose core
+/// is what a host that asked for them wants.
 void arm(const Settings& settings);
 
 /// Gives the calling thread an alternate signal stack of its own (never freed: a thread of
@@ -97,7 +103,8 @@ void restore_default_action(int signal);
 
 /// Channel::send brackets writing a frame with these, so that the handler does not take the
 /// channel in the middle of a frame. enter_send() does not return once a crash is being
-/// reported (the reporter owns the channel; the process is about to be replaced).
+/// reported (the reporter owns the channel; the process is about to be replaced). Both do
+/// nothing before arm().
 void enter_send();
 void leave_send();
 

@@ -98,7 +98,10 @@ wire::Crash first_report(const Capture& capture) {
   report.code = capture.code;
   report.address = capture.address;
   report.thread = capture.thread;
-  if (capture.unwound == 0) {
+  if (capture.unwound == Capture::called_nowhere) {
+    report.note = "the crashed instruction is in no library (a call through a bad function pointer?): it "
+                  "and its caller, from the stack pointer, are the only frames";
+  } else if (capture.unwound == 0) {
     report.note = capture.frame_count == 0
                       ? "no stack: the crashed instruction was not found"
                       : "the unwinder could not step out of the signal handler: the crashed instruction only";
@@ -230,13 +233,20 @@ void send(int fd, std::size_t max_frame_bytes, wire::Crash report) {
     }
     if (frame.size() > max_frame_bytes) return;
   }
+  // The time running out in the middle would leave the host half a frame: it waits until
+  // the frame is whole.
+  sigset_t alarm{};
+  sigemptyset(&alarm);
+  sigaddset(&alarm, SIGALRM);
+  ::sigprocmask(SIG_BLOCK, &alarm, nullptr);
   std::size_t sent = 0;
   while (sent < frame.size()) {
     const ssize_t n = ::send(fd, frame.data() + sent, frame.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // the host is gone: nobody to tell
+    if (n <= 0) break;  // the host is gone: nobody to tell
     sent += static_cast<std::size_t>(n);
   }
+  ::sigprocmask(SIG_UNBLOCK, &alarm, nullptr);
 }
 
 }  // namespace
@@ -246,17 +256,16 @@ void report_crash(int argc, char** argv) {
   unsigned long long fd = 0;
   unsigned long long max_frame_bytes = 0;
   unsigned long long report_ms = 0;
-  unsigned long long core_dumps = 0;
-  const bool arguments_read = argc == 7 && read_number(argv[2], fd) && read_number(argv[3], max_frame_bytes) &&
-                              read_number(argv[4], report_ms) && read_number(argv[5], core_dumps) &&
-                              read_capture(argv[6], capture);
+  const bool arguments_read = argc == 6 && read_number(argv[2], fd) && read_number(argv[3], max_frame_bytes) &&
+                              read_number(argv[4], report_ms) && read_capture(argv[5], capture);
   if (arguments_read) {
     for (const int signal : fault_signals) {
       if (capture.signal == signal) dying_of = signal;
     }
   }
-  // exec made the process dumpable again; and it keeps the crashed thread's signal mask.
-  if (core_dumps == 0) ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  // exec made the process dumpable again (the handler is armed only with core dumps off);
+  // and it keeps the crashed thread's signal mask.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   struct sigaction trouble {};
   trouble.sa_handler = on_own_trouble;
   sigemptyset(&trouble.sa_mask);
@@ -271,11 +280,6 @@ void report_crash(int argc, char** argv) {
   ::sigprocmask(SIG_UNBLOCK, &unblock, nullptr);
   if (!arguments_read) die();
 
-  itimerval time_up{};
-  time_up.it_value.tv_sec = static_cast<time_t>(report_ms / 1000);
-  time_up.it_value.tv_usec = static_cast<suseconds_t>(report_ms % 1000 * 1000);
-  ::setitimer(ITIMER_REAL, &time_up, nullptr);
-
   const int channel = static_cast<int>(fd);
   wire::Crash report = first_report(capture);
   const auto with_note = [&report](const std::string& more) {
@@ -285,12 +289,16 @@ void report_crash(int argc, char** argv) {
     send(channel, max_frame_bytes, std::move(report));
     die();
   }
-  // Sent first so that the host has each frame's library and offset even if naming the
-  // functions runs out of time; the complete report replaces it.
+  // Sent before the time starts, so that the host has each frame's library and offset
+  // whatever naming the functions takes; the complete report replaces it.
   wire::Crash unnamed = report;
   unnamed.note = with_note("no function names or lines: pihost's crash reporter did not finish reading them within " +
                            std::to_string(report_ms) + " ms");
   send(channel, max_frame_bytes, std::move(unnamed));
+  itimerval time_up{};
+  time_up.it_value.tv_sec = static_cast<time_t>(report_ms / 1000);
+  time_up.it_value.tv_usec = static_cast<suseconds_t>(report_ms % 1000 * 1000);
+  ::setitimer(ITIMER_REAL, &time_up, nullptr);
   const std::string missing = name_frames(capture, report);
   if (!missing.empty()) report.note = with_note(missing);
   send(channel, max_frame_bytes, std::move(report));

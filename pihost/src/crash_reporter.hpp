@@ -15,8 +15,8 @@
 
 namespace pihost {
 
-/// The crash reporter's main: `pihost --report-crash FD MAX_FRAME_BYTES REPORT_MS
-/// CORE_DUMPS CAPTURE` (pihost_contract.hpp). Never returns.
+/// The crash reporter's main: `pihost --report-crash FD MAX_FRAME_BYTES REPORT_MS CAPTURE`
+/// (pihost_contract.hpp). Never returns.
 [[noreturn]] void report_crash(int argc, char** argv);
 
 }  // namespace pihost

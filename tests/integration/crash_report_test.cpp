@@ -214,6 +214,41 @@ TEST(CrashReport, WithCrashReportsOffACrashCarriesNone) {
   EXPECT_FALSE(result.failure->crash.has_value());
 }
 
+// A call through a null function pointer crashes at address 0, in no library: the report has
+// that address and its caller, found at the stack pointer, and says why there is no more.
+TEST(CrashReport, ACallThroughANullFunctionPointerShowsTheCallerAndSaysWhyNoMore) {
+  auto isolator = ProcessIsolator::create(test::options());
+  const CrashReport report = crash_of(call(*isolator, "calls_null"), SIGSEGV);
+  ASSERT_EQ(report.stack.size(), 2U) << to_string(report);
+  EXPECT_EQ(report.stack[0].offset, 0U);
+  EXPECT_EQ(report.stack[0].library, "");
+  EXPECT_EQ(report.stack[1].function.rfind("crashes::call_through_null", 0), 0U) << to_string(report);
+  EXPECT_NE(report.note.find("in no library"), std::string::npos) << report.note;
+}
+
+// A process the plugin forked has pihost's handler and channel, but is not pihost: its crash
+// must not write into the channel. It dies of its signal, and the call goes on.
+TEST(CrashReport, ACrashInAProcessThePluginForkedLeavesTheChannelAlone) {
+  auto isolator = ProcessIsolator::create(test::options());
+  const CallResult forked = call(*isolator, "crash_in_forked_child");
+  ASSERT_TRUE(forked.ok()) << forked.failure->message;
+  EXPECT_EQ(*forked.code, SIGSEGV);
+  const CallResult next = call(*isolator, "null_line");
+  ASSERT_TRUE(next.ok()) << next.failure->message;
+  EXPECT_EQ(next.pid, forked.pid) << "the same child, its channel intact";
+}
+
+// With core dumps on, the crashed process's core is what the host asked for: no handler, and
+// the report says where the stack is.
+TEST(CrashReport, WithCoreDumpsAllowedTheReportSaysTheCoreHoldsTheStack) {
+  Options options = test::options();
+  options.allow_core_dumps = true;
+  auto isolator = ProcessIsolator::create(options);
+  const CrashReport report = crash_of(call(*isolator, "three_deep"), SIGSEGV);
+  EXPECT_TRUE(report.stack.empty());
+  EXPECT_NE(report.note.find("allow_core_dumps"), std::string::npos) << report.note;
+}
+
 // A kill the isolator did not send, of a crash signal the handler never saw (SIGKILL cannot
 // be caught): no report, and the note says why one can be missing. Here: a plugin that
 // replaces pihost's handler with the default action.

@@ -6,12 +6,16 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
 #include <thread>
+
+extern "C" void* __libc_malloc(std::size_t size);
+extern "C" void __libc_free(void* pointer);
 
 namespace crashes {
 
@@ -40,14 +44,21 @@ __attribute__((noinline)) int recurse(int depth) {
 
 // Two chunks beyond the thread cache and the fast bins, so that free() takes the arena's
 // lock; the second's size field is overwritten, which free() of the first detects, under
-// that lock, and answers with abort().
+// that lock, and answers with abort(). glibc's allocator by its own names: under a
+// sanitizer, malloc and free are the sanitizer's, whose chunks have no such field.
 __attribute__((noinline)) void corrupt_and_free() {
-  auto* first = static_cast<char*>(std::malloc(4096));
-  auto* second = static_cast<char*>(std::malloc(4096));
+  auto* first = static_cast<char*>(__libc_malloc(4096));
+  auto* second = static_cast<char*>(__libc_malloc(4096));
   // Its size field, in front of it: 0 (through an integer, which the compiler cannot see).
   *reinterpret_cast<volatile std::size_t*>(reinterpret_cast<std::uintptr_t>(second) - sizeof(std::size_t)) = 0;
-  std::free(first);
-  std::free(second);
+  __libc_free(first);
+  __libc_free(second);
+}
+
+__attribute__((noinline)) void call_through_null() {
+  void (*volatile nowhere)() = nullptr;
+  nowhere();
+  std::free(nullptr);  // after the call: not a tail call
 }
 
 __attribute__((noinline)) int divide(int dividend, int divisor) {
@@ -115,6 +126,26 @@ ISOLATOR_PLUGIN_EXPORT int traps(int, char**) {
   return 0;
 }
 ISOLATOR_PLUGIN_EXPORT int bus_error(int, char**) { return crashes::read_past_the_file(); }
+
+/// Calls through a null function pointer: the crashed instruction is at address 0.
+ISOLATOR_PLUGIN_EXPORT int calls_null(int, char**) {
+  crashes::call_through_null();
+  return 0;
+}
+
+/// A process the plugin forks crashes; returns the signal that ended it (-1: it did not die
+/// of one). pihost itself must go on, its channel untouched.
+ISOLATOR_PLUGIN_EXPORT int crash_in_forked_child(int, char**) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    crashes::level_one(nullptr);
+    ::_exit(0);
+  }
+  if (child < 0) return -2;
+  int status = 0;
+  if (::waitpid(child, &status, 0) != child) return -3;
+  return WIFSIGNALED(status) ? WTERMSIG(status) : -1;
+}
 
 /// Throws an exception of the plugin's own type.
 ISOLATOR_PLUGIN_EXPORT int throws_its_own(int, char**) { throw crashes::ParseError("unexpected token ')'"); }

@@ -294,7 +294,9 @@ struct Options {
   /// (docs/crash-reports.md). It costs nothing per call; pihost installs a signal handler at
   /// start. The names are read inside the child, by pihost's crash reporter, within half of
   /// supervision.heartbeat_timeout (at most 2 s). False: no handler; a crash ends the child at once, and
-  /// Failure::crash stays empty.
+  /// Failure::crash stays empty. With allow_core_dumps, no handler either (the crashed
+  /// process's core is kept, which the crash reporter would replace): Failure::crash then
+  /// has no stack and a note saying so.
   bool crash_reports = true;
 
   /// Network isolation and a system-call deny list for the child; see Hardening.

@@ -90,9 +90,14 @@ bool is_crash_signal(int signal) {
   return signal == SIGSEGV || signal == SIGBUS || signal == SIGILL || signal == SIGFPE || signal == SIGABRT;
 }
 
-CrashReport missing_crash_report(int signal) {
+CrashReport missing_crash_report(int signal, bool core_dumps) {
   CrashReport report;
   report.signal = signal;
+  if (core_dumps) {
+    report.note = "no stack: Options::allow_core_dumps is on, so pihost installs no crash handler (its crash "
+                  "reporter would take the crashed process's place, and its core); the core dump holds the stack";
+    return report;
+  }
   report.note = "no stack: pihost died of " + signal_name(signal) +
                 " without sending a crash report. Its handler could not run or finish: a stack overflow in a "
                 "thread the plugin started (which has no alternate signal stack), a plugin that installed its "

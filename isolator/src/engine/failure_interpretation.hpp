@@ -41,8 +41,9 @@ CrashReport to_crash_report(wire::Crash crash);
 bool is_crash_signal(int signal);
 
 /// The report of a child that died of crash signal `signal` without sending one: no stack,
-/// and the note says what can keep the handler from reporting.
-CrashReport missing_crash_report(int signal);
+/// and the note says what can keep the handler from reporting; with `core_dumps`
+/// (Options::allow_core_dumps), that the core was kept instead.
+CrashReport missing_crash_report(int signal, bool core_dumps);
 
 /// `failure` (a crash) with `report` attached, and its message naming the innermost frame.
 void attach_crash(Failure& failure, CrashReport report);

@@ -300,8 +300,10 @@ void Supervisor::on_child_message(ChildProcess& child, wire::Message message) {
   }
   if (auto* crash = std::get_if<wire::Crash>(&message)) {
     // The child is dying of the crash; the last report (the one with names) is kept for its
-    // exit, which follows.
+    // exit, which follows. Its crash reporter answers no Ping: a report is its sign of life,
+    // and the reporter's time is within the heartbeat's (crash_report_time).
     crash_ = to_crash_report(std::move(*crash));
+    last_pong_ = std::chrono::steady_clock::now();
     return;
   }
   if (auto* service_call = std::get_if<wire::CallHost>(&message)) {
@@ -446,7 +448,7 @@ void Supervisor::on_child_exit(ChildProcess& child, ExitStatus status) {
   if (!options_.crash_reports || !status.signal || !is_crash_signal(*status.signal) || kill_cause_) {
     crash.reset();
   } else if (!crash) {
-    crash = missing_crash_report(*status.signal);
+    crash = missing_crash_report(*status.signal, options_.allow_core_dumps);
   }
   if (crash) {
     log().warn("pihost pid {} crashed: {}", child.pid(), to_string(*crash));

@@ -47,7 +47,8 @@ struct ChildSpec {
   std::size_t max_frame_bytes = 0;
   std::size_t max_result_bytes = 0;  ///< result_bytes_cap(options), passed to pihost
   bool allow_core_dumps = false;  // Options::allow_core_dumps
-  /// pihost's crash reporter's time (crash_report_time(options)); none: Options::crash_reports off.
+  /// pihost's crash reporter's time (crash_report_time(options)); none: no crash handler
+  /// (Options::crash_reports off, or Options::allow_core_dumps on).
   std::optional<std::chrono::milliseconds> crash_report_time;
   HardeningPlan hardening;        // Options::hardening, planned once per isolator
   std::size_t max_line_bytes = 0;

@@ -67,7 +67,8 @@ class LinuxLauncher final : public Launcher {
     spec_.max_frame_bytes = options.max_frame_bytes;
     spec_.max_result_bytes = result_bytes_cap(options);
     spec_.allow_core_dumps = options.allow_core_dumps;
-    if (options.crash_reports) spec_.crash_report_time = crash_report_time(options);
+    // With core dumps on, the crashed process's core is kept instead (crash_capture.hpp).
+    if (options.crash_reports && !options.allow_core_dumps) spec_.crash_report_time = crash_report_time(options);
     require_hardening(options.hardening);
     hardening_ = options.hardening;
     require_protection_ = options.protection.require;

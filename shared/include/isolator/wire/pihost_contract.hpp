@@ -15,7 +15,7 @@ namespace isolator::wire {
 //   pihost --channel PATH (--host-pid PID | --host-outside) [--max-frame-bytes N] [--core-dumps]
 //          [--library-links DIR] [--max-result-bytes N] [--no-crash-reports] [--crash-report-ms N]
 //   pihost --pid-namespace-init
-//   pihost --report-crash FD MAX_FRAME_BYTES REPORT_MS CORE_DUMPS CAPTURE
+//   pihost --report-crash FD MAX_FRAME_BYTES REPORT_MS CAPTURE
 //
 // Each flag but --host-outside, --core-dumps and --no-crash-reports takes one value, the next argument. The host
 // builds this line (Child::spawn); pihost refuses any other with exit_usage. The second form
@@ -52,7 +52,7 @@ inline constexpr std::string_view flag_max_result_bytes = "--max-result-bytes";
 /// The variable the host puts the links directory in front of.
 inline constexpr std::string_view library_path_variable = "LD_LIBRARY_PATH";
 /// No value: pihost installs no crash handler (Options::crash_reports off): a crash ends the
-/// process with no stack sent.
+/// process with no stack sent. pihost installs none with --core-dumps either.
 inline constexpr std::string_view flag_no_crash_reports = "--no-crash-reports";
 /// How long pihost's crash reporter may take to name the functions of a crashed stack, in
 /// milliseconds (positive, decimal). Optional; default default_crash_report_ms. The host
@@ -62,8 +62,8 @@ inline constexpr std::string_view flag_crash_report_ms = "--crash-report-ms";
 inline constexpr unsigned default_crash_report_ms = 2000;
 /// The third form, which only pihost starts: its crash handler replaces the dying process
 /// with pihost's crash reporter (pihost/src/crash_reporter.hpp), the channel's descriptor,
-/// pihost's frame limit, the reporter's time, whether core dumps are on (1 or 0) and what
-/// the handler recorded (hex) as its five arguments.
+/// pihost's frame limit, the reporter's time and what the handler recorded (hex) as its four
+/// arguments.
 inline constexpr std::string_view flag_report_crash = "--report-crash";
 /// No value: pihost stays dumpable (Options::allow_core_dumps). Without it pihost makes
 /// itself undumpable, so no core file and no ptrace by the user's other processes.
