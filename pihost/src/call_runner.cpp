@@ -1,6 +1,7 @@
 #include "call_runner.hpp"
 
 #include "call_bytes.hpp"
+#include "demangle.hpp"
 #include "host_calls.hpp"
 #include "host_watch.hpp"
 
@@ -43,10 +44,7 @@ constexpr std::size_t failed_frame_overhead = 256 + max_exception_type_bytes + c
 std::string current_exception_type() {
   const std::type_info* type = abi::__cxa_current_exception_type();
   if (type == nullptr) return {};
-  int status = 0;
-  char* demangled = abi::__cxa_demangle(type->name(), nullptr, nullptr, &status);
-  std::string name = status == 0 && demangled != nullptr ? demangled : type->name();
-  std::free(demangled);
+  std::string name = demangled(type->name());
   if (name.size() > max_exception_type_bytes) {
     name.resize(max_exception_type_bytes);
     name += cut_marker;

@@ -31,7 +31,6 @@ constexpr int channel_wait_ms = 1000;
 // The unwinder starts inside the handler: this many frames (the handler's, a sanitizer's
 // signal wrapper, the kernel's trampoline) may come before the crashed one.
 constexpr int max_frames_before_the_crash = 32;
-constexpr int crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 // pihost's own descriptors sit at 100 or above (channel.cpp, host_watch.cpp).
 constexpr int descriptor_floor = 100;
 

@@ -29,10 +29,14 @@
 
 #include <isolator/wire/protocol.hpp>
 
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 
 namespace pihost::crash {
+
+/// The signals the handler reports, and the reporter dies of.
+inline constexpr int crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 
 /// What the handler records, as the crash reporter receives it (hex in its argv). Plain
 /// data: the handler fills a static one, the reporter checks every count and offset before

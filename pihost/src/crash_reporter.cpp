@@ -1,11 +1,11 @@
 #include "crash_reporter.hpp"
 
 #include "crash_capture.hpp"
+#include "demangle.hpp"
 
 #include <isolator/wire/codec.hpp>
 #include <isolator/wire/pihost_contract.hpp>
 
-#include <cxxabi.h>
 #include <dlfcn.h>
 #include <elfutils/libdwfl.h>
 #include <sys/prctl.h>
@@ -31,7 +31,6 @@ using crash::Capture;
 // Strings of a frame are cut to these sizes: a frame must fit however long a template's name.
 constexpr std::size_t max_name_bytes = 1024;
 constexpr std::size_t max_path_bytes = 4096;
-constexpr int fault_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 
 volatile sig_atomic_t dying_of = SIGSEGV;  // the signal the plugin's thread got
 
@@ -125,13 +124,9 @@ wire::Crash first_report(const Capture& capture) {
 
 // A symbol's name as a person reads it: demangled, without the version a dynamic symbol
 // carries ("__libc_start_main@@GLIBC_2.34").
-std::string demangled(std::string name) {
+std::string symbol_name(std::string name) {
   if (const auto at = name.find('@'); at != std::string::npos && at > 0) name.resize(at);
-  int status = 0;
-  char* text = abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status);
-  std::string out = status == 0 && text != nullptr ? text : name;
-  std::free(text);
-  return out;
+  return demangled(name.c_str());
 }
 
 // elfutils' libdwfl, loaded when a crash needs it.
@@ -208,7 +203,7 @@ std::string name_frames(const Capture& capture, wire::Crash& report) {
     Dwfl_Module* module = dw.addrmodule(dwfl, address);
     if (module == nullptr) continue;
     auto& out = report.frames[i];
-    if (const char* name = dw.addrname(module, address)) out.function = cut(demangled(name), max_name_bytes);
+    if (const char* name = dw.addrname(module, address)) out.function = cut(symbol_name(name), max_name_bytes);
     if (Dwfl_Line* line = dw.getsrc(module, address)) {
       Dwarf_Addr line_address = 0;
       int number = 0;
@@ -259,7 +254,7 @@ void report_crash(int argc, char** argv) {
   const bool arguments_read = argc == 6 && read_number(argv[2], fd) && read_number(argv[3], max_frame_bytes) &&
                               read_number(argv[4], report_ms) && read_capture(argv[5], capture);
   if (arguments_read) {
-    for (const int signal : fault_signals) {
+    for (const int signal : crash::crash_signals) {
       if (capture.signal == signal) dying_of = signal;
     }
   }
@@ -271,7 +266,7 @@ void report_crash(int argc, char** argv) {
   sigemptyset(&trouble.sa_mask);
   sigset_t unblock{};
   sigemptyset(&unblock);
-  for (const int signal : fault_signals) {
+  for (const int signal : crash::crash_signals) {
     ::sigaction(signal, &trouble, nullptr);
     sigaddset(&unblock, signal);
   }

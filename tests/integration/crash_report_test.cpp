@@ -35,10 +35,6 @@ CrashReport crash_of(const CallResult& result, int signal) {
   return failure.crash.value_or(CrashReport{});
 }
 
-bool ends_with(const std::string& text, const std::string& end) {
-  return text.size() >= end.size() && text.compare(text.size() - end.size(), end.size(), end) == 0;
-}
-
 // The index of the first frame whose function contains `name`; none when no frame's does.
 std::optional<std::size_t> frame_named(const CrashReport& report, const std::string& name) {
   for (std::size_t i = 0; i < report.stack.size(); ++i) {
@@ -64,7 +60,7 @@ TEST(CrashReport, ANullWriteThreeFramesDeepNamesEachFunctionItsFileAndLine) {
     const StackFrame& frame = report.stack[i];
     EXPECT_EQ(frame.function.rfind(expected[i], 0), 0U) << "frame " << i << ":\n" << to_string(report);
     EXPECT_EQ(frame.library, plugin("crashes")) << i;
-    EXPECT_TRUE(ends_with(frame.file, "tests/plugins/crashes.cpp")) << frame.file;
+    EXPECT_TRUE(frame.file.ends_with("tests/plugins/crashes.cpp")) << frame.file;
     EXPECT_GT(frame.offset, 0U);
   }
   EXPECT_EQ(report.stack[0].line, *line.code) << to_string(report);
@@ -273,7 +269,7 @@ TEST(CrashReport, UnderTheStrictProfileTheReportStillNamesTheFunctions) {
   const CrashReport report = crash_of(call(*isolator, "three_deep"), SIGSEGV);
   ASSERT_GE(report.stack.size(), 4U) << to_string(report);
   EXPECT_EQ(report.stack[0].function.rfind("crashes::level_three", 0), 0U) << to_string(report);
-  EXPECT_TRUE(ends_with(report.stack[0].file, "tests/plugins/crashes.cpp")) << to_string(report);
+  EXPECT_TRUE(report.stack[0].file.ends_with("tests/plugins/crashes.cpp")) << to_string(report);
 }
 
 }  // namespace
