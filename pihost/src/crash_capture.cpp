@@ -34,7 +34,8 @@ constexpr int max_frames_before_the_crash = 32;
 // pihost's own descriptors sit at 100 or above (channel.cpp, host_watch.cpp).
 constexpr int descriptor_floor = 100;
 
-// Everything the handler uses is here, set up by arm() before any other thread exists.
+// Everything the handler uses is here, set up by arm() before it installs the handler (the
+// host watch thread runs already, but never reads it).
 Settings settings;
 pid_t armed_process = 0;                   // pihost's pid; a process it forks is another
 int own_executable = -1;                   // pihost, opened at arm(): the reporter's image
