@@ -3,7 +3,8 @@
 # an example in the README cannot drift from the code that is tested.
 # Usage: cmake -DROOT=<source dir> -P ReadmeExamples.cmake
 file(READ "${ROOT}/README.md" readme)
-set(examples example/quickstart/main.cpp example/plugin/plugin.cpp example/greeter/plugin.cpp)
+set(examples example/quickstart/main.cpp example/run_program/main.cpp example/plugin/plugin.cpp
+             example/greeter/plugin.cpp)
 set(found 0)
 foreach(example IN LISTS examples)
   file(READ "${ROOT}/${example}" code)

@@ -53,13 +53,20 @@ int main(int argc, char** argv) {
                                    {StackFrame{"ns::f(int)", "/p/libplugin.so", 0x1139, "/src/f.cpp", 12},
                                     StackFrame{"", "/p/libplugin.so", 0x2000, "", 0}}})},
       {"crash_no_stack", encode_frame(Crash{6, -6, 0, "t", "no stack: why", {}})},
+      {"run", encode_frame(Run{10, {"/bin/sh", "-c", "exit 3"}, {"A=1", "B="}, "/work", std::string("in\0put", 6), 1500})},
+      {"run_bare", encode_frame(Run{11, {"true"}, {}, "", "", 0})},
+      {"failed_program_signalled",
+       encode_frame(Failed{10, FailureReason::program_signalled, "'sh' was killed by SIGSEGV", usage, {}, 11})},
+      {"failed_program_not_found",
+       encode_frame(Failed{11, FailureReason::program_not_found, "'x' was found in no directory", usage, {}, 0})},
       {"set_data", encode_frame(SetData{"key", "value"})},
       {"get_data", encode_frame(GetData{3, "key"})},
       {"ping", encode_frame(Ping{9})},
       {"conversation_child", encode_frame(Hello{protocol_version, 1}) + encode_frame(Started{1}) +
                                  encode_frame(Result{1, 0, usage, std::nullopt}) + encode_frame(Pong{1})},
       {"conversation_host", encode_frame(SetData{"k", "v"}) + encode_frame(Invoke{1, "/l.so", "m", {}, {}, {}}) +
-                                encode_frame(Ping{1}) + encode_frame(GetData{2, "k"})},
+                                encode_frame(Ping{1}) + encode_frame(GetData{2, "k"}) +
+                                encode_frame(Run{3, {"sort"}, {}, "", "b\na\n", 0})},
       {"zero_length", std::string(4, '\0')},
       {"oversized_length", std::string("\x7f\xff\xff\xff", 4)},
       {"truncated", encode_frame(Result{1, 0, usage, std::nullopt}).substr(0, 9)},

@@ -4,6 +4,7 @@
 //          [--library-links DIR] [--max-result-bytes N] [--no-crash-reports] [--crash-report-ms N]
 //   pihost --pid-namespace-init
 //   pihost --report-crash ...     (only pihost's own crash handler starts this one)
+//   pihost --keep-program ...     (only pihost starts this one, for a program a Run asked for)
 //
 // Started by the host library, never by hand. It arms its death signal, connects to the
 // host's socket at PATH, says Hello, then serves Invoke/SetData/GetData until the host
@@ -15,6 +16,7 @@
 #include "src/dependency_links.hpp"
 #include "src/host_watch.hpp"
 #include "src/pid_namespace_init.hpp"
+#include "src/program_keeper.hpp"
 #include "src/server.hpp"
 #include "src/usage_meter.hpp"
 
@@ -122,6 +124,7 @@ Arguments parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (argc == 2 && argv[1] == wire::flag_pid_namespace_init) pihost::be_pid_namespace_init();
   if (argc >= 2 && argv[1] == wire::flag_report_crash) pihost::report_crash(argc, argv);
+  if (argc >= 2 && argv[1] == wire::flag_keep_program) pihost::keep_program(argc, argv);
   const Arguments args = parse(argc, argv);
   // Before any thread exists: the environment as the host's options set it.
   pihost::restore_environment(args.library_links);

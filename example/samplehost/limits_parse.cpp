@@ -11,13 +11,14 @@ std::uint64_t parse_bytes(const std::string& text) {
   const std::string unit = digits_end == std::string::npos ? "" : text.substr(digits_end);
   int shift = -1;
   if (unit.empty()) shift = 0;
-  else if (unit == "K" || unit == "KiB") shift = 10;
-  else if (unit == "M" || unit == "MiB") shift = 20;
-  else if (unit == "G" || unit == "GiB") shift = 30;
+  // KB, MB and GB are read as KiB, MiB and GiB, as Docker reads them (--memory 128MB).
+  else if (unit == "K" || unit == "KiB" || unit == "KB" || unit == "k" || unit == "kb") shift = 10;
+  else if (unit == "M" || unit == "MiB" || unit == "MB" || unit == "m" || unit == "mb") shift = 20;
+  else if (unit == "G" || unit == "GiB" || unit == "GB" || unit == "g" || unit == "gb") shift = 30;
   if (number.empty() || number.size() > 12 || shift < 0 || std::stoull(number) == 0) {
     throw std::invalid_argument("invalid size '" + text +
-                                "': write a positive number, optionally with K, M, G (or KiB, "
-                                "MiB, GiB), e.g. 64M");
+                                "': write a positive number, optionally with K, M, G (or KiB, MiB, GiB; KB, MB "
+                                "and GB are read as those, as Docker reads them), e.g. 64M or 128MB");
   }
   return std::stoull(number) << shift;
 }

@@ -1,10 +1,12 @@
-// samplehost: the testbed CLI. Runs a plugin method in an isolator N times and reports every
-// event and result, for people or (--json) for scripts.
+// samplehost: the testbed CLI. Runs a plugin method, or a program, in an isolator N times and
+// reports every event and result, for people or (--json) for scripts.
 //
 //   samplehost [options] [-- arguments passed to the method]
+//   samplehost [options] --run [--stdin FILE] -- PROGRAM [ARGUMENTS]
+//   samplehost [options] --file SCRIPT [--stdin FILE] [-- ARGUMENTS]
 //
-// Exit status: 0 when every call returned from the method (whatever its code), 1 when any
-// call failed or no child could be started, 2 for bad usage.
+// Exit status: 0 when every call returned from the method or the program ran to its exit
+// (whatever its code), 1 when any call failed or no child could be started, 2 for bad usage.
 #include "duration.hpp"
 #include "limits_parse.hpp"
 #include "reporter.hpp"
@@ -15,8 +17,11 @@
 #include <boost/asio/use_future.hpp>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -41,6 +46,9 @@ struct Settings {
   std::string log_level = "warn";
   std::vector<std::string> args;
   std::string input;  // --input or --input-file: the call's input bytes
+  bool run_program = false;  // --run: `args` is a program's argv
+  std::string file;          // --file: a script, run by the interpreter its extension names
+  std::string stdin_bytes;   // --stdin: the program's stdin
   isolator::Limits limits;
   std::optional<std::size_t> max_output;
   std::optional<std::size_t> max_result;
@@ -71,16 +79,64 @@ std::string bundled_samplelib() {
   return (self.parent_path().parent_path() / "lib" / "libsamplelib.so").string();
 }
 
-// The bytes of `path`, for --input-file. Throws std::invalid_argument naming the file and why.
-std::string read_input_file(const std::string& path) {
+// The bytes of `path`, for --input-file and --stdin (`option`). Throws std::invalid_argument
+// naming the option, the file and why.
+std::string read_input_file(const std::string& path, const std::string& option = "--input-file") {
   std::ifstream file(path, std::ios::binary);
   if (!file) {
-    throw std::invalid_argument("--input-file: cannot read '" + path + "': " + std::strerror(errno));
+    throw std::invalid_argument(option + ": cannot read '" + path + "': " + std::strerror(errno));
   }
   std::ostringstream bytes;
   bytes << file.rdbuf();
-  if (file.bad()) throw std::invalid_argument("--input-file: reading '" + path + "' failed");
+  if (file.bad()) throw std::invalid_argument(option + ": reading '" + path + "' failed");
   return std::move(bytes).str();
+}
+
+// Whether `name` is an executable file in a directory of this process's PATH (the child's
+// PATH is the host's: Options::inherit_environment).
+bool in_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::istringstream directories(path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
+  std::string directory;
+  while (std::getline(directories, directory, ':')) {
+    if (!directory.empty() && ::access((directory + "/" + name).c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+// The interpreter --file runs `script` with, from its extension; throws std::invalid_argument
+// for an extension it does not know, or an interpreter not installed here.
+std::string interpreter_for(const std::string& script) {
+  const std::string extension = std::filesystem::path(script).extension().string();
+  std::string interpreter;
+  if (extension == ".py") interpreter = "python3";
+  else if (extension == ".sh") interpreter = "sh";
+  else if (extension == ".js") interpreter = "node";
+  else {
+    throw std::invalid_argument("--file '" + script + "': samplehost runs .py (python3), .sh (sh) and .js (node) "
+                                "files; for anything else use --run -- INTERPRETER " + script);
+  }
+  if (!in_path(interpreter)) {
+    throw std::invalid_argument("--file '" + script + "' needs " + interpreter +
+                                ", which is in no directory of PATH here; install it (" +
+                                (interpreter == "node" ? "apt-get install nodejs" : "apt-get install " + interpreter) +
+                                "), or run the file with --run");
+  }
+  return interpreter;
+}
+
+// The program --run or --file asks for, or none for a method's call.
+std::optional<isolator::Command> program_of(const Settings& settings) {
+  if (!settings.run_program && settings.file.empty()) return std::nullopt;
+  isolator::Command command;
+  if (!settings.file.empty()) {
+    command.argv = {interpreter_for(settings.file), std::filesystem::absolute(settings.file).string()};
+  }
+  command.argv.insert(command.argv.end(), settings.args.begin(), settings.args.end());
+  if (command.argv.empty()) throw std::invalid_argument("--run: give the program after --: --run -- sort -r");
+  command.input = settings.stdin_bytes;
+  command.options.retries = settings.retries;
+  return command;
 }
 
 void add_options(CLI::App& app, Settings& s) {
@@ -97,7 +153,8 @@ void add_options(CLI::App& app, Settings& s) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   app.add_option_function<std::string>(
          "--max-memory", [&s](const std::string& t) { s.limits.memory_bytes = samplehost::parse_bytes(t); },
-         "memory limit: 64M, 1GiB (cgroups: the group's memory; rlimit: address space)")
+         "memory limit: 64M, 128MB, 1GiB (MB and GB read as MiB and GiB, as Docker reads them; cgroups: the "
+         "group's memory; rlimit: address space)")
       ->type_name("BYTES");
   app.add_option_function<double>(
          "--max-cpu", [&s](double percent) { s.limits.cpu_percent = percent; },
@@ -119,7 +176,7 @@ void add_options(CLI::App& app, Settings& s) {
       ->type_name("DUR");
   app.add_option_function<std::string>(
          "--max-output", [&s](const std::string& t) { s.max_output = samplehost::parse_bytes(t); },
-         "output kept in each call's result: 64K")
+         "output kept in each call's result: 64K, 64KB")
       ->type_name("BYTES");
   app.add_option_function<std::string>(
          "--max-result-bytes", [&s](const std::string& t) { s.max_result = samplehost::parse_bytes(t); },
@@ -194,13 +251,30 @@ void add_options(CLI::App& app, Settings& s) {
          "the same, the bytes of a file (any bytes)")
       ->type_name("PATH")
       ->excludes(input);
-  app.add_option("args", s.args, "arguments passed to the method (after --)");
+  auto* run = app.add_flag("--run", s.run_program,
+                           "run the arguments after -- as a program (an absolute path, or a name looked up "
+                           "in PATH) in the isolator, instead of a plugin's method");
+  auto* file = app.add_option("--file", s.file,
+                              "run a script with the interpreter its extension names: .py python3, .sh sh, "
+                              ".js node (when installed); the arguments after -- are the script's")
+                   ->type_name("SCRIPT")
+                   ->excludes(run);
+  app.add_option_function<std::string>(
+         "--stdin",
+         [&s](const std::string& path) { s.stdin_bytes = read_input_file(path, "--stdin"); },
+         "with --run or --file: the program's stdin, the bytes of a file")
+      ->type_name("FILE");
+  for (auto* method_only : {input, app.get_option("--input-file"), app.get_option("--library"),
+                            app.get_option("--method")}) {
+    method_only->excludes(run)->excludes(file);
+  }
+  app.add_option("args", s.args, "arguments passed to the method, or the program and its arguments (after --)");
 }
 
 // --pool: every call submitted at once, run in parallel on the pool's children; results are
 // reported in call order.
 int run_pool(const Settings& settings, const isolator::Options& options, const std::string& library,
-             samplehost::Reporter& reporter) {
+             const std::optional<isolator::Command>& program, samplehost::Reporter& reporter) {
   isolator::PoolOptions pool_options;
   pool_options.isolator = options;
   pool_options.size = settings.pool;
@@ -219,7 +293,8 @@ int run_pool(const Settings& settings, const isolator::Options& options, const s
     isolator::Invocation invocation{library, settings.method, settings.args, {}, settings.input};
     invocation.options.retries = settings.retries;
     try {
-      calls.push_back(pool->async_invoke(std::move(invocation), boost::asio::use_future));
+      calls.push_back(program ? pool->async_run(*program, boost::asio::use_future)
+                              : pool->async_invoke(std::move(invocation), boost::asio::use_future));
     } catch (const isolator::Error& e) {  // a call that cannot be made: nothing ran
       reporter.error(e.what());
       pool->shutdown();
@@ -280,7 +355,20 @@ int run(const Settings& settings) {
     reporter.output(stream, line);
   };
 
-  if (settings.pool > 0) return run_pool(settings, options, library, reporter);
+  std::optional<isolator::Command> program;
+  try {
+    program = program_of(settings);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "samplehost: " << e.what() << "\n";
+    return exit_usage;
+  }
+  if (program) reporter.program(program->argv, settings.file.empty() ? "" : program->argv.front());
+  if (!settings.stdin_bytes.empty() && !program) {
+    std::cerr << "samplehost: --stdin feeds a program: give --run or --file (a method reads --input)\n";
+    return exit_usage;
+  }
+
+  if (settings.pool > 0) return run_pool(settings, options, library, program, reporter);
 
   std::unique_ptr<isolator::ProcessIsolator> isolator;
   try {
@@ -299,7 +387,7 @@ int run(const Settings& settings) {
     invocation.options.retries = settings.retries;
     isolator::CallResult result;
     try {
-      result = isolator->invoke(invocation);
+      result = program ? isolator->run(*program) : isolator->invoke(invocation);
     } catch (const isolator::Error& e) {  // a call that cannot be made: nothing ran
       reporter.error(e.what());
       isolator->shutdown();
@@ -318,7 +406,7 @@ int run(const Settings& settings) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"samplehost: run a plugin method in an isolated pihost child"};
+  CLI::App app{"samplehost: run a plugin method, or a program, in an isolated pihost child"};
   Settings settings;
   add_options(app, settings);
   try {

@@ -57,6 +57,18 @@ void Reporter::print(const std::string& line) {
   std::cout << line << '\n' << std::flush;
 }
 
+void Reporter::program(const std::vector<std::string>& argv, const std::string& interpreter) {
+  if (json_) {
+    print(dump({{"event", "program"},
+                {"argv", argv},
+                {"interpreter", interpreter.empty() ? json(nullptr) : json(interpreter)}}));
+    return;
+  }
+  std::string line = interpreter.empty() ? "running" : "running " + argv.at(1) + " with " + interpreter + ":";
+  for (const auto& arg : argv) line += " " + arg;
+  print(line);
+}
+
 void Reporter::event(const isolator::Event& event) {
   if (const auto* started = std::get_if<isolator::StartedEvent>(&event)) {
     print(json_ ? dump({{"event", "started"}, {"pid", started->pid}, {"containment", started->containment}})

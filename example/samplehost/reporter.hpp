@@ -24,6 +24,8 @@ class Reporter {
   void result(int call, const isolator::CallResult& result);
   /// What a plugin sent to samplehost's `log` service (any thread).
   void plugin_log(std::string_view text);
+  /// The program --run or --file runs (`interpreter`: what --file chose, or empty).
+  void program(const std::vector<std::string>& argv, const std::string& interpreter);
   /// A failure of samplehost itself (bad usage, no child could be started).
   void error(const std::string& message);
 

@@ -3,7 +3,9 @@
 #include <isolator/errors.hpp>
 #include <isolator/wire/codec.hpp>
 
+#include <algorithm>
 #include <limits>
+#include <memory>
 #include <utility>
 #include <string>
 #include <system_error>
@@ -12,6 +14,10 @@ namespace isolator::detail {
 
 void check_sendable(const Invocation& invocation, const std::vector<std::string>& search_path,
                     std::size_t max_frame_bytes) {
+  if (invocation.symbol.empty()) {
+    throw Error("the call names no symbol (Invocation::symbol is empty); name the function to call, \"method\" "
+                "by default");
+  }
   if (invocation.args.size() > wire::max_args) {
     throw Error("a call takes at most " + std::to_string(wire::max_args) + " arguments; this one has " +
                 std::to_string(invocation.args.size()));
@@ -106,6 +112,91 @@ std::string loadable_library(std::string library, const std::vector<std::filesys
   throw Error("the library '" + library + "'" + (resolved != path ? " (" + resolved.string() + ")" : "") +
               " is outside the directories the strict profile (Options::hardening.strict) shows the child (" +
               shown + "); nothing was run. Add its directory to Options::hardening.plugin_directories");
+}
+
+namespace {
+
+bool has_nul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
+
+[[noreturn]] void refuse(const std::string& problem) { throw Error("run(): " + problem + "; nothing was run"); }
+
+}  // namespace
+
+wire::Run checked_run(Command command, std::optional<std::chrono::milliseconds> cpu_limit,
+                      const std::vector<std::filesystem::path>& directories) {
+  namespace fs = std::filesystem;
+  if (command.argv.empty()) refuse("Command::argv is empty; argv[0] must name the program");
+  if (command.argv.size() > wire::max_args) {
+    refuse("Command::argv has " + std::to_string(command.argv.size()) + " strings, more than the " +
+           std::to_string(wire::max_args) + " a call may carry");
+  }
+  if (command.environment.size() > wire::max_args) {
+    refuse("Command::environment has " + std::to_string(command.environment.size()) + " variables, more than " +
+           std::to_string(wire::max_args));
+  }
+  std::string& program = command.argv.front();
+  if (program.empty()) refuse("Command::argv[0] is empty; it must name the program");
+  for (std::size_t i = 0; i < command.argv.size(); ++i) {
+    if (has_nul(command.argv[i])) {
+      refuse("Command::argv[" + std::to_string(i) + "] holds a NUL byte, which a program's argv cannot carry");
+    }
+  }
+  if (program.find('/') != std::string::npos) {
+    if (program.front() != '/') {
+      refuse("Command::argv[0] is '" + program +
+             "', a relative path; give an absolute path, or a bare name to look up in PATH (the program runs "
+             "in the child's working directory, not the host's)");
+    }
+    if (!directories.empty()) {
+      const auto [resolved, inside] = resolved_inside(program, directories);
+      if (!inside) {
+        refuse("the program '" + program +
+               "' is outside the directories the strict profile (Options::hardening.strict) shows the child; "
+               "add its directory to Options::hardening.plugin_directories");
+      }
+    }
+  }
+  if (!command.working_directory.empty()) {
+    if (has_nul(command.working_directory) || command.working_directory.front() != '/') {
+      refuse("Command::working_directory is '" + command.working_directory +
+             "', not an absolute path; give an absolute one, or leave it empty for the child's private directory");
+    }
+    if (!directories.empty() && !resolved_inside(command.working_directory, directories).second) {
+      refuse("Command::working_directory '" + command.working_directory +
+             "' is outside the directories the strict profile (Options::hardening.strict) shows the child");
+    }
+  }
+  std::vector<std::string> environment;
+  environment.reserve(command.environment.size());
+  for (auto& [name, value] : command.environment) {
+    if (name.empty() || name.find('=') != std::string::npos || has_nul(name) || has_nul(value)) {
+      refuse("Command::environment has the variable '" + name +
+             "': a name must be non-empty without '=' or NUL, and a value without NUL");
+    }
+    environment.push_back(name + "=" + value);
+  }
+  std::uint64_t cpu_limit_ms = 0;
+  if (cpu_limit) cpu_limit_ms = static_cast<std::uint64_t>(std::max<std::int64_t>(cpu_limit->count(), 1));
+  return wire::Run{0,
+                   std::move(command.argv),
+                   std::move(environment),
+                   std::move(command.working_directory),
+                   std::move(command.input),
+                   cpu_limit_ms};
+}
+
+std::shared_ptr<const std::string> run_frame(const wire::Run& run, std::size_t max_frame_bytes) {
+  if (run.input.size() > max_frame_bytes) {
+    refuse("Command::input is " + std::to_string(run.input.size()) + " bytes, more than Options::max_frame_bytes (" +
+           std::to_string(max_frame_bytes) + ")");
+  }
+  auto frame = std::make_shared<const std::string>(wire::encode_frame(run));
+  if (frame->size() - wire::frame_header_bytes > max_frame_bytes) {
+    refuse("the command's argv, environment, working directory and input make a message of " +
+           std::to_string(frame->size() - wire::frame_header_bytes) + " bytes, more than Options::max_frame_bytes (" +
+           std::to_string(max_frame_bytes) + ")");
+  }
+  return frame;
 }
 
 }  // namespace isolator::detail

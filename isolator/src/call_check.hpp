@@ -3,6 +3,11 @@
 #pragma once
 
 #include <isolator/process_isolator.hpp>
+#include <isolator/wire/protocol.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
 
 #include <cstddef>
 #include <filesystem>
@@ -11,7 +16,7 @@
 
 namespace isolator::detail {
 
-/// Throws Error when `invocation` has more arguments than the protocol allows or its Invoke
+/// Throws Error when `invocation` names no symbol, has more arguments than the protocol allows or its Invoke
 /// message (with `search_path` and its input) would exceed `max_frame_bytes`
 /// (Options::max_frame_bytes).
 /// Copies nothing.
@@ -36,5 +41,17 @@ std::vector<std::string> call_search_path(const Invocation& invocation, const st
 /// Error naming it and the fix. A relative path is sent as it is: pihost refuses it. Without
 /// the profile, `library` unchanged.
 std::string loadable_library(std::string library, const std::vector<std::filesystem::path>& directories);
+
+/// `command` as its Run message (id 0: the caller sets it), after checking it: argv not
+/// empty, argv[0] absolute or a bare name, no NUL in a string, environment names without '=',
+/// an absolute working directory, and with the strict profile (`directories` not empty) an
+/// absolute program and the working directory inside `directories`; else Error ("run(): ...")
+/// naming the field and the fix. `cpu_limit`: Limits::cpu_time_per_call, which the program's
+/// keeper sets as RLIMIT_CPU.
+wire::Run checked_run(Command command, std::optional<std::chrono::milliseconds> cpu_limit,
+                      const std::vector<std::filesystem::path>& directories);
+
+/// `run` encoded, or Error when its input or its whole message exceeds `max_frame_bytes`.
+std::shared_ptr<const std::string> run_frame(const wire::Run& run, std::size_t max_frame_bytes);
 
 }  // namespace isolator::detail

@@ -12,9 +12,20 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/dispatch.hpp>
 
+#include <future>
 #include <string>
 
 namespace isolator::detail {
+
+/// The blocking form of a call: `start(handler)` queues it (and may throw, as the caller's
+/// asynchronous form does); waits for its handler and returns its result.
+template <class Start>
+CallResult wait_for_call(Start start) {
+  std::promise<CallResult> promise;
+  auto future = promise.get_future();
+  start(ProcessIsolator::Handler([&promise](CallResult result) { promise.set_value(std::move(result)); }));
+  return future.get();
+}
 
 /// A Failure of `kind` saying `message`, its other members empty.
 inline Failure failure_of(FailureKind kind, std::string message) {

@@ -10,6 +10,7 @@
 #include "call_check.hpp"
 #include "completion.hpp"
 #include "engine/cancel_relay.hpp"
+#include "engine/failure_interpretation.hpp"
 #include "engine/io_threads.hpp"
 #include "engine/pool_schedule.hpp"
 #include "engine/supervisor.hpp"
@@ -121,10 +122,26 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     detail::check_sendable(invocation, search_path, options_.isolator.max_frame_bytes);
     // From here on the call's search path is the whole one its Invoke carries, checked.
     invocation.options.library_search_path.assign(search_path.begin(), search_path.end());
+    enqueue(std::make_shared<const Invocation>(std::move(invocation)), nullptr, std::move(handler));
+  }
+
+  void submit_run(Command command, Handler handler) {
+    CallOptions call_options = command.options;
+    auto run = std::make_shared<wire::Run>(
+        detail::checked_run(std::move(command), options_.isolator.limits.cpu_time_per_call, loadable_));
+    detail::run_frame(*run, options_.isolator.max_frame_bytes);  // the size check; the frame is made when sent
+    auto description = std::make_shared<const Invocation>(detail::program_description(run->argv.front(), call_options));
+    enqueue(std::move(description), std::move(run), std::move(handler));
+  }
+
+  // Queues a checked call (`program` set for a program's) with `handler`; throws when the
+  // pool is shut down or its queue is full.
+  void enqueue(std::shared_ptr<const Invocation> invocation, std::shared_ptr<const wire::Run> program,
+               Handler handler) {
     auto work = asio::prefer(asio::get_associated_executor(handler, asio::system_executor()),
                              asio::execution::outstanding_work.tracked);
     auto slot = asio::get_associated_cancellation_slot(handler);
-    PoolCall call{next_id_++,         std::make_shared<const Invocation>(std::move(invocation)),
+    PoolCall call{next_id_++,         std::move(invocation),       std::move(program),
                   std::move(handler), std::move(work),
                   Clock::now(),       detail::Cancellation::none};
     Actions actions;
@@ -180,7 +197,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
         if (views_[i].state != State::failed) continue;
         slots_[i]->supervisor.leave_failed_now();
         views_[i].state = State::no_child;  // calls given from now on wait for its new child
-        actions.push_back(Action{Action::reset, i, {}});
+        actions.push_back(Action{Action::reset, i, {}, {}});
       }
       pump(actions);
       post_locked(actions, true);
@@ -214,6 +231,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     // Shared, not copied, until it is sent: a call a child refuses with `restart_limit`
     // never ran, and goes to another child with the same arguments.
     std::shared_ptr<const Invocation> invocation;
+    std::shared_ptr<const wire::Run> program;  // a program's call: its Run (id set when sent)
     Handler handler;
     asio::any_completion_executor work;
     Clock::time_point queued;
@@ -235,6 +253,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     enum Kind { send, recycle, reset, cancel, arm_idle_timer } kind;
     std::size_t slot;
     std::shared_ptr<const Invocation> invocation;  // for send
+    std::shared_ptr<const wire::Run> program;      // for send, a program's call
     std::uint64_t id = 0;                          // for send and cancel: the supervisor's call id
     std::uint64_t period = 0;                      // for arm_idle_timer
   };
@@ -271,10 +290,10 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     view.busy = true;
     ++slot.period;
     if (detail::too_old(view, options_, Clock::now())) {
-      actions.push_back(Action{Action::recycle, index, {}});  // the call waits for the new child
+      actions.push_back(Action{Action::recycle, index, {}, {}});  // the call waits for the new child
     }
     slot.child_call_id = slot.supervisor.next_id();
-    actions.push_back(Action{Action::send, index, call.invocation, slot.child_call_id});
+    actions.push_back(Action{Action::send, index, call.invocation, call.program, slot.child_call_id});
     slot.in_flight = std::move(call);
   }
 
@@ -323,11 +342,20 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
     switch (action.kind) {
       case Action::send: {
         const auto& invocation = *action.invocation;
-        std::vector<std::string> search_path;
-        for (const auto& directory : invocation.options.library_search_path) search_path.push_back(directory.string());
-        auto frame = std::make_shared<const std::string>(wire::encode_frame(
-            wire::Invoke{action.id, invocation.library, invocation.symbol, invocation.args, std::move(search_path),
-                         invocation.input}));
+        std::shared_ptr<const std::string> frame;
+        if (action.program) {
+          wire::Run run = *action.program;
+          run.id = action.id;
+          frame = std::make_shared<const std::string>(wire::encode_frame(run));
+        } else {
+          std::vector<std::string> search_path;
+          for (const auto& directory : invocation.options.library_search_path) {
+            search_path.push_back(directory.string());
+          }
+          frame = std::make_shared<const std::string>(wire::encode_frame(wire::Invoke{
+              action.id, invocation.library, invocation.symbol, invocation.args, std::move(search_path),
+              invocation.input}));
+        }
         detail::PendingCall call{
             action.id,
             Invocation{invocation.library, invocation.symbol, {}, invocation.options, {}},
@@ -392,7 +420,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
                                     : std::nullopt;
           if (!never_ran && view.state == State::ready &&
               detail::after_call(view, options_, rss) == detail::AfterCall::recycle) {
-            actions.push_back(Action{Action::recycle, index, {}});
+            actions.push_back(Action{Action::recycle, index, {}, {}});
             // Seen as replacing from now, not when its supervisor reports it: the next call
             // goes to a child that runs, not to this one's replacement.
             view.state = State::no_child;
@@ -400,7 +428,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
         }
         pump(actions);
         if (!view.busy && options_.idle_timeout)
-          actions.push_back(Action{Action::arm_idle_timer, index, {}, 0, slot.period});
+          actions.push_back(Action{Action::arm_idle_timer, index, {}, {}, 0, slot.period});
       }
       post_locked(actions, false);
     }
@@ -442,7 +470,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
         view.born = Clock::now();
         // Armed here too, not only after a call: a child that never gets one is stopped.
         if (!view.busy && options_.idle_timeout) {
-          actions.push_back(Action{Action::arm_idle_timer, index, {}, 0, slots_[index]->period});
+          actions.push_back(Action{Action::arm_idle_timer, index, {}, {}, 0, slots_[index]->period});
         }
       }
       pump(actions);
@@ -475,7 +503,7 @@ class IsolatorPool::Impl final : public detail::Supervisor::Observer {
       for (std::size_t i = 0; i < slots_.size() && actions.completions.empty(); ++i) {
         auto& slot = *slots_[i];
         if (slot.in_flight && slot.in_flight->id == id) {
-          actions.push_back(Action{Action::cancel, i, {}, slot.child_call_id});
+          actions.push_back(Action{Action::cancel, i, {}, {}, slot.child_call_id});
           break;
         }
       }
@@ -556,14 +584,23 @@ CallResult IsolatorPool::invoke(Invocation invocation) {
     throw Error("IsolatorPool::invoke() was called on an isolator's I/O thread or one of the pool's (a "
                 "completion handler or a callback), where it could wait for itself; use async_invoke there");
   }
-  std::promise<CallResult> promise;
-  auto future = promise.get_future();
-  start_invoke(std::move(invocation), Handler([&promise](CallResult r) { promise.set_value(std::move(r)); }));
-  return future.get();
+  return detail::wait_for_call([&](Handler handler) { start_invoke(std::move(invocation), std::move(handler)); });
 }
 
 void IsolatorPool::start_invoke(Invocation invocation, Handler handler) {
   impl_->submit(std::move(invocation), std::move(handler));
+}
+
+CallResult IsolatorPool::run(Command command) {
+  if (impl_->must_not_block_here()) {
+    throw Error("IsolatorPool::run() was called on an isolator's I/O thread or one of the pool's (a "
+                "completion handler or a callback), where it could wait for itself; use async_run there");
+  }
+  return detail::wait_for_call([&](Handler handler) { start_run(std::move(command), std::move(handler)); });
+}
+
+void IsolatorPool::start_run(Command command, Handler handler) {
+  impl_->submit_run(std::move(command), std::move(handler));
 }
 
 PoolMetrics IsolatorPool::metrics() const { return impl_->metrics(); }

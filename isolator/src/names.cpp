@@ -27,6 +27,8 @@ std::string_view to_string(FailureKind kind) {
     case FailureKind::limits_changed: return "limits_changed";
     case FailureKind::dependency_not_found: return "dependency_not_found";
     case FailureKind::result_too_large: return "result_too_large";
+    case FailureKind::program_not_found: return "program_not_found";
+    case FailureKind::not_executable: return "not_executable";
   }
   return "unknown";
 }

@@ -2,7 +2,9 @@
 // checks and encodes calls on the caller's thread, hands them to the I/O thread, and turns
 // the asynchronous start and stop into the blocking create() and shutdown().
 #include "call_check.hpp"
+#include "completion.hpp"
 #include "engine/cancel_relay.hpp"
+#include "engine/failure_interpretation.hpp"
 #include "engine/io_threads.hpp"
 #include "engine/supervisor.hpp"
 #include "options_check.hpp"
@@ -67,18 +69,19 @@ class ProcessIsolator::Impl {
         std::move(invocation.input)}));
     invocation.args.clear();
     invocation.input.clear();
-    auto work = asio::prefer(asio::get_associated_executor(handler, threads_.executor()),
-                             asio::execution::outstanding_work.tracked);
-    auto slot = asio::get_associated_cancellation_slot(handler);
     const unsigned retries = invocation.options.retries;
-    detail::PendingCall call{id,
-                             std::move(invocation),
-                             std::move(frame),
-                             std::move(handler),
-                             std::move(work),
-                             detail::Cancellation::none,
-                             false,
-                             retries};
+    accept(detail::PendingCall{id, std::move(invocation), std::move(frame), std::move(handler), {},
+                               detail::Cancellation::none, false, retries});
+  }
+
+  // Queues `call` (its work still to be filled in); throws ShutDownError after shutdown.
+  // (The handler is moved into the call by construction: Boost 1.81's move assignment of an
+  // any_completion_handler wraps the handler in itself for ever.)
+  void accept(detail::PendingCall call) {
+    call.work = asio::prefer(asio::get_associated_executor(call.handler, threads_.executor()),
+                             asio::execution::outstanding_work.tracked);
+    auto slot = asio::get_associated_cancellation_slot(call.handler);
+    const std::uint64_t id = call.id;
     std::lock_guard lock(accept_mutex_);
     if (!accepting_) throw ShutDownError("the isolator is shut down; create a new one to make calls");
     // Per-operation cancellation (asio::bind_cancellation_slot, a coroutine's cancellation...):
@@ -88,6 +91,16 @@ class ProcessIsolator::Impl {
     if (detail::CancelRelay::install(slot, relay_, id)) call.cancellation = detail::Cancellation::installed;
     asio::post(threads_.executor(),
                [this, call = std::move(call)]() mutable { supervisor_.submit(std::move(call)); });
+  }
+
+  void submit_run(Command command, Handler handler) {
+    CallOptions call_options = command.options;
+    wire::Run run = detail::checked_run(std::move(command), options_.limits.cpu_time_per_call, loadable_);
+    run.id = supervisor_.next_id();
+    auto frame = detail::run_frame(run, options_.max_frame_bytes);
+    accept(detail::PendingCall{run.id, detail::program_description(run.argv.front(), call_options),
+                               std::move(frame), std::move(handler), {}, detail::Cancellation::none, false,
+                               call_options.retries});
   }
 
   void set_data(const std::string& key, std::string value) {
@@ -233,16 +246,22 @@ CallResult ProcessIsolator::invoke(Invocation invocation) {
     throw Error("invoke() was called from the isolator's own I/O thread (a callback or a "
                 "completion handler), where it would wait for itself; use async_invoke there");
   }
-  std::promise<CallResult> promise;
-  auto future = promise.get_future();
-  start_invoke(std::move(invocation),
-               Handler([&promise](CallResult result) { promise.set_value(std::move(result)); }));
-  return future.get();
+  return detail::wait_for_call([&](Handler handler) { start_invoke(std::move(invocation), std::move(handler)); });
 }
 
 void ProcessIsolator::start_invoke(Invocation invocation, Handler handler) {
   impl_->submit(std::move(invocation), std::move(handler));
 }
+
+CallResult ProcessIsolator::run(Command command) {
+  if (impl_->on_io_thread()) {
+    throw Error("run() was called from the isolator's own I/O thread (a callback or a completion handler), where "
+                "it would wait for itself; use async_run there");
+  }
+  return detail::wait_for_call([&](Handler handler) { start_run(std::move(command), std::move(handler)); });
+}
+
+void ProcessIsolator::start_run(Command command, Handler handler) { impl_->submit_run(std::move(command), std::move(handler)); }
 
 void ProcessIsolator::set_data(const std::string& key, std::string value) {
   impl_->set_data(key, std::move(value));

@@ -62,10 +62,9 @@ rlim_t address_space_limit() {
 // counterpart of a cgroup's OOM kill).
 bool address_space_limited() { return address_space_limit() != RLIM_INFINITY; }
 
-// `message` cut so that a Failed frame holding it is at most `max_frame_bytes` (pihost's
-// frame limit, the host's Options::max_frame_bytes, at least 4 KiB) and at most
-// max_message_bytes plus the marker.
-std::string bounded(std::string message, std::size_t max_frame_bytes) {
+}  // namespace
+
+std::string bounded_message(std::string message, std::size_t max_frame_bytes) {
   const std::size_t reserved = failed_frame_overhead + cut_marker.size();
   const std::size_t room = std::min(max_message_bytes, max_frame_bytes > reserved ? max_frame_bytes - reserved : 0);
   if (message.size() > room) {
@@ -74,8 +73,6 @@ std::string bounded(std::string message, std::size_t max_frame_bytes) {
   }
   return message;
 }
-
-}  // namespace
 
 void CallRunner::run(Invoke& invoke) {
   try {
@@ -93,7 +90,7 @@ void CallRunner::execute(Invoke& invoke) {
   std::fflush(nullptr);
   const Resolution resolution = libraries_.resolve(invoke.library, invoke.symbol, invoke.search_path);
   if (resolution.method == nullptr) {
-    channel_.send(Failed{invoke.id, resolution.reason, bounded(resolution.message, channel_.max_frame_bytes()), {}, {}});
+    channel_.send(Failed{invoke.id, resolution.reason, bounded_message(resolution.message, channel_.max_frame_bytes()), {}, {}});
     return;
   }
   // Once the library is loaded and the symbol found, just before the method runs: a child
@@ -146,18 +143,18 @@ void CallRunner::execute(Invoke& invoke) {
   const std::size_t frame = channel_.max_frame_bytes();
   if (out_of_memory) {
     channel_.send(Failed{invoke.id, FailureReason::memory_limit,
-                         bounded("'" + invoke.symbol +
+                         bounded_message("'" + invoke.symbol +
                                      "' ran out of memory (std::bad_alloc) under its "
                                      "address-space limit (RLIMIT_AS) of " +
                                      std::to_string(address_space_limit()) + " bytes",
                                  frame),
                          usage, {}});
   } else if (threw) {
-    channel_.send(Failed{invoke.id, FailureReason::threw, bounded("'" + invoke.symbol + "' threw: " + thrown, frame),
+    channel_.send(Failed{invoke.id, FailureReason::threw, bounded_message("'" + invoke.symbol + "' threw: " + thrown, frame),
                          usage, std::move(thrown_type)});
   } else if (result.refused_size) {
     channel_.send(Failed{invoke.id, FailureReason::result_too_large,
-                         bounded("'" + invoke.symbol + "' returned " + std::to_string(*result.refused_size) +
+                         bounded_message("'" + invoke.symbol + "' returned " + std::to_string(*result.refused_size) +
                                      " result bytes (isolator_result_set), more than the cap of " +
                                      std::to_string(max_result_bytes_) +
                                      " bytes; raise Options::max_result_bytes, or return less",

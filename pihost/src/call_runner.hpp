@@ -4,6 +4,7 @@
 
 #include "channel.hpp"
 #include "library_cache.hpp"
+#include "program_runner.hpp"
 #include "usage_meter.hpp"
 
 #include <isolator/wire/pihost_contract.hpp>
@@ -11,6 +12,11 @@
 #include <string>
 
 namespace pihost {
+
+/// `message` cut so that a Failed frame holding it is at most `max_frame_bytes` (pihost's
+/// frame limit, the host's Options::max_frame_bytes, at least 4 KiB) and at most 64 KiB plus
+/// a marker saying it was cut.
+std::string bounded_message(std::string message, std::size_t max_frame_bytes);
 
 /// Not thread-safe: one thread runs the calls (the Server's main thread).
 class CallRunner {
@@ -24,12 +30,15 @@ class CallRunner {
   /// `invoke`. When a reply cannot be sent, pihost exits with
   /// isolator::wire::exit_internal_error.
   void run(isolator::wire::Invoke& invoke);
+  /// The same for a program (ProgramRunner).
+  void run(isolator::wire::Run& run) { programs_.run(run); }
 
  private:
   void execute(isolator::wire::Invoke& invoke);
 
   Channel& channel_;
   LibraryCache libraries_;
+  ProgramRunner programs_{channel_};
   UsageMeter meter_;
   std::size_t max_result_bytes_;
 };

@@ -57,7 +57,7 @@ bool Server::handle(wire::Message& message) {
     throw wire::ProtocolError("the host sent " + std::string(wire::message_name(message)) +
                               ", which only pihost may send");
   }
-  if (std::holds_alternative<wire::Invoke>(message)) return true;
+  if (std::holds_alternative<wire::Invoke>(message) || std::holds_alternative<wire::Run>(message)) return true;
   if (auto* set = std::get_if<wire::SetData>(&message)) {
     DataStore::instance().set(set->key, std::move(set->value));
   } else if (auto* answer = std::get_if<wire::HostAnswer>(&message)) {
@@ -80,7 +80,7 @@ bool Server::handle(wire::Message& message) {
 
 void Server::serve() {
   while (true) {
-    wire::Invoke call;
+    Call call;
     std::unique_lock lock(mutex_);
     if (!queued_.empty()) {
       call = std::move(queued_.front());
@@ -91,7 +91,11 @@ void Server::serve() {
       auto message = channel_.receive();  // the relief thread is not reading: reclaim() saw to it
       if (!message) return;
       if (!handle(*message)) continue;
-      call = std::move(std::get<wire::Invoke>(*message));
+      if (auto* invoke = std::get_if<wire::Invoke>(&*message)) {
+        call = std::move(*invoke);
+      } else {
+        call = std::move(std::get<wire::Run>(*message));
+      }
     }
     lock.lock();
     call_running_ = true;
@@ -101,7 +105,7 @@ void Server::serve() {
       arm_timer(relief_delay);
     }
     lock.unlock();
-    runner_.run(call);
+    std::visit([this](auto& c) { runner_.run(c); }, call);
     reclaim();
   }
 }
@@ -188,7 +192,11 @@ void Server::read_while_the_call_runs() {
       if (!message) leave(0);  // the host closed the channel, as main.cpp does
       if (handle(*message)) {
         std::lock_guard lock(mutex_);
-        queued_.push_back(std::move(std::get<wire::Invoke>(*message)));
+        if (auto* invoke = std::get_if<wire::Invoke>(&*message)) {
+          queued_.emplace_back(std::move(*invoke));
+        } else {
+          queued_.emplace_back(std::move(std::get<wire::Run>(*message)));
+        }
       }
     }
   } catch (const std::exception& e) {

@@ -24,6 +24,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <variant>
 
 namespace pihost {
 
@@ -34,6 +35,9 @@ namespace pihost {
 
 class Server {
  public:
+  /// A call the host sent: a method's or a program's.
+  using Call = std::variant<isolator::wire::Invoke, isolator::wire::Run>;
+
   /// How long a call runs before the relief thread answers the host in its stead.
   static constexpr std::chrono::milliseconds relief_delay{1};
 
@@ -49,8 +53,8 @@ class Server {
   void serve();
 
  private:
-  // Answers a message that is not a call; returns true for a call, which the caller runs
-  // or queues. Throws ProtocolError for a message only pihost may send.
+  // Answers a message that is not a call; returns true for a call (Invoke or Run), which the
+  // caller runs or queues. Throws ProtocolError for a message only pihost may send.
   bool handle(isolator::wire::Message& message);
   void arm_timer(std::chrono::nanoseconds after);
   // Main thread, after a call: takes the channel back from the relief thread.
@@ -73,7 +77,7 @@ class Server {
   bool timer_armed_ = false;                   // the relief timer will expire (or has, unseen)
   bool relief_reading_ = false;                // the relief thread holds the channel
   bool reader_wanted_ = false;                 // a service call waits: relieve at once
-  std::deque<isolator::wire::Invoke> queued_;  // calls the relief thread read
+  std::deque<Call> queued_;  // calls the relief thread read
 };
 
 }  // namespace pihost

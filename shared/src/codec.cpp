@@ -86,12 +86,24 @@ void pack_message(Packer& p, const Message& message) {
                    }
                  },
                  [&](const Failed& m) {
-                   pack_header(p, MessageType::failed, 5);
+                   pack_header(p, MessageType::failed, 6);
                    p.pack(m.id);
                    p.pack(static_cast<std::uint8_t>(m.reason));
                    p.pack(m.message);
                    pack_usage(p, m.usage);
                    p.pack(m.exception_type);
+                   p.pack(m.signal);
+                 },
+                 [&](const Run& m) {
+                   pack_header(p, MessageType::run, 6);
+                   p.pack(m.id);
+                   p.pack_array(static_cast<std::uint32_t>(m.argv.size()));
+                   for (const auto& arg : m.argv) p.pack(arg);
+                   p.pack_array(static_cast<std::uint32_t>(m.environment.size()));
+                   for (const auto& entry : m.environment) p.pack(entry);
+                   p.pack(m.directory);
+                   pack_bin(p, m.input);
+                   p.pack(m.cpu_limit_ms);
                  },
                  [&](const SetData& m) {
                    pack_header(p, MessageType::set_data, 2);
@@ -313,7 +325,12 @@ FailureReason failure_reason(std::uint8_t value) {
     case FailureReason::threw:
     case FailureReason::memory_limit:
     case FailureReason::dependency_not_found:
-    case FailureReason::result_too_large: return static_cast<FailureReason>(value);
+    case FailureReason::result_too_large:
+    case FailureReason::program_not_found:
+    case FailureReason::not_executable:
+    case FailureReason::program_signalled:
+    case FailureReason::program_cpu_limit:
+    case FailureReason::program_start_failed: return static_cast<FailureReason>(value);
   }
   throw ProtocolError("Failed.reason: unknown failure reason " + std::to_string(value));
 }
@@ -349,9 +366,10 @@ Message decode_fields(MessageType type, const msgpack::object_array& array) {
     }
     case MessageType::failed: {
       FieldReader r(array, "Failed");
-      r.expect_fields(5);
-      return Failed{r.u64(1, "id"), failure_reason(r.bounded<std::uint8_t>(2, "reason")), r.str(3, "message"),
-                    r.usage(4), r.str(5, "exception_type")};
+      r.expect_fields(6);
+      return Failed{r.u64(1, "id"),  failure_reason(r.bounded<std::uint8_t>(2, "reason")),
+                    r.str(3, "message"), r.usage(4),
+                    r.str(5, "exception_type"), r.bounded<std::int32_t>(6, "signal")};
     }
     case MessageType::set_data: {
       FieldReader r(array, "SetData");
@@ -399,6 +417,12 @@ Message decode_fields(MessageType type, const msgpack::object_array& array) {
       return Crash{r.bounded<std::int32_t>(1, "signal"), r.bounded<std::int32_t>(2, "code"), r.u64(3, "address"),
                    r.str(4, "thread"), r.str(5, "note"), r.stack_frames(6)};
     }
+    case MessageType::run: {
+      FieldReader r(array, "Run");
+      r.expect_fields(6);
+      return Run{r.u64(1, "id"),          r.str_array(2, "argv"), r.str_array(3, "environment"),
+                 r.str(4, "directory"), r.bin(5, "input"),      r.u64(6, "cpu_limit_ms")};
+    }
   }
   throw ProtocolError("unknown message type " + std::to_string(static_cast<int>(type)));
 }
@@ -425,6 +449,12 @@ std::size_t size_hint(const Message& message) {
                         },
                         [&](const Result& m) { return 128 + (m.bytes ? m.bytes->size() : 0); },
                         [&](const Failed& m) { return 128 + m.message.size() + m.exception_type.size(); },
+                        [&](const Run& m) {
+                          std::size_t n = 64 + m.directory.size() + m.input.size();
+                          for (const auto& arg : m.argv) n += arg.size() + per_field;
+                          for (const auto& entry : m.environment) n += entry.size() + per_field;
+                          return n;
+                        },
                         [&](const Crash& m) {
                           std::size_t n = 128 + m.thread.size() + m.note.size();
                           for (const auto& f : m.frames) n += 64 + f.function.size() + f.library.size() + f.file.size();
@@ -508,7 +538,7 @@ Message decode(std::string_view body) {
   if (root.via.array.size == 0) throw ProtocolError("message is an empty array");
   const msgpack::object& tag = root.via.array.ptr[0];
   if (tag.type != msgpack::type::POSITIVE_INTEGER || tag.via.u64 == 0 ||
-      tag.via.u64 > static_cast<std::uint64_t>(MessageType::crash)) {
+      tag.via.u64 > static_cast<std::uint64_t>(MessageType::run)) {
     throw ProtocolError(tag.type == msgpack::type::POSITIVE_INTEGER
                             ? "unknown message type " + std::to_string(tag.via.u64)
                             : "message type is a " + std::string(type_name(tag.type)) +
@@ -520,7 +550,7 @@ Message decode(std::string_view body) {
 std::string_view message_name(const Message& message) {
   static constexpr std::string_view names[] = {"Hello",   "Invoke",    "Result",  "Failed", "SetData",
                                                "GetData", "DataValue", "Started", "Ping",   "Pong",
-                                               "CallHost", "HostAnswer", "Crash"};
+                                               "CallHost", "HostAnswer", "Crash",  "Run"};
   return names[message.index()];
 }
 

@@ -244,3 +244,34 @@ TEST(StrictProfile, ItsOptionsAreCheckedAtCreate) {
 
 }  // namespace
 }  // namespace isolator
+
+namespace isolator {
+namespace {
+
+// run() under the strict profile: a program of the system's runs under the allow-list (its
+// keeper too); one outside the directories the profile shows, or a working directory there,
+// is refused when the call is made, as a library is.
+TEST(StrictProfile, ProgramsRunUnderItAndOnesItHidesAreRefusedWhenMade) {
+  SKIP_WITHOUT_STRICT();
+  auto isolator = ProcessIsolator::create(strict_options());
+  Command command{{"sh", "-c", "cat; echo \"$WHO\""}};
+  command.input = "from stdin\n";
+  command.environment = {{"WHO", "strict"}};
+  const auto r = isolator->run(command);
+  ASSERT_TRUE(r.ok()) << describe(r);
+  EXPECT_EQ(output_of(r), "from stdin\nstrict\n");
+  test::TempDir hidden;
+  try {
+    isolator->run({{(hidden.path() / "tool").string()}});
+    ADD_FAILURE() << "a program outside the plugin directories was not refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Options::hardening.plugin_directories"), std::string::npos) << e.what();
+  }
+  Command elsewhere{{"true"}};
+  elsewhere.working_directory = hidden.path().string();
+  EXPECT_THROW(isolator->run(elsewhere), Error);
+  EXPECT_TRUE(isolator->run({{"true"}}).ok()) << "nothing was lost";
+}
+
+}  // namespace
+}  // namespace isolator

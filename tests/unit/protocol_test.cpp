@@ -159,7 +159,9 @@ const Usage sample_usage{1500, 1200, 300, 4 << 20};
 const FailureReason all_reasons[] = {FailureReason::library_not_found, FailureReason::not_a_library,
                                      FailureReason::symbol_not_found, FailureReason::threw,
                                      FailureReason::memory_limit, FailureReason::dependency_not_found,
-                                     FailureReason::result_too_large};
+                                     FailureReason::result_too_large, FailureReason::program_not_found,
+                                     FailureReason::not_executable, FailureReason::program_signalled,
+                                     FailureReason::program_cpu_limit, FailureReason::program_start_failed};
 
 // ---------------------------------------------------------------------------------------
 // Round trips and the encoded layout
@@ -243,8 +245,11 @@ TEST(CodecLayout, EncodeWritesTheDocumentedArrays) {
             Body().array(7).integer(2).integer(5).str("lib").str("sym").array(2).str("a").str("").array(1).str("/d").bin("in").build());
   EXPECT_EQ(encode(Result{6, -3, {1, 2, 3, 4}, std::nullopt}),
             Body().array(5).integer(3).integer(6).integer(-3).usage().nil().build());
-  EXPECT_EQ(encode(Failed{8, FailureReason::symbol_not_found, "m", {1, 2, 3, 4}, "std::bad_cast"}),
-            Body().array(6).integer(4).integer(8).integer(3).str("m").usage().str("std::bad_cast").build());
+  EXPECT_EQ(encode(Failed{8, FailureReason::symbol_not_found, "m", {1, 2, 3, 4}, "std::bad_cast", 0}),
+            Body().array(7).integer(4).integer(8).integer(3).str("m").usage().str("std::bad_cast").integer(0).build());
+  EXPECT_EQ(encode(::isolator::wire::Run{12, {"/bin/sh", "-c"}, {"A=1"}, "/tmp", "in", 1500}),
+            Body().array(7).integer(14).integer(12).array(2).str("/bin/sh").str("-c").array(1).str("A=1")
+                .str("/tmp").bin("in").integer(1500).build());
   // SetData and DataValue values are bin, not str.
   EXPECT_EQ(encode(SetData{"k", "v"}), Body().array(3).integer(5).str("k").bin("v").build());
   EXPECT_EQ(encode(GetData{9, "k"}), Body().array(3).integer(6).integer(9).str("k").build());
@@ -258,10 +263,41 @@ TEST(CodecRoundTrip, FailedCarriesTheExceptionsType) {
   EXPECT_EQ(decode(encode(message)), message);
 }
 
-// A Failed of protocol version 5 (no exception type) is refused, not read as one without it.
-TEST(DecodeArity, FailedOfVersion5WithoutTheExceptionTypeIsRejected) {
-  const std::string body = Body().header(MessageType::failed, 4).integer(1).integer(4).str("m").usage().build();
-  EXPECT_TRUE(RejectedWith(body, "Failed: expected 5 fields"));
+// A Failed of an older protocol (no exception type, version 5; no signal, version 6) is
+// refused, not read as one without it.
+TEST(DecodeArity, FailedOfOlderVersionsWithoutTheirLaterFieldsIsRejected) {
+  const std::string v5 = Body().header(MessageType::failed, 4).integer(1).integer(4).str("m").usage().build();
+  EXPECT_TRUE(RejectedWith(v5, "Failed: expected 6 fields"));
+  const std::string v6 =
+      Body().header(MessageType::failed, 5).integer(1).integer(4).str("m").usage().str("").build();
+  EXPECT_TRUE(RejectedWith(v6, "Failed: expected 6 fields"));
+}
+
+TEST(CodecRoundTrip, FailedCarriesTheProgramsSignal) {
+  const Message message = Failed{3, FailureReason::program_signalled, "'sh' was killed by SIGSEGV", sample_usage, "", 11};
+  EXPECT_EQ(decode(encode(message)), message);
+}
+
+TEST(CodecRoundTrip, RunWithEveryField) {
+  const Message full = ::isolator::wire::Run{7, {"/usr/bin/env", "a b", std::string("\xff", 1)}, {"A=1", "EMPTY="}, "/work",
+                           std::string("line\0two\n", 9), 2500};
+  EXPECT_EQ(decode(encode(full)), full);
+  const Message bare = ::isolator::wire::Run{8, {"true"}, {}, "", "", 0};
+  EXPECT_EQ(decode(encode(bare)), bare);
+}
+
+TEST(DecodeTypes, RunFieldsOfTheWrongTypeAreRejectedByName) {
+  EXPECT_TRUE(RejectedWith(Body().header(MessageType::run, 6).integer(1).array(1).integer(5).array(0).str("")
+                               .bin("").integer(0).build(),
+                           "Run.argv[0]: expected str"));
+  EXPECT_TRUE(RejectedWith(Body().header(MessageType::run, 6).integer(1).array(0).array(0).str("").str("")
+                               .integer(0).build(),
+                           "Run.input: expected bin"));
+  EXPECT_TRUE(RejectedWith(Body().header(MessageType::run, 6).integer(1).array(0).array(0).str("").bin("")
+                               .integer(-1).build(),
+                           "Run.cpu_limit_ms: expected non-negative integer"));
+  EXPECT_TRUE(RejectedWith(Body().header(MessageType::run, 5).integer(1).array(0).array(0).str("").bin("").build(),
+                           "Run: expected 6 fields"));
 }
 
 TEST(CodecRoundTrip, CrashWithFramesAndWithout) {
@@ -381,6 +417,8 @@ TEST(MessageName, NamesEveryType) {
   EXPECT_EQ(message_name(Pong{}), "Pong");
   EXPECT_EQ(message_name(CallHost{}), "CallHost");
   EXPECT_EQ(message_name(HostAnswer{}), "HostAnswer");
+  EXPECT_EQ(message_name(Crash{}), "Crash");
+  EXPECT_EQ(message_name(::isolator::wire::Run{}), "Run");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -555,7 +593,7 @@ TEST(DecodeTypeTag, TypeZeroIsRejected) {
 }
 
 TEST(DecodeTypeTag, TypeOneAboveLastIsRejected) {
-  const auto past_last = static_cast<int>(MessageType::crash) + 1;
+  const auto past_last = static_cast<int>(MessageType::run) + 1;
   EXPECT_TRUE(
       RejectedWith(Body().array(3).integer(past_last).integer(1).integer(2).build(), "unknown message type"));
 }
@@ -617,12 +655,12 @@ TEST(DecodeArity, EveryMessageRejectsOneFieldTooFewOrTooMany) {
     std::uint32_t fields;
   };
   const Shape shapes[] = {{MessageType::hello, 2},      {MessageType::invoke, 6},
-                          {MessageType::result, 4},     {MessageType::failed, 5},
+                          {MessageType::result, 4},     {MessageType::failed, 6},
                           {MessageType::set_data, 2},   {MessageType::get_data, 2},
                           {MessageType::data_value, 3}, {MessageType::started, 1},
                           {MessageType::ping, 1},       {MessageType::pong, 1},
                           {MessageType::call_host, 4},  {MessageType::host_answer, 3},
-                          {MessageType::crash, 6}};
+                          {MessageType::crash, 6},      {MessageType::run, 6}};
   for (const Shape& shape : shapes) {
     const std::string expected = "expected " + std::to_string(shape.fields) + " fields";
     for (const std::uint32_t count : {0u, shape.fields - 1, shape.fields + 1}) {
@@ -652,7 +690,7 @@ TEST(DecodeArity, UsageWithThreeFieldsIsRejected) {
 
 TEST(DecodeArity, UsageWithFiveFieldsIsRejected) {
   const std::string body = Body()
-                               .header(MessageType::failed, 5)
+                               .header(MessageType::failed, 6)
                                .integer(1)
                                .integer(4)
                                .str("m")
@@ -663,6 +701,7 @@ TEST(DecodeArity, UsageWithFiveFieldsIsRejected) {
                                .integer(4)
                                .integer(5)
                                .str("")
+                               .integer(0)
                                .build();
   EXPECT_TRUE(RejectedWith(body, "Failed.usage"));
   EXPECT_TRUE(RejectedWith(body, "expected 4 fields"));
@@ -782,7 +821,7 @@ TEST(DecodeFieldType, UsageFieldAsStringNamesTheUsageField) {
 
 TEST(DecodeFieldType, FailedMessageAsIntegerNamesFailedMessage) {
   const std::string body =
-      Body().header(MessageType::failed, 5).integer(1).integer(4).integer(0).usage().str("").build();
+      Body().header(MessageType::failed, 6).integer(1).integer(4).integer(0).usage().str("").integer(0).build();
   EXPECT_TRUE(RejectedWith(body, "Failed.message"));
 }
 
@@ -861,10 +900,10 @@ TEST(DecodeRange, UsageWallAboveInt64IsRejected) {
 }
 
 TEST(DecodeRange, FailedWithUnknownReasonNumbersIsRejected) {
-  for (const int reason : {0, 8, 99, 255}) {
+  for (const int reason : {0, 13, 99, 255}) {
     SCOPED_TRACE(reason);
     const std::string body =
-        Body().header(MessageType::failed, 5).integer(1).integer(reason).str("m").usage().str("").build();
+        Body().header(MessageType::failed, 6).integer(1).integer(reason).str("m").usage().str("").integer(0).build();
     EXPECT_TRUE(RejectedWith(body, "reason"));
   }
 }
@@ -872,13 +911,13 @@ TEST(DecodeRange, FailedWithUnknownReasonNumbersIsRejected) {
 TEST(DecodeRange, FailedReasonBeyond8BitsIsNotTruncatedToAValidReason) {
   // 257 would be library_not_found (1) if narrowed to uint8 before checking.
   const std::string body =
-      Body().header(MessageType::failed, 5).integer(1).integer(257).str("m").usage().str("").build();
+      Body().header(MessageType::failed, 6).integer(1).integer(257).str("m").usage().str("").integer(0).build();
   EXPECT_TRUE(RejectedWith(body, "Failed.reason"));
 }
 
 TEST(DecodeRange, FailedReasonNegativeIsRejected) {
   const std::string body =
-      Body().header(MessageType::failed, 5).integer(1).integer(-1).str("m").usage().str("").build();
+      Body().header(MessageType::failed, 6).integer(1).integer(-1).str("m").usage().str("").integer(0).build();
   EXPECT_TRUE(RejectedWith(body, "Failed.reason"));
 }
 
@@ -1125,7 +1164,8 @@ TEST(MessageDirection, EachMessageHasExactlyTheSenderTheProtocolGivesIt) {
   EXPECT_EQ(sender_of(CallHost{}), Sender::child);
   EXPECT_EQ(sender_of(HostAnswer{}), Sender::host);
   EXPECT_EQ(sender_of(Crash{}), Sender::child);
-  static_assert(std::variant_size_v<Message> == 13, "a new message needs its sender here");
+  EXPECT_EQ(sender_of(::isolator::wire::Run{}), Sender::host);
+  static_assert(std::variant_size_v<Message> == 14, "a new message needs its sender here");
 }
 
 }  // namespace

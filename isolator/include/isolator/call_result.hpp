@@ -20,7 +20,8 @@ enum class FailureKind {
   library_not_found,  ///< the library path does not exist (or cannot be reached by the child)
   not_a_library,      ///< not a regular ELF shared object, or dlopen refused it (dlerror)
   symbol_not_found,   ///< the library has no such symbol
-  crashed,            ///< the child died of a signal during the call (Failure::signal)
+  crashed,            ///< the child died of a signal during the call (Failure::signal); for run(),
+                      ///< the program did (the child stays)
   exited,             ///< the child exited during the call, e.g. the method called exit()
   threw,              ///< a C++ exception escaped the method (its what() in the message)
   timeout,            ///< the call's deadline passed; the child was killed
@@ -48,6 +49,14 @@ enum class FailureKind {
   /// Options::max_result_bytes; the message says how many and the cap. The bytes are not
   /// delivered; the child stays. (Appended: the other kinds keep their values.)
   result_too_large,
+  /// run(): the program was not found: nothing at its absolute path, or its name is in no
+  /// directory of PATH (the message lists the directories looked in). The child stays.
+  /// (Appended: the other kinds keep their values.)
+  program_not_found,
+  /// run(): the program's file exists but cannot be executed: no execute permission, a
+  /// directory, not a format this machine runs, or its ELF interpreter or #! interpreter is
+  /// missing (the message names it). The child stays. (Appended.)
+  not_executable,
 };
 
 /// The kind's name exactly as spelled in the enum ("library_not_found", ...); "unknown" for

@@ -121,6 +121,18 @@ class IsolatorPool {
         token, std::move(invocation));
   }
 
+  /// Runs a program (ProcessIsolator::run) on the first idle child and blocks until it ends.
+  /// Throws as invoke() does, and Error for a Command that cannot be run.
+  CallResult run(Command command);
+
+  /// As run(), completing `token` as async_invoke() does.
+  template <class CompletionToken>
+  auto async_run(Command command, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(CallResult)>(
+        [this](auto handler, Command c) { start_run(std::move(c), Handler(std::move(handler))); }, token,
+        std::move(command));
+  }
+
   /// A consistent snapshot of the counters and latency percentiles; cheap, never waits for a
   /// call or a child's start. Any thread.
   PoolMetrics metrics() const;
@@ -146,6 +158,7 @@ class IsolatorPool {
  private:
   explicit IsolatorPool(std::shared_ptr<Impl> impl);
   void start_invoke(Invocation invocation, Handler handler);
+  void start_run(Command command, Handler handler);
 
   std::shared_ptr<Impl> impl_;
 };

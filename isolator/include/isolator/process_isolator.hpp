@@ -20,6 +20,9 @@
 // child had not yet started, run on the new one. Values stored with set_data are replayed
 // into every new child; values a plugin stored itself are lost with its child.
 //
+// Programs: run() and async_run() run a whole command line in the child's box instead of a
+// method (Command); they queue and complete exactly as calls do.
+//
 // Output: a line the child writes is attributed to the call in flight when the host reads
 // it. A thread that an earlier call left running can therefore print into a later call's
 // output; output written while no call is in flight reaches only Options::on_output.
@@ -54,6 +57,30 @@ struct Invocation {
   /// included; empty for none. Build them from a C++ value with isolator::to_bytes
   /// (isolator/values.hpp). Counted in the call's frame (Options::max_frame_bytes).
   std::string input;
+};
+
+/// One program to run in the child's box (ProcessIsolator::run, IsolatorPool::run): a whole
+/// command line, with the isolator's containment and limits, the call's deadline, CPU-time
+/// limit and output cap, as a method's call has them (docs/programs.md).
+///
+///   isolator::CallResult r = isolator->run({.argv = {"sort", "-r"}, .input = "b\na\n"});
+///   // r.code: its exit status (any code is a successful call); r.output: its lines
+struct Command {
+  /// The program, then its arguments. argv[0] is an absolute path, or a name without '/'
+  /// looked up in the PATH of the program's environment (the child's: Options::environment
+  /// and inherit_environment, then `environment`). Not empty; no string holds a NUL byte.
+  std::vector<std::string> argv;
+  /// Its stdin: any bytes, read from their start (a regular file, not a pipe); empty:
+  /// /dev/null. Counted in the call's frame (Options::max_frame_bytes).
+  std::string input;
+  /// Variables set for it over the child's environment: a name (not empty, no '=') and a
+  /// value (no NUL).
+  std::vector<std::pair<std::string, std::string>> environment;
+  /// Its working directory, absolute; empty: the child's private working directory (where a
+  /// method's call runs too).
+  std::string working_directory;
+  /// This call's deadline and retries, as for a method.
+  CallOptions options;
 };
 
 /// Resource usage of the child as a whole, read from /proc at the time of asking: of the
@@ -131,6 +158,27 @@ class ProcessIsolator {
         token, std::move(invocation));
   }
 
+  /// Runs a program (see Command) in the child's box and blocks until it ends. The result is
+  /// as for a method: `code` is its exit status, whatever it is (a program that ran and
+  /// exited 3 is a successful call with code 3); `failure` is `crashed` with the signal that
+  /// killed it, `timeout`, `memory_limit` (the OOM killer, where the backend has one),
+  /// `cpu_limit`, `program_not_found` (the places tried are in the message), or
+  /// `not_executable` (why: no permission, a directory, an unknown format, a missing ELF or
+  /// #! interpreter). Its output lines are captured and attributed as a method's are; every
+  /// process it started is killed when it ends, before the result is delivered. Throws Error
+  /// for a Command that cannot be run (the message names the field and the fix) and as
+  /// invoke() does; on the isolator's own I/O thread it throws Error.
+  CallResult run(Command command);
+
+  /// As run(), completing `token` (any Asio completion token) with the CallResult; queued
+  /// and cancelled as async_invoke's calls are. Throws as run() does, without waiting.
+  template <class CompletionToken>
+  auto async_run(Command command, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(CallResult)>(
+        [this](auto handler, Command c) { start_run(std::move(c), Handler(std::move(handler))); }, token,
+        std::move(command));
+  }
+
   /// Stores `value` (any bytes) under `key` in the child, where plugins read it with
   /// isolator/plugin.hpp, and keeps a copy that is replayed into every new child. Ordered
   /// with calls: a call made after set_data sees the value. Throws Error when the value does
@@ -183,6 +231,7 @@ class ProcessIsolator {
  private:
   explicit ProcessIsolator(std::unique_ptr<Impl> impl);
   void start_invoke(Invocation invocation, Handler handler);
+  void start_run(Command command, Handler handler);
 
   std::unique_ptr<Impl> impl_;
 };

@@ -11,8 +11,15 @@
 namespace isolator::detail {
 
 std::string describe_call(const Invocation& invocation) {
+  if (is_program(invocation)) return "program '" + invocation.library + "'";
   return "'" + invocation.symbol + "' of " + invocation.library;
 }
+
+Invocation program_description(std::string program, CallOptions options) {
+  return Invocation{std::move(program), {}, {}, std::move(options), {}};
+}
+
+bool is_program(const Invocation& invocation) { return invocation.symbol.empty(); }
 
 FailureKind to_kind(wire::FailureReason reason) {
   switch (reason) {
@@ -23,6 +30,11 @@ FailureKind to_kind(wire::FailureReason reason) {
     case wire::FailureReason::memory_limit: return FailureKind::memory_limit;
     case wire::FailureReason::dependency_not_found: return FailureKind::dependency_not_found;
     case wire::FailureReason::result_too_large: return FailureKind::result_too_large;
+    case wire::FailureReason::program_not_found: return FailureKind::program_not_found;
+    case wire::FailureReason::not_executable: return FailureKind::not_executable;
+    case wire::FailureReason::program_signalled: return FailureKind::crashed;
+    case wire::FailureReason::program_cpu_limit: return FailureKind::cpu_limit;
+    case wire::FailureReason::program_start_failed: return FailureKind::start_failed;
   }
   return FailureKind::protocol_error;
 }

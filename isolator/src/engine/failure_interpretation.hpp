@@ -18,8 +18,16 @@
 
 namespace isolator::detail {
 
-/// "'method' of /path/libplugin.so", as messages name a call.
+/// "'method' of /path/libplugin.so", as messages name a call; "program '/bin/sort'" for a
+/// program's call.
 std::string describe_call(const Invocation& invocation);
+
+/// What a program's call is known by in the engine (messages, the reload check, retries): an
+/// Invocation whose `library` is the program (argv[0]) and whose `symbol` is empty, which a
+/// method's never is (check_sendable refuses it).
+Invocation program_description(std::string program, CallOptions options);
+/// True for program_description()'s Invocations.
+bool is_program(const Invocation& invocation);
 
 /// pihost's report of a call that did not return normally, as a FailureKind.
 FailureKind to_kind(wire::FailureReason reason);

@@ -171,7 +171,7 @@ void Supervisor::pump() {
   // reply: no call may start under it. Right after a reply the limits were just read.
   if (!limits_just_read && !limits_hold()) return;
   while (queue_.has_waiting() && queue_.has_room()) {
-    if (options_.reload_changed_libraries) {
+    if (options_.reload_changed_libraries && !is_program(queue_.next_waiting().invocation)) {
       const std::string& library = queue_.next_waiting().invocation.library;
       if (auto change = library_change(library)) {
         if (queue_.has_in_flight()) return;  // once the child is idle: on_reply pumps again
@@ -364,6 +364,14 @@ void Supervisor::on_child_message(ChildProcess& child, wire::Message message) {
     CallResult outcome;
     outcome.failure = failure_of(to_kind(failure->reason), std::move(failure->message));
     outcome.failure->exception_type = std::move(failure->exception_type);
+    if (failure->signal != 0) outcome.failure->signal = failure->signal;
+    // A program killed in the box by the kernel's OOM killer hit the box's memory limit
+    // (pihost cannot tell that SIGKILL from another).
+    if (failure->reason == wire::FailureReason::program_signalled && child.box().oom_killed_since_begin()) {
+      const int signal = failure->signal;
+      outcome.failure = memory_limit_failure(call->call.invocation, limits_.memory_bytes, containment_);
+      outcome.failure->signal = signal;
+    }
     outcome.usage = to_usage(failure->usage);
     on_reply(child, *call, std::move(outcome));
   }

@@ -16,12 +16,14 @@ namespace isolator::wire {
 //          [--library-links DIR] [--max-result-bytes N] [--no-crash-reports] [--crash-report-ms N]
 //   pihost --pid-namespace-init
 //   pihost --report-crash FD MAX_FRAME_BYTES REPORT_MS CAPTURE
+//   pihost --keep-program CPU_LIMIT_MS -- PROGRAM [ARG...]
 //
 // Each flag but --host-outside, --core-dumps and --no-crash-reports takes one value, the next argument. The host
 // builds this line (Child::spawn); pihost refuses any other with exit_usage. The second form
 // is the first process of a sandboxed child's PID namespace (docs/sandbox.md), started by the
 // host's spawner beside pihost; it must be the only argument. The third is pihost's crash
-// reporter, which only pihost's own crash handler starts (see flag_report_crash).
+// reporter, which only pihost's own crash handler starts (see flag_report_crash). The fourth
+// is a program's keeper, which only pihost starts for a Run (see flag_keep_program).
 
 /// The path of the host's listening Unix socket, which pihost connects to. Required.
 inline constexpr std::string_view flag_channel = "--channel";
@@ -65,6 +67,12 @@ inline constexpr unsigned default_crash_report_ms = 2000;
 /// pihost's frame limit, the reporter's time and what the handler recorded (hex) as its four
 /// arguments.
 inline constexpr std::string_view flag_report_crash = "--report-crash";
+/// The fourth form, which only pihost starts for a Run: the keeper of one program
+/// (pihost/src/program_keeper.hpp), a child subreaper that starts the program, waits for it,
+/// kills whatever the program left behind, and reports on descriptor 3. Its arguments: the
+/// CPU time each of the program's processes may use in milliseconds (0: no limit), "--", the
+/// program's argv.
+inline constexpr std::string_view flag_keep_program = "--keep-program";
 /// No value: pihost stays dumpable (Options::allow_core_dumps). Without it pihost makes
 /// itself undumpable, so no core file and no ptrace by the user's other processes.
 inline constexpr std::string_view flag_core_dumps = "--core-dumps";

@@ -9,11 +9,14 @@
 //
 // Conversation:
 //   pihost -> host   Hello                      first frame, once
-//   host -> pihost   Invoke | SetData | GetData any order; one Invoke in flight at a time
-//   pihost -> host   Started                    one per Invoke whose method runs, just before it
-//   pihost -> host   Result | Failed            one per Invoke, same id, after its Started (a
+//   host -> pihost   Invoke | Run | SetData | GetData  any order; one call (Invoke or Run) in
+//                                               flight at a time
+//   pihost -> host   Started                    one per call whose method runs (or whose
+//                                               program was exec'ed), just before it
+//   pihost -> host   Result | Failed            one per call, same id, after its Started (a
 //                                               Failed for a library or symbol that cannot be
-//                                               loaded comes without one)
+//                                               loaded, or a program that cannot be exec'ed,
+//                                               comes without one)
 //   pihost -> host   DataValue                  one per GetData, same id
 //   host -> pihost   Ping                       any time; answered with a Pong, same seq (see Ping)
 //   pihost -> host   CallHost                   any time, from any plugin thread: a service call
@@ -36,7 +39,7 @@ namespace isolator::wire {
 
 /// Bumped whenever a message's shape or meaning changes. Hello carries it; the host refuses
 /// a child that speaks another version.
-inline constexpr std::uint32_t protocol_version = 6;
+inline constexpr std::uint32_t protocol_version = 7;
 
 /// Size of the length prefix in front of every frame.
 inline constexpr std::size_t frame_header_bytes = 4;
@@ -74,6 +77,7 @@ enum class MessageType : std::uint8_t {
   call_host = 11,
   host_answer = 12,
   crash = 13,
+  run = 14,
 };
 
 /// What a call cost, measured by pihost around the call.
@@ -129,17 +133,25 @@ enum class FailureReason : std::uint8_t {
   memory_limit = 5,       ///< std::bad_alloc escaped the method under an address-space limit
   dependency_not_found = 6,  ///< a library the library needs was found nowhere (the message names it)
   result_too_large = 7,      ///< the method returned more result bytes than the cap (the message says both)
+  program_not_found = 8,     ///< Run: nothing at the path, or the name is in no PATH directory (the message lists them)
+  not_executable = 9,        ///< Run: the file cannot be executed (no permission, unknown format, a missing interpreter)
+  program_signalled = 10,    ///< Run: the program died of Failed::signal (pihost lives on)
+  program_cpu_limit = 11,    ///< Run: the program passed Run::cpu_limit_ms (RLIMIT_CPU's SIGXCPU, or its SIGKILL)
+  program_start_failed = 12, ///< Run: pihost could not make the program's process (fork, pipe: the message says)
 };
 
 /// pihost -> host: the call failed for `reason`. For `threw`, `exception_type` is the
 /// exception's type, demangled ("std::runtime_error"; empty for any other reason, or when
-/// the type is unknown). [4, id, reason, message, usage, exception_type]
+/// the type is unknown). For `program_signalled` and `program_cpu_limit`, `signal` is the
+/// signal the program died of (0 for any other reason).
+/// [4, id, reason, message, usage, exception_type, signal]
 struct Failed {
   std::uint64_t id = 0;
   FailureReason reason = FailureReason::threw;
   std::string message;
   Usage usage;
   std::string exception_type;
+  std::int32_t signal = 0;
   bool operator==(const Failed&) const = default;
 };
 
@@ -250,7 +262,27 @@ struct Crash {
   bool operator==(const Crash&) const = default;
 };
 
+/// host -> pihost: run a program (ProcessIsolator::run) in pihost's box, and wait for it.
+/// `argv[0]` is an absolute path, or a name without '/' looked up in the PATH of the
+/// program's environment; `environment` holds "NAME=value" entries set over pihost's own;
+/// `directory` is its working directory (empty: pihost's, the private one); `input` is its
+/// stdin (empty: /dev/null); `cpu_limit_ms` (0: none) is the CPU time each of its processes
+/// may use, which pihost sets as RLIMIT_CPU rounded up to whole seconds (the host's own watch
+/// counts the whole box where the backend can). Replied to as an Invoke: Started once the
+/// program is exec'ed, then Result with its exit code (bytes nil) or Failed; every process
+/// the program started is gone before the reply.
+/// [14, id, [argv...], [environment...], directory, input(bin), cpu_limit_ms]
+struct Run {
+  std::uint64_t id = 0;
+  std::vector<std::string> argv;
+  std::vector<std::string> environment;
+  std::string directory;
+  std::string input;
+  std::uint64_t cpu_limit_ms = 0;
+  bool operator==(const Run&) const = default;
+};
+
 using Message = std::variant<Hello, Invoke, Result, Failed, SetData, GetData, DataValue, Started, Ping, Pong,
-                             CallHost, HostAnswer, Crash>;
+                             CallHost, HostAnswer, Crash, Run>;
 
 }  // namespace isolator::wire
