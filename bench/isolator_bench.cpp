@@ -41,7 +41,7 @@ isolator::Options base_options(Placement placement = Placement::scheduler) {
 }
 
 isolator::Invocation noop_call(std::vector<std::string> args = {}) {
-  return isolator::Invocation{noop_plugin(), "method", std::move(args), {}};
+  return isolator::Invocation{noop_plugin(), "method", std::move(args), {}, {}};
 }
 
 void check(const isolator::CallResult& result, benchmark::State& state) {
@@ -197,7 +197,7 @@ void restart_after_crash(benchmark::State& state, bool crash_reports) {
   options.supervision.max_restarts = 1'000'000;
   options.supervision.heartbeat_interval = 0ms;
   auto isolator = isolator::ProcessIsolator::create(options);
-  const isolator::Invocation crash{ISOLATOR_BENCH_CRASH_PLUGIN, "method", {}, {}};
+  const isolator::Invocation crash{ISOLATOR_BENCH_CRASH_PLUGIN, "method", {}, {}, {}};
   for (auto _ : state) {
     if (isolator->invoke(crash).ok()) state.SkipWithError("the crashing plugin returned");
     check(isolator->invoke(noop_call()), state);

@@ -5,6 +5,7 @@
 #include <isolator/errors.hpp>
 #include <isolator/events.hpp>
 #include <isolator/isolator_pool.hpp>
+#include <isolator/jobs.hpp>
 #include <isolator/limits.hpp>
 #include <isolator/logging.hpp>
 #include <isolator/options.hpp>

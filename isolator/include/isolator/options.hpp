@@ -41,6 +41,12 @@ struct CallOptions {
   /// before Options::library_search_path; see there. A relative one makes the call throw
   /// Error, as does, under the strict profile, one outside the directories it shows.
   std::vector<std::filesystem::path> library_search_path;
+  /// Called with the child's pid each time the call is sent to a child (again after a retry or
+  /// a requeue), before its result can arrive: when a queued call begins to run. It runs on the
+  /// isolator's I/O thread (a pool child's thread): it must be quick, must not block, and must
+  /// not call a function of the isolator that waits; what it throws is logged and ignored.
+  /// isolator/jobs.hpp uses it for a job's state. Empty: nothing is called.
+  std::function<void(int pid)> on_start;
 };
 
 /// A function of the host's that a plugin calls by name while one of its calls runs

@@ -1,5 +1,6 @@
 #include "supervisor.hpp"
 
+#include "../guarded.hpp"
 #include "../log.hpp"
 #include "failure_interpretation.hpp"
 
@@ -185,6 +186,9 @@ void Supervisor::pump() {
     child_->box().begin_call();
     auto& call = queue_.send_next(child_->pid());
     child_->send(call.call.frame);  // kept by the call too, for a retry or a requeue
+    if (const auto& on_start = call.call.invocation.options.on_start) {
+      guarded("CallOptions::on_start", [&] { on_start(child_->pid()); });
+    }
   }
 }
 
