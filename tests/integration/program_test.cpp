@@ -293,6 +293,9 @@ TEST_P(ProgramLimits, AProgramOverTheMemoryLimitFailsAndTheNextCallRuns) {
   Limits limits;
   limits.memory_bytes = 64 << 20;
   SKIP_UNLESS_POSSIBLE(limits);
+  if (const auto why = test::sanitizer_forbids_memory_limit(test::confined(GetParam(), limits)); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
   auto isolator = ProcessIsolator::create(test::confined(GetParam(), limits));
   // It asks for 1 GiB, 16 times the limit.
   const auto r = isolator->run({{test::built(ISOLATOR_TEST_MEMORY_HOG), "1024"}});

@@ -90,6 +90,7 @@ class Jobs {
   /// Jobs run on `isolator` (one at a time, in order) or `pool` (as its children take them).
   /// Throws OptionsError for a max_finished of 0.
   explicit Jobs(ProcessIsolator& isolator, JobsOptions options = {});
+  /// The same over a pool.
   explicit Jobs(IsolatorPool& pool, JobsOptions options = {});
   /// Cancels every job not finished; does not wait for them.
   ~Jobs();
@@ -100,6 +101,7 @@ class Jobs {
   /// job and returns its id at once. Throws what async_invoke() or async_run() throws for a
   /// call that cannot be made (nothing is then kept).
   JobId spawn(Invocation invocation);
+  /// The same for a program (ProcessIsolator::run).
   JobId spawn(Command command);
 
   /// The job's state now; none for an id never spawned here, or forgotten (JobsOptions).
