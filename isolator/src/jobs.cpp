@@ -1,9 +1,11 @@
 // Jobs (isolator/jobs.hpp): a table of calls in flight and finished, each an ordinary
 // asynchronous call whose cancellation slot and start hook the table holds.
 //
-// Asio's cancellation slots are not thread-safe: the isolator clears a call's slot on the
-// handler's executor as the call completes. So every job's handler is bound to one strand of
-// the table's, and kill() emits the cancellation on that strand too: the two never race.
+// Asio's cancellation slots are not thread-safe: the isolator installs a call's handler in
+// its slot on the thread that makes the call, and clears it on the handler's executor as the
+// call completes. So a job is known (to kill() and the rest) only once spawn() has made the
+// call, every job's handler is bound to one strand of the table's, and kill() emits the
+// cancellation on that strand too: emit, install and clear never race.
 #include <isolator/jobs.hpp>
 
 #include "completion.hpp"
@@ -47,6 +49,11 @@ struct Jobs::State {
     std::shared_ptr<asio::cancellation_signal> cancel;
     std::vector<WaitHandler> waiters;  // async_wait()s, completed when it finishes
     unsigned blocked = 0;              // wait()s blocked on it: it is not forgotten under them
+    // Set once spawn() has submitted the call, whose cancellation slot is then installed:
+    // before, the job is known to nobody (status, list, kill and wait say "unknown"), so that
+    // no kill() can race the slot's installation and nothing can wait on a job that is
+    // dropped because it could not be made. Its start and result may arrive before.
+    bool visible = false;
   };
 
   State(JobsOptions o, std::function<void(Invocation, Handler)> invoke, std::function<void(Command, Handler)> run)
@@ -78,9 +85,23 @@ struct Jobs::State {
     return {id, std::move(cancel)};
   }
 
+  // The call could not be made: the job was never visible, so nothing waits on it.
   void forget(JobId id) {
     std::lock_guard lock(mutex);
     jobs.erase(id);
+  }
+
+  // The call is submitted: the job is known from now on.
+  void publish(JobId id) {
+    std::lock_guard lock(mutex);
+    if (auto job = jobs.find(id); job != jobs.end()) job->second.visible = true;
+    forget_old(Clock::now());
+  }
+
+  // Under the lock: the visible job `id`, or null.
+  Job* visible(JobId id) {
+    const auto job = jobs.find(id);
+    return job != jobs.end() && job->second.visible ? &job->second : nullptr;
   }
 
   void started(JobId id, int pid) {
@@ -117,7 +138,7 @@ struct Jobs::State {
     std::size_t finished_count = 0;
     for (auto it = jobs.begin(); it != jobs.end();) {
       const auto& job = it->second;
-      const bool done = job.status.state == JobState::finished;
+      const bool done = job.status.state == JobState::finished && job.visible;
       if (done && job.blocked == 0 && *job.status.ended_at + options.keep_finished_for < now) {
         it = jobs.erase(it);
         continue;
@@ -126,7 +147,7 @@ struct Jobs::State {
       ++it;
     }
     for (auto it = jobs.begin(); it != jobs.end() && finished_count > options.max_finished;) {
-      if (it->second.status.state == JobState::finished && it->second.blocked == 0) {
+      if (it->second.status.state == JobState::finished && it->second.visible && it->second.blocked == 0) {
         it = jobs.erase(it);
         --finished_count;
       } else {
@@ -205,6 +226,7 @@ JobId spawn_job(const std::shared_ptr<Jobs::State>& state, std::string what, Wor
     state->forget(id);
     throw;
   }
+  state->publish(id);
   return id;
 }
 
@@ -223,9 +245,9 @@ JobId Jobs::spawn(Command command) {
 std::optional<JobStatus> Jobs::status(JobId id) const {
   std::lock_guard lock(state_->mutex);
   state_->forget_old(Clock::now());
-  const auto job = state_->jobs.find(id);
-  if (job == state_->jobs.end()) return std::nullopt;
-  return job->second.status;
+  const auto* job = state_->visible(id);
+  if (job == nullptr) return std::nullopt;
+  return job->status;
 }
 
 std::vector<JobStatus> Jobs::list() const {
@@ -233,7 +255,9 @@ std::vector<JobStatus> Jobs::list() const {
   state_->forget_old(Clock::now());
   std::vector<JobStatus> all;
   all.reserve(state_->jobs.size());
-  for (const auto& [id, job] : state_->jobs) all.push_back(job.status);
+  for (const auto& [id, job] : state_->jobs) {
+    if (job.visible) all.push_back(job.status);
+  }
   return all;
 }
 
@@ -241,9 +265,9 @@ bool Jobs::kill(JobId id) {
   std::shared_ptr<asio::cancellation_signal> cancel;
   {
     std::lock_guard lock(state_->mutex);
-    const auto job = state_->jobs.find(id);
-    if (job == state_->jobs.end() || job->second.status.state == JobState::finished) return false;
-    cancel = job->second.cancel;
+    const auto* job = state_->visible(id);
+    if (job == nullptr || job->status.state == JobState::finished) return false;
+    cancel = job->cancel;
   }
   asio::post(state_->strand, [cancel] { cancel->emit(asio::cancellation_type::terminal); });
   return true;
@@ -259,24 +283,29 @@ Error unknown_job(JobId id) {
 }  // namespace
 
 CallResult Jobs::wait(JobId id) {
+  // Where the jobs' results arrive: waiting there would wait for itself.
+  if (state_->strand.running_in_this_thread()) {
+    throw Error("Jobs::wait() was called from an async_wait() completion that runs on the jobs' own strand, "
+                "where job results arrive; it would wait for itself. Use async_wait there");
+  }
   std::unique_lock lock(state_->mutex);
-  auto job = state_->jobs.find(id);
-  if (job == state_->jobs.end()) throw unknown_job(id);
-  ++job->second.blocked;  // the job stays (and the iterator valid: a map's erase spares others)
-  state_->finished.wait(lock, [&] { return job->second.status.state == JobState::finished; });
-  --job->second.blocked;
-  return *job->second.status.result;
+  auto* job = state_->visible(id);
+  if (job == nullptr) throw unknown_job(id);
+  ++job->blocked;  // the job stays (a map's element does not move while others come and go)
+  state_->finished.wait(lock, [&] { return job->status.state == JobState::finished; });
+  --job->blocked;
+  return *job->status.result;
 }
 
 void Jobs::start_wait(JobId id, WaitHandler handler) {
   std::unique_lock lock(state_->mutex);
-  const auto job = state_->jobs.find(id);
-  if (job == state_->jobs.end()) throw unknown_job(id);
-  if (job->second.status.state != JobState::finished) {
-    job->second.waiters.push_back(std::move(handler));
+  auto* job = state_->visible(id);
+  if (job == nullptr) throw unknown_job(id);
+  if (job->status.state != JobState::finished) {
+    job->waiters.push_back(std::move(handler));
     return;
   }
-  CallResult result = *job->second.status.result;
+  CallResult result = *job->status.result;
   lock.unlock();
   // Posted, never run here: a handler must not run before its initiating function returns.
   auto state = state_;

@@ -12,7 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -29,6 +33,8 @@ constexpr int report_fd = 3;
 constexpr const char* default_path = "/usr/local/bin:/usr/bin:/bin";
 // The death signal: pihost is gone.
 constexpr int parent_gone_signal = SIGTERM;
+// How long the keeper goes on killing and reaping what a program left before it reports.
+constexpr std::chrono::milliseconds cleanup_bound{5000};
 
 void write_all(int fd, std::string_view text) {
   while (!text.empty()) {
@@ -123,15 +129,29 @@ std::pair<std::string_view, std::string> diagnose(const std::string& path, int e
   return {"not_executable", "execve(" + quoted(path) + ") failed: " + std::strerror(error)};
 }
 
-// In the program's process: execs argv[0] as execvp would, and when nothing could be
-// exec'ed, returns the report line that says why.
-std::pair<std::string_view, std::string> exec_program(char** argv) {
+// The value of `name` in `envp`, or null.
+const char* variable(char** envp, std::string_view name) {
+  for (char** entry = envp; *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    if (text.size() > name.size() && text.substr(0, name.size()) == name && text[name.size()] == '=') {
+      return *entry + name.size() + 1;
+    }
+  }
+  return nullptr;
+}
+
+// In the program's process: execs argv[0] with `envp`, looking a bare name up in its PATH as
+// execvp does (but without execvp's fallback of running a file of no known format with
+// /bin/sh: such a file is not_executable), and when nothing could be exec'ed, returns the
+// report line that says why.
+std::pair<std::string_view, std::string> exec_program(char** argv, char** envp) {
   const std::string name = argv[0];
   if (name.find('/') != std::string::npos) {
-    ::execv(name.c_str(), argv);
-    return diagnose(name, errno);
+    ::execve(name.c_str(), argv, envp);
+    const int error = errno;
+    return diagnose(name, error);
   }
-  const char* path_variable = std::getenv("PATH");
+  const char* path_variable = variable(envp, "PATH");
   const std::string search = path_variable != nullptr ? path_variable : default_path;
   std::vector<std::string> tried;
   std::string refused;  // the first candidate that exists but was refused (EACCES), as execvp reports it
@@ -143,7 +163,7 @@ std::pair<std::string_view, std::string> exec_program(char** argv) {
     begin = end + 1;
     if (directory.empty()) directory = ".";  // POSIX: an empty entry is the working directory
     const std::string candidate = directory + "/" + name;
-    ::execv(candidate.c_str(), argv);
+    ::execve(candidate.c_str(), argv, envp);
     const int error = errno;
     if (error == EACCES) {
       struct stat st {};
@@ -168,16 +188,43 @@ std::pair<std::string_view, std::string> exec_program(char** argv) {
 }
 
 [[noreturn]] void fail(std::string message) {
-  report(report_fd, "failed", std::move(message) + ": " + std::strerror(errno));
+  const int error = errno;
+  report(report_fd, "failed", std::move(message) + ": " + std::strerror(error));
   std::_Exit(0);
 }
 
-unsigned long long parse_limit(const char* text) {
+// Every descriptor from `first` on closes at exec: close_range where the kernel has it
+// (5.11), else each one in /proc/self/fd.
+void close_on_exec_from(int first) {
+  if (::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  DIR* open_fds = ::opendir("/proc/self/fd");
+  if (open_fds == nullptr) return;
+  const int own = ::dirfd(open_fds);
+  while (const dirent* entry = ::readdir(open_fds)) {
+    const int fd = std::atoi(entry->d_name);
+    if (entry->d_name[0] != '.' && fd >= first && fd != own) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+  ::closedir(open_fds);
+}
+
+// After the program ended: kills and reaps everything it left, until nothing is left or
+// `bound` passed (a process SIGKILLed on a loaded machine can take a while to go).
+void clean_up_after(std::chrono::milliseconds bound) {
+  const auto until = std::chrono::steady_clock::now() + bound;
+  while (true) {
+    kill_descendants();
+    if (::waitpid(-1, nullptr, WNOHANG) < 0 && errno == ECHILD) return;  // none left, reaped
+    if (std::chrono::steady_clock::now() >= until) return;
+    ::usleep(10'000);
+  }
+}
+
+unsigned long long parse_number(const char* text) {
   char* end = nullptr;
   errno = 0;
   const unsigned long long value = std::strtoull(text, &end, 10);
   if (errno != 0 || end == text || *end != '\0') {
-    report(report_fd, "failed", std::string("bad CPU limit for the keeper: '") + text + "'");
+    report(report_fd, "failed", std::string("bad number on the keeper's command line: '") + text + "'");
     std::_Exit(isolator::wire::exit_usage);
   }
   return value;
@@ -188,18 +235,31 @@ std::int64_t microseconds(const timeval& t) { return std::int64_t{t.tv_sec} * 1'
 }  // namespace
 
 void keep_program(int argc, char** argv) {
-  // pihost --keep-program CPU_LIMIT_MS -- PROGRAM [ARG...]
-  if (argc < 5 || std::string_view(argv[3]) != "--") {
-    report(report_fd, "failed", "the keeper's command line is not 'pihost --keep-program MS -- PROGRAM...'");
+  // pihost --keep-program PIHOST_PID CPU_LIMIT_MS COUNT NAME=VALUE... -- PROGRAM [ARG...]
+  const auto usage = [] {
+    report(report_fd, "failed",
+           "the keeper's command line is not 'pihost --keep-program PID MS COUNT VARIABLES... -- PROGRAM...'");
     std::_Exit(isolator::wire::exit_usage);
-  }
-  const unsigned long long cpu_limit_ms = parse_limit(argv[2]);
-  char** program = argv + 4;
+  };
+  if (argc < 6) usage();
+  const auto pihost = static_cast<pid_t>(parse_number(argv[2]));
+  const unsigned long long cpu_limit_ms = parse_number(argv[3]);
+  const unsigned long long count = parse_number(argv[4]);
+  if (count > static_cast<unsigned long long>(argc) - 6 || std::string_view(argv[5 + count]) != "--") usage();
+  // The program's environment: the variables given, in a NULL-terminated array of their own
+  // (the keeper itself runs with pihost's, so that nothing a Command sets, LD_PRELOAD say,
+  // reaches pihost's code).
+  std::vector<char*> environment(argv + 5, argv + 5 + count);
+  environment.push_back(nullptr);
+  char** program = argv + 6 + count;
+  if (*program == nullptr) usage();
 
+  // Its report must not kill it (pihost gone: the pipe has no reader) before it cleans up.
+  std::signal(SIGPIPE, SIG_IGN);
   // Only 0, 1 and 2 reach the program: the report pipe and anything a plugin left open
   // without O_CLOEXEC close at its exec.
   ::fcntl(report_fd, F_SETFD, FD_CLOEXEC);
-  ::syscall(SYS_close_range, report_fd + 1, ~0U, CLOSE_RANGE_CLOEXEC);
+  close_on_exec_from(report_fd + 1);
 
   // SIGCHLD and the death signal are taken with sigwaitinfo, never by a handler; armed
   // before the program exists, so that neither its end nor pihost's is missed.
@@ -210,7 +270,7 @@ void keep_program(int argc, char** argv) {
   sigprocmask(SIG_BLOCK, &watched, nullptr);
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) fail("PR_SET_CHILD_SUBREAPER");
   ::prctl(PR_SET_PDEATHSIG, parent_gone_signal);
-  if (::getppid() == 1) std::_Exit(0);  // pihost died before the prctl: nobody to report to
+  if (::getppid() != pihost) std::_Exit(0);  // pihost died before the prctl: nobody to report to
 
   int exec_check[2];
   if (::pipe2(exec_check, O_CLOEXEC) != 0) fail("pipe2");
@@ -219,6 +279,7 @@ void keep_program(int argc, char** argv) {
   if (child == 0) {
     ::close(exec_check[0]);
     sigprocmask(SIG_UNBLOCK, &watched, nullptr);
+    std::signal(SIGPIPE, SIG_DFL);       // an ignored signal would stay ignored across exec
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the keeper is its parent: no program without it
     if (cpu_limit_ms > 0) {
       const rlim_t seconds = (cpu_limit_ms + 999) / 1000;
@@ -231,7 +292,7 @@ void keep_program(int argc, char** argv) {
       }
       ::setrlimit(RLIMIT_CPU, &limit);
     }
-    const auto [word, message] = exec_program(program);
+    const auto [word, message] = exec_program(program, environment.data());
     report(exec_check[1], word, message);
     std::_Exit(127);
   }
@@ -261,7 +322,7 @@ void keep_program(int argc, char** argv) {
     siginfo_t info{};
     if (::sigwaitinfo(&watched, &info) < 0) continue;  // EINTR
     if (info.si_signo == parent_gone_signal) {
-      kill_descendants();  // pihost is gone: so must the program be, with all it started
+      clean_up_after(cleanup_bound);  // pihost is gone: so must the program be, with all it started
       std::_Exit(0);
     }
     // SIGCHLD: the program, or an orphan of it that was reparented here; reap what ended.
@@ -276,7 +337,7 @@ void keep_program(int argc, char** argv) {
     }
   }
   // The program is done; what it started goes with it, before anyone hears of its end.
-  kill_descendants();
+  clean_up_after(cleanup_bound);
   rusage used{};
   ::getrusage(RUSAGE_CHILDREN, &used);  // every process of the tree, all reaped now
   const std::string figures = std::to_string(microseconds(used.ru_utime)) + " " +

@@ -1,7 +1,9 @@
 // The keeper of one program that a Run asked for (ProcessIsolator::run): pihost started
-// again as `pihost --keep-program CPU_LIMIT_MS -- PROGRAM [ARG...]`, with the program's stdin
-// on descriptor 0, pihost's stdout and stderr on 1 and 2, the program's environment and
-// working directory already its own, and a pipe to pihost on descriptor 3.
+// again as `pihost --keep-program PIHOST_PID CPU_LIMIT_MS COUNT NAME=VALUE... -- PROGRAM
+// [ARG...]`, with the program's stdin on descriptor 0, pihost's stdout and stderr on 1 and 2,
+// the program's working directory already its own, and a pipe to pihost on descriptor 3. The
+// COUNT variables are the program's whole environment; the keeper itself runs with pihost's,
+// so that nothing a Command sets (LD_PRELOAD, LD_LIBRARY_PATH) reaches pihost's own code.
 //
 // Why a process between pihost and the program: pihost is a child subreaper with threads
 // and plugins of its own, so it cannot tell the processes a program left behind from those a
@@ -15,9 +17,11 @@
 // execs the program (argv[0] absolute, or looked up in PATH); reports on descriptor 3 that it
 // started, or why it could not (nothing at the path or in PATH, with the places tried; not
 // executable, with why: no permission, a directory, an unknown format, a missing ELF or #!
-// interpreter); waits for it; kills and reaps everything it left; reports how it ended and
-// what its processes used (their CPU time and the largest resident set); exits 0. When
-// pihost dies first (the death signal, SIGTERM), it kills the program's tree and exits.
+// interpreter); waits for it; kills and reaps everything it left (going on for up to 5 s
+// while killed processes take their time to go); reports how it ended and what its processes
+// used (their CPU time and the largest resident set); exits 0. When pihost dies first (the
+// death signal, SIGTERM, or a report that finds no reader: SIGPIPE is ignored), it kills the
+// program's tree and exits.
 //
 // The report is lines of text on descriptor 3, each "WORD FIELDS...\n", at most two:
 //   started

@@ -50,12 +50,16 @@ std::string error_text(const std::string& what, int error) { return what + ": " 
 int stdin_for(const std::string& input, std::string& error) {
   if (input.empty()) {
     const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) error = error_text("open /dev/null for the program's stdin", errno);
+    if (fd < 0) {
+      const int failure = errno;
+      error = error_text("open /dev/null for the program's stdin", failure);
+    }
     return fd;
   }
   const int fd = ::memfd_create("isolator-stdin", MFD_CLOEXEC);
   if (fd < 0) {
-    error = error_text("memfd_create for the program's stdin", errno);
+    const int failure = errno;
+    error = error_text("memfd_create for the program's stdin", failure);
     return -1;
   }
   std::size_t done = 0;
@@ -63,7 +67,8 @@ int stdin_for(const std::string& input, std::string& error) {
     const ssize_t n = ::write(fd, input.data() + done, input.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      error = error_text("writing the program's stdin (" + std::to_string(input.size()) + " bytes)", errno);
+      const int failure = n < 0 ? errno : ENOSPC;
+      error = error_text("writing the program's stdin (" + std::to_string(input.size()) + " bytes)", failure);
       ::close(fd);
       return -1;
     }
@@ -156,13 +161,16 @@ void ProgramRunner::execute(wire::Run& run) {
   }
   if (!run.directory.empty()) {
     struct stat st {};
-    if (::stat(run.directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      const int error = errno;
+    const bool found = ::stat(run.directory.c_str(), &st) == 0;
+    const int error = found ? 0 : errno;
+    const bool enterable = found && S_ISDIR(st.st_mode) && ::access(run.directory.c_str(), X_OK) == 0;
+    if (!enterable) {
+      const std::string why = !found                   ? std::string(std::strerror(error))
+                              : !S_ISDIR(st.st_mode) ? std::string("it is not a directory")
+                                                     : std::string("this user may not enter it (no search permission)");
       refuse(FailureReason::program_start_failed,
-             "the working directory '" + run.directory + "' for '" + program + "' " +
-                 (S_ISDIR(st.st_mode) || error != 0 ? "cannot be used: " + std::string(std::strerror(error))
-                                                    : std::string("is not a directory")) +
-                 " (the child sees the host's files read-only, and a sandbox may hide some)");
+             "the working directory '" + run.directory + "' for '" + program + "' cannot be used: " + why +
+                 " (the child sees the host's files read-only, as its own user, and a sandbox may hide some)");
       return;
     }
   }
@@ -176,18 +184,22 @@ void ProgramRunner::execute(wire::Run& run) {
   }
   int pipe_ends[2];
   if (::pipe2(pipe_ends, O_CLOEXEC) != 0) {
-    refuse(FailureReason::program_start_failed, error_text("pipe2 for the program's keeper", errno));
+    const int failure = errno;
+    refuse(FailureReason::program_start_failed, error_text("pipe2 for the program's keeper", failure));
     return;
   }
   Descriptor report_read(pipe_ends[0]);
   Descriptor report_write(pipe_ends[1]);
 
-  std::vector<std::string> keeper_args{"pihost", std::string(wire::flag_keep_program),
-                                       std::to_string(run.cpu_limit_ms), "--"};
+  // The program's environment travels on the keeper's command line: the keeper itself runs
+  // with pihost's (program_keeper.hpp).
+  auto environment = environment_with(run.environment);
+  std::vector<std::string> keeper_args{"pihost", std::string(wire::flag_keep_program), std::to_string(::getpid()),
+                                       std::to_string(run.cpu_limit_ms), std::to_string(environment.size())};
+  for (auto& entry : environment) keeper_args.push_back(std::move(entry));
+  keeper_args.emplace_back("--");
   for (auto& arg : run.argv) keeper_args.push_back(std::move(arg));
   auto keeper_argv = pointers(keeper_args);
-  auto environment = environment_with(run.environment);
-  auto envp = pointers(environment);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -206,7 +218,7 @@ void ProgramRunner::execute(wire::Run& run) {
   const auto began = std::chrono::steady_clock::now();
   pid_t keeper = 0;
   const int spawned =
-      ::posix_spawn(&keeper, "/proc/self/exe", &actions, &attributes, keeper_argv.data(), envp.data());
+      ::posix_spawn(&keeper, "/proc/self/exe", &actions, &attributes, keeper_argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   report_write.reset();
@@ -271,8 +283,9 @@ void ProgramRunner::execute(wire::Run& run) {
   } else if (word == "failed") {
     refuse(FailureReason::program_start_failed, "the keeper of '" + program + "' failed: " + rest);
   } else if (WIFSIGNALED(keeper_status)) {
-    // The keeper itself was killed (the OOM killer, or a process of the user's): so was
-    // the program, with everything it started (its death signal).
+    // The keeper itself was killed (the OOM killer, or a process of the user's): so was the
+    // program (its death signal). What the program started is reparented to pihost, the
+    // next subreaper, and goes with the box (docs/programs.md, "What it does not cover").
     const int signal = WTERMSIG(keeper_status);
     channel_.send(Failed{run.id, FailureReason::program_signalled,
                          bounded_message("'" + program + "' ended with its keeper, which was killed by " +
@@ -281,8 +294,9 @@ void ProgramRunner::execute(wire::Run& run) {
                          usage, {}, signal});
   } else {
     refuse(FailureReason::program_start_failed,
-           "the keeper of '" + program + "' ended (status " + std::to_string(keeper_status) +
-               ") without saying how the program did");
+           "the keeper of '" + program + "' (pihost --keep-program) exited with code " +
+               std::to_string(WEXITSTATUS(keeper_status)) +
+               " without saying how the program did; pihost's stderr (Options::on_output) says why");
   }
 }
 

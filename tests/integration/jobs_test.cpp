@@ -8,6 +8,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include <atomic>
+#include <future>
 #include <thread>
 
 namespace isolator {
@@ -31,7 +32,7 @@ bool reaches(const Jobs& jobs, JobId id, JobState state) {
 TEST(Jobs, AreListedWithTheirStatesTimesAndResults) {
   auto isolator = ProcessIsolator::create(test::options());
   Jobs jobs(*isolator);
-  const JobId first = jobs.spawn(sleeper(400));
+  const JobId first = jobs.spawn(sleeper(1500));
   const JobId second = jobs.spawn(Command{{"sh", "-c", "echo from the second; exit 4"}});
   EXPECT_EQ(second, first + 1);
   ASSERT_TRUE(reaches(jobs, first, JobState::running));
@@ -68,7 +69,7 @@ TEST(Jobs, AreListedWithTheirStatesTimesAndResults) {
 TEST(Jobs, AJobKilledWhileQueuedIsDroppedAndTheRunningOneGoesOn) {
   auto isolator = ProcessIsolator::create(test::options());
   Jobs jobs(*isolator);
-  const JobId running = jobs.spawn(sleeper(500));
+  const JobId running = jobs.spawn(sleeper(1500));
   const JobId queued = jobs.spawn(sleeper(10));
   ASSERT_TRUE(reaches(jobs, running, JobState::running));
   const int pid = isolator->pid();
@@ -117,6 +118,17 @@ TEST(Jobs, AJobIsWaitedForFromTwoThreadsAndAsynchronously) {
   }
   // Once finished, an async_wait completes at once (never inside the call that starts it).
   EXPECT_EQ(*jobs.async_wait(id, boost::asio::use_future).get().code, 7);
+  // In a completion on the jobs' own strand, where results arrive, a blocking wait refuses.
+  std::promise<std::string> refused;
+  jobs.async_wait(id, [&](CallResult) {
+    try {
+      jobs.wait(id);
+      refused.set_value("");
+    } catch (const Error& e) {
+      refused.set_value(e.what());
+    }
+  });
+  EXPECT_NE(refused.get_future().get().find("would wait for itself"), std::string::npos);
 }
 
 TEST(Jobs, FinishedJobsAreForgottenPastTheBoundAndUnknownIdsSaySo) {

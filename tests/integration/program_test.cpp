@@ -85,10 +85,12 @@ TEST_F(Programs, AProgramsExitCodeIsTheResultWhateverItIs) {
   const auto r = isolator_->run({{"sh", "-c", "echo to stdout; echo to stderr >&2; exit 3"}});
   ASSERT_TRUE(r.ok()) << describe(r);
   EXPECT_EQ(*r.code, 3);
+  // Two pipes: the order of lines across them is the order they were read in.
   ASSERT_EQ(r.output.size(), 2u);
   EXPECT_EQ(stdout_lines(r), std::vector<std::string>{"to stdout"});
-  EXPECT_EQ(r.output[1].stream, OutputStream::err);
-  EXPECT_EQ(r.output[1].text, "to stderr");
+  const auto& err = r.output[r.output[0].stream == OutputStream::err ? 0 : 1];
+  EXPECT_EQ(err.stream, OutputStream::err);
+  EXPECT_EQ(err.text, "to stderr");
   EXPECT_EQ(r.pid, isolator_->pid());
   EXPECT_GT(r.usage.wall.count(), 0);
 }
@@ -114,6 +116,14 @@ TEST_F(Programs, ItsEnvironmentAndWorkingDirectoryAreTheCommands) {
   const auto r = isolator_->run(command);
   ASSERT_TRUE(r.ok()) << describe(r);
   EXPECT_EQ(stdout_lines(r), (std::vector<std::string>{"hello there", directory.path().string()}));
+  // A working directory that cannot be used fails the call, naming it; the child stays.
+  Command in_a_file{{"true"}};
+  in_a_file.working_directory = (directory.path() / "file").string();
+  std::ofstream(in_a_file.working_directory) << "x";
+  const auto refused = isolator_->run(in_a_file);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.failure->kind, FailureKind::start_failed);
+  EXPECT_NE(refused.failure->message.find("it is not a directory"), std::string::npos) << refused.failure->message;
   // By default it runs where a method's call runs: the child's private working directory.
   const auto where = isolator_->run({{"pwd"}});
   ASSERT_TRUE(where.ok()) << describe(where);
@@ -197,7 +207,7 @@ TEST_F(Programs, AProgramPastItsDeadlineIsKilledWithWhatItStarted) {
   const std::string seconds = unique_sleep_seconds();
   Command command{{"sh", "-c", "sleep " + seconds + " & (setsid sleep " + seconds + " &); echo started; sleep " +
                                    seconds}};
-  command.options.timeout = 1500ms;
+  command.options.timeout = 3000ms;
   const auto r = isolator_->run(command);
   ASSERT_FALSE(r.ok()) << describe(r);
   EXPECT_EQ(r.failure->kind, FailureKind::timeout) << r.failure->message;
@@ -290,15 +300,16 @@ class ProgramLimits : public ::testing::TestWithParam<Containment> {};
   }
 
 TEST_P(ProgramLimits, AProgramOverTheMemoryLimitFailsAndTheNextCallRuns) {
+  // Room for a sanitized pihost and its keeper beside the program.
   Limits limits;
-  limits.memory_bytes = 64 << 20;
+  limits.memory_bytes = 256 << 20;
   SKIP_UNLESS_POSSIBLE(limits);
   if (const auto why = test::sanitizer_forbids_memory_limit(test::confined(GetParam(), limits)); !why.empty()) {
     GTEST_SKIP() << why;
   }
   auto isolator = ProcessIsolator::create(test::confined(GetParam(), limits));
-  // It asks for 1 GiB, 16 times the limit.
-  const auto r = isolator->run({{test::built(ISOLATOR_TEST_MEMORY_HOG), "1024"}});
+  // It asks for 2 GiB, 8 times the limit.
+  const auto r = isolator->run({{test::built(ISOLATOR_TEST_MEMORY_HOG), "2048"}});
   if (GetParam() == Containment::rlimit) {
     // An address-space limit makes its allocation fail; what it does then is its own: this
     // one exits 42.

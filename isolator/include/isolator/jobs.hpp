@@ -12,9 +12,12 @@
 // deadlines, retries, output, the child replaced after a kill) holds for it unchanged.
 //
 // Threads: every member function may be called from any thread, concurrently, except that
-// wait() must not be called where it would wait for itself (a completion handler or callback
-// of the isolator or pool that runs the job). Completions of async_wait() run on the
-// handler's associated executor, by default on a thread of Asio's system executor.
+// wait() must not be called where it would wait for itself: in a completion handler or
+// callback of the isolator or pool that runs the job, or in an async_wait() completion that
+// runs on the jobs' own strand (the default; wait() throws Error there). Completions of
+// async_wait() run on the handler's associated executor, by default on that strand, a strand
+// of Asio's system executor. A job is known to status(), list(), kill() and wait() once
+// spawn() has returned its id.
 //
 // Lifetime: a Jobs object must not outlive the isolator or pool it was made with. Destroying
 // it cancels every job not finished (their results are dropped) and does not wait.
@@ -115,7 +118,8 @@ class Jobs {
   bool kill(JobId id);
 
   /// Blocks until the job finishes and returns its result (a copy: any number of threads may
-  /// wait for one job). Throws Error for an unknown or forgotten id.
+  /// wait for one job). Throws Error for an unknown or forgotten id, and when called in an
+  /// async_wait() completion on the jobs' own strand (see the file comment).
   CallResult wait(JobId id);
 
   /// As wait(), completing `token` (any Asio completion token) with the result. Throws Error

@@ -54,10 +54,12 @@ std::string pihost_named(int pid) { return "pihost (pid " + std::to_string(pid) 
 
 Failure death_failure(int pid, const ExitStatus& status, const Invocation& running, bool method_started) {
   const std::string pihost = pihost_named(pid);
-  const std::string during = method_started
-                                 ? " while running " + describe_call(running)
-                                 : " while loading " + running.library + " for '" + running.symbol +
-                                       "', before the method ran (a static initializer?)";
+  const std::string during =
+      method_started ? " while running " + describe_call(running)
+      : is_program(running)
+          ? " while starting " + describe_call(running) + ", before it was exec'ed"
+          : " while loading " + running.library + " for '" + running.symbol +
+                "', before the method ran (a static initializer?)";
   Failure result;
   result.exit_code = status.exit_code;
   result.signal = status.signal;

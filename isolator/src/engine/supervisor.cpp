@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cerrno>
 #include <cstring>
 
@@ -371,7 +372,9 @@ void Supervisor::on_child_message(ChildProcess& child, wire::Message message) {
     if (failure->signal != 0) outcome.failure->signal = failure->signal;
     // A program killed in the box by the kernel's OOM killer hit the box's memory limit
     // (pihost cannot tell that SIGKILL from another).
-    if (failure->reason == wire::FailureReason::program_signalled && child.box().oom_killed_since_begin()) {
+    const bool killed = failure->reason == wire::FailureReason::program_signalled ||
+                        (failure->reason == wire::FailureReason::program_cpu_limit && failure->signal == SIGKILL);
+    if (killed && child.box().oom_killed_since_begin()) {
       const int signal = failure->signal;
       outcome.failure = memory_limit_failure(call->call.invocation, limits_.memory_bytes, containment_);
       outcome.failure->signal = signal;

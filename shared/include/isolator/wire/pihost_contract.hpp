@@ -16,7 +16,7 @@ namespace isolator::wire {
 //          [--library-links DIR] [--max-result-bytes N] [--no-crash-reports] [--crash-report-ms N]
 //   pihost --pid-namespace-init
 //   pihost --report-crash FD MAX_FRAME_BYTES REPORT_MS CAPTURE
-//   pihost --keep-program CPU_LIMIT_MS -- PROGRAM [ARG...]
+//   pihost --keep-program PIHOST_PID CPU_LIMIT_MS COUNT NAME=VALUE... -- PROGRAM [ARG...]
 //
 // Each flag but --host-outside, --core-dumps and --no-crash-reports takes one value, the next argument. The host
 // builds this line (Child::spawn); pihost refuses any other with exit_usage. The second form
@@ -70,8 +70,9 @@ inline constexpr std::string_view flag_report_crash = "--report-crash";
 /// The fourth form, which only pihost starts for a Run: the keeper of one program
 /// (pihost/src/program_keeper.hpp), a child subreaper that starts the program, waits for it,
 /// kills whatever the program left behind, and reports on descriptor 3. Its arguments: the
-/// CPU time each of the program's processes may use in milliseconds (0: no limit), "--", the
-/// program's argv.
+/// pid of the pihost that started it, the CPU time each of the program's processes may use
+/// in milliseconds (0: no limit), how many variables follow, the program's environment (its
+/// whole: "NAME=value" each), "--", the program's argv.
 inline constexpr std::string_view flag_keep_program = "--keep-program";
 /// No value: pihost stays dumpable (Options::allow_core_dumps). Without it pihost makes
 /// itself undumpable, so no core file and no ptrace by the user's other processes.
