@@ -1,5 +1,6 @@
-// loadable_library() (call_check.hpp): which library paths the strict profile lets a call
-// send, and at which path. Made-up directories under a fresh temporary one; no child.
+// call_check.hpp: loadable_library(), which library paths the strict profile lets a call
+// send, and at which path; checked_run() and run_frame(), a Command as its Run message.
+// Made-up directories under a fresh temporary one; no child.
 #include "call_check.hpp"
 #include "temp_dir.hpp"
 
@@ -131,6 +132,81 @@ TEST_F(LoadableLibrary, TheStrictProfileTakesOnlyDirectoriesItShowsAndResolvesTh
   Invocation call{(root_ / "plugins/libok.so").string(), "method", {}, {}};
   call.options.library_search_path = {root_ / "plugins-evil"};
   EXPECT_THROW(call_search_path(call, {}, directories_), Error);
+}
+
+}  // namespace
+}  // namespace isolator::detail
+
+namespace isolator::detail {
+namespace {
+
+// checked_run() and run_frame(): a Command as its Run message, or the Error that names what
+// is wrong with it. No child.
+std::string refusal_of(Command command, const std::vector<std::filesystem::path>& directories = {}) {
+  try {
+    checked_run(std::move(command), std::nullopt, directories);
+  } catch (const Error& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST(CheckedRun, ACommandBecomesItsRunWithTheEnvironmentAsNameValueEntries) {
+  Command command{{"sort", "-r"}};
+  command.input = std::string("b\0a", 3);
+  command.environment = {{"LC_ALL", "C"}, {"EMPTY", ""}};
+  command.working_directory = "/srv";
+  const auto run = checked_run(command, std::chrono::milliseconds(1500), {});
+  EXPECT_EQ(run.argv, (std::vector<std::string>{"sort", "-r"}));
+  EXPECT_EQ(run.environment, (std::vector<std::string>{"LC_ALL=C", "EMPTY="}));
+  EXPECT_EQ(run.directory, "/srv");
+  EXPECT_EQ(run.input, std::string("b\0a", 3));
+  EXPECT_EQ(run.cpu_limit_ms, 1500u);
+  EXPECT_EQ(checked_run(Command{{"/bin/true"}}, std::nullopt, {}).cpu_limit_ms, 0u) << "no CPU limit";
+}
+
+TEST(CheckedRun, EachBadFieldIsNamedWithTheFix) {
+  EXPECT_NE(refusal_of(Command{}).find("Command::argv is empty"), std::string::npos);
+  EXPECT_NE(refusal_of(Command{{""}}).find("Command::argv[0] is empty"), std::string::npos);
+  EXPECT_NE(refusal_of(Command{{"./tool"}}).find("give an absolute path, or a bare name"), std::string::npos);
+  EXPECT_NE(refusal_of(Command{{"tool", std::string("x\0y", 3)}}).find("Command::argv[1] holds a NUL byte"),
+            std::string::npos);
+  Command variable{{"tool"}};
+  variable.environment = {{"", "x"}};
+  EXPECT_NE(refusal_of(variable).find("a name must be non-empty"), std::string::npos);
+  Command directory{{"tool"}};
+  directory.working_directory = "work";
+  EXPECT_NE(refusal_of(directory).find("not an absolute path"), std::string::npos);
+  EXPECT_EQ(refusal_of(Command{{"tool"}}), "") << "a bare name is looked up in PATH by pihost";
+  for (const auto& message : {refusal_of(Command{}), refusal_of(directory)}) {
+    EXPECT_NE(message.find("nothing was run"), std::string::npos) << message;
+  }
+}
+
+TEST(CheckedRun, TheStrictProfileRefusesAProgramOrADirectoryItDoesNotShow) {
+  test::TempDir root;
+  std::filesystem::create_directories(root.path() / "shown");
+  const std::vector<std::filesystem::path> shown{root.path() / "shown"};
+  EXPECT_EQ(refusal_of(Command{{(root.path() / "shown" / "tool").string()}}, shown), "");
+  EXPECT_NE(refusal_of(Command{{(root.path() / "hidden" / "tool").string()}}, shown)
+                .find("Options::hardening.plugin_directories"),
+            std::string::npos);
+  Command elsewhere{{"tool"}};
+  elsewhere.working_directory = (root.path() / "hidden").string();
+  EXPECT_NE(refusal_of(elsewhere, shown).find("outside the directories"), std::string::npos);
+}
+
+TEST(CheckedRun, AMessageLargerThanTheFrameIsRefusedBeforeAnythingIsSent) {
+  Command command{{"cat"}};
+  command.input = std::string(5000, 'x');
+  const auto run = checked_run(command, std::nullopt, {});
+  EXPECT_NO_THROW(run_frame(run, 8192));
+  try {
+    run_frame(run, 4096);
+    ADD_FAILURE() << "not refused";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("Command::input is 5000 bytes"), std::string::npos) << error.what();
+  }
 }
 
 }  // namespace
