@@ -238,7 +238,9 @@ JobId Jobs::spawn(Invocation invocation) {
 }
 
 JobId Jobs::spawn(Command command) {
-  std::string what = "program '" + (command.argv.empty() ? std::string() : command.argv.front()) + "'";
+  // Named as failure messages name a program's call (an empty argv is refused by the submit).
+  std::string what = detail::describe_call(
+      detail::program_description(command.argv.empty() ? std::string() : command.argv.front(), {}));
   return spawn_job(state_, std::move(what), std::move(command), state_->submit_command);
 }
 
