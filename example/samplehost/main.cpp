@@ -8,6 +8,7 @@
 // Exit status: 0 when every call returned from the method or the program ran to its exit
 // (whatever its code), 1 when any call failed or no child could be started, 2 for bad usage.
 #include "duration.hpp"
+#include "jobs_run.hpp"
 #include "limits_parse.hpp"
 #include "reporter.hpp"
 
@@ -50,6 +51,7 @@ struct Settings {
   std::string file;          // --file: a script, run by the interpreter its extension names
   std::string stdin_bytes;   // --stdin: the program's stdin
   isolator::Limits limits;
+  isolator::CallLimits call_limits;  // --call-max-memory, --call-cpu-time, --call-max-pids
   std::optional<std::size_t> max_output;
   std::optional<std::size_t> max_result;
   isolator::Containment containment = isolator::Containment::automatic;
@@ -69,6 +71,8 @@ struct Settings {
   unsigned retries = 0;
   std::size_t pool = 0;
   std::optional<std::size_t> recycle_after;
+  bool jobs = false;                   // --jobs: every call a job (isolator/jobs.hpp)
+  std::vector<isolator::JobId> kill_jobs;  // --kill-job
 };
 
 // The samplelib built or installed with this samplehost: ../lib/libsamplelib.so.
@@ -125,6 +129,14 @@ std::string interpreter_for(const std::string& script) {
   return interpreter;
 }
 
+// What every call samplehost makes asks for itself.
+isolator::CallOptions call_options(const Settings& settings) {
+  isolator::CallOptions options;
+  options.retries = settings.retries;
+  options.limits = settings.call_limits;
+  return options;
+}
+
 // The program --run or --file asks for, or none for a method's call.
 std::optional<isolator::Command> program_of(const Settings& settings) {
   if (!settings.run_program && settings.file.empty()) return std::nullopt;
@@ -135,7 +147,7 @@ std::optional<isolator::Command> program_of(const Settings& settings) {
   command.argv.insert(command.argv.end(), settings.args.begin(), settings.args.end());
   if (command.argv.empty()) throw std::invalid_argument("--run: give the program after --: --run -- sort -r");
   command.input = settings.stdin_bytes;
-  command.options.retries = settings.retries;
+  command.options = call_options(settings);
   return command;
 }
 
@@ -174,6 +186,22 @@ void add_options(CLI::App& app, Settings& s) {
          [&s](const std::string& t) { s.limits.cpu_time_per_call = samplehost::parse_duration(t); },
          "CPU time one call may use: 200ms, 2s")
       ->type_name("DUR");
+  app.add_option_function<std::string>(
+         "--call-max-memory",
+         [&s](const std::string& t) { s.call_limits.memory_bytes = samplehost::parse_bytes(t); },
+         "memory limit of each call, over --max-memory (tighter or looser, within what the backend enforces; "
+         "every call of --repeat gets it, and its result shows the limits that applied): 64M, 128MB")
+      ->type_name("BYTES");
+  app.add_option_function<std::string>(
+         "--call-cpu-time",
+         [&s](const std::string& t) { s.call_limits.cpu_time = samplehost::parse_duration(t); },
+         "CPU time of each call, over --cpu-time: 200ms, 2s")
+      ->type_name("DUR");
+  app.add_option_function<std::uint32_t>(
+         "--call-max-pids", [&s](std::uint32_t n) { s.call_limits.max_pids = n; },
+         "process count of each call, over --max-pids")
+      ->type_name("N")
+      ->check(CLI::PositiveNumber);
   app.add_option_function<std::string>(
          "--max-output", [&s](const std::string& t) { s.max_output = samplehost::parse_bytes(t); },
          "output kept in each call's result: 64K, 64KB")
@@ -242,6 +270,14 @@ void add_options(CLI::App& app, Settings& s) {
       ->type_name("N")
       ->check(CLI::PositiveNumber)
       ->needs(pool);
+  auto* jobs = app.add_flag("--jobs", s.jobs,
+                            "start every call of --repeat as a job (on the isolator, or the --pool), list "
+                            "the jobs, then wait for each and report its result under its job id");
+  app.add_option("--kill-job", s.kill_jobs,
+                 "with --jobs: kill job ID (1..N) once every job is started: a queued one is dropped, a "
+                 "running one's child is killed and replaced (repeatable)")
+      ->type_name("ID")
+      ->needs(jobs);
   app.add_flag("--check", s.check, "print what each backend can enforce here, and exit");
   auto* input = app.add_option("--input", s.input,
                                "bytes the method reads with isolator_input(), given as text")
@@ -271,6 +307,30 @@ void add_options(CLI::App& app, Settings& s) {
   app.add_option("args", s.args, "arguments passed to the method, or the program and its arguments (after --)");
 }
 
+// Every job of the run is kept until it is waited for.
+isolator::JobsOptions jobs_options(const Settings& settings) {
+  isolator::JobsOptions options;
+  options.max_finished = std::max(options.max_finished, static_cast<std::size_t>(settings.repeat));
+  return options;
+}
+
+// --jobs on `jobs`: false when a job's call failed or a call could not be made (reported).
+bool jobs_or_error(const Settings& settings, isolator::Jobs& jobs, const std::string& library,
+                   const std::optional<isolator::Command>& program, samplehost::Reporter& reporter) {
+  const auto spawn = [&](isolator::Jobs& table) {
+    if (program) return table.spawn(*program);
+    isolator::Invocation invocation{library, settings.method, settings.args, {}, settings.input};
+    invocation.options = call_options(settings);
+    return table.spawn(std::move(invocation));
+  };
+  try {
+    return samplehost::run_jobs(jobs, settings.repeat, spawn, settings.kill_jobs, reporter);
+  } catch (const isolator::Error& e) {  // a call that cannot be made: nothing more is started
+    reporter.error(e.what());
+    return false;
+  }
+}
+
 // --pool: every call submitted at once, run in parallel on the pool's children; results are
 // reported in call order.
 int run_pool(const Settings& settings, const isolator::Options& options, const std::string& library,
@@ -288,10 +348,19 @@ int run_pool(const Settings& settings, const isolator::Options& options, const s
     reporter.error(e.what());
     return exit_call_failed;
   }
+  if (settings.jobs) {
+    bool all_returned = false;
+    {
+      isolator::Jobs jobs(*pool, jobs_options(settings));  // gone before the shutdown
+      all_returned = jobs_or_error(settings, jobs, library, program, reporter);
+    }
+    pool->shutdown();
+    return all_returned ? 0 : exit_call_failed;
+  }
   std::vector<std::future<isolator::CallResult>> calls;
   for (int call = 1; call <= settings.repeat; ++call) {
     isolator::Invocation invocation{library, settings.method, settings.args, {}, settings.input};
-    invocation.options.retries = settings.retries;
+    invocation.options = call_options(settings);
     try {
       calls.push_back(program ? pool->async_run(*program, boost::asio::use_future)
                               : pool->async_invoke(std::move(invocation), boost::asio::use_future));
@@ -378,13 +447,23 @@ int run(const Settings& settings) {
     return exit_call_failed;
   }
 
+  if (settings.jobs) {
+    bool all_returned = false;
+    {
+      isolator::Jobs jobs(*isolator, jobs_options(settings));  // gone before the shutdown
+      all_returned = jobs_or_error(settings, jobs, library, program, reporter);
+    }
+    isolator->shutdown();
+    return all_returned ? 0 : exit_call_failed;
+  }
+
   // Without --restart on-failure|always, the first failed call ends the run.
   const bool go_on = settings.restart && *settings.restart != isolator::RestartPolicy::never;
   bool all_returned = true;
   for (int call = 1; call <= settings.repeat; ++call) {
     reporter.begin_call(call);
     isolator::Invocation invocation{library, settings.method, settings.args, {}, settings.input};
-    invocation.options.retries = settings.retries;
+    invocation.options = call_options(settings);
     isolator::CallResult result;
     try {
       result = program ? isolator->run(*program) : isolator->invoke(invocation);

@@ -44,6 +44,22 @@ void add_crash(json& error, const isolator::CrashReport& crash) {
                     {"note", crash.note}};
 }
 
+json limits_json(const isolator::CallLimits& limits) {
+  return {{"memory_bytes", limits.memory_bytes ? json(*limits.memory_bytes) : json(nullptr)},
+          {"cpu_time_ms", limits.cpu_time ? json(limits.cpu_time->count()) : json(nullptr)},
+          {"max_pids", limits.max_pids ? json(*limits.max_pids) : json(nullptr)}};
+}
+
+// "limits: memory 67108864 bytes, cpu-time 200 ms, pids 32"; empty when none applied.
+std::string human_limits(const isolator::CallLimits& limits) {
+  std::string text;
+  const auto add = [&text](const std::string& item) { text += (text.empty() ? "limits: " : ", ") + item; };
+  if (limits.memory_bytes) add("memory " + std::to_string(*limits.memory_bytes) + " bytes");
+  if (limits.cpu_time) add("cpu-time " + std::to_string(limits.cpu_time->count()) + " ms");
+  if (limits.max_pids) add("pids " + std::to_string(*limits.max_pids));
+  return text;
+}
+
 std::string human_usage(const isolator::Usage& usage) {
   return "wall " + std::to_string(usage.wall.count()) + " us, cpu " + std::to_string(usage.cpu_user.count()) +
          " us user + " + std::to_string(usage.cpu_sys.count()) + " us sys, peak rss " +
@@ -148,6 +164,7 @@ void Reporter::result(int call, const isolator::CallResult& result) {
     }
     object["pid"] = result.pid;
     object["containment"] = result.containment;
+    object["limits"] = limits_json(result.limits);
     object["usage"] = usage_json(result.usage);
     object["output_truncated"] = result.output_truncated;
     print(dump(object));
@@ -155,7 +172,9 @@ void Reporter::result(int call, const isolator::CallResult& result) {
   }
   const std::string head = "call " + std::to_string(call) + ": ";
   if (result.ok()) {
-    print(head + "returned " + std::to_string(*result.code) + " (" + human_usage(result.usage) + ")");
+    const std::string limits = human_limits(result.limits);
+    print(head + "returned " + std::to_string(*result.code) + " (" + human_usage(result.usage) +
+          (limits.empty() ? "" : "; " + limits) + ")");
     if (result.bytes) {
       const std::string size = std::to_string(result.bytes->size()) + " bytes";
       if (auto value = msgpack_value(*result.bytes)) {
@@ -169,6 +188,32 @@ void Reporter::result(int call, const isolator::CallResult& result) {
           result.failure->message);
     if (!result.failure->exception_type.empty()) print(head + "exception type: " + result.failure->exception_type);
     if (result.failure->crash) print(head + "crash report: " + isolator::to_string(*result.failure->crash));
+  }
+}
+
+void Reporter::jobs(const std::vector<isolator::JobStatus>& jobs) {
+  const auto outcome = [](const isolator::JobStatus& job) -> std::string {
+    if (!job.result) return "";
+    return job.result->ok() ? "returned" : std::string(isolator::to_string(job.result->failure->kind));
+  };
+  if (json_) {
+    json list = json::array();
+    for (const auto& job : jobs) {
+      list.push_back({{"id", job.id},
+                      {"state", std::string(isolator::to_string(job.state))},
+                      {"what", job.what},
+                      {"pid", job.pid},
+                      {"outcome", job.result ? json(outcome(job)) : json(nullptr)}});
+    }
+    print(dump({{"event", "jobs"}, {"jobs", std::move(list)}}));
+    return;
+  }
+  for (const auto& job : jobs) {
+    std::string line = "job " + std::to_string(job.id) + ": " + std::string(isolator::to_string(job.state)) + " " +
+                       job.what;
+    if (job.pid != 0) line += " (pid " + std::to_string(job.pid) + ")";
+    if (job.result) line += ": " + outcome(job);
+    print(line);
   }
 }
 

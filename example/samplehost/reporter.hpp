@@ -26,6 +26,9 @@ class Reporter {
   void plugin_log(std::string_view text);
   /// The program --run or --file runs (`interpreter`: what --file chose, or empty).
   void program(const std::vector<std::string>& argv, const std::string& interpreter);
+  /// --jobs: a snapshot of the jobs (id, state, what it runs, the child's pid, and for a
+  /// finished one whether it returned or the failure's kind).
+  void jobs(const std::vector<isolator::JobStatus>& jobs);
   /// A failure of samplehost itself (bad usage, no child could be started).
   void error(const std::string& message);
 

@@ -12,8 +12,26 @@
 
 namespace isolator::detail {
 
+void check_call_limits(const CallLimits& limits, std::string_view call) {
+  constexpr std::uint64_t mib = 1024 * 1024;
+  if (limits.memory_bytes && *limits.memory_bytes < mib) {
+    throw Error(std::string(call) + ": CallOptions::limits.memory_bytes is " + std::to_string(*limits.memory_bytes) +
+                " bytes; a memory limit must be at least 1 MiB (1048576), or unset for the isolator's");
+  }
+  if (limits.cpu_time && limits.cpu_time->count() <= 0) {
+    throw Error(std::string(call) + ": CallOptions::limits.cpu_time is " + std::to_string(limits.cpu_time->count()) +
+                " ms; it must be positive, or unset for the isolator's");
+  }
+  if (limits.max_pids && *limits.max_pids == 0) {
+    throw Error(std::string(call) +
+                ": CallOptions::limits.max_pids is 0; it must be positive (pihost itself counts), or unset for "
+                "the isolator's");
+  }
+}
+
 void check_sendable(const Invocation& invocation, const std::vector<std::string>& search_path,
                     std::size_t max_frame_bytes) {
+  check_call_limits(invocation.options.limits, "the call");
   if (invocation.symbol.empty()) {
     throw Error("the call names no symbol (Invocation::symbol is empty); name the function to call, \"method\" "
                 "by default");
@@ -134,6 +152,12 @@ wire::Run checked_run(Command command, std::optional<std::chrono::milliseconds> 
     refuse("Command::environment has " + std::to_string(command.environment.size()) + " variables, more than " +
            std::to_string(wire::max_args));
   }
+  try {
+    check_call_limits(command.options.limits, "run()");
+  } catch (const Error& error) {
+    throw Error(std::string(error.what()) + "; nothing was run");
+  }
+  if (command.options.limits.cpu_time) cpu_limit = command.options.limits.cpu_time;
   std::string& program = command.argv.front();
   if (program.empty()) refuse("Command::argv[0] is empty; it must name the program");
   for (std::size_t i = 0; i < command.argv.size(); ++i) {

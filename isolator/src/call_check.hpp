@@ -12,11 +12,16 @@
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace isolator::detail {
 
-/// Throws Error when `invocation` names no symbol, has more arguments than the protocol allows or its Invoke
+/// Throws Error, naming the field and `call` ("the call", "run()"), when a per-call limit
+/// cannot be a limit: memory under 1 MiB, a CPU time or process count that is not positive.
+void check_call_limits(const CallLimits& limits, std::string_view call);
+
+/// Throws Error when `invocation`'s per-call limits cannot be limits (check_call_limits), it names no symbol, has more arguments than the protocol allows or its Invoke
 /// message (with `search_path` and its input) would exceed `max_frame_bytes`
 /// (Options::max_frame_bytes).
 /// Copies nothing.
@@ -46,8 +51,9 @@ std::string loadable_library(std::string library, const std::vector<std::filesys
 /// empty, argv[0] absolute or a bare name, no NUL in a string, environment names without '=',
 /// an absolute working directory, and with the strict profile (`directories` not empty) an
 /// absolute program and the working directory inside `directories`; else Error ("run(): ...")
-/// naming the field and the fix. `cpu_limit`: Limits::cpu_time_per_call, which the program's
-/// keeper sets as RLIMIT_CPU.
+/// naming the field and the fix (and for the per-call limits, as check_call_limits). `cpu_limit`:
+/// Limits::cpu_time_per_call, replaced by the command's CallOptions::limits.cpu_time when set;
+/// the program's keeper sets it as RLIMIT_CPU.
 wire::Run checked_run(Command command, std::optional<std::chrono::milliseconds> cpu_limit,
                       const std::vector<std::filesystem::path>& directories);
 

@@ -29,6 +29,7 @@ std::string_view to_string(FailureKind kind) {
     case FailureKind::result_too_large: return "result_too_large";
     case FailureKind::program_not_found: return "program_not_found";
     case FailureKind::not_executable: return "not_executable";
+    case FailureKind::limit_unavailable: return "limit_unavailable";
   }
   return "unknown";
 }

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <fstream>
 #include <sys/syscall.h>
+#include <unistd.h>
 #include <thread>
 
 namespace isolator {
@@ -117,6 +118,230 @@ TEST_P(ContainmentTest, CpuTimePastTheLimitIsCpuLimit) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.failure->kind, FailureKind::cpu_limit) << r.failure->message;
   EXPECT_TRUE(isolator->invoke(plugin("args"), "echo", {"1"}).ok());
+}
+
+// ---- per-call limits (CallOptions::limits) ----------------------------------------------
+
+Invocation limited(const std::string& library, std::vector<std::string> args, const CallLimits& limits) {
+  Invocation invocation{plugin(library), "method", std::move(args)};
+  invocation.options.limits = limits;
+  return invocation;
+}
+
+// The isolator's limits generous: a sanitized pihost's shadow memory counts in a cgroup too.
+TEST_P(ContainmentTest, ACallOverItsOwnTighterMemoryLimitFailsAndTheNextHasTheIsolators) {
+  // RLIMIT_AS counts address space: pihost needs room for its libraries and stacks.
+  const bool rlimit = GetParam() == Containment::rlimit;
+  const std::uint64_t isolator_limit = rlimit ? 2048ull << 20 : 1536ull << 20;
+  const std::uint64_t call_limit = rlimit ? 512ull << 20 : 64ull << 20;
+  const std::string bomb = rlimit ? "1024" : "128";  // MiB: between the two
+  Limits limits;
+  limits.memory_bytes = isolator_limit;
+  SKIP_UNLESS_POSSIBLE(limits);
+#ifdef ISOLATOR_TEST_SANITIZED
+  if (rlimit) GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space";
+#endif
+  Options options = test::confined(GetParam(), limits);
+  if (rlimit && ::geteuid() == 0 && !test::has_cap_sys_resource()) {
+    // A root host's sandboxed pihost runs as another user, whose rlimits only a host with
+    // CAP_SYS_RESOURCE may set (refused: AnRlimitOverrideOfAnotherUsersPihost...). Without
+    // the sandbox pihost is this user's, as a non-root host's always is.
+    options.protection.trusted_plugin = true;
+  }
+  auto isolator = ProcessIsolator::create(options);
+  CallLimits tighter;
+  tighter.memory_bytes = call_limit;
+  // A call that stays under its own limit, then one over it without an override, on the same
+  // child: the isolator's limit was put back, not left to a fresh child to have.
+  Invocation echo{plugin("args"), "echo", {"1"}};
+  echo.options.limits = tighter;
+  const auto small = isolator->invoke(echo);
+  ASSERT_TRUE(small.ok()) << small.failure->message;
+  EXPECT_EQ(small.limits.memory_bytes, call_limit) << "the result says which limit applied";
+  const auto large = isolator->invoke(plugin("memory_bomb"), "method", {bomb});
+  ASSERT_TRUE(large.ok()) << large.failure->message;
+  EXPECT_GE(*large.code, std::stoi(bomb));
+  EXPECT_EQ(large.pid, small.pid) << "the same child, under the isolator's limit again";
+  EXPECT_EQ(large.limits.memory_bytes, isolator_limit);
+  const auto r = isolator->invoke(limited("memory_bomb", {bomb}, tighter));
+  ASSERT_FALSE(r.ok()) << "the bomb got " << r.code.value_or(0) << " MiB";
+  EXPECT_EQ(r.failure->kind, FailureKind::memory_limit) << r.failure->message;
+  EXPECT_EQ(r.limits.memory_bytes, call_limit);
+  if (!rlimit) {
+    // Under rlimit the message is pihost's report of the std::bad_alloc.
+    EXPECT_NE(r.failure->message.find("CallOptions::limits.memory_bytes"), std::string::npos) << r.failure->message;
+  }
+  const auto next = isolator->invoke(plugin("memory_bomb"), "method", {bomb});
+  ASSERT_TRUE(next.ok()) << next.failure->message;
+  EXPECT_EQ(next.limits.memory_bytes, isolator_limit);
+}
+
+TEST_P(ContainmentTest, ACallUnderItsOwnLooserMemoryLimitRunsAndTheNextHasTheIsolators) {
+  const bool rlimit = GetParam() == Containment::rlimit;
+  const std::uint64_t isolator_limit = rlimit ? 512ull << 20 : 64ull << 20;
+  const std::uint64_t call_limit = rlimit ? 2048ull << 20 : 1536ull << 20;
+  const std::string bomb = rlimit ? "1024" : "128";
+  Limits limits;
+  limits.memory_bytes = isolator_limit;
+  SKIP_UNLESS_POSSIBLE(limits);
+#ifdef ISOLATOR_TEST_SANITIZED
+  if (rlimit) GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space";
+#endif
+  auto isolator = make(limits);
+  CallLimits looser;
+  looser.memory_bytes = call_limit;
+  const auto r = isolator->invoke(limited("memory_bomb", {bomb}, looser));
+  if (rlimit && !test::has_cap_sys_resource()) {
+    // Raising a hard rlimit takes CAP_SYS_RESOURCE (so does reading another user's, a root
+    // host's sandboxed pihost's): refused, not run.
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.failure->kind, FailureKind::limit_unavailable) << r.failure->message;
+    EXPECT_NE(r.failure->message.find("CAP_SYS_RESOURCE"), std::string::npos) << r.failure->message;
+    return;
+  }
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  EXPECT_GE(*r.code, std::stoi(bomb));
+  EXPECT_EQ(r.limits.memory_bytes, call_limit);
+  // The same child (the looser call left it alive) has the isolator's limit again.
+  const auto next = isolator->invoke(plugin("memory_bomb"), "method", {bomb});
+  ASSERT_FALSE(next.ok()) << "the isolator's limit holds again, yet the bomb got " << next.code.value_or(0) << " MiB";
+  EXPECT_EQ(next.failure->kind, FailureKind::memory_limit) << next.failure->message;
+  EXPECT_EQ(next.pid, r.pid);
+  EXPECT_EQ(next.limits.memory_bytes, isolator_limit);
+}
+
+TEST_P(ContainmentTest, ACallsOwnCpuTimeIsWatchedAndTheNextHasTheIsolators) {
+  Limits limits;
+  limits.cpu_time_per_call = 200ms;
+  SKIP_UNLESS_POSSIBLE(limits);
+  auto isolator = make(limits);
+  CallLimits looser;
+  looser.cpu_time = 10s;
+  // A 500 ms spin: past the isolator's 200 ms, under the call's own 10 s.
+  auto spin = limited("spin", {"500"}, looser);
+  spin.options.timeout = 20s;
+  const auto r = isolator->invoke(spin);
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  EXPECT_EQ(r.limits.cpu_time, 10s);
+  CallLimits tighter;
+  tighter.cpu_time = 100ms;
+  auto endless = limited("spin", {"10000"}, tighter);
+  endless.options.timeout = 20s;
+  const auto over = isolator->invoke(endless);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.failure->kind, FailureKind::cpu_limit) << over.failure->message;
+  EXPECT_NE(over.failure->message.find("CallOptions::limits.cpu_time"), std::string::npos) << over.failure->message;
+  EXPECT_EQ(over.limits.cpu_time, 100ms);
+  const auto next = isolator->invoke(Invocation{plugin("spin"), "method", {"10000"}, CallOptions{20s}});
+  ASSERT_FALSE(next.ok());
+  EXPECT_EQ(next.failure->kind, FailureKind::cpu_limit) << next.failure->message;
+  EXPECT_EQ(next.limits.cpu_time, 200ms) << "the isolator's limit again";
+}
+
+TEST_P(ContainmentTest, ACallsOwnCpuTimeWorksWithoutAnIsolatorLimit) {
+  Limits can_watch;
+  can_watch.cpu_time_per_call = 1s;  // only asks whether the backend can watch CPU time
+  SKIP_UNLESS_POSSIBLE(can_watch);
+  auto isolator = make();
+  CallLimits own;
+  own.cpu_time = 150ms;
+  auto endless = limited("spin", {"10000"}, own);
+  endless.options.timeout = 20s;
+  const auto r = isolator->invoke(endless);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->kind, FailureKind::cpu_limit) << r.failure->message;
+  const auto next = isolator->invoke(plugin("spin"), "method", {"300"});
+  ASSERT_TRUE(next.ok()) << next.failure->message;
+  EXPECT_FALSE(next.limits.cpu_time.has_value()) << "no limit applied to it";
+}
+
+TEST_P(ContainmentTest, ACallsOwnProcessCountHoldsForItAlone) {
+  Limits limits;
+  limits.max_pids = 64;
+  SKIP_UNLESS_POSSIBLE(limits);
+  auto isolator = make(limits);
+  CallLimits few;
+  few.max_pids = 8;
+  const auto r = isolator->invoke(limited("fork_bomb", {"24"}, few));
+  ASSERT_TRUE(r.ok()) << r.failure->message;
+  EXPECT_LT(*r.code, 8) << "forks past the call's own limit were refused";
+  EXPECT_EQ(r.limits.max_pids, 8u);
+  const auto next = isolator->invoke(plugin("fork_bomb"), "method", {"24"});
+  ASSERT_TRUE(next.ok()) << next.failure->message;
+  if (GetParam() == Containment::rlimit) {
+    // RLIMIT_NPROC counts every process of the user, other tests' included.
+    EXPECT_GE(*next.code, 8) << "under the isolator's 64 again";
+  } else {
+    EXPECT_EQ(*next.code, 24) << "under the isolator's 64 again";
+  }
+  EXPECT_EQ(next.pid, r.pid);
+  EXPECT_EQ(next.limits.max_pids, 64u);
+}
+
+TEST_P(ContainmentTest, AnOverrideTheBackendCannotEnforceIsLimitUnavailableAndTheChildStays) {
+  SKIP_UNLESS_POSSIBLE(Limits{});
+  Limits pids;
+  pids.max_pids = 16;
+  if (test::cannot(GetParam(), pids).empty()) {
+    GTEST_SKIP() << to_string(GetParam()) << " can enforce a process count here: nothing to refuse";
+  }
+  auto isolator = make();
+  const auto before = isolator->invoke(plugin("args"), "echo", {"1"});
+  ASSERT_TRUE(before.ok());
+  CallLimits few;
+  few.max_pids = 8;
+  const auto r = isolator->invoke(limited("fork_bomb", {"4"}, few));
+  ASSERT_FALSE(r.ok()) << "it ran, forking " << r.code.value_or(0) << " times";
+  EXPECT_EQ(r.failure->kind, FailureKind::limit_unavailable) << r.failure->message;
+  EXPECT_NE(r.failure->message.find("CallOptions::limits.max_pids"), std::string::npos) << r.failure->message;
+  EXPECT_EQ(r.pid, before.pid) << "the child stays";
+  const auto next = isolator->invoke(plugin("args"), "echo", {"2"});
+  ASSERT_TRUE(next.ok()) << next.failure->message;
+  EXPECT_EQ(next.pid, before.pid);
+}
+
+TEST(CallLimitChecks, AnRlimitOverrideOfAnotherUsersPihostIsRefusedWithoutCapSysResource) {
+  if (::geteuid() != 0 || test::has_cap_sys_resource()) {
+    GTEST_SKIP() << "needs a root host without CAP_SYS_RESOURCE (its sandboxed pihost is another user's); this "
+                    "host is "
+                 << (::geteuid() != 0 ? "not root" : "root with CAP_SYS_RESOURCE");
+  }
+  auto isolator = ProcessIsolator::create(test::confined(Containment::rlimit));
+  const auto before = isolator->invoke(plugin("args"), "echo", {"1"});
+  ASSERT_TRUE(before.ok());
+  CallLimits tighter;
+  tighter.memory_bytes = 512ull << 20;
+  const auto r = isolator->invoke(limited("memory_bomb", {"8"}, tighter));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->kind, FailureKind::limit_unavailable) << r.failure->message;
+  EXPECT_NE(r.failure->message.find("CAP_SYS_RESOURCE"), std::string::npos) << r.failure->message;
+  EXPECT_EQ(r.pid, before.pid) << "the child stays";
+}
+
+TEST(CallLimitChecks, ALimitThatCannotBeALimitThrowsNamingTheField) {
+  auto isolator = ProcessIsolator::create(test::options());
+  const auto refused = [&](CallLimits limits, const std::string& field) {
+    Invocation invocation{plugin("args"), "echo", {"1"}};
+    invocation.options.limits = limits;
+    try {
+      isolator->invoke(invocation);
+      ADD_FAILURE() << field << ": not refused";
+    } catch (const Error& error) {
+      EXPECT_NE(std::string(error.what()).find(field), std::string::npos) << error.what();
+    }
+    Command command{{"true"}};
+    command.options.limits = limits;
+    EXPECT_THROW(isolator->run(command), Error) << field;
+  };
+  CallLimits tiny;
+  tiny.memory_bytes = 4096;
+  refused(tiny, "CallOptions::limits.memory_bytes");
+  CallLimits no_time;
+  no_time.cpu_time = 0ms;
+  refused(no_time, "CallOptions::limits.cpu_time");
+  CallLimits no_pids;
+  no_pids.max_pids = 0;
+  refused(no_pids, "CallOptions::limits.max_pids");
 }
 
 TEST_P(ContainmentTest, CpuShareSlowsASpinDown) {

@@ -218,6 +218,40 @@ TEST_P(LimitsCheckTest, RaisingItsCpuQuotaFailsTheCallAndTheNextRunsOnAFreshChil
   expect_a_change_fails_its_call_and_is_undone(*isolator, "cpu");
 }
 
+// During a call with its own memory limit (CallOptions::limits), the watch expects that one:
+// a plugin raising it is found when the call returns, as it would be for the isolator's.
+TEST_P(LimitsCheckTest, RaisingItsOwnPerCallMemoryLimitFailsTheCallAndTheNextHasTheIsolatorsLimit) {
+  if (GetParam() == Containment::rlimit) {
+    GTEST_SKIP() << "a call's own memory limit under rlimit is the soft RLIMIT_AS, the plugin's to move up to the "
+                    "hard one (docs/limits.md, Per-call limits)";
+  }
+  const Limits limits = memory_limit(GetParam());
+  SKIP_UNLESS_ENFORCEABLE(limits);
+  auto isolator = make(limits);
+  SKIP_UNLESS_RAISABLE(*isolator, "memory");
+  const int pid = isolator->pid();
+  const std::uint64_t own = 96ull << 20;  // whole pages, looser than the isolator's
+  // A call with its own limit that leaves it alone: the limit reads as the isolator's after it.
+  Invocation echo{plugin("args"), "echo", {"3"}};
+  echo.options.limits.memory_bytes = own;
+  const auto quiet = isolator->invoke(echo);
+  ASSERT_TRUE(quiet.ok()) << quiet.failure->message;
+  EXPECT_EQ(quiet.pid, pid);
+  EXPECT_EQ(limit_now(GetParam(), pid, "memory"), value_set(GetParam(), "memory")) << "put back after the call";
+  Invocation raise{plugin("raise_limits"), "raise_now", {backend(), "memory"}};
+  raise.options.limits.memory_bytes = own;
+  const auto r = isolator->invoke(raise);
+  ASSERT_FALSE(r.ok()) << "the plugin raised its own per-call limit and the call returned " << *r.code;
+  EXPECT_EQ(r.failure->kind, FailureKind::limits_changed) << r.failure->message;
+  EXPECT_NE(r.failure->message.find("was set to '" + std::to_string(own) + "' and now reads '"), std::string::npos)
+      << r.failure->message;
+  EXPECT_EQ(exit_cause_of(pid), ExitCause::limits_changed);
+  const auto next = isolator->invoke(plugin("args"), "echo", {"7"});
+  ASSERT_TRUE(next.ok()) << next.failure->message;
+  EXPECT_NE(next.pid, pid);
+  EXPECT_EQ(limit_now(GetParam(), next.pid, "memory"), value_set(GetParam(), "memory")) << "the isolator's limit";
+}
+
 // A hard rlimit lowered is a change too (any process may lower its own; raising one takes
 // CAP_SYS_RESOURCE, which root may lack: this machine's bounding set leaves it out). The
 // cgroup backends' files are covered by the tests above.

@@ -60,6 +60,21 @@ TEST(Pool, RunsNoMoreThreadsThanTheCpusOrTheChildren) {
   EXPECT_TRUE(small->invoke(echo(1)).ok());
 }
 
+// A call's own limits travel with it to whichever child runs it, and hold for it alone.
+TEST(Pool, ACallsOwnLimitsHoldOnTheChildThatRunsIt) {
+  auto pool = IsolatorPool::create(pool_options(2));
+  Invocation endless{plugin("spin"), "method", {"10000"}};
+  endless.options.timeout = 20s;
+  endless.options.limits.cpu_time = 100ms;
+  const auto r = pool->invoke(endless);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->kind, FailureKind::cpu_limit) << r.failure->message;
+  EXPECT_EQ(r.limits.cpu_time, 100ms);
+  const auto next = pool->invoke(Invocation{plugin("spin"), "method", {"200"}});
+  ASSERT_TRUE(next.ok()) << next.failure->message;
+  EXPECT_FALSE(next.limits.cpu_time.has_value());
+}
+
 TEST(Pool, ThreadsOutsideOneToSizeAreRefused) {
   PoolOptions options = pool_options(2);
   options.threads = 3;

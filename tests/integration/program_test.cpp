@@ -14,6 +14,7 @@
 #include <csignal>
 #include <fstream>
 #include <random>
+#include <unistd.h>
 
 namespace isolator {
 namespace {
@@ -322,6 +323,43 @@ TEST_P(ProgramLimits, AProgramOverTheMemoryLimitFailsAndTheNextCallRuns) {
   const auto small = isolator->run({{test::built(ISOLATOR_TEST_MEMORY_HOG), "8"}});
   ASSERT_TRUE(small.ok()) << describe(small);
   EXPECT_EQ(*small.code, 0);
+}
+
+// The case: a program over its own, tighter memory limit, then one that needs more
+// than that under the isolator's.
+TEST_P(ProgramLimits, AProgramOverItsOwnMemoryLimitFailsAndTheNextHasTheIsolatorsLimit) {
+  Limits limits;
+  limits.memory_bytes = 1024ull << 20;
+  SKIP_UNLESS_POSSIBLE(limits);
+  if (const auto why = test::sanitizer_forbids_memory_limit(test::confined(GetParam(), limits)); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  Options options = test::confined(GetParam(), limits);
+  if (GetParam() == Containment::rlimit && ::geteuid() == 0 && !test::has_cap_sys_resource()) {
+    // A root host's sandboxed pihost is another user's, whose rlimits take CAP_SYS_RESOURCE
+    // to set (containment_test.cpp tests that refusal); without the sandbox it is this user's.
+    options.protection.trusted_plugin = true;
+  }
+  auto isolator = ProcessIsolator::create(options);
+  // 384 MiB: over the call's 256 MiB (room for pihost's address space under rlimit), well
+  // under the isolator's 1 GiB.
+  Command hog{{test::built(ISOLATOR_TEST_MEMORY_HOG), "384"}};
+  hog.options.limits.memory_bytes = 256ull << 20;
+  const auto r = isolator->run(hog);
+  EXPECT_EQ(r.limits.memory_bytes, 256ull << 20) << "the result says which limit applied";
+  if (GetParam() == Containment::rlimit) {
+    ASSERT_TRUE(r.ok()) << describe(r);
+    EXPECT_EQ(*r.code, 42) << "its allocation failed under the call's address-space limit";
+  } else {
+    ASSERT_FALSE(r.ok()) << describe(r);
+    EXPECT_EQ(r.failure->kind, FailureKind::memory_limit) << r.failure->message;
+    EXPECT_NE(r.failure->message.find("CallOptions::limits.memory_bytes"), std::string::npos) << r.failure->message;
+  }
+  hog.options.limits = {};
+  const auto next = isolator->run(hog);
+  ASSERT_TRUE(next.ok()) << describe(next);
+  EXPECT_EQ(*next.code, 0) << "384 MiB fit under the isolator's 1 GiB again";
+  EXPECT_EQ(next.limits.memory_bytes, 1024ull << 20);
 }
 
 TEST_P(ProgramLimits, AProgramPastItsCpuTimeFailsWithCpuLimit) {

@@ -94,6 +94,20 @@ inline Options confined(Containment containment, const Limits& limits = {}) {
   return o;
 }
 
+/// Whether this process has CAP_SYS_RESOURCE (root on some machines does not): without it,
+/// the rlimits of another user's process (a root host's sandboxed pihost) cannot be read or
+/// set, nor a hard rlimit raised.
+inline bool has_cap_sys_resource() {
+  std::FILE* status = std::fopen("/proc/self/status", "r");
+  char line[256];
+  unsigned long long effective = 0;
+  while (status != nullptr && std::fgets(line, sizeof(line), status) != nullptr) {
+    if (std::sscanf(line, "CapEff: %llx", &effective) == 1) break;
+  }
+  if (status != nullptr) std::fclose(status);
+  return (effective >> 24) & 1;  // CAP_SYS_RESOURCE
+}
+
 /// The backend's name as a C identifier, for test names ("cgroup_v2").
 inline std::string identifier(Containment containment) {
   std::string name(to_string(containment));

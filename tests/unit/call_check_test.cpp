@@ -2,6 +2,7 @@
 // send, and at which path; checked_run() and run_frame(), a Command as its Run message.
 // Made-up directories under a fresh temporary one; no child.
 #include "call_check.hpp"
+#include "engine/call_queue.hpp"
 #include "temp_dir.hpp"
 
 #include <isolator/errors.hpp>
@@ -163,6 +164,55 @@ TEST(CheckedRun, ACommandBecomesItsRunWithTheEnvironmentAsNameValueEntries) {
   EXPECT_EQ(run.input, std::string("b\0a", 3));
   EXPECT_EQ(run.cpu_limit_ms, 1500u);
   EXPECT_EQ(checked_run(Command{{"/bin/true"}}, std::nullopt, {}).cpu_limit_ms, 0u) << "no CPU limit";
+}
+
+TEST(CheckedRun, TheCommandsOwnCpuTimeReplacesTheIsolatorsForItsKeeper) {
+  Command command{{"/bin/true"}};
+  command.options.limits.cpu_time = std::chrono::milliseconds(250);
+  EXPECT_EQ(checked_run(command, std::chrono::milliseconds(1500), {}).cpu_limit_ms, 250u);
+  EXPECT_EQ(checked_run(command, std::nullopt, {}).cpu_limit_ms, 250u);
+  command.options.limits.cpu_time = std::chrono::milliseconds(0);
+  EXPECT_NE(refusal_of(command).find("CallOptions::limits.cpu_time"), std::string::npos);
+}
+
+TEST(CallLimitsInForce, EachOverrideReplacesTheIsolatorsLimitOfItsKindOnly) {
+  Limits isolator;
+  isolator.memory_bytes = 64u << 20;
+  isolator.max_pids = 32;
+  isolator.cpu_percent = 50;  // not a per-call limit: not reported
+  CallLimits overrides;
+  overrides.memory_bytes = 16u << 20;
+  overrides.cpu_time = std::chrono::milliseconds(100);
+  const auto limits = limits_in_force(isolator, overrides);
+  EXPECT_EQ(limits.memory_bytes, 16u << 20);
+  EXPECT_EQ(limits.cpu_time, std::chrono::milliseconds(100));
+  EXPECT_EQ(limits.max_pids, 32u);
+  const auto plain = limits_in_force(isolator, {});
+  EXPECT_EQ(plain.memory_bytes, 64u << 20);
+  EXPECT_FALSE(plain.cpu_time.has_value());
+  EXPECT_FALSE(limits_in_force({}, {}).any());
+}
+
+TEST(CheckCallLimits, EachLimitThatCannotBeALimitIsNamed) {
+  const auto refusal = [](const CallLimits& limits) {
+    try {
+      check_call_limits(limits, "the call");
+      return std::string();
+    } catch (const Error& error) {
+      return std::string(error.what());
+    }
+  };
+  CallLimits limits;
+  EXPECT_EQ(refusal(limits), "");
+  limits.memory_bytes = (1u << 20) - 1;
+  EXPECT_NE(refusal(limits).find("at least 1 MiB"), std::string::npos);
+  limits.memory_bytes = 1u << 20;
+  EXPECT_EQ(refusal(limits), "") << "1 MiB is the least, as for Limits::memory_bytes";
+  limits.max_pids = 0;
+  EXPECT_NE(refusal(limits).find("CallOptions::limits.max_pids is 0"), std::string::npos);
+  limits.max_pids = 1;
+  limits.cpu_time = std::chrono::milliseconds(-5);
+  EXPECT_NE(refusal(limits).find("CallOptions::limits.cpu_time is -5 ms"), std::string::npos);
 }
 
 TEST(CheckedRun, EachBadFieldIsNamedWithTheFix) {

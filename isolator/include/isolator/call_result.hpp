@@ -5,6 +5,8 @@
 // Failure, while "the library could not do its job" (bad options, use after shutdown) throws.
 #pragma once
 
+#include <isolator/limits.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -57,6 +59,10 @@ enum class FailureKind {
   /// directory, not a format this machine runs, or its ELF interpreter or #! interpreter is
   /// missing (the message names it). The child stays. (Appended.)
   not_executable,
+  /// A per-call limit (CallOptions::limits) cannot be enforced by the backend that confines
+  /// the child: the message names the override, why, and the fix. The call was not run;
+  /// the child stays, under its isolator's limits. (Appended.)
+  limit_unavailable,
 };
 
 /// The kind's name exactly as spelled in the enum ("library_not_found", ...); "unknown" for
@@ -191,6 +197,10 @@ struct CallResult {
   /// The backend that confined the call: "cgroup-v2", "cgroup-v1", "rlimit" ("" when no
   /// child ran it).
   std::string containment;
+  /// The limits that applied to the call: each the call's override (CallOptions::limits)
+  /// where it set one, else the isolator's as enforced (Options::limits, less what the
+  /// backend cannot enforce); unset: no limit. All unset when no child ran the call.
+  CallLimits limits;
 
   /// True when the method returned (whatever its code); false when the call failed.
   bool ok() const { return code.has_value(); }

@@ -77,4 +77,34 @@ struct Limits {
   }
 };
 
+/// Limits for one call, over the isolator's (CallOptions::limits); in a CallResult, the
+/// limits that applied to the call (CallResult::limits). Unset means: the isolator's limit
+/// (in a result: no limit).
+///
+/// An override may be tighter or looser than the isolator's limit, within what the backend
+/// can enforce (docs/limits.md, "Per-call limits"): it is set before the call is sent, read
+/// back, watched during the call like the isolator's own, and put back before the next call.
+/// A call that goes over its own override fails with the matching kind (`memory_limit`,
+/// `cpu_limit`; a fork refused by the process count fails inside the method as it would
+/// under the isolator's). An override the backend cannot enforce fails the call with
+/// `limit_unavailable` without running it. The call throws Error, naming the field, for a
+/// memory_bytes under 1 MiB, or a cpu_time or max_pids that is not positive.
+struct CallLimits {
+  /// As Limits::memory_bytes, for this call. cgroups: the child's memory limit is set to
+  /// this (the cgroup v2 memory controller must be on for the child: it is when the
+  /// isolator sets Limits::memory_bytes). rlimit: pihost's soft RLIMIT_AS (a plugin can raise
+  /// it again up to the hard limit); above the hard limit, both (needs CAP_SYS_RESOURCE).
+  std::optional<std::uint64_t> memory_bytes;
+  /// As Limits::cpu_time_per_call, for this call: watched by the host under every backend
+  /// that can read the child's CPU time.
+  std::optional<std::chrono::milliseconds> cpu_time;
+  /// As Limits::max_pids, for this call. cgroups: pids.max (the cgroup v2 pids controller
+  /// must be on for the child: it is when the isolator sets Limits::max_pids). rlimit:
+  /// RLIMIT_NPROC as for memory (it does not bind root: refused there).
+  std::optional<std::uint32_t> max_pids;
+
+  /// True when any is set.
+  bool any() const { return memory_bytes || cpu_time || max_pids; }
+};
+
 }  // namespace isolator

@@ -47,6 +47,11 @@ struct CallOptions {
   /// not call a function of the isolator that waits; what it throws is logged and ignored.
   /// isolator/jobs.hpp uses it for a job's state. Empty: nothing is called.
   std::function<void(int pid)> on_start;
+  /// Memory, CPU time and process count for this call only, over Options::limits (see
+  /// CallLimits for what each backend can enforce); the result says what applied
+  /// (CallResult::limits). The next call has the isolator's limits again. Unset: the
+  /// isolator's.
+  CallLimits limits;
 };
 
 /// A function of the host's that a plugin calls by name while one of its calls runs

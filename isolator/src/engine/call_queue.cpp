@@ -13,13 +13,19 @@ void complete(PendingCall call, CallResult result) {
   deliver(std::move(call.work), std::move(call.handler), std::move(result), call.cancellation);
 }
 
+CallLimits limits_in_force(const Limits& isolator, const CallLimits& overrides) {
+  CallLimits limits;
+  limits.memory_bytes = overrides.memory_bytes ? overrides.memory_bytes : isolator.memory_bytes;
+  limits.cpu_time = overrides.cpu_time ? overrides.cpu_time : isolator.cpu_time_per_call;
+  limits.max_pids = overrides.max_pids ? overrides.max_pids : isolator.max_pids;
+  return limits;
+}
+
 CallQueue::CallQueue(const boost::asio::any_io_executor& executor, Runner& runner,
-                     std::optional<std::chrono::milliseconds> default_timeout,
-                     std::optional<std::chrono::microseconds> cpu_limit, std::size_t cpus,
+                     std::optional<std::chrono::milliseconds> default_timeout, std::size_t cpus,
                      std::size_t max_output_bytes)
     : runner_(runner),
       default_timeout_(default_timeout),
-      cpu_limit_(cpu_limit),
       cpus_(std::max<std::size_t>(1, cpus)),
       max_output_bytes_(max_output_bytes),
       deadline_timer_(executor),
@@ -31,15 +37,21 @@ void CallQueue::fail_waiting(FailureKind kind, const std::string& message) {
   for (auto& call : waiting) complete(std::move(call), failed(kind, message));
 }
 
-ActiveCall& CallQueue::send_next(int pid) {
+PendingCall CallQueue::take_next_waiting() {
   PendingCall call = std::move(waiting_.front());
   waiting_.pop_front();
+  return call;
+}
+
+ActiveCall& CallQueue::send_next(int pid, const CallLimits& limits) {
+  PendingCall call = take_next_waiting();
   const auto& options = call.invocation.options;
   const auto timeout = options.timeout ? options.timeout : default_timeout_;
-  auto& active = in_flight_.emplace_back(ActiveCall{std::move(call), CallOutput(max_output_bytes_),
-                                                    std::nullopt, pid, false,
-                                                    std::chrono::steady_clock::time_point::max(), timeout});
+  auto& active = in_flight_.emplace_back(std::move(call), CallOutput(max_output_bytes_));
+  active.pid = pid;
+  active.timeout = timeout;
   if (timeout) active.deadline = std::chrono::steady_clock::now() + *timeout;
+  active.limits = limits;
   if (in_flight_.size() == 1) watch_oldest();
   return active;
 }
@@ -63,6 +75,7 @@ void CallQueue::record_cause_for_all(const Failure& failure) {
 
 void CallQueue::finish(ActiveCall& call, CallResult result, const std::string& containment) {
   result.containment = containment;
+  result.limits = call.limits;
   call.output.move_into(result);
   result.pid = call.pid;
   complete(take_back(call), std::move(result));
@@ -102,7 +115,7 @@ void CallQueue::watch_oldest() {
   if (in_flight_.empty()) return;
   watched_ = in_flight_.front().call.id;
   if (in_flight_.front().timeout) arm_deadline(watched_);
-  if (cpu_limit_) watch_cpu(watched_);
+  if (in_flight_.front().limits.cpu_time) watch_cpu(watched_);
 }
 
 void CallQueue::arm_deadline(std::uint64_t id) {
@@ -119,10 +132,12 @@ void CallQueue::arm_deadline(std::uint64_t id) {
 void CallQueue::watch_cpu(std::uint64_t id) {
   const auto used = runner_.cpu_since_begin();
   if (!used) return;  // the child is going: its end completes the call
-  const auto limit = *cpu_limit_;
+  auto& call = in_flight_.front();
+  const std::chrono::microseconds limit = *call.limits.cpu_time;
   if (*used >= limit) {
-    auto& call = in_flight_.front();
-    runner_.overran(call, cpu_limit_failure(call.call.invocation, *used, limit, call.pid),
+    runner_.overran(call,
+                    cpu_limit_failure(call.call.invocation, *used, limit, call.pid,
+                                      call.call.invocation.options.limits.cpu_time.has_value()),
                     ExitCause::cpu_limit);
     return;
   }

@@ -44,6 +44,8 @@ struct PendingCall {
 
 /// A call sent to the child.
 struct ActiveCall {
+  ActiveCall(PendingCall sent, CallOutput output_budget) : call(std::move(sent)), output(std::move(output_budget)) {}
+
   PendingCall call;
   CallOutput output;
   std::optional<Failure> cause;  // the first recorded reason the call will fail, if any
@@ -51,7 +53,13 @@ struct ActiveCall {
   bool started = false;  // the child said Started: the method runs (or ran)
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   std::optional<std::chrono::milliseconds> timeout;
+  CallLimits limits;             // in force for the call (CallResult::limits)
+  bool overrides_limits = false;  // the box's limits were set for it: put back after it
 };
+
+/// The limits in force for a call: each of `overrides` (CallOptions::limits) where set, else
+/// the enforced isolator limit of the same kind (`isolator`: the launcher's Limits). Pure.
+CallLimits limits_in_force(const Limits& isolator, const CallLimits& overrides);
 
 /// Completes `call` with `result` on its handler's executor.
 void complete(PendingCall call, CallResult result);
@@ -70,12 +78,12 @@ class CallQueue {
     ~Runner() = default;
   };
 
-  /// `default_timeout`: Options::call_timeout; `cpu_limit`: the enforced per-call CPU time;
-  /// `cpus`: how many CPUs the child may use (the CPU watch checks when the limit could first
+  /// `default_timeout`: Options::call_timeout (a call's CPU-time limit comes with it:
+  /// send_next); `cpus`: how many CPUs the child may use (the CPU watch checks when the limit could first
   /// be reached); `max_output_bytes`: each call's output budget.
   CallQueue(const boost::asio::any_io_executor& executor, Runner& runner,
             std::optional<std::chrono::milliseconds> default_timeout,
-            std::optional<std::chrono::microseconds> cpu_limit, std::size_t cpus,
+            std::size_t cpus,
             std::size_t max_output_bytes);
 
   // ---- waiting calls --------------------------------------------------------------------
@@ -85,6 +93,9 @@ class CallQueue {
   bool has_waiting() const { return !waiting_.empty(); }
   /// The call send_next() would send. Only when has_waiting().
   const PendingCall& next_waiting() const { return waiting_.front(); }
+  /// Takes the next waiting call out of the queue (to complete it unsent). Only when
+  /// has_waiting().
+  PendingCall take_next_waiting();
   /// Completes every waiting call with a failure of `kind`.
   void fail_waiting(FailureKind kind, const std::string& message);
 
@@ -92,8 +103,9 @@ class CallQueue {
   /// Whether another call may be sent now (the window is not full).
   bool has_room() const { return in_flight_.size() < window_; }
   bool has_in_flight() const { return !in_flight_.empty(); }
-  /// Moves the next waiting call in flight, on the child `pid`, and starts watching it.
-  ActiveCall& send_next(int pid);
+  /// Moves the next waiting call in flight, on the child `pid`, under `limits` (the limits in
+  /// force for it: limits_in_force; its CPU time is the one watched), and starts watching it.
+  ActiveCall& send_next(int pid, const CallLimits& limits);
   /// The call in flight with this id, or null.
   ActiveCall* find(std::uint64_t id);
   /// The oldest call in flight (the one the child runs), or null.
@@ -102,7 +114,7 @@ class CallQueue {
   void record_cause(Failure failure);
   /// Records `failure` as the cause of every call in flight that has none.
   void record_cause_for_all(const Failure& failure);
-  /// Completes the call in flight `call` with `result` (its output and pid added).
+  /// Completes the call in flight `call` with `result` (its output, pid and limits added).
   void finish(ActiveCall& call, CallResult result, const std::string& containment);
   /// Takes `call` out of flight without completing it (for a requeue or a retry).
   PendingCall take_back(ActiveCall& call);
@@ -123,7 +135,6 @@ class CallQueue {
 
   Runner& runner_;
   const std::optional<std::chrono::milliseconds> default_timeout_;
-  const std::optional<std::chrono::microseconds> cpu_limit_;
   const std::size_t cpus_;
   const std::size_t max_output_bytes_;
   const std::size_t window_ = 1;  // calls in flight at once; pipelining raises it

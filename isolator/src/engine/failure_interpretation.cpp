@@ -144,10 +144,11 @@ Failure timeout_failure(const Invocation& call, std::chrono::milliseconds timeou
 }
 
 Failure cpu_limit_failure(const Invocation& call, std::chrono::microseconds used,
-                          std::chrono::microseconds limit, int pid) {
+                          std::chrono::microseconds limit, int pid, bool call_override) {
   return failure(FailureKind::cpu_limit,
                  "the call to " + describe_call(call) + " used " + std::to_string(used.count() / 1000) +
-                     " ms of CPU time, past its limit of " + std::to_string(limit.count() / 1000) + " ms; " +
+                     " ms of CPU time, past its limit of " + std::to_string(limit.count() / 1000) + " ms" +
+                     (call_override ? " (the call's own, CallOptions::limits.cpu_time)" : "") + "; " +
                      pihost_named(pid) + " was killed");
 }
 
@@ -163,12 +164,13 @@ Failure heartbeat_failure(int pid, std::chrono::milliseconds silent) {
                                            " ms (stopped or wedged) and was killed");
 }
 
-Failure memory_limit_failure(const Invocation& call, std::optional<std::int64_t> limit_bytes,
-                             const std::string& containment) {
+Failure memory_limit_failure(const Invocation& call, std::optional<std::uint64_t> limit_bytes,
+                             const std::string& containment, bool call_override) {
   return failure(FailureKind::memory_limit,
                  "the kernel's OOM killer stopped the call to " + describe_call(call) +
                      ": the child reached its memory limit of " + std::to_string(limit_bytes.value_or(0)) +
-                     " bytes (" + containment + ")");
+                     " bytes (" + containment +
+                     (call_override ? "; the call's own, CallOptions::limits.memory_bytes" : "") + ")");
 }
 
 std::string describe_changes(const std::vector<ChangedLimit>& changes) {

@@ -58,16 +58,18 @@ void attach_crash(Failure& failure, CrashReport report);
 
 /// The call passed its deadline; the child (`pid`) is being killed.
 Failure timeout_failure(const Invocation& call, std::chrono::milliseconds timeout, int pid);
-/// The call used `used` of CPU time, past `limit`; the child is being killed.
+/// The call used `used` of CPU time, past `limit` (the call's own override when
+/// `call_override`); the child is being killed.
 Failure cpu_limit_failure(const Invocation& call, std::chrono::microseconds used,
-                          std::chrono::microseconds limit, int pid);
+                          std::chrono::microseconds limit, int pid, bool call_override = false);
 /// The caller cancelled the running call; the child is being killed.
 Failure cancelled_failure(const Invocation& call, int pid);
 /// The child answered no heartbeat for `silent`; it is being killed.
 Failure heartbeat_failure(int pid, std::chrono::milliseconds silent);
-/// The kernel's OOM killer stopped the call at the box's memory limit.
-Failure memory_limit_failure(const Invocation& call, std::optional<std::int64_t> limit_bytes,
-                             const std::string& containment);
+/// The kernel's OOM killer stopped the call at the box's memory limit, `limit_bytes` (the
+/// call's own override when `call_override`).
+Failure memory_limit_failure(const Invocation& call, std::optional<std::uint64_t> limit_bytes,
+                             const std::string& containment, bool call_override = false);
 
 /// "FILE was set to 'A' and now reads 'B'", for each change, joined by "; ". `changes`
 /// must not be empty.

@@ -30,8 +30,8 @@ Supervisor::Supervisor(const asio::any_io_executor& executor, const Options& opt
       limits_(launcher_->limits()),
       observer_(observer),
       budget_(options.supervision),
-      queue_(executor, *this, options.call_timeout, limits_.cpu_time_per_call,
-             usable_cpus(limits_.cpu_affinity), options.max_output_bytes_per_call),
+      queue_(executor, *this, options.call_timeout, usable_cpus(limits_.cpu_affinity),
+             options.max_output_bytes_per_call),
       services_(executor, options),
       stop_timer_(executor),
       restart_timer_(executor),
@@ -185,11 +185,44 @@ void Supervisor::pump() {
     // call left running, say); from here on, what is read belongs to this one.
     child_->collect_output();
     child_->box().begin_call();
-    auto& call = queue_.send_next(child_->pid());
+    const CallLimits overrides = queue_.next_waiting().invocation.options.limits;
+    if (overrides.any()) {
+      const auto set = set_call_limits(overrides);
+      if (set == LimitsSet::refused) continue;  // the call was completed unsent
+      if (set == LimitsSet::child_lost) return;  // the call was completed; the child goes
+    }
+    auto& call = queue_.send_next(child_->pid(), limits_in_force(limits_, overrides));
+    call.overrides_limits = overrides.any();
     child_->send(call.call.frame);  // kept by the call too, for a retry or a requeue
     if (const auto& on_start = call.call.invocation.options.on_start) {
       guarded("CallOptions::on_start", [&] { on_start(child_->pid()); });
     }
+  }
+}
+
+Supervisor::LimitsSet Supervisor::set_call_limits(const CallLimits& overrides) {
+  try {
+    child_->box().set_call_limits(overrides);
+    return LimitsSet::set;
+  } catch (const LimitUnavailable& refused) {
+    CallResult result = failed(FailureKind::limit_unavailable, refused.what());
+    result.pid = child_->pid();
+    result.containment = containment_;
+    complete(queue_.take_next_waiting(), std::move(result));
+    return LimitsSet::refused;
+  } catch (const std::exception& error) {
+    // The limits are neither the isolator's nor the call's: the child goes. The call fails
+    // rather than wait for the next child, where the same could happen again (a death for
+    // changed limits is never a restart storm, so nothing would end that).
+    log().warn("pihost pid {}: {}; killing it", child_->pid(), error.what());
+    CallResult result = failed(FailureKind::limit_unavailable,
+                               std::string(error.what()) + "; the call was not run, and pihost (pid " +
+                                   std::to_string(child_->pid()) + ") was killed and will be replaced");
+    result.pid = child_->pid();
+    result.containment = containment_;
+    complete(queue_.take_next_waiting(), std::move(result));
+    kill_child(ExitCause::limits_changed);
+    return LimitsSet::child_lost;
   }
 }
 
@@ -376,7 +409,8 @@ void Supervisor::on_child_message(ChildProcess& child, wire::Message message) {
                         (failure->reason == wire::FailureReason::program_cpu_limit && failure->signal == SIGKILL);
     if (killed && child.box().oom_killed_since_begin()) {
       const int signal = failure->signal;
-      outcome.failure = memory_limit_failure(call->call.invocation, limits_.memory_bytes, containment_);
+      outcome.failure = memory_limit_failure(call->call.invocation, call->limits.memory_bytes, containment_,
+                                             call->call.invocation.options.limits.memory_bytes.has_value());
       outcome.failure->signal = signal;
     }
     outcome.usage = to_usage(failure->usage);
@@ -394,10 +428,23 @@ void Supervisor::on_reply(ChildProcess& child, ActiveCall& call, CallResult outc
   if (kernel.cpu_sys) outcome.usage.cpu_sys = *kernel.cpu_sys;
   if (kernel.peak_memory_bytes) outcome.usage.peak_rss_bytes = *kernel.peak_memory_bytes;
   // A limit the plugin changed (it can, as root) would hold for every later call: read them
-  // all again where the call that changed one can still be told, before its result goes out.
+  // all again where the call that changed one can still be told, before its result goes out
+  // (during a call with its own limits, CallOptions::limits, those are what must read).
   // A child no longer ready (being killed, or gone: its replies are read after its death) is
   // replaced anyway, and a gone child's limits cannot be read.
   const auto changed = child.ready() ? child.box().changed_limits() : std::vector<ChangedLimit>{};
+  // Then the call's own limits go back to the isolator's (read back as they are written);
+  // when they cannot, the child is killed below.
+  bool restored = true;
+  if (call.overrides_limits && child.ready() && changed.empty()) {
+    try {
+      child.box().restore_limits();
+    } catch (const std::exception& error) {
+      log().warn("pihost pid {}: {}; killing it (the next call runs on its replacement)", child.pid(),
+                 error.what());
+      restored = false;
+    }
+  }
   limits_read_at_reply_ = true;  // for the pump() below, which may send the next call at once
   // The child came back from the method: whatever it returned, it survived a call (unless
   // it is killed for its limits below).
@@ -416,6 +463,7 @@ void Supervisor::on_reply(ChildProcess& child, ActiveCall& call, CallResult outc
                describe_changes(changed));
     kill_child(ExitCause::limits_changed);
   }
+  if (!restored) kill_child(ExitCause::limits_changed);
   queue_.finish(call, std::move(outcome), containment_);
   pump();
 }
@@ -494,7 +542,8 @@ void Supervisor::on_child_exit(ChildProcess& child, ExitStatus status) {
     }
     if (call->started) kind = DeathKind::in_method;
     if (!call->cause && oom) {
-      call->cause = memory_limit_failure(call->call.invocation, limits_.memory_bytes, containment_);
+      call->cause = memory_limit_failure(call->call.invocation, call->limits.memory_bytes, containment_,
+                                         call->call.invocation.options.limits.memory_bytes.has_value());
     }
     Failure failure = call->cause ? *call->cause
                                   : death_failure(child.pid(), status, call->call.invocation, call->started);

@@ -142,6 +142,12 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   // Reads the child's limits again; when one changed, kills the child (limits_changed) and
   // returns false.
   bool limits_hold();
+  // Sets the next waiting call's own limits in the box. `refused`: the backend cannot
+  // enforce one; the call was completed with limit_unavailable. `child_lost`: the limits
+  // could not be put back either; the call was completed the same way and the child is being
+  // killed.
+  enum class LimitsSet { set, refused, child_lost };
+  LimitsSet set_call_limits(const CallLimits& overrides);
   void start_child(Phase phase);
   void start_failed(const std::string& message);
   void on_reply(ChildProcess& child, ActiveCall& call, CallResult outcome);

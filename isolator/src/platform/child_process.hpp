@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,13 @@ struct ChangedLimit {
   std::string found;  ///< what it reads now; "(unreadable: ...)" when it cannot be read
 };
 
+/// A per-call limit (CallOptions::limits) the Box cannot enforce: what() names the override,
+/// why, and the fix. The box's limits are as they were before the attempt.
+class LimitUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// A child's containment, as the call path uses it.
 class Box {
  public:
@@ -79,6 +87,19 @@ class Box {
   /// the engine calls this at call boundaries and replaces a child whose limits changed.
   /// A limit the box did not set is not read; a box that set none reads nothing.
   virtual std::vector<ChangedLimit> changed_limits() = 0;
+
+  /// Sets the overrides in `limits` (memory, process count; CPU time is watched by the host,
+  /// and needs only the box's CPU figures) for the call about to be sent, after begin_call():
+  /// each written and read back, then watched by changed_limits() as set. Throws
+  /// LimitUnavailable when one cannot be enforced here (the box's limits are then as before);
+  /// any other exception means the limits may be neither the isolator's nor the call's: the
+  /// child must be replaced. Nothing set: nothing is done.
+  virtual void set_call_limits(const CallLimits& limits) = 0;
+
+  /// Puts back what set_call_limits replaced (in the reverse order), read back, and watched
+  /// as the isolator's again. Nothing replaced: nothing is done. Throws when one cannot be
+  /// put back: the child must be replaced.
+  virtual void restore_limits() = 0;
 };
 
 class ChildProcess;

@@ -1,6 +1,7 @@
 // cgroup v1: one directory per controller hierarchy (memory, pids, cpu, cpuacct, freezer),
 // each under this process's own cgroup in that hierarchy.
 #include "backend.hpp"
+#include "call_limit_files.hpp"
 #include "cgroupfs.hpp"
 #include "counter_file.hpp"
 #include "limit_files.hpp"
@@ -132,6 +133,37 @@ class CgroupV1Box final : public LinuxBox {
 
   std::vector<ChangedLimit> changed_limits() override { return limits_.changed(); }
 
+  void set_call_limits(const CallLimits& limits) override {
+    // Checked before anything is written: a refusal leaves every limit as it was.
+    if (limits.memory_bytes) require("CallOptions::limits.memory_bytes", "memory");
+    if (limits.max_pids) require("CallOptions::limits.max_pids", "pids");
+    if (limits.cpu_time) require("CallOptions::limits.cpu_time", "cpuacct");
+    if (limits.memory_bytes) {
+      const std::string what = "CallOptions::limits.memory_bytes";
+      const fs::path limit = *dir("memory") / "memory.limit_in_bytes";
+      const fs::path memsw = *dir("memory") / "memory.memsw.limit_in_bytes";
+      const std::string value = std::to_string(*limits.memory_bytes);
+      const std::string expected = page_rounded(*limits.memory_bytes);
+      // The kernel keeps memory.limit_in_bytes <= memory.memsw.limit_in_bytes at every
+      // write: raising goes memory+swap first, lowering the memory limit first.
+      std::uint64_t now = 0;
+      try {
+        now = std::stoull(OverriddenLimitFiles::current(what, limit));
+      } catch (const std::logic_error&) {
+      }
+      const bool swap = fs::exists(memsw);
+      if (swap && std::stoull(expected) > now) overridden_.set(what, memsw, value, expected, limits_);
+      overridden_.set(what, limit, value, expected, limits_);
+      if (swap && std::stoull(expected) <= now) overridden_.set(what, memsw, value, expected, limits_);
+    }
+    if (limits.max_pids) {
+      const auto value = std::to_string(*limits.max_pids);
+      overridden_.set("CallOptions::limits.max_pids", *dir("pids") / "pids.max", value, value, limits_);
+    }
+  }
+
+  void restore_limits() override { overridden_.restore(limits_); }
+
   /// Watches a limit file make_box wrote, which read `set` (its first line) just after.
   void watch_limit(const fs::path& file, std::string set) { limits_.watch(file, std::move(set)); }
 
@@ -139,6 +171,14 @@ class CgroupV1Box final : public LinuxBox {
   const fs::path* dir(const std::string& controller) const {
     auto found = dirs_.find(controller);
     return found == dirs_.end() ? nullptr : &found->second;
+  }
+
+  // Throws LimitUnavailable unless this box has `controller`'s hierarchy.
+  void require(const std::string& what, const std::string& controller) const {
+    if (dir(controller) != nullptr) return;
+    throw LimitUnavailable(what + ": there is no writable cgroup v1 '" + controller +
+                           "' hierarchy for this process here; mount it, or make this process's cgroup in it "
+                           "writable; the call was not run");
   }
 
   // A file of `controller`'s directory; without that controller, a path that cannot be
@@ -155,6 +195,7 @@ class CgroupV1Box final : public LinuxBox {
   cgroupfs::CounterFile cpu_usage_;
   cgroupfs::CounterFile cpu_stat_;
   WatchedLimitFiles limits_;
+  OverriddenLimitFiles overridden_;  // the call's overrides, put back after it
   std::uint64_t oom_baseline_ = 0;
   std::uint64_t cpu_baseline_ns_ = 0;
   std::uint64_t user_baseline_ = 0;

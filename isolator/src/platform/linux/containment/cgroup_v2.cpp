@@ -1,6 +1,7 @@
 // cgroup v2: one directory per child under <base>/isolator-<pid>-<start>, where <base> is a
 // delegated directory (Options::cgroup_v2_base, or this process's own cgroup).
 #include "backend.hpp"
+#include "call_limit_files.hpp"
 #include "cgroupfs.hpp"
 #include "counter_file.hpp"
 #include "limit_files.hpp"
@@ -18,6 +19,7 @@
 #include <csignal>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 namespace isolator::detail {
 namespace {
@@ -35,8 +37,13 @@ bool listed(const std::string& list, const std::string& word) {
 
 class CgroupV2Box final : public LinuxBox {
  public:
-  explicit CgroupV2Box(fs::path dir)
-      : dir_(std::move(dir)), memory_events_(dir_ / "memory.events"), cpu_stat_(dir_ / "cpu.stat") {}
+  // `limits`: the isolator's, which say which controllers are on for the child (make_box).
+  CgroupV2Box(fs::path dir, const Limits& limits)
+      : dir_(std::move(dir)),
+        memory_events_(dir_ / "memory.events"),
+        cpu_stat_(dir_ / "cpu.stat"),
+        isolator_memory_(limits.memory_bytes),
+        pids_on_(limits.max_pids.has_value()) {}
 
   ~CgroupV2Box() override {
     kill_all();
@@ -106,15 +113,85 @@ class CgroupV2Box final : public LinuxBox {
 
   std::vector<ChangedLimit> changed_limits() override { return limits_.changed(); }
 
+  // A controller is on for the child's cgroup when this isolator's limits asked for it
+  // (make_box). It may be on through another isolator of this process too (the host
+  // directory is shared), but an override must not depend on that.
+  void set_call_limits(const CallLimits& limits) override {
+    if (limits.memory_bytes) {
+      const std::string what = "CallOptions::limits.memory_bytes";
+      require(what, isolator_memory_.has_value(), "memory", "memory_bytes");
+      // Below what the child holds, the kernel would OOM-kill it rather than refuse.
+      const auto wanted = std::stoull(page_rounded(*limits.memory_bytes));
+      if (const auto used = memory_current(); used && *used > wanted) {
+        throw LimitUnavailable(what + ": the child uses " + std::to_string(*used) + " bytes already (" +
+                               (dir_ / "memory.current").string() + "), more than " + std::to_string(wanted) +
+                               "; the kernel would OOM-kill it; the call was not run");
+      }
+      overridden_.set(what, dir_ / "memory.max", std::to_string(*limits.memory_bytes),
+                      page_rounded(*limits.memory_bytes), limits_);
+      if (fs::exists(dir_ / "memory.swap.max")) overridden_.set(what, dir_ / "memory.swap.max", "0", "0", limits_);
+      memory_overridden_ = true;
+    }
+    if (limits.max_pids) {
+      const std::string what = "CallOptions::limits.max_pids";
+      try {
+        require(what, pids_on_, "pids", "max_pids");
+      } catch (const LimitUnavailable&) {
+        restore_limits();  // the memory override above, if any
+        throw;
+      }
+      overridden_.set(what, dir_ / "pids.max", std::to_string(*limits.max_pids), std::to_string(*limits.max_pids),
+                      limits_);
+    }
+  }
+
+  void restore_limits() override {
+    // After a looser call the child may hold more than the isolator's limit: lowering it
+    // would OOM-kill the child between calls, with no call to tell. It is replaced instead.
+    if (std::exchange(memory_overridden_, false) && isolator_memory_) {
+      const auto limit = std::stoull(page_rounded(*isolator_memory_));
+      if (const auto used = memory_current(); used && *used > limit) {
+        throw StartError("after a call with its own memory limit the child holds " + std::to_string(*used) +
+                         " bytes, more than the isolator's limit of " + std::to_string(limit) +
+                         ", which would OOM-kill it");
+      }
+    }
+    overridden_.restore(limits_);
+  }
+
   /// Watches a limit file make_box wrote, which read `set` (its first line) just after.
   void watch_limit(const fs::path& file, std::string set) { limits_.watch(file, std::move(set)); }
 
  private:
+  // Throws LimitUnavailable unless `on`: this isolator sets the `limit` of `controller`.
+  void require(const std::string& what, bool on, const char* controller, const char* limit) const {
+    if (on) return;
+    throw LimitUnavailable(what + ": under cgroup v2 the '" + controller +
+                           "' controller is on for a child only when its isolator sets that limit itself; set "
+                           "Options::limits." +
+                           limit + " (the call's override replaces it for the call); the call was not run");
+  }
+
+  // The child's memory use now (memory.current); none when it cannot be read.
+  std::optional<std::uint64_t> memory_current() const {
+    const auto text = cgroupfs::read(dir_ / "memory.current");
+    if (!text) return std::nullopt;
+    try {
+      return std::stoull(*text);
+    } catch (const std::logic_error&) {
+      return std::nullopt;
+    }
+  }
+
   fs::path dir_;
   UniqueFd procs_file_;
   cgroupfs::CounterFile memory_events_;
   cgroupfs::CounterFile cpu_stat_;
   WatchedLimitFiles limits_;
+  OverriddenLimitFiles overridden_;  // the call's overrides, put back after it
+  const std::optional<std::uint64_t> isolator_memory_;  // Limits::memory_bytes
+  const bool pids_on_;                                  // Limits::max_pids is set
+  bool memory_overridden_ = false;
   std::uint64_t oom_baseline_ = 0;
   std::uint64_t usage_baseline_ = 0;
   std::uint64_t user_baseline_ = 0;
@@ -208,7 +285,7 @@ class CgroupV2Backend final : public Backend {
       cgroupfs::remove_tree(dir);
       throw;
     }
-    auto box = std::make_unique<CgroupV2Box>(dir);
+    auto box = std::make_unique<CgroupV2Box>(dir, limits);
     int error = 0;
     const auto offered = cgroupfs::read(dir / "cgroup.controllers", &error).value_or("");
     throw_if_out_of_descriptors(error, "read " + (dir / "cgroup.controllers").string());

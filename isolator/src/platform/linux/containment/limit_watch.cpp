@@ -36,6 +36,16 @@ void WatchedLimitFiles::watch(const std::filesystem::path& file, std::string set
   files_.push_back(Watched{file, std::move(set), std::move(fd), open_errno});
 }
 
+void WatchedLimitFiles::expect(const std::filesystem::path& file, std::string set) {
+  for (auto& watched : files_) {
+    if (watched.file == file) {
+      watched.set = std::move(set);
+      return;
+    }
+  }
+  watch(file, std::move(set));
+}
+
 std::vector<ChangedLimit> WatchedLimitFiles::changed() const {
   std::vector<ChangedLimit> changes;
   for (const auto& watched : files_) {

@@ -48,6 +48,10 @@ class WatchedLimitFiles {
   /// be opened now is reported by every check.
   void watch(const std::filesystem::path& file, std::string set);
 
+  /// From now on `file` must read `set`: a per-call override, or the value put back after
+  /// it. Watches the file (as watch()) when it is not watched yet.
+  void expect(const std::filesystem::path& file, std::string set);
+
   /// Reads every watched file again: those whose first line is no longer what was set
   /// (named by their path). Empty when none is watched.
   std::vector<ChangedLimit> changed() const;

@@ -6,11 +6,15 @@
 
 #include "../proc_usage.hpp"
 
+#include <isolator/errors.hpp>
+
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -52,6 +56,44 @@ class RlimitBox final : public LinuxBox {
 
   // pihost's own hard limits, read from here with prlimit (one system call each; the same
   // user may read them). Processes pihost started keep their own and are not read.
+  // Tighter than the hard limit: only the soft one moves, which any process may do (and the
+  // plugin may undo, up to the hard limit: docs/limits.md says so). Looser: both, which takes
+  // CAP_SYS_RESOURCE; the hard limit is then watched at the override until it is put back.
+  void set_call_limits(const CallLimits& limits) override {
+    if (limits.max_pids && !nproc_binds()) {
+      throw LimitUnavailable(
+          "CallOptions::limits.max_pids: the rlimit backend's RLIMIT_NPROC does not bind root "
+          "(CAP_SYS_RESOURCE/CAP_SYS_ADMIN); run the host as an unprivileged user, or use a cgroup backend; the "
+          "call was not run");
+    }
+    // The CPU watch reads pihost's figures only when a limit asks for them (begin_call).
+    if (limits.cpu_time && !limits_.cpu_time_per_call) baseline_ = read_process_usage(pid_);
+    if (limits.memory_bytes) override_limit(RLIMIT_AS, *limits.memory_bytes, "CallOptions::limits.memory_bytes");
+    if (limits.max_pids) {
+      try {
+        override_limit(RLIMIT_NPROC, *limits.max_pids, "CallOptions::limits.max_pids");
+      } catch (const LimitUnavailable&) {
+        restore_limits();  // the memory override above, if any
+        throw;
+      }
+    }
+  }
+
+  void restore_limits() override {
+    std::string first_problem;
+    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
+      if (::prlimit(pid_, static_cast<__rlimit_resource>(it->resource), &it->before, nullptr) != 0 &&
+          errno != ESRCH && first_problem.empty()) {
+        first_problem = name(it->resource) + ": " + std::strerror(errno);
+      }
+    }
+    saved_.clear();
+    overridden_hard_.clear();
+    if (!first_problem.empty()) {
+      throw StartError("cannot put back the isolator's limit after a call's override: " + first_problem);
+    }
+  }
+
   std::vector<ChangedLimit> changed_limits() override {
     std::vector<ChangedLimit> changes;
     for (const auto& limit : set_) {
@@ -67,13 +109,13 @@ class RlimitBox final : public LinuxBox {
           errno = EPERM;
         }
       }
-      if (read && now.rlim_max == limit.value) continue;  // the usual case: no name to build
+      if (read && now.rlim_max == expected_hard(limit)) continue;  // the usual case: no name to build
       const int error = read ? 0 : errno;
       // Exited, not yet reaped: a dead process holds no limit (and its pid is not reused
       // before the host reaps it).
       if (error == ESRCH) continue;
       const auto found = read ? std::optional<std::uint64_t>(now.rlim_max) : std::nullopt;
-      if (auto change = compare_rlimit(name(limit.resource), limit.value, found, error)) {
+      if (auto change = compare_rlimit(name(limit.resource), expected_hard(limit), found, error)) {
         changes.push_back(std::move(*change));
       }
     }
@@ -81,6 +123,51 @@ class RlimitBox final : public LinuxBox {
   }
 
  private:
+  struct Saved {
+    int resource;
+    rlimit before;  // soft and hard before the override
+  };
+
+  // Sets pihost's `resource` to `value` for one call (see set_call_limits), after saving
+  // what it was.
+  void override_limit(int resource, std::uint64_t value, const std::string& what) {
+    const auto r = static_cast<__rlimit_resource>(resource);
+    rlimit before{};
+    if (::prlimit(pid_, r, nullptr, &before) != 0) {
+      const int error = errno;
+      throw LimitUnavailable(
+          what + ": cannot read " + name(resource) + ": " + std::strerror(error) +
+          (error == EPERM ? " (pihost runs as another user, the sandbox's for a root host "
+                            "(Options::protection.root_host_uid), and another user's limits take CAP_SYS_RESOURCE, "
+                            "which this host lacks: give the host CAP_SYS_RESOURCE, or use a cgroup backend)"
+                          : std::string()) +
+          "; the call was not run");
+    }
+    rlimit wanted = before;
+    wanted.rlim_cur = value;
+    if (value > before.rlim_max) wanted.rlim_max = value;
+    if (::prlimit(pid_, r, &wanted, nullptr) != 0) {
+      const int error = errno;
+      throw LimitUnavailable(
+          what + ": cannot set " + name(resource) + " to " + rlimit_text(value) + ": " + std::strerror(error) +
+          (error == EPERM ? " (raising it above the hard limit, " + rlimit_text(before.rlim_max) +
+                                ", takes CAP_SYS_RESOURCE: give the host that capability, or raise the isolator's "
+                                "own limit in Options::limits)"
+                          : std::string()) +
+          "; the call was not run");
+    }
+    saved_.push_back(Saved{resource, before});
+    overridden_hard_[resource] = wanted.rlim_max;
+  }
+
+  // The hard limit `limit` must read now: the override's while one is set, else the box's.
+  std::uint64_t expected_hard(const ResourceLimit& limit) const {
+    for (const auto& saved : saved_) {
+      if (saved.resource == limit.resource) return overridden_hard_.at(limit.resource);
+    }
+    return limit.value;
+  }
+
   // The hard limit of `resource` in /proc/PID/limits ("Max address space  SOFT  HARD  bytes").
   std::optional<rlim_t> hard_limit_from_proc(int resource) const {
     std::ifstream limits("/proc/" + std::to_string(pid_) + "/limits");
@@ -108,6 +195,8 @@ class RlimitBox final : public LinuxBox {
 
   Limits limits_;
   std::vector<ResourceLimit> set_;  // what prepare() has the child set, soft and hard
+  std::vector<Saved> saved_;        // a call's overrides, put back after it
+  std::map<int, rlim_t> overridden_hard_;  // the hard limit each override left
   int pid_ = 0;
   ResourceUsage baseline_;
 };
