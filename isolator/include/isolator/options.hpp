@@ -310,6 +310,21 @@ struct Options {
   /// has no stack and a note saying so.
   bool crash_reports = true;
 
+  /// True (the default): each child slot (the isolator, each child of a pool) publishes a
+  /// small record of itself for `isolatorctl`, the operator's list of live isolates
+  /// (docs/isolatorctl.md): the host's pid and executable, pihost's pid, the containment and
+  /// limits, and a calls counter, which costs a call one relaxed atomic add on a shared
+  /// mapping. The record is rewritten when a new child starts and removed at shutdown; a
+  /// later host (or isolatorctl) sweeps those of a host that died. A directory that cannot
+  /// be made or is not safe to use is logged (warn), never an error. False: nothing is
+  /// published.
+  bool publish_records = true;
+  /// Where records are published. Empty: $ISOLATOR_RUNTIME_DIR, else
+  /// $XDG_RUNTIME_DIR/isolator, else /run/isolator for root, else /tmp/isolator-<uid>: where
+  /// isolatorctl looks. It is made mode 0700 and must be the user's own and writable by
+  /// nobody else.
+  std::filesystem::path records_directory;
+
   /// Network isolation and a system-call deny list for the child; see Hardening.
   Hardening hardening;
 

@@ -35,7 +35,8 @@ Supervisor::Supervisor(const asio::any_io_executor& executor, const Options& opt
       services_(executor, options),
       stop_timer_(executor),
       restart_timer_(executor),
-      heartbeat_timer_(executor) {}
+      heartbeat_timer_(executor),
+      record_(publish_slot(options, observer ? "pool" : "isolator", containment_, limits_)) {}
 
 Supervisor::~Supervisor() = default;
 
@@ -125,6 +126,7 @@ void Supervisor::on_child_ready(ChildProcess& child) {
   services_.forget();  // nor asked for anything
   for (const auto& [key, value] : data_) child.send(wire::encode_frame(wire::SetData{key, value}));
   log().debug("pihost pid {} started ({})", child.pid(), launcher_->pihost());
+  if (record_) record_->child_ready(child.pid());
   const bool restarted = phase_ == Phase::restarting;
   const bool recycled = phase_ == Phase::replacing;
   if (recycled && replaced_) retire(std::move(replaced_));
@@ -464,6 +466,7 @@ void Supervisor::on_reply(ChildProcess& child, ActiveCall& call, CallResult outc
     kill_child(ExitCause::limits_changed);
   }
   if (!restored) kill_child(ExitCause::limits_changed);
+  if (record_) record_->call_served();
   queue_.finish(call, std::move(outcome), containment_);
   pump();
 }
@@ -754,6 +757,7 @@ void Supervisor::finish_stop() {
   // can only remove what holds the boxes after that.
   asio::post(executor_, [this] {
     launcher_.reset();  // removes the private directory and the backend's own cgroups
+    record_.reset();    // the isolate is gone: so is its record
     enter(Phase::stopped);
     for (auto& done : std::exchange(stop_done_, {})) done();
   });

@@ -14,6 +14,7 @@
 
 #include "../notifier.hpp"
 #include "../platform/child_process.hpp"
+#include "../platform/records.hpp"
 #include "call_queue.hpp"
 #include "restart_budget.hpp"
 #include "service_calls.hpp"
@@ -194,6 +195,8 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   boost::asio::steady_timer stop_timer_;
   boost::asio::steady_timer restart_timer_;
   boost::asio::steady_timer heartbeat_timer_;
+  // What isolatorctl shows of this slot (nullptr: not published); removed when stopped.
+  std::unique_ptr<SlotRecord> record_;
 
   std::atomic<int> pid_{0};
   std::atomic<State> state_{State::no_child};
