@@ -4,6 +4,8 @@
 // sandbox_test.cpp (SandboxRefuses/.../strict), with the ordinary work it allows.
 #include "test_support.hpp"
 
+#include "platform/linux/records/record_directory.hpp"
+
 #include <gtest/gtest.h>
 
 #include <isolator/probe.hpp>
@@ -122,6 +124,24 @@ TEST(StrictProfile, TheRootIsReadOnlyAndTmpIsPrivate) {
   EXPECT_EQ(code_of(*isolator, "private_tmp", {name}), 0) << "/tmp is writable";
   EXPECT_FALSE(fs::exists(fs::path("/tmp") / name)) << "the child's /tmp is its own, not the host's";
   EXPECT_EQ(code_of(*isolator, "visible", {"/tmp/" + name}), 1) << "and it keeps what the plugin wrote";
+}
+
+// The records isolatorctl reads (docs/isolatorctl.md) name every isolate of the user, its
+// pids and executable: a plugin must neither read them nor write one.
+TEST(StrictProfile, HidesTheRecordsIsolatorctlReads) {
+  SKIP_WITHOUT_STRICT();
+  auto isolator = ProcessIsolator::create(strict_options());  // publishes where isolatorctl looks
+  const fs::path records = detail::records::directory();
+  std::vector<std::string> published;
+  std::error_code error;
+  for (fs::directory_iterator it(records, error), end; !error && it != end; it.increment(error)) {
+    published.push_back(it->path().string());
+  }
+  if (published.empty()) GTEST_SKIP() << "nothing was published in " << records << " (refused: see the log)";
+  published.push_back(records.string());
+  const auto result = isolator->invoke(plugin("strict"), "visible", published);
+  ASSERT_TRUE(result.ok()) << describe(result);
+  EXPECT_EQ(*result.code, 0) << describe(result);
 }
 
 TEST(StrictProfile, HasNetworkUtsAndIpcNamespacesOfItsOwnWithOnlyALoopback) {

@@ -44,6 +44,7 @@ inline std::string plugin(const std::string& name) {
 inline std::string pihost() { return built(ISOLATOR_TEST_PIHOST); }
 inline std::string fake_pihost() { return built(ISOLATOR_TEST_FAKE_PIHOST); }
 inline std::string samplehost() { return built(ISOLATOR_TEST_SAMPLEHOST); }
+inline std::string isolatorctl() { return built(ISOLATOR_TEST_ISOLATORCTL); }
 
 /// Options for a test isolator. Under the sanitizers, the child's plugins must die of their
 /// own signals (not of the sanitizer's report) and a plugin's exit() must keep its code.
