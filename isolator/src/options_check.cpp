@@ -59,6 +59,12 @@ const Options& validated(const Options& options) {
                        std::to_string(max_frame_limit));
   }
   if (options.max_line_bytes == 0) throw OptionsError("Options::max_line_bytes must be positive");
+  // Every process of the user must find the same directory; a relative one moves with the
+  // working directory.
+  if (!options.records_directory.empty() && !options.records_directory.is_absolute()) {
+    throw OptionsError("Options::records_directory is " + options.records_directory.string() +
+                       ", a relative path; give an absolute directory, or leave it empty for the default");
+  }
   if (options.max_service_calls == 0) {
     throw OptionsError("Options::max_service_calls must be at least 1 (a service that can never run is no "
                        "service; leave Options::services empty to offer none)");

@@ -179,6 +179,14 @@ TEST(OptionsValidated, MaxLineBytesMustBePositive) {
   EXPECT_TRUE(Accepted(options));
 }
 
+TEST(OptionsValidated, RecordsDirectoryMustBeAbsolute) {
+  Options options;
+  options.records_directory = "records";
+  EXPECT_TRUE(RefusedNaming(options, {"Options::records_directory", "relative", "absolute"}));
+  options.records_directory = "/run/user/1000/isolator";
+  EXPECT_TRUE(Accepted(options));
+}
+
 TEST(OptionsValidated, MemoryLimitMustBeAtLeast1MiB) {
   Options options;
   options.limits.memory_bytes = (std::uint64_t{1} << 20) - 1;
