@@ -107,6 +107,11 @@ check_packages() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "$dir"/isolator_*.deb "$dir"/isolator-dev_*.deb
   [ -x /usr/libexec/isolator/pihost ] || die "the isolator package did not install /usr/libexec/isolator/pihost"
+  local records
+  records=$(mktemp -d)
+  /usr/bin/isolatorctl --json --dir "$records" | grep -q '"isolates":\[\]' ||
+    die "the isolator package's /usr/bin/isolatorctl is missing or does not list an empty records directory"
+  rmdir "$records"
   "$root/tests/consumer/run.sh" --system || die "tests/consumer failed against the installed packages"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq isolator isolator-dev >/dev/null
   trap - EXIT

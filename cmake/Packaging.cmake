@@ -1,5 +1,5 @@
-# Debian packages (./build.sh package): `isolator` (pihost, samplehost and samplelib) and
-# `isolator-dev` (headers, the library, its CMake package and pkg-config file).
+# Debian packages (./build.sh package): `isolator` (pihost, samplehost, isolatorctl and
+# samplelib) and `isolator-dev` (headers, the library, its CMake package and pkg-config file).
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME isolator)
 set(CPACK_PACKAGE_VENDOR "the isolator authors")
@@ -24,6 +24,6 @@ set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
 # isolator/values.hpp alone needs msgpack-cxx; Debian 12's package of it depends on the Boost
 # 1.74 headers, which conflict with 1.81, so it is suggested, not required.
 set(CPACK_DEBIAN_DEV_PACKAGE_SUGGESTS "libmsgpack-cxx-dev")
-set(CPACK_COMPONENT_RUNTIME_DESCRIPTION "isolator's child host (pihost) and the samplehost testbed")
+set(CPACK_COMPONENT_RUNTIME_DESCRIPTION "isolator's child host (pihost), the samplehost testbed and isolatorctl, the list of live isolates")
 set(CPACK_COMPONENT_DEV_DESCRIPTION "isolator's headers, static library, CMake package and pkg-config file")
 include(CPack)
