@@ -8,8 +8,21 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
+#include <system_error>
 
 namespace isolatorctl {
+
+namespace {
+
+// The file name of the program `pid` runs ("" when /proc does not say).
+std::string executable_name(int pid) {
+  std::error_code error;
+  const auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", error);
+  return error ? std::string() : exe.filename().string();
+}
+
+}  // namespace
 
 std::string kill_child(const Record& record) {
   const std::string who = "isolate " + record.id;
@@ -36,6 +49,9 @@ std::string kill_child(const Record& record) {
               ", not at tick " + std::to_string(record.pihost_start_time) +
               " as the record says: it is another process now (the child was replaced, or the record is stale "
               "or forged); list again and use the current id";
+  } else if (const auto exe = executable_name(record.pihost_pid); exe != "pihost") {
+    refusal = "pid " + std::to_string(record.pihost_pid) + " runs '" + exe +
+              "', not pihost; refusing to signal a process the record does not own";
   } else if (stat->parent != record.host_pid) {
     refusal = "pid " + std::to_string(record.pihost_pid) + " is a child of pid " + std::to_string(stat->parent) +
               ", not of the recorded host pid " + std::to_string(record.host_pid) +

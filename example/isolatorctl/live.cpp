@@ -4,6 +4,7 @@
 #include "platform/linux/containment/cgroupfs.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -126,10 +127,15 @@ Live read_live(const Record& record, const fs::path& dir) {
   live.child_running = live.host_running && record.pihost_pid > 0 &&
                        same_process(record.pihost_pid, record.pihost_start_time, record.host_pid);
   // The counter is read through the file: the same page the host's mapping writes.
-  const int fd = ::open((dir / (record.id + ".calls")).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  // O_NONBLOCK and a regular file: a FIFO planted under the counter's name must not hang it.
+  const int fd = ::open((dir / (record.id + ".calls")).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd >= 0) {
+    struct stat st {};
     std::uint64_t calls = 0;
-    if (::pread(fd, &calls, sizeof calls, 0) == static_cast<ssize_t>(sizeof calls)) live.calls = calls;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        ::pread(fd, &calls, sizeof calls, 0) == static_cast<ssize_t>(sizeof calls)) {
+      live.calls = calls;
+    }
     ::close(fd);
   }
   if (!live.child_running) return live;

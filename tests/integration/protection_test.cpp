@@ -126,6 +126,34 @@ TEST(Protection, AMissingMeasureFailsTheStartOnlyWhenProtectionIsRequired) {
   }
 }
 
+// isolatorctl's records are out of a default-sandboxed plugin's sight, even inside /tmp,
+// which the sandbox leaves writable (covered after /tmp is put back), and elsewhere.
+TEST(Protection, TheRecordsIsolatorctlReadsAreHiddenFromThePlugin) {
+  if (const auto why = test::sandbox_unavailable(); !why.empty()) GTEST_SKIP() << "no sandbox here: " << why;
+  test::TempDir under_tmp;  // in the temporary directory, /tmp unless TMPDIR says otherwise
+  for (const auto& records : {under_tmp.path() / "records", std::filesystem::path("/run/isolator-test-records-" +
+                                                                                  std::to_string(::getpid()))}) {
+    std::error_code error;
+    if (records.parent_path() == "/run" && ::access("/run", W_OK) != 0) continue;  // not this user's to use
+    Options options = test::options();
+    options.records_directory = records;
+    auto isolator = ProcessIsolator::create(options);
+    std::vector<std::string> published;
+    for (std::filesystem::directory_iterator it(records, error), end; !error && it != end; it.increment(error)) {
+      published.push_back(it->path().string());
+    }
+    // The directory itself stays, empty: an empty read-only tmpfs covers it.
+    ASSERT_FALSE(published.empty()) << "nothing was published in " << records;
+    const auto result = isolator->invoke(plugin("strict"), "visible", published);
+    ASSERT_TRUE(result.ok()) << result.failure->message;
+    std::string seen;
+    for (const auto& line : result.output) seen += line.text + "\n";
+    EXPECT_EQ(*result.code, 0) << "the plugin saw the records:\n" << seen;
+    isolator.reset();
+    std::filesystem::remove_all(records, error);
+  }
+}
+
 TEST(Protection, AWritablePathIsWritableAndTheRestOfTheHostsFilesAreNot) {
   if (const auto why = test::sandbox_unavailable(); !why.empty()) GTEST_SKIP() << "no sandbox here: " << why;
   // Outside /tmp, which stays writable in the sandbox.

@@ -199,10 +199,18 @@ TEST(IsolatorctlRecord, TheDirectoryIsFoundTheSameWayEverywhere) {
   const std::string xdg = saved_xdg ? saved_xdg : "";
   EXPECT_EQ(records::directory("/given"), "/given");
   ::setenv("ISOLATOR_RUNTIME_DIR", "/isolator-runtime", 1);
-  ::setenv("XDG_RUNTIME_DIR", "/run/user/7", 1);
+  test::TempDir mine;  // this user's, as a session's runtime directory is
+  ::setenv("XDG_RUNTIME_DIR", mine.path().c_str(), 1);
   EXPECT_EQ(records::directory(), "/isolator-runtime");
   ::unsetenv("ISOLATOR_RUNTIME_DIR");
-  EXPECT_EQ(records::directory(), "/run/user/7/isolator");
+  EXPECT_EQ(records::directory(), mine.path() / "isolator");
+  // Another user's runtime directory (a root host under `sudo -E`) is not used.
+  ::setenv("XDG_RUNTIME_DIR", "/run/user/isolator-test-nonexistent", 1);
+  EXPECT_NE(records::directory(), fs::path("/run/user/isolator-test-nonexistent/isolator"));
+  if (::geteuid() != 0) {
+    ::setenv("XDG_RUNTIME_DIR", "/", 1);  // root's
+    EXPECT_EQ(records::directory(), fs::path("/tmp/isolator-" + std::to_string(::geteuid())));
+  }
   ::unsetenv("XDG_RUNTIME_DIR");
   EXPECT_EQ(records::directory(), ::geteuid() == 0 ? fs::path("/run/isolator")
                                                   : fs::path("/tmp/isolator-" + std::to_string(::geteuid())));

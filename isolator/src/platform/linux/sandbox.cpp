@@ -3,6 +3,7 @@
 #include "containment/cgroupfs.hpp"
 #include "pihost_locator.hpp"
 #include "private_directory.hpp"
+#include "records/record_directory.hpp"
 #include "spawn.hpp"
 
 #include <isolator/errors.hpp>
@@ -85,6 +86,25 @@ std::optional<fs::path> fresh_cover_of(const fs::path& path, const std::vector<s
     if (path != cover && is_under(path, cover)) return fs::path(cover);
   }
   return std::nullopt;
+}
+
+// isolatorctl's records (docs/isolatorctl.md) are out of the plugin's sight: a plugin that
+// could write them could plant a record for isolatorctl, or truncate the calls counter the
+// host has mapped (SIGBUS in the host). A directory under a fresh tmpfs is covered already;
+// one inside a writable path is covered after that path is put back; any other, at once.
+// It is made first (as the host would make it) so that there is something to cover.
+void hide_records(const Options& options, SandboxPlan& plan) {
+  if (!options.publish_records) return;
+  const fs::path records = records::directory(options.records_directory);
+  if (!records::check(records, true).empty()) return;  // nothing is published there
+  if (fresh_cover_of(records, plan.fresh_tmpfs)) return;
+  for (const auto& bind : plan.writable) {
+    if (is_under(records, bind.path)) {
+      plan.hide_last.push_back(records.string());
+      return;
+    }
+  }
+  plan.hide.push_back(records.string());
 }
 
 WritableBind writable_bind(const fs::path& path, const std::vector<std::string>& fresh) {
@@ -425,6 +445,7 @@ SandboxChoice plan_sandbox(const Options& options, const fs::path& pihost,
       break;
     }
   }
+  hide_records(options, plan);
   return choice;
 }
 

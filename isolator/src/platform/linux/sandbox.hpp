@@ -78,6 +78,9 @@ struct SandboxPlan {
   std::string gid_map;
   int namespaces = 0;                    ///< CLONE_NEW* flags besides CLONE_NEWUSER
   std::vector<std::string> hide;         ///< covered by an empty read-only tmpfs
+  /// Covered the same way after `writable` is put back: a path inside a writable one
+  /// (isolatorctl's records under /tmp), which putting that back would uncover.
+  std::vector<std::string> hide_last;
   std::vector<std::string> fresh_tmpfs;  ///< covered by a fresh writable tmpfs (mode 1777)
   /// The mount options of each fresh tmpfs: "mode=1777", and ",size=" the memory limit when
   /// one is set (the rlimit backend does not count a tmpfs's pages).

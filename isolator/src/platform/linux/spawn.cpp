@@ -69,6 +69,8 @@ struct SandboxSteps {
   BindStep* binds = nullptr;
   const char* const* read_only_again = nullptr;
   std::size_t read_only_again_count = 0;
+  const char* const* hide_last = nullptr;  // SandboxPlan::hide_last
+  std::size_t hide_last_count = 0;
   std::size_t bind_count = 0;
   const char* workdir = nullptr;
   // Hardening::strict: the new root (StrictRoot); null mount point without it.
@@ -250,6 +252,12 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) void make_host_fi
     if (::syscall(SYS_mount, path, path, nullptr, MS_BIND, nullptr) != 0 ||
         ::syscall(SYS_mount_setattr, AT_FDCWD, path, 0U, &read_only, sizeof(read_only)) != 0) {
       sandbox_fail(plan, "make pihost's directory read-only again");
+    }
+  }
+  for (std::size_t i = 0; i < box.hide_last_count; ++i) {
+    if (::syscall(SYS_mount, "isolator-hidden", box.hide_last[i], "tmpfs",
+                  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555") != 0) {
+      sandbox_fail_at(plan, "hide isolatorctl's records", box.hide_last[i]);
     }
   }
 }
@@ -565,6 +573,7 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
   // The sandbox's steps, as C strings that live until the spawn returns.
   SandboxSteps box;
   std::vector<const char*> hide;
+  std::vector<const char*> hide_last;
   std::vector<const char*> fresh;
   std::vector<const char*> read_only_again;
   std::vector<std::vector<const char*>> make_first;
@@ -593,8 +602,11 @@ SpawnedProcess spawn_process(const SpawnRequest& request) {
       binds.push_back(
           BindStep{bind.path.c_str(), bind.directory, make_first[i].data(), make_first[i].size()});
     }
+    for (const auto& point : sandbox.hide_last) hide_last.push_back(point.c_str());
     box.hide = hide.data();
     box.hide_count = hide.size();
+    box.hide_last = hide_last.data();
+    box.hide_last_count = hide_last.size();
     box.fresh = fresh.data();
     box.fresh_count = fresh.size();
     box.fresh_options = sandbox.fresh_tmpfs_options.c_str();

@@ -21,6 +21,13 @@ const char* absolute_env(const char* name) {
   return value != nullptr && value[0] == '/' ? value : nullptr;
 }
 
+// Whether `dir` is this user's own directory (a root host started with another user's
+// XDG_RUNTIME_DIR, by `su` or `sudo -E`, must not put its records where that user rules).
+bool owned_by_me(const char* dir) {
+  struct stat st {};
+  return ::stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid();
+}
+
 }  // namespace
 
 fs::path directory(const fs::path& configured) {
@@ -28,7 +35,9 @@ fs::path directory(const fs::path& configured) {
   if (const char* dir = absolute_env("ISOLATOR_RUNTIME_DIR")) return dir;
   // The user's runtime directory (systemd's /run/user/UID): private to the user, and gone at
   // logout, as the records should be.
-  if (const char* runtime = absolute_env("XDG_RUNTIME_DIR")) return fs::path(runtime) / "isolator";
+  if (const char* runtime = absolute_env("XDG_RUNTIME_DIR"); runtime != nullptr && owned_by_me(runtime)) {
+    return fs::path(runtime) / "isolator";
+  }
   if (::geteuid() == 0) return "/run/isolator";
   return "/tmp/isolator-" + std::to_string(::geteuid());
 }
@@ -47,6 +56,16 @@ std::string check(const fs::path& dir, bool create) {
   const std::string fix = " (remove it, or set ISOLATOR_RUNTIME_DIR or Options::records_directory to a "
                           "directory of yours with mode 0700)";
   if (S_ISLNK(st.st_mode)) return "the records directory " + dir.string() + " is a symbolic link" + fix;
+  // Its parent too: whoever may rename entries there could swap the directory after this
+  // check. The parent must be this user's or root's, and writable by no one else unless it
+  // is sticky (/tmp, where others cannot rename what is not theirs).
+  struct stat parent {};
+  const fs::path up = dir.parent_path();
+  if (::stat(up.c_str(), &parent) != 0 || (parent.st_uid != ::geteuid() && parent.st_uid != 0) ||
+      ((parent.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (parent.st_mode & S_ISVTX) == 0)) {
+    return "the records directory " + dir.string() + " lies in " + up.string() +
+           ", which another user can change" + fix;
+  }
   if (!S_ISDIR(st.st_mode)) return "the records directory " + dir.string() + " is not a directory" + fix;
   if (st.st_uid != ::geteuid()) {
     return "the records directory " + dir.string() + " belongs to uid " + std::to_string(st.st_uid) +

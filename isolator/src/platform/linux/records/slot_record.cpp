@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <locale>
 #include <mutex>
 #include <sstream>
 
@@ -57,6 +58,7 @@ template <typename T>
 std::string json_optional(const std::optional<T>& value) {
   if (!value) return "null";
   std::ostringstream out;
+  out.imbue(std::locale::classic());  // JSON numbers, whatever the host's global locale
   out << *value;
   return out.str();
 }
@@ -119,11 +121,24 @@ class LinuxSlotRecord final : public SlotRecord {
     const std::string text = fixed_ + ",\"pihost\":" + pihost + "}\n";
     const fs::path final_path = dir_ / (id_ + records::record_suffix);
     const fs::path temporary = dir_ / (id_ + records::record_suffix + ".tmp");
-    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    bool written = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-    const int error = errno;
-    if (fd >= 0) ::close(fd);
-    if (written && ::rename(temporary.c_str(), final_path.c_str()) != 0) written = false;
+    // A new file (O_EXCL, after removing whatever is there): never one planted under the
+    // name, such as a hard link to a file of the user's.
+    ::unlink(temporary.c_str());
+    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int error = fd < 0 ? errno : 0;
+    bool written = fd >= 0;
+    if (written) {
+      const ssize_t n = ::write(fd, text.data(), text.size());
+      if (n != static_cast<ssize_t>(text.size())) {
+        error = n < 0 ? errno : ENOSPC;
+        written = false;
+      }
+      ::close(fd);
+    }
+    if (written && ::rename(temporary.c_str(), final_path.c_str()) != 0) {
+      error = errno;
+      written = false;
+    }
     if (!written) {
       log().warn("cannot publish the record {} for isolatorctl: {}", final_path.string(), std::strerror(error));
       ::unlink(temporary.c_str());
@@ -155,7 +170,8 @@ std::unique_ptr<SlotRecord> publish_slot(const Options& options, const std::stri
     const std::string id = cgroupfs::host_tag() + "-" + std::to_string(next++);
     // The counter first: the record names it, so it must exist before the record does.
     const fs::path calls = dir / (id + records::calls_suffix);
-    const int fd = ::open(calls.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    ::unlink(calls.c_str());  // a new file, never one planted under the name (see write())
+    const int fd = ::open(calls.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
       log().warn("cannot publish the record {} for isolatorctl: {}", calls.string(), std::strerror(errno));
       return nullptr;
