@@ -393,10 +393,12 @@ TEST(Supervision, AStoppedChildMissesItsHeartbeatAndIsReplaced) {
 TEST(Supervision, ALongCallIsNotMistakenForAWedgedChild) {
   Recorder recorder;
   Options options = quick_restarts(recorder);
+  // The call lasts five heartbeat timeouts; a timeout of 300 ms leaves room for a loaded
+  // 2-CPU machine (at 100 ms a heartbeat answered late once under a parallel ctest).
   options.supervision.heartbeat_interval = 20ms;
-  options.supervision.heartbeat_timeout = 100ms;
+  options.supervision.heartbeat_timeout = 300ms;
   auto isolator = ProcessIsolator::create(options);
-  const auto r = isolator->invoke(plugin("sleep"), "method", {"500"});
+  const auto r = isolator->invoke(plugin("sleep"), "method", {"1500"});
   ASSERT_TRUE(r.ok()) << r.failure->message;
   EXPECT_TRUE(recorder.all<RestartAttemptEvent>().empty());
 }
