@@ -22,8 +22,12 @@ endif()
 
 # Plugins that misbehave on purpose (null stores, aborts) must die of their own signals;
 # UBSan would report and exit first. They are built without sanitizers; pihost keeps them.
+# Linked without them too: a test program linked with a sanitizer's runtime has its malloc and
+# memset intercepted, and TSan then writes shadow memory for every byte it touches (a memory
+# hog of 384 MiB was charged past 1 GiB).
 function(isolator_unsanitized target)
   if(ISOLATOR_SANITIZE OR ISOLATOR_SANITIZE_THREAD)
     target_compile_options(${target} PRIVATE -fno-sanitize=all)
+    target_link_options(${target} PRIVATE -fno-sanitize=all)
   endif()
 endfunction()
