@@ -2,6 +2,8 @@
 
 #include "live.hpp"
 
+#include "platform/linux/containment/cgroupfs.hpp"
+
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -40,7 +42,7 @@ std::string kill_child(const Record& record) {
   }
   // Checked after the pidfd is open: from here on the descriptor names this process, and the
   // check says it is the recorded one. A pid reused before the open fails the check.
-  const auto stat = proc_stat(record.pihost_pid);
+  const auto stat = isolator::detail::cgroupfs::process_stat(record.pihost_pid);
   std::string refusal;
   if (!stat) {
     refusal = "its child (pid " + std::to_string(record.pihost_pid) + ") no longer runs";

@@ -101,23 +101,8 @@ std::optional<std::chrono::milliseconds> uptime_of(std::uint64_t start_ticks) {
 
 }  // namespace
 
-std::optional<ProcStat> proc_stat(int pid) {
-  const auto stat = cgroupfs::read("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return std::nullopt;
-  // The command name may hold spaces and parentheses; the fields start after the last ')'.
-  const auto close = stat->rfind(')');
-  if (close == std::string::npos || close + 2 > stat->size()) return std::nullopt;
-  std::istringstream fields(stat->substr(close + 2));
-  std::string field;
-  ProcStat result;
-  fields >> field >> result.parent;                // 3 state, 4 ppid
-  for (int i = 5; i < 22; ++i) fields >> field;    // pgrp .. itrealvalue
-  if (!(fields >> result.start_time)) return std::nullopt;
-  return result;
-}
-
 bool same_process(int pid, std::uint64_t start_time, int parent) {
-  const auto stat = proc_stat(pid);
+  const auto stat = cgroupfs::process_stat(pid);
   return stat && stat->start_time == start_time && (parent == 0 || stat->parent == parent);
 }
 

@@ -31,14 +31,6 @@ struct Live {
 /// Reads the live figures for `record`, published in `dir`. Never throws.
 Live read_live(const Record& record, const std::filesystem::path& dir);
 
-/// /proc/PID/stat's parent pid (field 4) and start time (field 22), or nothing when the
-/// process does not exist or the file cannot be read.
-struct ProcStat {
-  int parent = 0;
-  std::uint64_t start_time = 0;
-};
-std::optional<ProcStat> proc_stat(int pid);
-
 /// True when `pid` runs with start time `start_time` and, when `parent` is not 0, is that
 /// process's child.
 bool same_process(int pid, std::uint64_t start_time, int parent = 0);

@@ -131,6 +131,13 @@ Invocation limited(const std::string& library, std::vector<std::string> args, co
   return invocation;
 }
 
+// A spin without end under `limits`, bounded by a 20 s deadline: the CPU limit must come first.
+Invocation endless_spin(const CallLimits& limits) {
+  Invocation spin = limited("spin", {"10000"}, limits);
+  spin.options.timeout = 20s;
+  return spin;
+}
+
 // The isolator's limits generous: a sanitized pihost's shadow memory counts in a cgroup too.
 TEST_P(ContainmentTest, ACallOverItsOwnTighterMemoryLimitFailsAndTheNextHasTheIsolators) {
   // RLIMIT_AS counts address space: pihost needs room for its libraries and stacks.
@@ -240,9 +247,7 @@ TEST_P(ContainmentTest, ACallsOwnCpuTimeIsWatchedAndTheNextHasTheIsolators) {
   EXPECT_EQ(r.limits.cpu_time, 10s);
   CallLimits tighter;
   tighter.cpu_time = 100ms;
-  auto endless = limited("spin", {"10000"}, tighter);
-  endless.options.timeout = 20s;
-  const auto over = isolator->invoke(endless);
+  const auto over = isolator->invoke(endless_spin(tighter));
   ASSERT_FALSE(over.ok());
   EXPECT_EQ(over.failure->kind, FailureKind::cpu_limit) << over.failure->message;
   EXPECT_NE(over.failure->message.find("CallOptions::limits.cpu_time"), std::string::npos) << over.failure->message;
@@ -260,9 +265,7 @@ TEST_P(ContainmentTest, ACallsOwnCpuTimeWorksWithoutAnIsolatorLimit) {
   auto isolator = make();
   CallLimits own;
   own.cpu_time = 150ms;
-  auto endless = limited("spin", {"10000"}, own);
-  endless.options.timeout = 20s;
-  const auto r = isolator->invoke(endless);
+  const auto r = isolator->invoke(endless_spin(own));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.failure->kind, FailureKind::cpu_limit) << r.failure->message;
   const auto next = isolator->invoke(plugin("spin"), "method", {"300"});

@@ -190,17 +190,24 @@ std::vector<int> procs(const fs::path& dir) {
   return pids;
 }
 
-std::optional<std::uint64_t> start_time(int pid) {
+std::optional<ProcessStat> process_stat(int pid) {
   const auto stat = read("/proc/" + std::to_string(pid) + "/stat");
   if (!stat) return std::nullopt;
+  // The command name may hold spaces and parentheses: the fields start after the last ')'.
   const auto close = stat->rfind(')');
-  if (close == std::string::npos) return std::nullopt;
+  if (close == std::string::npos || close + 2 > stat->size()) return std::nullopt;
   std::istringstream fields(stat->substr(close + 2));
   std::string field;
-  for (int i = 3; i < 22; ++i) fields >> field;  // state .. itrealvalue
-  std::uint64_t start = 0;
-  if (!(fields >> start)) return std::nullopt;
-  return start;
+  ProcessStat result;
+  fields >> field >> result.parent;              // 3 state, 4 ppid
+  for (int i = 5; i < 22; ++i) fields >> field;  // pgrp .. itrealvalue
+  if (!(fields >> result.start_time)) return std::nullopt;
+  return result;
+}
+
+std::optional<std::uint64_t> start_time(int pid) {
+  const auto stat = process_stat(pid);
+  return stat ? std::optional<std::uint64_t>(stat->start_time) : std::nullopt;
 }
 
 const std::string& host_tag() {

@@ -67,7 +67,17 @@ std::string write(const std::filesystem::path& file, const std::string& value, i
 /// The pids listed in `dir`/cgroup.procs.
 std::vector<int> procs(const std::filesystem::path& dir);
 
-/// The start time of `pid` (clock ticks after boot, /proc/PID/stat field 22), or nothing.
+/// What /proc/PID/stat says of a process's identity: its parent (field 4) and its start time
+/// (clock ticks after boot, field 22), which with the pid names one process.
+struct ProcessStat {
+  int parent = 0;
+  std::uint64_t start_time = 0;
+};
+
+/// `pid`'s ProcessStat, or nothing when the process does not exist or the file cannot be read.
+std::optional<ProcessStat> process_stat(int pid);
+
+/// The start time of `pid` (process_stat), or nothing.
 std::optional<std::uint64_t> start_time(int pid);
 
 /// "isolator-<pid>-<starttime>": the prefix of everything this host process creates.

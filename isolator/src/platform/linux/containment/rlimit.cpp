@@ -14,7 +14,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <map>
 #include <optional>
 #include <sstream>
 
@@ -88,7 +87,6 @@ class RlimitBox final : public LinuxBox {
       }
     }
     saved_.clear();
-    overridden_hard_.clear();
     if (!first_problem.empty()) {
       throw StartError("cannot put back the isolator's limit after a call's override: " + first_problem);
     }
@@ -125,7 +123,8 @@ class RlimitBox final : public LinuxBox {
  private:
   struct Saved {
     int resource;
-    rlimit before;  // soft and hard before the override
+    rlimit before;      // soft and hard before the override
+    rlim_t hard_now;    // the hard limit the override left
   };
 
   // Sets pihost's `resource` to `value` for one call (see set_call_limits), after saving
@@ -156,14 +155,13 @@ class RlimitBox final : public LinuxBox {
                           : std::string()) +
           "; the call was not run");
     }
-    saved_.push_back(Saved{resource, before});
-    overridden_hard_[resource] = wanted.rlim_max;
+    saved_.push_back(Saved{resource, before, wanted.rlim_max});
   }
 
   // The hard limit `limit` must read now: the override's while one is set, else the box's.
   std::uint64_t expected_hard(const ResourceLimit& limit) const {
     for (const auto& saved : saved_) {
-      if (saved.resource == limit.resource) return overridden_hard_.at(limit.resource);
+      if (saved.resource == limit.resource) return saved.hard_now;
     }
     return limit.value;
   }
@@ -196,7 +194,6 @@ class RlimitBox final : public LinuxBox {
   Limits limits_;
   std::vector<ResourceLimit> set_;  // what prepare() has the child set, soft and hard
   std::vector<Saved> saved_;        // a call's overrides, put back after it
-  std::map<int, rlim_t> overridden_hard_;  // the hard limit each override left
   int pid_ = 0;
   ResourceUsage baseline_;
 };
