@@ -320,9 +320,10 @@ struct Options {
   /// published.
   bool publish_records = true;
   /// Where records are published. Empty: $ISOLATOR_RUNTIME_DIR, else
-  /// $XDG_RUNTIME_DIR/isolator, else /run/isolator for root, else /tmp/isolator-<uid>: where
-  /// isolatorctl looks. It is made mode 0700 and must be the user's own and writable by
-  /// nobody else. A relative path makes create() throw OptionsError.
+  /// $XDG_RUNTIME_DIR/isolator, else /run/isolator for root, else /tmp/isolator-UID (UID:
+  /// the user's numeric id), which is where isolatorctl looks. It is made mode 0700 and must
+  /// be the user's own and writable by nobody else. A relative path makes create() throw
+  /// OptionsError.
   std::filesystem::path records_directory;
 
   /// Network isolation and a system-call deny list for the child; see Hardening.
