@@ -18,8 +18,11 @@ namespace pihost {
 /// since pihost started.
 class UsageMeter {
  public:
-  /// Opens /proc/self/clear_refs, at a descriptor of 100 or more, kept for the reset. Call
-  /// once, before pihost makes itself undumpable (the file is then root's).
+  /// Opens /proc/self/clear_refs (for the reset) and /proc/self/status (for the peak), each
+  /// at a descriptor of 100 or more, held for every call: a call costs a pread of status,
+  /// not an open, read and close. Call once, before pihost makes itself undumpable
+  /// (clear_refs is then root's). A descriptor the plugin closed or reused is noticed and
+  /// not used (status is opened again; clear_refs cannot be, and the peak is then since start).
   static void prepare();
 
   void start();

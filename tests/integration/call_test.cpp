@@ -275,6 +275,26 @@ TEST_F(CallTest, PeakResidentSetBelongsToTheCall) {
   }
 }
 
+TEST_F(CallTest, APluginThatTakesPihostsHeldProcFilesGetsNothingWrittenAndCallsAreStillMeasured) {
+  // pihost holds /proc/self/clear_refs and /proc/self/status open for every call. A plugin
+  // that puts its own file at those numbers must not have "5" written into it, and the
+  // peak must still be read (status is opened again).
+  Options options = test::options();
+  if (::geteuid() != 0) options.allow_core_dumps = true;  // clear_refs held at all (above)
+  auto isolator = ProcessIsolator::create(options);
+  const auto squat = isolator->invoke(Invocation{plugin("inspect"), "squat_proc_fds", {}, {}});
+  ASSERT_TRUE(squat.ok()) << squat.failure->message;
+  ASSERT_GE(*squat.code, 2) << "pihost holds clear_refs and status from descriptor 100 up";
+  const auto big = isolator->invoke(Invocation{plugin("memory_bomb"), "method", {"64"}, {}});
+  ASSERT_TRUE(big.ok()) << big.failure->message;
+  EXPECT_GE(big.usage.peak_rss_bytes, std::int64_t{64} << 20);
+  const auto size = isolator->invoke(Invocation{plugin("inspect"), "squatter_size", {}, {}});
+  ASSERT_TRUE(size.ok()) << size.failure->message;
+  EXPECT_EQ(*size.code, 0) << "pihost wrote into the plugin's file";
+  EXPECT_GT(size.usage.peak_rss_bytes, 0);
+  EXPECT_EQ(size.pid, squat.pid);
+}
+
 TEST_F(CallTest, ResourceUsageOfTheChildIsReadable) {
   ASSERT_TRUE(call(plugin("args"), "echo", {"1"}).ok());
   const auto usage = isolator_->resource_usage();

@@ -21,7 +21,8 @@ namespace {
 using test::plugin;
 
 // Below 100 the child holds exactly stdio; above, pihost's own: the channel, the
-// clear_refs file through which it resets the peak RSS per call, the relief thread's timer,
+// clear_refs file through which it resets the peak RSS per call and the status file from
+// which it reads it, the relief thread's timer,
 // and, outside the sandbox only, the pidfd through which its watchdog watches the host (a
 // sandboxed pihost cannot see the host). Nothing of the host's.
 void expect_only_stdio_and_pihosts_own(bool trusted) {
@@ -36,9 +37,9 @@ void expect_only_stdio_and_pihosts_own(bool trusted) {
   ASSERT_TRUE(r.ok()) << r.failure->message;
   std::vector<std::string> lines;
   for (const auto& line : r.output) lines.push_back(line.text);
-  // The channel, /proc/self/clear_refs, the relief timer, pihost's own executable (its crash
-  // handler execs the crash reporter from it), and when trusted the host's pidfd.
-  const std::size_t own = trusted ? 5 : 4;
+  // The channel, /proc/self/clear_refs and status, the relief timer, pihost's own executable
+  // (its crash handler execs the crash reporter from it), and when trusted the host's pidfd.
+  const std::size_t own = trusted ? 6 : 5;
   ASSERT_EQ(lines.size(), 3 + own);
   EXPECT_EQ(lines[0], "fd 0 -> /dev/null");
   EXPECT_EQ(lines[1].rfind("fd 1 -> pipe:", 0), 0u) << lines[1];
@@ -53,14 +54,15 @@ void expect_only_stdio_and_pihosts_own(bool trusted) {
   }
   EXPECT_NE(kinds.find("socket:"), std::string::npos) << kinds;
   EXPECT_NE(kinds.find("clear_refs"), std::string::npos) << kinds;
+  EXPECT_NE(kinds.find("/status "), std::string::npos) << kinds;
   EXPECT_NE(kinds.find("timerfd"), std::string::npos) << kinds;
   EXPECT_NE(kinds.find(std::filesystem::path(test::pihost()).filename().string()), std::string::npos) << kinds;
   EXPECT_EQ(kinds.find("pidfd") != std::string::npos, trusted) << kinds;
 }
 
-TEST(ChildEnvironment, ChildHasOnlyStdioAndPihostsOwnFour) { expect_only_stdio_and_pihosts_own(false); }
+TEST(ChildEnvironment, ChildHasOnlyStdioAndPihostsOwnFive) { expect_only_stdio_and_pihosts_own(false); }
 
-TEST(ChildEnvironment, TrustedChildHasOnlyStdioAndPihostsOwnFive) { expect_only_stdio_and_pihosts_own(true); }
+TEST(ChildEnvironment, TrustedChildHasOnlyStdioAndPihostsOwnSix) { expect_only_stdio_and_pihosts_own(true); }
 
 TEST(ChildEnvironment, HostSecretsAreInvisibleUnlessAllowed) {
   ::setenv("ISOLATOR_TEST_SECRET", "hunter2", 1);

@@ -14,7 +14,10 @@
  * `replace_workdir`: renames the working directory away and puts a symlink to TARGET
  *   (argv[1]) in its place, returns 0.
  * `filesystem_size PATH`: prints the size in bytes of the filesystem PATH is on, returns 1
- *   (or -errno when statvfs fails). */
+ *   (or -errno when statvfs fails).
+ * `squat_proc_fds`: puts a file of its own, `squatter` in the working directory, at every
+ *   descriptor from 100 up that names a /proc file (pihost's held ones), returns how many.
+ * `squatter_size`: returns the size of that file in bytes (-1 when it is missing). */
 #include <isolator/plugin.hpp>
 
 #define _GNU_SOURCE
@@ -155,4 +158,32 @@ ISOLATOR_PLUGIN_EXPORT int filesystem_size(int argc, char** argv) {
   if (statvfs(argv[1], &st) != 0) return -errno;
   printf("%llu\n", (unsigned long long)st.f_blocks * (unsigned long long)st.f_frsize);
   return 1;
+}
+
+ISOLATOR_PLUGIN_EXPORT int squat_proc_fds(int argc, char** argv) {
+  (void)argc;
+  (void)argv;
+  const int own = open("squatter", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (own < 0) return -errno;
+  int count = 0;
+  for (int fd = 100; fd < 1024; ++fd) {
+    char link[64];
+    char target[256];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    const ssize_t n = readlink(link, target, sizeof(target) - 1);
+    if (n <= 0) continue;
+    target[n] = '\0';
+    if (strncmp(target, "/proc/", 6) != 0) continue;
+    if (dup2(own, fd) == fd) ++count;
+  }
+  close(own);
+  return count;
+}
+
+ISOLATOR_PLUGIN_EXPORT int squatter_size(int argc, char** argv) {
+  (void)argc;
+  (void)argv;
+  struct stat st;
+  if (stat("squatter", &st) != 0) return -1;
+  return (int)st.st_size;
 }
