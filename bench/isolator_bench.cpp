@@ -204,6 +204,36 @@ void restart_after_crash(benchmark::State& state, bool crash_reports) {
   }
 }
 
+// The same with Supervision::spare_child: the replacement is the spare, started beforehand.
+// Each crash is timed once a spare is ready (a crash loop faster than a spawn would find
+// none, and start a child as without one).
+void restart_with_spare(benchmark::State& state, bool trusted) {
+  isolator::Options options = base_options();
+  options.protection.trusted_plugin = trusted;
+  options.crash_reports = false;
+  options.supervision.spare_child = true;
+  options.supervision.backoff_initial = 0ms;
+  options.supervision.backoff_max = 0ms;
+  options.supervision.max_restarts = 1'000'000;
+  options.supervision.heartbeat_interval = 0ms;
+  auto spares = std::make_shared<std::atomic<long>>(0);
+  options.on_event = [spares](const isolator::Event& event) {
+    if (const auto* started = std::get_if<isolator::StartedEvent>(&event); started && started->spare) ++*spares;
+  };
+  auto isolator = isolator::ProcessIsolator::create(options);
+  check(isolator->invoke(noop_call()), state);
+  const isolator::Invocation crash{ISOLATOR_BENCH_CRASH_PLUGIN, "method", {}, {}, {}};
+  long taken = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    while (spares->load() <= taken) std::this_thread::sleep_for(50us);
+    ++taken;
+    state.ResumeTiming();
+    if (isolator->invoke(crash).ok()) state.SkipWithError("the crashing plugin returned");
+    check(isolator->invoke(noop_call()), state);
+  }
+}
+
 // The cost of a crash report per crash: warnings are logged at each (the report), so the
 // log is quieted while it runs.
 void restart_after_crash_with_report(benchmark::State& state) {
@@ -309,6 +339,12 @@ void register_all() {
       ->Unit(benchmark::kMicrosecond)
       ->Repetitions(3);
   repeated(benchmark::RegisterBenchmark("restart/crash_to_next_result/scheduler", restart_after_crash, false))
+      ->Unit(benchmark::kMicrosecond);
+  repeated(benchmark::RegisterBenchmark("restart/crash_to_next_result_with_spare/scheduler", restart_with_spare,
+                                        false))
+      ->Unit(benchmark::kMicrosecond);
+  repeated(benchmark::RegisterBenchmark("restart/crash_to_next_result_with_spare_trusted/scheduler",
+                                        restart_with_spare, true))
       ->Unit(benchmark::kMicrosecond);
   repeated(benchmark::RegisterBenchmark("restart/crash_with_report_to_next_result/scheduler",
                                         restart_after_crash_with_report))

@@ -97,6 +97,11 @@ def main():
     row("restart: crashing call → first result of the replacement (crash reports off)", "scheduler",
         f"{restart / 1000:.2f} ms", f"cold call {cold / 1000:.2f} ms", f"{restart / cold:.2f}×",
         "≤ 1.5× the cold call", restart / cold <= 1.5)
+    spare = us("restart/crash_to_next_result_with_spare/scheduler")
+    warm = us("warm_rtt/invoke/scheduler")
+    row("restart with a spare child (Supervision::spare_child): crashing call → first result", "scheduler",
+        f"{spare / 1000:.2f} ms", f"warm call {warm:.1f} µs", f"{spare / warm:.2f}×",
+        "≤ 3× a warm call", spare / warm <= 3)
     reported = us("restart/crash_with_report_to_next_result/scheduler")
     row("the same with the crash's report (its stack read and named)", "scheduler",
         f"{reported / 1000:.2f} ms", f"without {restart / 1000:.2f} ms", f"{reported / restart:.2f}×",

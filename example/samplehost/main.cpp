@@ -60,6 +60,7 @@ struct Settings {
   bool deny_syscalls = false;
   bool trusted_plugin = false;
   bool no_crash_reports = false;
+  bool spare_child = false;
   bool require_protection = false;
   bool strict = false;
   std::vector<std::string> plugin_directories;
@@ -228,6 +229,9 @@ void add_options(CLI::App& app, Settings& s) {
                "run the plugin without the default sandbox (it can then reach the host: only for plugins you trust)");
   app.add_flag("--no-crash-reports", s.no_crash_reports,
                "no stack for a crashing plugin (Options::crash_reports off): pihost installs no crash handler");
+  app.add_flag("--spare-child", s.spare_child,
+               "keep a second pihost started and idle, so that replacing a dead child is a swap "
+               "(Options::supervision.spare_child)");
   app.add_flag("--require-protection", s.require_protection,
                "fail the start when this machine cannot provide a measure of the default sandbox");
   app.add_flag("--sandbox", s.strict,
@@ -407,6 +411,7 @@ int run(const Settings& settings) {
   if (settings.max_output) options.max_output_bytes_per_call = *settings.max_output;
   if (settings.max_result) options.max_result_bytes = *settings.max_result;
   options.crash_reports = !settings.no_crash_reports;
+  options.supervision.spare_child = settings.spare_child;
   if (settings.restart) options.supervision.restart = *settings.restart;
   if (settings.max_restarts) options.supervision.max_restarts = *settings.max_restarts;
   if (settings.restart_window) options.supervision.restart_window = *settings.restart_window;

@@ -87,9 +87,11 @@ void Reporter::program(const std::vector<std::string>& argv, const std::string& 
 
 void Reporter::event(const isolator::Event& event) {
   if (const auto* started = std::get_if<isolator::StartedEvent>(&event)) {
-    print(json_ ? dump({{"event", "started"}, {"pid", started->pid}, {"containment", started->containment}})
-                : "started pihost pid " + std::to_string(started->pid) +
-                      " (containment: " + started->containment + ")");
+    json line = {{"event", "started"}, {"pid", started->pid}, {"containment", started->containment}};
+    if (started->spare) line["spare"] = true;  // only then: the usual line stays as it was
+    print(json_ ? dump(line)
+                : "started " + std::string(started->spare ? "spare " : "") + "pihost pid " +
+                      std::to_string(started->pid) + " (containment: " + started->containment + ")");
   } else if (const auto* failed = std::get_if<isolator::StartFailedEvent>(&event)) {
     print(json_ ? dump({{"event", "start_failed"}, {"message", failed->message}})
                 : "start failed: " + failed->message);

@@ -53,6 +53,12 @@ const Options& validated(const Options& options) {
                        " ms) must not be shorter than backoff_initial (" +
                        std::to_string(options.supervision.backoff_initial.count()) + " ms)");
   }
+  // Under never, a dead child is never replaced: a spare would only cost a process.
+  if (options.supervision.spare_child && options.supervision.restart == RestartPolicy::never) {
+    throw OptionsError(
+        "Options::supervision.spare_child needs a child to replace, but supervision.restart is never; "
+        "set restart to on_failure or always, or spare_child to false");
+  }
   if (options.max_frame_bytes < min_frame_bytes || options.max_frame_bytes > max_frame_limit) {
     throw OptionsError("Options::max_frame_bytes is " + std::to_string(options.max_frame_bytes) +
                        "; it must be between " + std::to_string(min_frame_bytes) + " and " +

@@ -155,6 +155,23 @@ TEST_P(OrphanTest, EscapingGrandchildrenDieWithAKilledHost) {
   EXPECT_EQ(leftovers_of(killed_hosts), std::vector<std::string>{});
 }
 
+// With Supervision::spare_child the host has two children, one idle: both die with it.
+TEST(SpareChildOrphans, TheSpareDiesWithAKilledHostToo) {
+  HostProcess host({"--json", "--spare-child", "-l", test::plugin("sleep"), "--", "20000"});
+  const int pihost = number_after(host.line_with("\"started\""), "\"pid\":");
+  const int spare = number_after(host.line_with("\"spare\":true"), "\"pid\":");
+  ASSERT_GT(pihost, 0);
+  ASSERT_GT(spare, 0);
+  ASSERT_TRUE(test::process_alive(spare));
+  const int killed = host.pid();
+  host.kill_hard();
+  EXPECT_TRUE(all_dead_within({pihost, spare}, 2000ms))
+      << "pihost " << pihost << " or the spare " << spare << " outlived the host";
+  HostProcess next({"--json", "--", "sweep"});
+  EXPECT_EQ(next.wait_exit(), 0);
+  EXPECT_EQ(leftovers_of({killed}), std::vector<std::string>{});
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Backends, OrphanTest,
     ::testing::Values(OrphanCase{Containment::cgroup_v2, false}, OrphanCase{Containment::cgroup_v1, false},

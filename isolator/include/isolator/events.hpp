@@ -16,6 +16,10 @@ namespace isolator {
 struct StartedEvent {
   int pid = 0;              ///< the new child's pid
   std::string containment;  ///< the backend confining it: "cgroup-v2", "cgroup-v1", "rlimit"
+  /// True for a spare (Supervision::spare_child): started and idle, serving no call yet. It
+  /// enters service at a restart (the RestartedEvent names it) or when a new child is
+  /// needed, without a second StartedEvent.
+  bool spare = false;
 };
 
 /// A child could not be started.

@@ -105,6 +105,17 @@ struct Supervision {
   /// killed and replaced, and the call it was running fails with `timeout`. Must be longer
   /// than heartbeat_interval (the silence is checked once per interval).
   std::chrono::milliseconds heartbeat_timeout{5'000};
+
+  /// Keep a second child started and idle beside the one in service, so that replacing a
+  /// dead child is a swap, not a start: the spare takes over after the restart's backoff (a
+  /// crash loop is still held back by the budget above), and a new spare starts in the
+  /// background. Also used when a child is needed for any other reason (the last one exited
+  /// cleanly, or a library changed). Costs an idle pihost per isolator (and per pool slot),
+  /// with its own cgroup where the backend makes one; the spare starts once the child it
+  /// backs is ready, so the first call may wait for that spawn. A spare that dies unused is
+  /// replaced when the next child enters service. Needs a restart policy other than never
+  /// (create() throws OptionsError). samplehost `--spare-child`.
+  bool spare_child = false;
 };
 
 /// What keeps the plugin away from the host. It is on by default: with no option set, a plugin

@@ -119,20 +119,34 @@ void Supervisor::start_failed(const std::string& message) {
 }
 
 void Supervisor::on_child_ready(ChildProcess& child) {
+  if (is_spare(child) && !stopping()) {
+    spare_ready_ = true;
+    // It starts with the data as it is now; set_data sends it what changes from here on.
+    for (const auto& [key, value] : data_) child.send(wire::encode_frame(wire::SetData{key, value}));
+    log().debug("spare pihost pid {} started ({})", child.pid(), launcher_->pihost());
+    notifier_.event(StartedEvent{child.pid(), containment_, true});
+    return;
+  }
   // Stopping: the channel is closed already, and the child exits as it reads end-of-file.
   if (!is_current(child) || stopping()) return;
+  enter_service(child, false);
+}
+
+void Supervisor::enter_service(ChildProcess& child, bool from_spare) {
   pid_ = child.pid();
   loaded_.clear();      // a new child has loaded nothing
   services_.forget();  // nor asked for anything
-  for (const auto& [key, value] : data_) child.send(wire::encode_frame(wire::SetData{key, value}));
-  log().debug("pihost pid {} started ({})", child.pid(), launcher_->pihost());
-  if (record_) record_->child_ready(child.pid());
+  if (!from_spare) {
+    for (const auto& [key, value] : data_) child.send(wire::encode_frame(wire::SetData{key, value}));
+  }
+  log().debug("pihost pid {} {} ({})", child.pid(), from_spare ? "(the spare) took over" : "started",
+              launcher_->pihost());
   const bool restarted = phase_ == Phase::restarting;
   const bool recycled = phase_ == Phase::replacing;
   if (recycled && replaced_) retire(std::move(replaced_));
   enter(Phase::ready);
   if (recycled && observer_) observer_->on_recycled(*this);
-  notifier_.event(StartedEvent{child.pid(), containment_});
+  if (!from_spare) notifier_.event(StartedEvent{child.pid(), containment_});
   if (restarted) {
     notifier_.event(RestartedEvent{previous_pid_, child.pid(), last_attempt_.attempt, last_attempt_.delay});
     if (observer_) observer_->on_restarted(*this);
@@ -141,9 +155,51 @@ void Supervisor::on_child_ready(ChildProcess& child) {
   last_pong_ = std::chrono::steady_clock::now();
   if (options_.supervision.heartbeat_interval.count() > 0) heartbeat(++child_generation_);
   pump();
+  // After the pump: a waiting call goes out before the record's file is written.
+  if (record_ && is_current(child)) record_->child_ready(child.pid());
+  // A spawn runs on this thread: with a call in flight it would hold up that call's reply
+  // (the first call of a new child, the one a restart is measured by), so it waits for the
+  // reply (on_reply).
+  if (!queue_.has_in_flight()) post_spare_start();
+}
+
+void Supervisor::post_spare_start() {
+  if (!options_.supervision.spare_child || spare_ || spare_start_posted_) return;
+  spare_start_posted_ = true;
+  asio::post(executor_, [this] { start_spare(); });
+}
+
+void Supervisor::start_spare() {
+  spare_start_posted_ = false;
+  if (!options_.supervision.spare_child || spare_ || phase_ != Phase::ready) return;
+  spare_ready_ = false;
+  try {
+    spare_ = launcher_->start(executor_, *this);
+  } catch (const std::exception& e) {
+    spare_.reset();
+    log().warn("cannot start a spare pihost: {}; a restart starts a child as without one", e.what());
+  }
+}
+
+bool Supervisor::take_spare(Phase phase) {
+  if (!spare_ || !spare_ready_ || !spare_->ready()) return false;
+  enter(phase);
+  crash_.reset();
+  kill_cause_.reset();
+  child_ = std::move(spare_);
+  spare_ready_ = false;
+  enter_service(*child_, true);
+  return true;
 }
 
 void Supervisor::on_child_start_failed(ChildProcess& child, std::string message) {
+  if (is_spare(child)) {
+    // Its exit (if it was spawned) is then no one's: not current, not the spare.
+    log().warn("the spare pihost could not start: {}; a restart starts a child as without one", message);
+    spare_.reset();
+    spare_ready_ = false;
+    return;
+  }
   if (is_current(child)) start_failed(message);
 }
 
@@ -167,7 +223,7 @@ void Supervisor::pump() {
   const bool limits_just_read = std::exchange(limits_read_at_reply_, false);
   if (!queue_.has_waiting() || stopping()) return;
   if (phase_ == Phase::no_child) {
-    start_child(Phase::starting);  // no child (it exited normally, or was stopped when idle)
+    start_or_take_spare(Phase::starting);  // no child (it exited normally, or was stopped when idle)
     return;
   }
   if (phase_ != Phase::ready || !child_ || !child_->ready()) return;  // on_child_ready pumps again
@@ -265,7 +321,7 @@ void Supervisor::replace_for_changed_library(const std::string& library, const s
   heartbeat_timer_.cancel();
   answer_data_waiters();  // as after a death: the new child answers what is asked from now on
   retire(std::move(child_), ExitCause::library_changed);
-  start_child(Phase::starting);
+  start_or_take_spare(Phase::starting);
 }
 
 bool Supervisor::limits_hold() {
@@ -304,6 +360,8 @@ void Supervisor::kill_child(ExitCause cause, StopSignal how) {
 // ---- data ----------------------------------------------------------------------------------
 
 void Supervisor::set_data(const std::string& key, std::string value, std::string frame) {
+  // A spare not ready yet is sent data_ when it is.
+  if (spare_ && spare_ready_ && spare_->ready()) spare_->send(frame);
   if (child_ && child_->ready()) child_->send(std::move(frame));
   data_[key] = std::move(value);
 }
@@ -469,6 +527,8 @@ void Supervisor::on_reply(ChildProcess& child, ActiveCall& call, CallResult outc
   if (record_) record_->call_served();
   queue_.finish(call, std::move(outcome), containment_);
   pump();
+  // After the reply went out: a spare's spawn may now delay at most the call just sent.
+  post_spare_start();
 }
 
 void Supervisor::on_child_output(ChildProcess& child, OutputStream stream, std::string line) {
@@ -498,6 +558,16 @@ bool Supervisor::retry(ActiveCall& call, const Failure& failure) {
 
 void Supervisor::on_child_exit(ChildProcess& child, ExitStatus status) {
   if (retired_exit(child, status)) return;
+  if (is_spare(child)) {
+    // Killed from outside, or broken: nothing ran in it. Replaced when the next child
+    // enters service, not now: a spare that cannot live would otherwise start in a loop.
+    log().warn("the spare pihost pid {} died unused; a new one starts with the next child", child.pid());
+    notifier_.event(ExitedEvent{child.pid(), status.exit_code, status.signal,
+                                exit_cause(std::nullopt, false, false, status), std::nullopt});
+    spare_.reset();
+    spare_ready_ = false;
+    return;
+  }
   if (replaced_ && &child == replaced_.get()) {
     // The child being replaced died while its replacement starts: nothing is left to keep
     // if the replacement fails, which then goes as any failed start.
@@ -625,7 +695,7 @@ void Supervisor::restart_after(std::chrono::milliseconds delay, unsigned attempt
   restart_timer_.expires_after(delay);
   restart_timer_.async_wait([this](error_code error) {
     if (error || phase_ != Phase::backoff) return;
-    start_child(Phase::restarting);
+    start_or_take_spare(Phase::restarting);
   });
 }
 
@@ -681,6 +751,8 @@ void Supervisor::stop_idle() {
   pid_ = 0;
   heartbeat_timer_.cancel();
   retire(std::move(child_));
+  if (spare_) retire(std::move(spare_));  // an idle isolator holds no process
+  spare_ready_ = false;
   enter(Phase::no_child);
 }
 
@@ -741,6 +813,8 @@ void Supervisor::stop(std::function<void()> done) {
   restart_timer_.cancel();
   if (start_done_) std::exchange(start_done_, nullptr)("the isolator shut down while its child was starting");
   if (replaced_) retire(std::move(replaced_));
+  if (spare_) retire(std::move(spare_));
+  spare_ready_ = false;
   if (!child_) {
     if (retired_.empty()) finish_stop();
     return;

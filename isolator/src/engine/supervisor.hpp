@@ -150,6 +150,22 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   enum class LimitsSet { set, refused, child_lost };
   LimitsSet set_call_limits(const CallLimits& overrides);
   void start_child(Phase phase);
+  // Puts the ready spare in service as if it had just started in `phase` (starting or
+  // restarting); false when there is none ready.
+  bool take_spare(Phase phase);
+  // The spare if there is one ready, else a fresh child.
+  void start_or_take_spare(Phase phase) {
+    if (!take_spare(phase)) start_child(phase);
+  }
+  // Starts a spare beside the child in service, with Supervision::spare_child, unless one
+  // exists or the slot is not ready.
+  void start_spare();
+  // Posts start_spare() (once) when a spare is wanted and missing.
+  void post_spare_start();
+  // What on_child_ready does for the current child; `from_spare`: it was started as the
+  // spare (its data was sent and its StartedEvent given then).
+  void enter_service(ChildProcess& child, bool from_spare);
+  bool is_spare(const ChildProcess& child) const { return spare_.get() == &child; }
   void start_failed(const std::string& message);
   void on_reply(ChildProcess& child, ActiveCall& call, CallResult outcome);
   void heartbeat(std::uint64_t generation);
@@ -228,6 +244,11 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   std::uint64_t ping_seq_ = 0;
   std::chrono::steady_clock::time_point last_pong_{};
   std::shared_ptr<ChildProcess> replaced_;  // replacing: the old child, until the new one is ready
+  // Supervision::spare_child: a child started beside the current one, idle until it takes
+  // over (take_spare); ready once it said Hello.
+  std::shared_ptr<ChildProcess> spare_;
+  bool spare_ready_ = false;
+  bool spare_start_posted_ = false;
   // Children being stopped that are no longer current (recycled, stopped when idle), each
   // with the timer that escalates its stop.
   struct Retired {
