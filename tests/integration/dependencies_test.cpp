@@ -14,8 +14,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 namespace isolator {
 namespace {
@@ -114,6 +117,36 @@ TEST(Dependencies, AMissingOneIsDependencyNotFoundNamingItAndWhereItWasLookedFor
   const auto again = isolator->invoke(library, "method", {});
   ASSERT_TRUE(again.ok()) << again.failure->message;
   EXPECT_EQ(*again.code, 42);
+}
+
+// Each child links its plugins' libraries into a directory of its own: a spare, started
+// while the child in service still links, must not find those links once it takes over.
+TEST(Dependencies, ASpareDoesNotLoadWhatTheChildBeforeItLinked) {
+  TempDir first;
+  TempDir second;
+  const std::string complete = put(plugin("uses_deps"), first.path());
+  put(dependency("middle"), first.path());
+  put(dependency("deep"), first.path());
+  const std::string incomplete = put(plugin("uses_deps"), second.path());
+  put(dependency("middle"), second.path());  // libdep_deep.so only beside the first
+  Options options = test::options();
+  options.supervision.spare_child = true;
+  options.supervision.backoff_initial = std::chrono::milliseconds(0);
+  std::atomic<int> spares{0};
+  options.on_event = [&spares](const Event& event) {
+    if (const auto* started = std::get_if<StartedEvent>(&event); started && started->spare) ++spares;
+  };
+  auto isolator = ProcessIsolator::create(options);
+  ASSERT_TRUE(isolator->invoke(plugin("args"), "echo", {"1"}).ok());
+  for (int i = 0; i < 10'000 && spares == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_EQ(spares, 1) << "no spare started";
+  const auto linked = isolator->invoke(complete, "method", {});  // links libdep_deep.so from `first`
+  ASSERT_TRUE(linked.ok()) << linked.failure->message;
+  ASSERT_EQ(isolator->invoke(plugin("segv"), "method", {}).failure->kind, FailureKind::crashed);
+  const auto result = isolator->invoke(incomplete, "method", {});  // on the spare
+  ASSERT_FALSE(result.ok()) << "the spare loaded libdep_deep.so through the links of the child before it";
+  EXPECT_EQ(result.failure->kind, FailureKind::dependency_not_found) << result.failure->message;
+  EXPECT_NE(result.pid, linked.pid);
 }
 
 TEST(Dependencies, APluginThatIsMissingStaysLibraryNotFound) {

@@ -157,6 +157,7 @@ void Supervisor::enter_service(ChildProcess& child, bool from_spare) {
   pump();
   // After the pump: a waiting call goes out before the record's file is written.
   if (record_ && is_current(child)) record_->child_ready(child.pid());
+  spare_wanted_ = options_.supervision.spare_child;
   // A spawn runs on this thread: with a call in flight it would hold up that call's reply
   // (the first call of a new child, the one a restart is measured by), so it waits for the
   // reply (on_reply).
@@ -164,14 +165,15 @@ void Supervisor::enter_service(ChildProcess& child, bool from_spare) {
 }
 
 void Supervisor::post_spare_start() {
-  if (!options_.supervision.spare_child || spare_ || spare_start_posted_) return;
+  if (!spare_wanted_ || spare_ || spare_start_posted_) return;
   spare_start_posted_ = true;
   asio::post(executor_, [this] { start_spare(); });
 }
 
 void Supervisor::start_spare() {
   spare_start_posted_ = false;
-  if (!options_.supervision.spare_child || spare_ || phase_ != Phase::ready) return;
+  if (!spare_wanted_ || spare_ || phase_ != Phase::ready) return;
+  spare_wanted_ = false;  // one attempt per child in service: a spare that fails or dies waits for the next
   spare_ready_ = false;
   try {
     spare_ = launcher_->start(executor_, *this);
@@ -196,8 +198,10 @@ void Supervisor::on_child_start_failed(ChildProcess& child, std::string message)
   if (is_spare(child)) {
     // Its exit (if it was spawned) is then no one's: not current, not the spare.
     log().warn("the spare pihost could not start: {}; a restart starts a child as without one", message);
-    spare_.reset();
+    // Retired, not dropped: a stop must still wait for its exit (it is being killed).
+    retire(std::move(spare_));
     spare_ready_ = false;
+    spare_wanted_ = false;  // the next child in service tries again
     return;
   }
   if (is_current(child)) start_failed(message);
@@ -566,6 +570,7 @@ void Supervisor::on_child_exit(ChildProcess& child, ExitStatus status) {
                                 exit_cause(std::nullopt, false, false, status), std::nullopt});
     spare_.reset();
     spare_ready_ = false;
+    spare_wanted_ = false;
     return;
   }
   if (replaced_ && &child == replaced_.get()) {
@@ -702,6 +707,8 @@ void Supervisor::restart_after(std::chrono::milliseconds delay, unsigned attempt
 void Supervisor::enter_failed(const std::string& reason, const std::function<void()>& announce) {
   log().error("isolator failed: {}", reason);
   failed_reason_ = reason;
+  if (spare_) retire(std::move(spare_));  // a failed slot holds no process until reset()
+  spare_ready_ = false;
   enter(Phase::failed);
   if (announce) announce();  // after the state changed, before the waiting calls fail
   queue_.fail_waiting(FailureKind::restart_limit, reason);
@@ -747,6 +754,12 @@ void Supervisor::recycle() {
 }
 
 void Supervisor::stop_idle() {
+  if (phase_ == Phase::no_child && spare_ && idle()) {
+    // The child exited on its own before: the spare is all this idle slot still holds.
+    retire(std::move(spare_));
+    spare_ready_ = false;
+    return;
+  }
   if (phase_ != Phase::ready || !idle() || !child_ || !child_->ready()) return;
   pid_ = 0;
   heartbeat_timer_.cancel();

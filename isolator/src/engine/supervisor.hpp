@@ -249,6 +249,8 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   std::shared_ptr<ChildProcess> spare_;
   bool spare_ready_ = false;
   bool spare_start_posted_ = false;
+  // Set when a child enters service (with spare_child), cleared when a spare is started for it.
+  bool spare_wanted_ = false;
   // Children being stopped that are no longer current (recycled, stopped when idle), each
   // with the timer that escalates its stop.
   struct Retired {

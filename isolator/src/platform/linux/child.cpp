@@ -74,6 +74,7 @@ Child::Child(const asio::any_io_executor& executor, const ChildSpec& spec, Child
     : executor_(executor),
       listener_(listener),
       socket_path_(spec.directory / ("channel-" + random_suffix() + ".sock")),
+      links_directory_(spec.directory / ("libraries-" + random_suffix())),
       pihost_(spec.pihost),
       start_timeout_(spec.start_timeout),
       acceptor_(executor),
@@ -88,6 +89,13 @@ Child::~Child() {
   // (no descriptor may be left when the start failed for want of one).
   error_code ignored;
   std::filesystem::remove(socket_path_, ignored);
+  remove_links_directory();
+}
+
+void Child::remove_links_directory() {
+  // Best effort: what is left goes with the private directory at shutdown.
+  std::error_code ignored;
+  std::filesystem::remove_all(links_directory_, ignored);
 }
 
 namespace {
@@ -122,11 +130,12 @@ void make_working_directory(const std::filesystem::path& workdir, uid_t owner, g
 }
 
 // The directory pihost links the libraries of the plugins into (wire::flag_library_links),
-// `directory`/libraries, made empty for each child: a link an earlier child made must not
-// decide what this one loads. Owned by the user pihost runs as. remove_all never follows a
-// link a plugin may have put there.
-std::filesystem::path make_links_directory(const std::filesystem::path& directory, uid_t owner, gid_t group) {
-  const auto links = directory / "libraries";
+// `directory`/libraries-<random>, one for each child and made empty: a link another child
+// made must not decide what this one loads, and a child starting (a spare, a recycle's
+// replacement) must not empty the directory of one still taking calls. Owned by the user
+// pihost runs as; removed at the child's exit. remove_all never follows a link a plugin may
+// have put there.
+void make_links_directory(const std::filesystem::path& links, uid_t owner, gid_t group) {
   std::error_code error;
   std::filesystem::remove_all(links, error);
   if (error) {
@@ -138,7 +147,6 @@ std::filesystem::path make_links_directory(const std::filesystem::path& director
     throw StartError("cannot make the child's library links directory " + links.string() + ": " +
                      std::strerror(failure) + out_of_descriptors_hint(failure));
   }
-  return links;
 }
 
 // `environment` with `links` in front of LD_LIBRARY_PATH (which pihost takes out again).
@@ -190,9 +198,9 @@ void Child::spawn(const ChildSpec& spec) {
   // A path with ':' cannot be one entry of LD_LIBRARY_PATH: dependencies are then found only
   // where the system looks (the private directory's base, TMPDIR, would have to hold one).
   if (spec.directory.native().find(':') == std::string::npos) {
-    const auto links = make_links_directory(spec.directory, peer_uid_, sandbox_child_gid(spec.sandbox));
-    request.args.insert(request.args.end(), {std::string(wire::flag_library_links), links.string()});
-    put_links_first(request.environment, links);
+    make_links_directory(links_directory_, peer_uid_, sandbox_child_gid(spec.sandbox));
+    request.args.insert(request.args.end(), {std::string(wire::flag_library_links), links_directory_.string()});
+    put_links_first(request.environment, links_directory_);
   } else {
     log().warn("the private directory {} holds a ':', so it cannot be in LD_LIBRARY_PATH: a plugin's libraries "
                "are found only where the system looks (set TMPDIR to a directory without one)",
@@ -523,6 +531,7 @@ void Child::on_exit() {
   acceptor_.close(ignored);
   pidfd_.close(ignored);
   std::filesystem::remove(socket_path_, ignored);
+  remove_links_directory();  // reaped: nothing of this child loads from it any more
   if (!ready_) {
     fail_start("pihost (pid " + std::to_string(pid_) + ") " + describe(status) +
                " before completing its handshake");

@@ -106,6 +106,7 @@ class Child final : public ChildProcess, public std::enable_shared_from_this<Chi
  private:
   void spawn(const ChildSpec& spec);
   void listen();
+  void remove_links_directory();
   void watch_exit();
   void accept();
   bool accept_peer(int fd);
@@ -125,6 +126,7 @@ class Child final : public ChildProcess, public std::enable_shared_from_this<Chi
   boost::asio::any_io_executor executor_;
   ChildListener& listener_;
   std::filesystem::path socket_path_;
+  std::filesystem::path links_directory_;  // this child's own (make_links_directory)
   std::filesystem::path pihost_;
   std::chrono::milliseconds start_timeout_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
