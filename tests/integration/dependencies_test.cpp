@@ -149,6 +149,35 @@ TEST(Dependencies, ASpareDoesNotLoadWhatTheChildBeforeItLinked) {
   EXPECT_NE(result.pid, linked.pid);
 }
 
+// A plugin runs as the same user as the spare waiting beside its child, and can write into
+// the spare's links directory; what it plants there is removed before the spare takes over.
+TEST(Dependencies, LinksAPluginPlantedForTheSpareAreGoneWhenItTakesOver) {
+  TempDir first;
+  TempDir second;
+  const std::string deep = put(dependency("deep"), first.path());
+  const std::string incomplete = put(plugin("uses_deps"), second.path());
+  put(dependency("middle"), second.path());  // libdep_deep.so only in `first`
+  Options options = test::options();
+  options.supervision.spare_child = true;
+  options.supervision.backoff_initial = std::chrono::milliseconds(0);
+  std::atomic<int> spares{0};
+  options.on_event = [&spares](const Event& event) {
+    if (const auto* started = std::get_if<StartedEvent>(&event); started && started->spare) ++spares;
+  };
+  auto isolator = ProcessIsolator::create(options);
+  ASSERT_TRUE(isolator->invoke(plugin("args"), "echo", {"1"}).ok());
+  for (int i = 0; i < 10'000 && spares == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_EQ(spares, 1) << "no spare started";
+  const auto planted = isolator->invoke(plugin("inspect"), "plant_links", {deep, "libdep_deep.so"});
+  ASSERT_TRUE(planted.ok()) << planted.failure->message;
+  ASSERT_GE(*planted.code, 2) << "its own links directory and the spare's";
+  ASSERT_EQ(isolator->invoke(plugin("segv"), "method", {}).failure->kind, FailureKind::crashed);
+  const auto result = isolator->invoke(incomplete, "method", {});  // on the spare
+  ASSERT_FALSE(result.ok()) << "the spare loaded libdep_deep.so through a link the plugin planted";
+  EXPECT_EQ(result.failure->kind, FailureKind::dependency_not_found) << result.failure->message;
+  EXPECT_NE(result.pid, planted.pid);
+}
+
 TEST(Dependencies, APluginThatIsMissingStaysLibraryNotFound) {
   TempDir dir;
   auto isolator = ProcessIsolator::create(test::options());

@@ -17,7 +17,10 @@
  *   (or -errno when statvfs fails).
  * `squat_proc_fds`: puts a file of its own, `squatter` in the working directory, at every
  *   descriptor from 100 up that names a /proc file (pihost's held ones), returns how many.
- * `squatter_size`: returns the size of that file in bytes (-1 when it is missing). */
+ * `squatter_size`: returns the size of that file in bytes (-1 when it is missing).
+ * `plant_links TARGET NAME`: puts a symbolic link NAME -> TARGET into every `libraries-*`
+ *   directory of the private directory (the parent of the working directory), where children
+ *   link their plugins' libraries; returns how many it planted. */
 #include <isolator/plugin.hpp>
 
 #define _GNU_SOURCE
@@ -186,4 +189,20 @@ ISOLATOR_PLUGIN_EXPORT int squatter_size(int argc, char** argv) {
   struct stat st;
   if (stat("squatter", &st) != 0) return -1;
   return (int)st.st_size;
+}
+
+ISOLATOR_PLUGIN_EXPORT int plant_links(int argc, char** argv) {
+  if (argc < 3) return -1;
+  DIR* dir = opendir("..");
+  if (dir == NULL) return -errno;
+  int count = 0;
+  struct dirent* entry;
+  while ((entry = readdir(dir)) != NULL) {
+    if (strncmp(entry->d_name, "libraries-", 10) != 0) continue;
+    char link[4096];
+    snprintf(link, sizeof(link), "../%s/%s", entry->d_name, argv[2]);
+    if (symlink(argv[1], link) == 0) ++count;
+  }
+  closedir(dir);
+  return count;
 }

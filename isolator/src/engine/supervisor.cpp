@@ -184,7 +184,17 @@ void Supervisor::start_spare() {
 }
 
 bool Supervisor::take_spare(Phase phase) {
-  if (!spare_ || !spare_ready_ || !spare_->ready()) return false;
+  // Every child whose plugin could have planted links for the spare must be gone first: the
+  // current one is (reaped), and a retired one still stopping (a changed library) is not.
+  if (!spare_ || !spare_ready_ || !spare_->ready() || !retired_.empty()) return false;
+  try {
+    spare_->clear_library_links();
+  } catch (const std::exception& error) {
+    log().warn("not using the spare pihost pid {}: {}; starting a new child", spare_->pid(), error.what());
+    retire(std::move(spare_));
+    spare_ready_ = false;
+    return false;
+  }
   enter(phase);
   crash_.reset();
   kill_cause_.reset();

@@ -151,7 +151,9 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   LimitsSet set_call_limits(const CallLimits& overrides);
   void start_child(Phase phase);
   // Puts the ready spare in service as if it had just started in `phase` (starting or
-  // restarting); false when there is none ready.
+  // restarting), its library links directory emptied first; false when there is none ready,
+  // when a retired child is still stopping (its plugin could still write there), or when the
+  // directory cannot be emptied (the spare is then retired).
   bool take_spare(Phase phase);
   // The spare if there is one ready, else a fresh child.
   void start_or_take_spare(Phase phase) {

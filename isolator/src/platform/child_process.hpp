@@ -164,6 +164,13 @@ class ChildProcess {
 
   /// The child's confinement. Valid until the child's exit has been reported.
   virtual Box& box() = 0;
+
+  /// Before a spare takes over (Supervision::spare_child): removes whatever is in the
+  /// directory this child will link its plugins' libraries into. It waited beside a child
+  /// whose plugin ran as the same user and could plant links there for the spare to load;
+  /// that child is gone (reaped, its box killed) when this is called, and the spare has loaded
+  /// nothing yet. Throws StartError when an entry cannot be removed (the spare must not serve).
+  virtual void clear_library_links() = 0;
 };
 
 /// Makes children for one supervisor: what Options ask for, resolved once.

@@ -93,9 +93,29 @@ Child::~Child() {
 }
 
 void Child::remove_links_directory() {
-  // Best effort: what is left goes with the private directory at shutdown.
+  // Best effort: what is left goes with the private directory at shutdown. rmdir first: an
+  // empty directory (a start that failed, perhaps for want of descriptors) needs none.
+  if (::rmdir(links_directory_.c_str()) == 0 || errno == ENOENT) return;
   std::error_code ignored;
   std::filesystem::remove_all(links_directory_, ignored);
+}
+
+void Child::clear_library_links() {
+  std::error_code error;
+  std::filesystem::directory_iterator entries(links_directory_, error);
+  if (error == std::errc::no_such_file_or_directory) return;  // no links directory (a ':' in the path)
+  for (; !error && entries != std::filesystem::directory_iterator(); entries.increment(error)) {
+    std::error_code removing;
+    std::filesystem::remove_all(entries->path(), removing);  // never follows a link
+    if (removing) {
+      throw StartError("cannot empty the spare's library links directory (" + entries->path().string() +
+                       "): " + removing.message());
+    }
+  }
+  if (error) {
+    throw StartError("cannot read the spare's library links directory " + links_directory_.string() + ": " +
+                     error.message());
+  }
 }
 
 namespace {

@@ -102,6 +102,7 @@ class Child final : public ChildProcess, public std::enable_shared_from_this<Chi
   /// The child's confinement (per-call baselines, OOM and CPU figures). Valid until the
   /// child's exit has been reported; the box (and its cgroup) is removed right after.
   Box& box() override { return *box_; }
+  void clear_library_links() override;
 
  private:
   void spawn(const ChildSpec& spec);
