@@ -119,6 +119,22 @@ TEST(Dependencies, AMissingOneIsDependencyNotFoundNamingItAndWhereItWasLookedFor
   EXPECT_EQ(*again.code, 42);
 }
 
+// An isolator with Supervision::spare_child (no backoff) whose spare is ready; null when
+// none was within 20 s.
+std::unique_ptr<ProcessIsolator> with_a_ready_spare() {
+  Options options = test::options();
+  options.supervision.spare_child = true;
+  options.supervision.backoff_initial = std::chrono::milliseconds(0);
+  auto spares = std::make_shared<std::atomic<int>>(0);
+  options.on_event = [spares](const Event& event) {
+    if (const auto* started = std::get_if<StartedEvent>(&event); started && started->spare) ++*spares;
+  };
+  auto isolator = ProcessIsolator::create(options);
+  if (!isolator->invoke(plugin("args"), "echo", {"1"}).ok()) return nullptr;
+  for (int i = 0; i < 10'000 && *spares == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  return *spares == 1 ? std::move(isolator) : nullptr;
+}
+
 // Each child links its plugins' libraries into a directory of its own: a spare, started
 // while the child in service still links, must not find those links once it takes over.
 TEST(Dependencies, ASpareDoesNotLoadWhatTheChildBeforeItLinked) {
@@ -129,17 +145,8 @@ TEST(Dependencies, ASpareDoesNotLoadWhatTheChildBeforeItLinked) {
   put(dependency("deep"), first.path());
   const std::string incomplete = put(plugin("uses_deps"), second.path());
   put(dependency("middle"), second.path());  // libdep_deep.so only beside the first
-  Options options = test::options();
-  options.supervision.spare_child = true;
-  options.supervision.backoff_initial = std::chrono::milliseconds(0);
-  std::atomic<int> spares{0};
-  options.on_event = [&spares](const Event& event) {
-    if (const auto* started = std::get_if<StartedEvent>(&event); started && started->spare) ++spares;
-  };
-  auto isolator = ProcessIsolator::create(options);
-  ASSERT_TRUE(isolator->invoke(plugin("args"), "echo", {"1"}).ok());
-  for (int i = 0; i < 10'000 && spares == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  ASSERT_EQ(spares, 1) << "no spare started";
+  auto isolator = with_a_ready_spare();
+  ASSERT_TRUE(isolator) << "no spare started";
   const auto linked = isolator->invoke(complete, "method", {});  // links libdep_deep.so from `first`
   ASSERT_TRUE(linked.ok()) << linked.failure->message;
   ASSERT_EQ(isolator->invoke(plugin("segv"), "method", {}).failure->kind, FailureKind::crashed);
@@ -157,17 +164,8 @@ TEST(Dependencies, LinksAPluginPlantedForTheSpareAreGoneWhenItTakesOver) {
   const std::string deep = put(dependency("deep"), first.path());
   const std::string incomplete = put(plugin("uses_deps"), second.path());
   put(dependency("middle"), second.path());  // libdep_deep.so only in `first`
-  Options options = test::options();
-  options.supervision.spare_child = true;
-  options.supervision.backoff_initial = std::chrono::milliseconds(0);
-  std::atomic<int> spares{0};
-  options.on_event = [&spares](const Event& event) {
-    if (const auto* started = std::get_if<StartedEvent>(&event); started && started->spare) ++spares;
-  };
-  auto isolator = ProcessIsolator::create(options);
-  ASSERT_TRUE(isolator->invoke(plugin("args"), "echo", {"1"}).ok());
-  for (int i = 0; i < 10'000 && spares == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  ASSERT_EQ(spares, 1) << "no spare started";
+  auto isolator = with_a_ready_spare();
+  ASSERT_TRUE(isolator) << "no spare started";
   const auto planted = isolator->invoke(plugin("inspect"), "plant_links", {deep, "libdep_deep.so"});
   ASSERT_TRUE(planted.ok()) << planted.failure->message;
   ASSERT_GE(*planted.code, 2) << "its own links directory and the spare's";

@@ -18,15 +18,22 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Another host may sweep the same leftovers at the same time (two hosts starting together):
+// an entry can vanish between two steps of an iteration. Every iteration here takes error
+// codes, and a vanished entry ends or skips that part of the sweep, never the whole of it
+// (the range-for's increment throws, and once stopped the sweep of the private directories
+// after the cgroups: SpareChildOrphans.TheSpareDiesWithAKilledHostToo under ASan, beside
+// the Sweep test).
 void kill_everything_below(const fs::path& dir) {
-  std::error_code error;
   cgroupfs::write(dir / "cgroup.kill", "1");  // v2; harmless where it does not exist
   for (int round = 0; round < 50; ++round) {
     bool any = false;
-    for (const auto& entry : fs::recursive_directory_iterator(dir, error)) {
-      if (!entry.is_directory(error)) continue;
+    std::error_code error;
+    for (fs::recursive_directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+      std::error_code ignored;
+      if (!it->is_directory(ignored)) continue;
       // Members of a cgroup of ours are ours to kill, whatever their pid.
-      for (int pid : cgroupfs::procs(entry.path())) {
+      for (int pid : cgroupfs::procs(it->path())) {
         ::kill(pid, SIGKILL);
         any = true;
       }
@@ -42,9 +49,11 @@ void kill_everything_below(const fs::path& dir) {
 
 void sweep_cgroups_under(const fs::path& base) {
   std::error_code error;
-  for (const auto& entry : fs::directory_iterator(base, error)) {
+  for (fs::directory_iterator it(base, error), end; !error && it != end; it.increment(error)) {
+    const fs::directory_entry& entry = *it;
     const auto name = entry.path().filename().string();
-    if (!entry.is_directory(error) || !cgroupfs::names_a_dead_host(name)) continue;
+    std::error_code ignored;
+    if (!entry.is_directory(ignored) || !cgroupfs::names_a_dead_host(name)) continue;
     kill_everything_below(entry.path());
     if (auto problem = cgroupfs::remove_tree(entry.path()); problem.empty()) {
       log().info("removed the cgroup {} of a host that is gone", entry.path().string());
@@ -56,7 +65,8 @@ void sweep_cgroups_under(const fs::path& base) {
 
 void sweep_private_directories(const fs::path& base) {
   std::error_code error;
-  for (const auto& entry : fs::directory_iterator(base, error)) {
+  for (fs::directory_iterator it(base, error), end; !error && it != end; it.increment(error)) {
+    const fs::directory_entry& entry = *it;
     const auto name = entry.path().filename().string();
     struct stat st {};
     // Ours; for a root host also the sandbox user's (a sandboxed child's private directory
@@ -66,8 +76,9 @@ void sweep_private_directories(const fs::path& base) {
       continue;
     }
     if (!cgroupfs::names_a_dead_host(name)) continue;
-    fs::remove_all(entry.path(), error);  // removes links, never follows them
-    if (!error) log().info("removed the private directory {} of a host that is gone", entry.path().string());
+    std::error_code removing;
+    fs::remove_all(entry.path(), removing);  // removes links, never follows them
+    if (!removing) log().info("removed the private directory {} of a host that is gone", entry.path().string());
   }
 }
 
