@@ -141,6 +141,7 @@ void Supervisor::enter_service(ChildProcess& child, bool from_spare) {
   }
   log().debug("pihost pid {} {} ({})", child.pid(), from_spare ? "(the spare) took over" : "started",
               launcher_->pihost());
+  if (record_) record_->child_ready(child.pid());
   const bool restarted = phase_ == Phase::restarting;
   const bool recycled = phase_ == Phase::replacing;
   if (recycled && replaced_) retire(std::move(replaced_));
@@ -155,8 +156,6 @@ void Supervisor::enter_service(ChildProcess& child, bool from_spare) {
   last_pong_ = std::chrono::steady_clock::now();
   if (options_.supervision.heartbeat_interval.count() > 0) heartbeat(++child_generation_);
   pump();
-  // After the pump: a waiting call goes out before the record's file is written.
-  if (record_ && is_current(child)) record_->child_ready(child.pid());
   spare_wanted_ = options_.supervision.spare_child;
   // A spawn runs on this thread: with a call in flight it would hold up that call's reply
   // (the first call of a new child, the one a restart is measured by), so it waits for the
