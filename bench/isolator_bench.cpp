@@ -187,15 +187,21 @@ void cold_call_big_host(benchmark::State& state) {
   cold_call(state, with_containment(isolator::Containment::rlimit));
 }
 
-// A crashing call, then the first result of the replacement child. `crash_reports`: whether
-// the crash's stack is read first (Options::crash_reports); without it, the restart alone.
-void restart_after_crash(benchmark::State& state, bool crash_reports) {
+// A child replaced at once after every crash, for as many crashes as the benchmark makes.
+isolator::Options restarting_at_once(bool crash_reports) {
   isolator::Options options = base_options();
   options.crash_reports = crash_reports;
   options.supervision.backoff_initial = 0ms;
   options.supervision.backoff_max = 0ms;
   options.supervision.max_restarts = 1'000'000;
   options.supervision.heartbeat_interval = 0ms;
+  return options;
+}
+
+// A crashing call, then the first result of the replacement child. `crash_reports`: whether
+// the crash's stack is read first (Options::crash_reports); without it, the restart alone.
+void restart_after_crash(benchmark::State& state, bool crash_reports) {
+  const isolator::Options options = restarting_at_once(crash_reports);
   auto isolator = isolator::ProcessIsolator::create(options);
   const isolator::Invocation crash{ISOLATOR_BENCH_CRASH_PLUGIN, "method", {}, {}, {}};
   for (auto _ : state) {
@@ -208,14 +214,9 @@ void restart_after_crash(benchmark::State& state, bool crash_reports) {
 // Each crash is timed once a spare is ready (a crash loop faster than a spawn would find
 // none, and start a child as without one).
 void restart_with_spare(benchmark::State& state, bool trusted) {
-  isolator::Options options = base_options();
+  isolator::Options options = restarting_at_once(false);
   options.protection.trusted_plugin = trusted;
-  options.crash_reports = false;
   options.supervision.spare_child = true;
-  options.supervision.backoff_initial = 0ms;
-  options.supervision.backoff_max = 0ms;
-  options.supervision.max_restarts = 1'000'000;
-  options.supervision.heartbeat_interval = 0ms;
   auto spares = std::make_shared<std::atomic<long>>(0);
   options.on_event = [spares](const isolator::Event& event) {
     if (const auto* started = std::get_if<isolator::StartedEvent>(&event); started && started->spare) ++*spares;

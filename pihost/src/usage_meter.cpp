@@ -25,7 +25,7 @@ std::int64_t micros(const timeval& t) { return static_cast<std::int64_t>(t.tv_se
 // write; status is only read, and its content shows whether it is still status.
 class HeldProcFile {
  public:
-  HeldProcFile(const char* path, int flags) : path_(path), flags_(flags) { open(); }
+  HeldProcFile(const char* path, int flags) : path_(path), flags_(flags) { reopen(); }
 
   int fd() const { return fd_; }
 
@@ -35,12 +35,9 @@ class HeldProcFile {
     return fd_ >= 0 && ::fstat(fd_, &now) == 0 && now.st_dev == device_ && now.st_ino == inode_;
   }
 
-  /// Opens the file again (after the plugin closed or reused the descriptor). The old
-  /// number is not closed: it may be the plugin's now.
-  void reopen() { open(); }
-
- private:
-  void open() {
+  /// Opens the file (again, after the plugin closed or reused the descriptor: the old
+  /// number is not closed, it may be the plugin's now).
+  void reopen() {
     fd_ = -1;
     const int opened = ::open(path_, flags_ | O_CLOEXEC);
     if (opened < 0) return;
@@ -54,6 +51,7 @@ class HeldProcFile {
     }
   }
 
+ private:
   const char* path_;
   int flags_;
   int fd_ = -1;

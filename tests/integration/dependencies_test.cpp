@@ -135,6 +135,25 @@ std::unique_ptr<ProcessIsolator> with_a_ready_spare() {
   return *spares == 1 ? std::move(isolator) : nullptr;
 }
 
+// A copy of libplugin_uses_deps.so in `dir`, with libdep_middle.so beside it but not the
+// libdep_deep.so that one needs.
+std::string missing_deep_in(const fs::path& dir) {
+  const std::string library = put(plugin("uses_deps"), dir);
+  put(dependency("middle"), dir);
+  return library;
+}
+
+// Crashes the child in service (pid `before`), then calls `library`, which lacks
+// libdep_deep.so, on the spare that takes over: nothing may give it one (`why` not).
+void expect_the_spare_lacks_deep(ProcessIsolator& isolator, const std::string& library, int before,
+                                 const char* why) {
+  ASSERT_EQ(isolator.invoke(plugin("segv"), "method", {}).failure->kind, FailureKind::crashed);
+  const auto result = isolator.invoke(library, "method", {});
+  ASSERT_FALSE(result.ok()) << "the spare loaded libdep_deep.so " << why;
+  EXPECT_EQ(result.failure->kind, FailureKind::dependency_not_found) << result.failure->message;
+  EXPECT_NE(result.pid, before);
+}
+
 // Each child links its plugins' libraries into a directory of its own: a spare, started
 // while the child in service still links, must not find those links once it takes over.
 TEST(Dependencies, ASpareDoesNotLoadWhatTheChildBeforeItLinked) {
@@ -143,17 +162,12 @@ TEST(Dependencies, ASpareDoesNotLoadWhatTheChildBeforeItLinked) {
   const std::string complete = put(plugin("uses_deps"), first.path());
   put(dependency("middle"), first.path());
   put(dependency("deep"), first.path());
-  const std::string incomplete = put(plugin("uses_deps"), second.path());
-  put(dependency("middle"), second.path());  // libdep_deep.so only beside the first
+  const std::string incomplete = missing_deep_in(second.path());
   auto isolator = with_a_ready_spare();
   ASSERT_TRUE(isolator) << "no spare started";
   const auto linked = isolator->invoke(complete, "method", {});  // links libdep_deep.so from `first`
   ASSERT_TRUE(linked.ok()) << linked.failure->message;
-  ASSERT_EQ(isolator->invoke(plugin("segv"), "method", {}).failure->kind, FailureKind::crashed);
-  const auto result = isolator->invoke(incomplete, "method", {});  // on the spare
-  ASSERT_FALSE(result.ok()) << "the spare loaded libdep_deep.so through the links of the child before it";
-  EXPECT_EQ(result.failure->kind, FailureKind::dependency_not_found) << result.failure->message;
-  EXPECT_NE(result.pid, linked.pid);
+  expect_the_spare_lacks_deep(*isolator, incomplete, linked.pid, "through the links of the child before it");
 }
 
 // A plugin runs as the same user as the spare waiting beside its child, and can write into
@@ -162,18 +176,13 @@ TEST(Dependencies, LinksAPluginPlantedForTheSpareAreGoneWhenItTakesOver) {
   TempDir first;
   TempDir second;
   const std::string deep = put(dependency("deep"), first.path());
-  const std::string incomplete = put(plugin("uses_deps"), second.path());
-  put(dependency("middle"), second.path());  // libdep_deep.so only in `first`
+  const std::string incomplete = missing_deep_in(second.path());
   auto isolator = with_a_ready_spare();
   ASSERT_TRUE(isolator) << "no spare started";
   const auto planted = isolator->invoke(plugin("inspect"), "plant_links", {deep, "libdep_deep.so"});
   ASSERT_TRUE(planted.ok()) << planted.failure->message;
   ASSERT_GE(*planted.code, 2) << "its own links directory and the spare's";
-  ASSERT_EQ(isolator->invoke(plugin("segv"), "method", {}).failure->kind, FailureKind::crashed);
-  const auto result = isolator->invoke(incomplete, "method", {});  // on the spare
-  ASSERT_FALSE(result.ok()) << "the spare loaded libdep_deep.so through a link the plugin planted";
-  EXPECT_EQ(result.failure->kind, FailureKind::dependency_not_found) << result.failure->message;
-  EXPECT_NE(result.pid, planted.pid);
+  expect_the_spare_lacks_deep(*isolator, incomplete, planted.pid, "through a link the plugin planted");
 }
 
 TEST(Dependencies, APluginThatIsMissingStaysLibraryNotFound) {

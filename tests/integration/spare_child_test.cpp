@@ -1,13 +1,14 @@
 // Supervision::spare_child: a second child waits, started and idle, and takes over when the
 // one in service dies; a new spare then starts in the background.
+#include "event_recorder.hpp"
 #include "test_support.hpp"
 
 #include <isolator/isolator_pool.hpp>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
-#include <mutex>
 #include <thread>
 
 namespace isolator {
@@ -16,51 +17,29 @@ namespace {
 using namespace std::chrono_literals;
 using test::plugin;
 
-struct Events {
-  std::mutex mutex;
-  std::vector<Event> all;
-  std::function<void(const Event&)> callback() {
-    return [this](const Event& e) {
-      std::lock_guard lock(mutex);
-      all.push_back(e);
-    };
-  }
+// An EventRecorder that also picks out the spares' StartedEvents.
+struct Events : test::EventRecorder {
   std::vector<StartedEvent> started(bool spare) {
-    std::lock_guard lock(mutex);
     std::vector<StartedEvent> found;
-    for (const auto& e : all) {
-      if (const auto* s = std::get_if<StartedEvent>(&e); s && s->spare == spare) found.push_back(*s);
-    }
-    return found;
-  }
-  template <class T>
-  std::vector<T> of() {
-    std::lock_guard lock(mutex);
-    std::vector<T> found;
-    for (const auto& e : all) {
-      if (const auto* t = std::get_if<T>(&e)) found.push_back(*t);
+    for (const auto& s : all<StartedEvent>()) {
+      if (s.spare == spare) found.push_back(s);
     }
     return found;
   }
   // The pid of spare number `n` (1 for the first) once it is ready; 0 after 20 s (a spawn on
   // a loaded 2-CPU machine takes milliseconds, not seconds).
   int spare(std::size_t n) {
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (const auto spares = started(true); spares.size() >= n) return spares[n - 1].pid;
-      std::this_thread::sleep_for(2ms);
-    }
-    return 0;
+    if (!wait_until([&] { return started(true).size() >= n; }, 20s)) return 0;
+    return started(true)[n - 1].pid;
   }
+  // Whether the exit of `pid` was reported within 20 s.
   bool exited(int pid) {
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      for (const auto& e : of<ExitedEvent>()) {
-        if (e.pid == pid) return true;
-      }
-      std::this_thread::sleep_for(2ms);
-    }
-    return false;
+    return wait_until(
+        [&] {
+          const auto exits = all<ExitedEvent>();
+          return std::any_of(exits.begin(), exits.end(), [&](const ExitedEvent& e) { return e.pid == pid; });
+        },
+        20s);
   }
 };
 
@@ -88,7 +67,7 @@ TEST(SpareChild, TakesOverWhenTheChildCrashesAndANewSpareStarts) {
   const auto next = isolator->invoke(plugin("args"), "echo", {"2"});
   ASSERT_TRUE(next.ok()) << next.failure->message;
   EXPECT_EQ(next.pid, spare) << "the spare serves the call after the crash";
-  const auto restarts = events.of<RestartedEvent>();
+  const auto restarts = events.all<RestartedEvent>();
   ASSERT_EQ(restarts.size(), 1u);
   EXPECT_EQ(restarts[0].old_pid, first.pid);
   EXPECT_EQ(restarts[0].new_pid, spare);
@@ -122,7 +101,7 @@ TEST(SpareChild, IsStoppedWithTheIsolator) {
   const int spare = events.spare(1);
   ASSERT_NE(spare, 0);
   isolator.reset();
-  const auto exits = events.of<ExitedEvent>();
+  const auto exits = events.all<ExitedEvent>();
   const auto it = std::find_if(exits.begin(), exits.end(), [&](const ExitedEvent& e) { return e.pid == spare; });
   ASSERT_NE(it, exits.end()) << "the spare's exit was reported before the isolator was gone";
   EXPECT_EQ(it->cause, ExitCause::requested);
@@ -167,18 +146,6 @@ TEST(SpareChild, ServesAPoolSlot) {
   const auto next = pool->invoke(Invocation{plugin("args"), "echo", {"2"}, {}});
   ASSERT_TRUE(next.ok()) << next.failure->message;
   EXPECT_EQ(next.pid, spare);
-}
-
-TEST(SpareChild, NeedsARestartPolicyThatReplacesChildren) {
-  Options options = test::options();
-  options.supervision.spare_child = true;
-  options.supervision.restart = RestartPolicy::never;
-  try {
-    ProcessIsolator::create(options);
-    FAIL() << "created";
-  } catch (const OptionsError& e) {
-    EXPECT_NE(std::string(e.what()).find("spare_child"), std::string::npos) << e.what();
-  }
 }
 
 }  // namespace

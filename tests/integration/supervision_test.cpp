@@ -1,5 +1,6 @@
 // The supervisor: a dead child is replaced after a backoff, within a restart limit; past
 // it the isolator is failed until reset(); calls can opt in to retries.
+#include "event_recorder.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -20,34 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::plugin;
 
-struct Recorder {
-  std::mutex mutex;
-  std::vector<Event> events;
-  std::function<void(const Event&)> callback() {
-    return [this](const Event& e) {
-      std::lock_guard lock(mutex);
-      events.push_back(e);
-    };
-  }
-  template <class T>
-  std::vector<T> all() {
-    std::lock_guard lock(mutex);
-    std::vector<T> found;
-    for (const auto& e : events) {
-      if (const auto* t = std::get_if<T>(&e)) found.push_back(*t);
-    }
-    return found;
-  }
-  // Events arrive on the isolator's thread, possibly just after a call's result.
-  template <class T>
-  bool wait_for(std::size_t count) {
-    const auto deadline = std::chrono::steady_clock::now() + 2s;
-    while (all<T>().size() < count && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(1ms);
-    }
-    return all<T>().size() >= count;
-  }
-};
+using Recorder = test::EventRecorder;
 
 Options quick_restarts(Recorder& recorder, unsigned max_restarts = 3) {
   Options options = test::options();

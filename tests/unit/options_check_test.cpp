@@ -153,6 +153,18 @@ TEST(OptionsValidated, BackoffMaxMustNotBeShorterThanBackoffInitial) {
   EXPECT_TRUE(Accepted(options));
 }
 
+TEST(OptionsValidated, ASpareChildNeedsARestartPolicyThatReplacesChildren) {
+  Options options;
+  options.supervision.spare_child = true;
+  EXPECT_TRUE(Accepted(options)) << "with the default on_failure";
+  options.supervision.restart = RestartPolicy::always;
+  EXPECT_TRUE(Accepted(options));
+  options.supervision.restart = RestartPolicy::never;
+  EXPECT_TRUE(RefusedNaming(options, {"Options::supervision.spare_child", "restart is never"}));
+  options.supervision.spare_child = false;
+  EXPECT_TRUE(Accepted(options));
+}
+
 TEST(OptionsValidated, MaxFrameBytesMustBeWithin4KiBAnd1GiB) {
   constexpr std::size_t kib4 = 4096;
   constexpr std::size_t gib1 = std::size_t{1} << 30;

@@ -109,12 +109,14 @@ struct Supervision {
   /// Keep a second child started and idle beside the one in service, so that replacing a
   /// dead child is a swap, not a start: the spare takes over after the restart's backoff (a
   /// crash loop is still held back by the budget above), and a new spare starts in the
-  /// background. Also used when a child is needed for any other reason (the last one exited
-  /// cleanly, or a library changed). Costs an idle pihost per isolator (and per pool slot),
-  /// with its own cgroup where the backend makes one; the spare starts once the child it
-  /// backs is ready, so the first call may wait for that spawn. A spare that dies unused is
-  /// replaced when the next child enters service. Needs a restart policy other than never
-  /// (create() throws OptionsError). samplehost `--spare-child`.
+  /// background. Also used for the next call after a child exited cleanly; not when a changed
+  /// library replaces a child (Options::reload_changed_libraries), since the old child still
+  /// runs while it stops. Costs an idle pihost per isolator (and per pool slot), with its own
+  /// cgroup where the backend makes one. The spare is spawned on the isolator's I/O thread
+  /// once the child it backs has answered its first call (at once if none is waiting), so a
+  /// call arriving meanwhile waits for that spawn. A spare that dies unused is replaced when
+  /// the next child enters service. Needs a restart policy other than never (create() throws
+  /// OptionsError). samplehost `--spare-child`.
   bool spare_child = false;
 };
 

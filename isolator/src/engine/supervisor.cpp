@@ -119,8 +119,7 @@ void Supervisor::start_failed(const std::string& message) {
 }
 
 void Supervisor::on_child_ready(ChildProcess& child) {
-  if (is_spare(child) && !stopping()) {
-    spare_ready_ = true;
+  if (is_spare(child)) {  // (retired at stop: never the spare while stopping)
     // It starts with the data as it is now; set_data sends it what changes from here on.
     for (const auto& [key, value] : data_) child.send(wire::encode_frame(wire::SetData{key, value}));
     log().debug("spare pihost pid {} started ({})", child.pid(), launcher_->pihost());
@@ -173,7 +172,6 @@ void Supervisor::start_spare() {
   spare_start_posted_ = false;
   if (!spare_wanted_ || spare_ || phase_ != Phase::ready) return;
   spare_wanted_ = false;  // one attempt per child in service: a spare that fails or dies waits for the next
-  spare_ready_ = false;
   try {
     spare_ = launcher_->start(executor_, *this);
   } catch (const std::exception& e) {
@@ -185,31 +183,27 @@ void Supervisor::start_spare() {
 bool Supervisor::take_spare(Phase phase) {
   // Every child whose plugin could have planted links for the spare must be gone first: the
   // current one is (reaped), and a retired one still stopping (a changed library) is not.
-  if (!spare_ || !spare_ready_ || !spare_->ready() || !retired_.empty()) return false;
+  if (!spare_ || !spare_->ready() || !retired_.empty()) return false;
   try {
     spare_->clear_library_links();
   } catch (const std::exception& error) {
     log().warn("not using the spare pihost pid {}: {}; starting a new child", spare_->pid(), error.what());
     retire(std::move(spare_));
-    spare_ready_ = false;
     return false;
   }
   enter(phase);
   crash_.reset();
   kill_cause_.reset();
   child_ = std::move(spare_);
-  spare_ready_ = false;
   enter_service(*child_, true);
   return true;
 }
 
 void Supervisor::on_child_start_failed(ChildProcess& child, std::string message) {
   if (is_spare(child)) {
-    // Its exit (if it was spawned) is then no one's: not current, not the spare.
     log().warn("the spare pihost could not start: {}; a restart starts a child as without one", message);
-    // Retired, not dropped: a stop must still wait for its exit (it is being killed).
+    // Retired, not dropped: it is being killed, and a stop must wait for its exit.
     retire(std::move(spare_));
-    spare_ready_ = false;
     spare_wanted_ = false;  // the next child in service tries again
     return;
   }
@@ -334,7 +328,9 @@ void Supervisor::replace_for_changed_library(const std::string& library, const s
   heartbeat_timer_.cancel();
   answer_data_waiters();  // as after a death: the new child answers what is asked from now on
   retire(std::move(child_), ExitCause::library_changed);
-  start_or_take_spare(Phase::starting);
+  // Not the spare: the old child still runs while it stops, and its plugin could still write
+  // into the spare's links directory (take_spare).
+  start_child(Phase::starting);
 }
 
 bool Supervisor::limits_hold() {
@@ -374,7 +370,7 @@ void Supervisor::kill_child(ExitCause cause, StopSignal how) {
 
 void Supervisor::set_data(const std::string& key, std::string value, std::string frame) {
   // A spare not ready yet is sent data_ when it is.
-  if (spare_ && spare_ready_ && spare_->ready()) spare_->send(frame);
+  if (spare_ && spare_->ready()) spare_->send(frame);
   if (child_ && child_->ready()) child_->send(std::move(frame));
   data_[key] = std::move(value);
 }
@@ -578,7 +574,6 @@ void Supervisor::on_child_exit(ChildProcess& child, ExitStatus status) {
     notifier_.event(ExitedEvent{child.pid(), status.exit_code, status.signal,
                                 exit_cause(std::nullopt, false, false, status), std::nullopt});
     spare_.reset();
-    spare_ready_ = false;
     spare_wanted_ = false;
     return;
   }
@@ -717,7 +712,6 @@ void Supervisor::enter_failed(const std::string& reason, const std::function<voi
   log().error("isolator failed: {}", reason);
   failed_reason_ = reason;
   if (spare_) retire(std::move(spare_));  // a failed slot holds no process until reset()
-  spare_ready_ = false;
   enter(Phase::failed);
   if (announce) announce();  // after the state changed, before the waiting calls fail
   queue_.fail_waiting(FailureKind::restart_limit, reason);
@@ -766,7 +760,6 @@ void Supervisor::stop_idle() {
   if (phase_ == Phase::no_child && spare_ && idle()) {
     // The child exited on its own before: the spare is all this idle slot still holds.
     retire(std::move(spare_));
-    spare_ready_ = false;
     return;
   }
   if (phase_ != Phase::ready || !idle() || !child_ || !child_->ready()) return;
@@ -774,7 +767,6 @@ void Supervisor::stop_idle() {
   heartbeat_timer_.cancel();
   retire(std::move(child_));
   if (spare_) retire(std::move(spare_));  // an idle isolator holds no process
-  spare_ready_ = false;
   enter(Phase::no_child);
 }
 
@@ -836,7 +828,6 @@ void Supervisor::stop(std::function<void()> done) {
   if (start_done_) std::exchange(start_done_, nullptr)("the isolator shut down while its child was starting");
   if (replaced_) retire(std::move(replaced_));
   if (spare_) retire(std::move(spare_));
-  spare_ready_ = false;
   if (!child_) {
     if (retired_.empty()) finish_stop();
     return;

@@ -247,9 +247,8 @@ class Supervisor final : public ChildListener, private CallQueue::Runner {
   std::chrono::steady_clock::time_point last_pong_{};
   std::shared_ptr<ChildProcess> replaced_;  // replacing: the old child, until the new one is ready
   // Supervision::spare_child: a child started beside the current one, idle until it takes
-  // over (take_spare); ready once it said Hello.
+  // over (take_spare) once ready (it said Hello).
   std::shared_ptr<ChildProcess> spare_;
-  bool spare_ready_ = false;
   bool spare_start_posted_ = false;
   // Set when a child enters service (with spare_child), cleared when a spare is started for it.
   bool spare_wanted_ = false;

@@ -150,18 +150,12 @@ void make_working_directory(const std::filesystem::path& workdir, uid_t owner, g
 }
 
 // The directory pihost links the libraries of the plugins into (wire::flag_library_links),
-// `directory`/libraries-<random>, one for each child and made empty: a link another child
-// made must not decide what this one loads, and a child starting (a spare, a recycle's
-// replacement) must not empty the directory of one still taking calls. Owned by the user
-// pihost runs as; removed at the child's exit. remove_all never follows a link a plugin may
-// have put there.
+// `directory`/libraries-<random>, one for each child: a link another child made must not
+// decide what this one loads, and a child starting (a spare, a recycle's replacement) must
+// not touch the directory of one still taking calls. A fresh name, so mkdir makes it empty
+// (an entry already there, which nobody could name in advance, fails the start). Owned by the
+// user pihost runs as; removed at the child's exit.
 void make_links_directory(const std::filesystem::path& links, uid_t owner, gid_t group) {
-  std::error_code error;
-  std::filesystem::remove_all(links, error);
-  if (error) {
-    throw StartError("cannot empty the child's library links directory " + links.string() + ": " + error.message() +
-                     out_of_descriptors_hint(error.value()));
-  }
   if (::mkdir(links.c_str(), 0700) != 0 || (owner != ::geteuid() && ::chown(links.c_str(), owner, group) != 0)) {
     const int failure = errno;
     throw StartError("cannot make the child's library links directory " + links.string() + ": " +

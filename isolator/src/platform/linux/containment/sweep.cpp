@@ -18,12 +18,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Another host may sweep the same leftovers at the same time (two hosts starting together):
-// an entry can vanish between two steps of an iteration. Every iteration here takes error
-// codes, and a vanished entry ends or skips that part of the sweep, never the whole of it
-// (the range-for's increment throws, and once stopped the sweep of the private directories
-// after the cgroups: SpareChildOrphans.TheSpareDiesWithAKilledHostToo under ASan, beside
-// the Sweep test).
+// Another host may sweep the same leftovers at the same time (two hosts starting together),
+// so an entry can vanish in the middle of an iteration. Every iteration here advances with an
+// error code: a vanished entry ends that loop only. (A range-for's increment throws, which
+// ended the whole sweep, the private directories' included: fault 194.)
 void kill_everything_below(const fs::path& dir) {
   cgroupfs::write(dir / "cgroup.kill", "1");  // v2; harmless where it does not exist
   for (int round = 0; round < 50; ++round) {
